@@ -1,1 +1,28 @@
-//! placeholder
+//! The embedded light ledger: a verifiable replica of the identifier registry.
+//!
+//! - [`tx`]: signed transactions with replay protection.
+//! - [`block`]: genesis, headers, blocks and quorum commit certificates.
+//! - [`smt`]: the authenticated state, a sparse Merkle tree, with proofs of presence and absence.
+//! - [`store`]: the redb store; one atomic, durable write per block.
+//! - [`verify`]: re-checks a whole chain.
+//!
+//! The ledger knows nothing of HTTP, DNS or Handle, and nothing of what operations mean: a
+//! [`StateMachine`] (the registrar's) decides that.
+#![deny(missing_docs)]
+
+pub mod block;
+pub mod error;
+pub mod hash;
+pub mod machine;
+pub mod smt;
+pub mod store;
+pub mod tx;
+pub mod verify;
+
+pub use block::{Block, BlockHeader, CertifiedHeader, CommitCertificate, Genesis, ValidatorSet};
+pub use error::LedgerError;
+pub use hash::Hash;
+pub use machine::{ExecContext, StateMachine, StateView, Writes};
+pub use store::{Ledger, Proposal, RecordProof, RecordProofError, TxOutcome, TxRejection};
+pub use tx::{Transaction, TxBody, TxError, VerifiedTransaction};
+pub use verify::{verify_chain, VerifyReport};

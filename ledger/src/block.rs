@@ -1,0 +1,277 @@
+//! Genesis, block headers, blocks and commit certificates.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sparkid_bid::{canonical_json, KeyError, PrivateKey, PublicKey, Signature};
+use thiserror::Error;
+
+use crate::hash::{merkle_root, Hash};
+use crate::tx::Transaction;
+
+/// The signing domain of block headers.
+pub const HEADER_DOMAIN: &[u8] = b"sparkid/header/v1\n";
+/// The signing domain of commit votes.
+pub const COMMIT_DOMAIN: &[u8] = b"sparkid/commit/v1\n";
+/// The state key under which genesis is kept, so that it is provable like any record.
+pub const GENESIS_KEY: &str = "chain/genesis";
+
+/// The chain's starting point: its id, its validators and its namespace authority.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Genesis {
+    /// The chain id, part of every transaction and vote.
+    pub chain_id: String,
+    /// Unix seconds.
+    pub time: u64,
+    /// Encoded public keys (hex) of the validators, in a fixed order.
+    pub validators: Vec<String>,
+    /// The BID that may delegate namespaces, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    /// Members for later use.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+impl Genesis {
+    /// The canonical JSON, as stored under [`GENESIS_KEY`].
+    pub fn canonical(&self) -> String {
+        canonical_json(&serde_json::to_value(self).unwrap_or(Value::Null))
+    }
+
+    /// The validator set it names.
+    pub fn validator_set(&self) -> Result<ValidatorSet, KeyError> {
+        ValidatorSet::new(self.validators.iter().map(|v| PublicKey::from_encoded(v)).collect::<Result<_, _>>()?)
+    }
+}
+
+/// The validators that certify blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatorSet {
+    keys: Vec<PublicKey>,
+}
+
+impl ValidatorSet {
+    /// A set of keys, in genesis order.
+    pub fn new(keys: Vec<PublicKey>) -> Result<ValidatorSet, KeyError> {
+        if keys.is_empty() {
+            return Err(KeyError::WrongLength { kind: "validator set", expected: 1, got: 0 });
+        }
+        Ok(ValidatorSet { keys })
+    }
+
+    /// Reads encoded public keys (hex).
+    pub fn from_encoded(keys: &[String]) -> Result<ValidatorSet, KeyError> {
+        Self::new(keys.iter().map(|k| PublicKey::from_encoded(k)).collect::<Result<_, _>>()?)
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &[PublicKey] {
+        &self.keys
+    }
+
+    /// The votes a block needs: 2f + 1 of n = 3f + 1 (more than two thirds).
+    pub fn quorum(&self) -> usize {
+        let n = self.keys.len();
+        n - (n - 1) / 3
+    }
+}
+
+/// A block header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlockHeader {
+    /// The chain id.
+    pub chain_id: String,
+    /// 0 for the genesis block.
+    pub height: u64,
+    /// The hash of the previous header; zero for the genesis block.
+    pub previous_hash: Hash,
+    /// Unix seconds, never less than the previous block's.
+    pub time: u64,
+    /// Merkle root of the transaction hashes.
+    pub tx_root: Hash,
+    /// Number of transactions.
+    pub tx_count: u32,
+    /// Root of the authenticated state after this block.
+    pub state_root: Hash,
+    /// Encoded public key of the proposer.
+    pub proposer: String,
+}
+
+impl BlockHeader {
+    /// SHA-256 of the header domain and the header's canonical JSON.
+    pub fn hash(&self) -> Hash {
+        let json = canonical_json(&serde_json::to_value(self).unwrap_or(Value::Null));
+        Hash::of(&[HEADER_DOMAIN, json.as_bytes()])
+    }
+}
+
+/// One validator's signature on a block hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Vote {
+    /// The validator's encoded public key.
+    pub validator: String,
+    /// Ed25519 over [`vote_bytes`].
+    pub signature: Signature,
+}
+
+/// What a validator signs to commit a block.
+pub fn vote_bytes(chain_id: &str, height: u64, block_hash: &Hash) -> Vec<u8> {
+    let mut out = COMMIT_DOMAIN.to_vec();
+    out.extend_from_slice(format!("{chain_id}\n{height}\n{block_hash}").as_bytes());
+    out
+}
+
+/// A quorum of votes on one header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommitCertificate {
+    /// The certified header's hash.
+    pub block_hash: Hash,
+    /// The votes.
+    pub votes: Vec<Vote>,
+}
+
+/// Why a certificate does not certify a header.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CertificateError {
+    /// The certificate names another block.
+    #[error("the certificate is for block {certified}, not {actual}")]
+    WrongBlock {
+        /// In the certificate.
+        certified: Hash,
+        /// The header's hash.
+        actual: Hash,
+    },
+    /// A vote by a key outside the validator set.
+    #[error("vote by {0}, which is not a validator")]
+    NotAValidator(String),
+    /// Two votes by one validator.
+    #[error("two votes by validator {0}")]
+    DuplicateVote(String),
+    /// A vote does not verify.
+    #[error("the vote of validator {0} does not verify")]
+    BadVote(String),
+    /// Fewer valid votes than the quorum.
+    #[error("{got} valid votes, a quorum is {needed}")]
+    NoQuorum {
+        /// Valid votes.
+        got: usize,
+        /// The quorum.
+        needed: usize,
+    },
+}
+
+impl CommitCertificate {
+    /// A certificate with the votes of the given validator keys.
+    pub fn sign(header: &BlockHeader, signers: &[&PrivateKey]) -> CommitCertificate {
+        let block_hash = header.hash();
+        let bytes = vote_bytes(&header.chain_id, header.height, &block_hash);
+        let votes = signers
+            .iter()
+            .map(|k| Vote { validator: k.public_key().to_encoded(), signature: k.sign(&bytes) })
+            .collect();
+        CommitCertificate { block_hash, votes }
+    }
+
+    /// Checks that a quorum of `validators` signed exactly this header.
+    pub fn verify(&self, header: &BlockHeader, validators: &ValidatorSet) -> Result<(), CertificateError> {
+        let actual = header.hash();
+        if self.block_hash != actual {
+            return Err(CertificateError::WrongBlock { certified: self.block_hash, actual });
+        }
+        let bytes = vote_bytes(&header.chain_id, header.height, &actual);
+        let mut seen: Vec<&str> = Vec::with_capacity(self.votes.len());
+        for vote in &self.votes {
+            let key = PublicKey::from_encoded(&vote.validator)
+                .ok()
+                .filter(|k| validators.keys().contains(k))
+                .ok_or_else(|| CertificateError::NotAValidator(vote.validator.clone()))?;
+            let normalized = vote.validator.as_str();
+            if seen.iter().any(|s| s.eq_ignore_ascii_case(normalized)) {
+                return Err(CertificateError::DuplicateVote(vote.validator.clone()));
+            }
+            seen.push(normalized);
+            key.verify(&bytes, &vote.signature).map_err(|_| CertificateError::BadVote(vote.validator.clone()))?;
+        }
+        if seen.len() < validators.quorum() {
+            return Err(CertificateError::NoQuorum { got: seen.len(), needed: validators.quorum() });
+        }
+        Ok(())
+    }
+}
+
+/// A header with its commit certificate: what a proof is anchored to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertifiedHeader {
+    /// The header.
+    pub header: BlockHeader,
+    /// Its certificate.
+    pub certificate: CommitCertificate,
+}
+
+/// A committed block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Block {
+    /// The header.
+    pub header: BlockHeader,
+    /// The transactions, in execution order.
+    pub transactions: Vec<Transaction>,
+    /// The commit certificate.
+    pub certificate: CommitCertificate,
+}
+
+/// The Merkle root of transaction hashes.
+pub fn tx_root(hashes: &[Hash]) -> Hash {
+    merkle_root(hashes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> BlockHeader {
+        BlockHeader {
+            chain_id: "t".into(),
+            height: 1,
+            previous_hash: Hash::ZERO,
+            time: 0,
+            tx_root: Hash::ZERO,
+            tx_count: 0,
+            state_root: Hash::ZERO,
+            proposer: String::new(),
+        }
+    }
+
+    #[test]
+    fn quorum_is_two_f_plus_one() {
+        let keys: Vec<PrivateKey> = (0..7).map(|_| PrivateKey::generate()).collect();
+        let quorum = |n: usize| ValidatorSet::new(keys[..n].iter().map(|k| k.public_key()).collect()).unwrap().quorum();
+        assert_eq!((quorum(1), quorum(2), quorum(3), quorum(4), quorum(7)), (1, 2, 3, 3, 5));
+    }
+
+    #[test]
+    fn certificates_need_a_quorum_of_distinct_validators() {
+        let keys: Vec<PrivateKey> = (0..4).map(|_| PrivateKey::generate()).collect();
+        let set = ValidatorSet::new(keys.iter().map(|k| k.public_key()).collect()).unwrap();
+        let h = header();
+        CommitCertificate::sign(&h, &[&keys[0], &keys[1], &keys[2]]).verify(&h, &set).unwrap();
+        let two = CommitCertificate::sign(&h, &[&keys[0], &keys[1]]);
+        assert_eq!(two.verify(&h, &set), Err(CertificateError::NoQuorum { got: 2, needed: 3 }));
+        let dup = CommitCertificate::sign(&h, &[&keys[0], &keys[0], &keys[1]]);
+        assert!(matches!(dup.verify(&h, &set), Err(CertificateError::DuplicateVote(_))));
+        let outsider = PrivateKey::generate();
+        let bad = CommitCertificate::sign(&h, &[&keys[0], &keys[1], &outsider]);
+        assert!(matches!(bad.verify(&h, &set), Err(CertificateError::NotAValidator(_))));
+        let mut other = h.clone();
+        other.state_root = Hash([1; 32]);
+        assert!(matches!(
+            CommitCertificate::sign(&h, &[&keys[0], &keys[1], &keys[2]]).verify(&other, &set),
+            Err(CertificateError::WrongBlock { .. })
+        ));
+    }
+}

@@ -1,0 +1,129 @@
+//! The ledger with a minimal state machine: `{"set": key, "value": v}` writes `kv/<key>`, and
+//! only when the key is unset or was set by the same signer.
+
+use serde_json::json;
+use sparkid_bid::PrivateKey;
+use sparkid_ledger::*;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+#[error("{0}")]
+struct Refused(String);
+
+struct Kv;
+
+impl StateMachine for Kv {
+    type Rejection = Refused;
+    fn execute(&self, tx: &VerifiedTransaction, _: &ExecContext<'_>, state: &dyn StateView) -> Result<Result<Writes, Refused>, LedgerError> {
+        let op = &tx.tx().body.operation;
+        let (Some(key), Some(value)) = (op["set"].as_str(), op["value"].as_str()) else {
+            return Ok(Err(Refused("bad operation".into())));
+        };
+        let k = format!("kv/{key}");
+        let owner = &tx.tx().body.public_key;
+        if let Some(old) = state.get(&k)? {
+            let old: serde_json::Value = serde_json::from_str(&old).unwrap();
+            if old["owner"] != json!(owner) {
+                return Ok(Err(Refused("not the owner".into())));
+            }
+        }
+        Ok(Ok(vec![(k, json!({"owner": owner, "value": value}).to_string())]))
+    }
+}
+
+fn genesis(key: &PrivateKey) -> Genesis {
+    Genesis {
+        chain_id: "test".into(),
+        time: 1_700_000_000,
+        validators: vec![key.public_key().to_encoded()],
+        authority: None,
+        other: Default::default(),
+    }
+}
+
+fn tx(key: &PrivateKey, set: &str, value: &str, valid_until: u64) -> VerifiedTransaction {
+    TxBody {
+        chain_id: "test".into(),
+        signer: "s#key-1".into(),
+        public_key: key.public_key().to_encoded(),
+        nonce: TxBody::random_nonce(),
+        valid_until,
+        operation: json!({"set": set, "value": value}),
+    }
+    .sign(key)
+    .verify()
+    .unwrap()
+}
+
+fn commit(ledger: &Ledger, validator: &PrivateKey, txs: Vec<VerifiedTransaction>) -> Proposal<Refused> {
+    ledger
+        .propose(&Kv, txs, 1_700_000_100, |h| Ok(CommitCertificate::sign(h, &[validator])))
+        .unwrap()
+}
+
+#[test]
+fn blocks_commit_prove_reopen_replicate_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let validator = PrivateKey::generate();
+    let alice = PrivateKey::generate();
+    let bob = PrivateKey::generate();
+    let ledger = Ledger::create(dir.path(), genesis(&validator), &[&validator]).unwrap();
+
+    let t1 = tx(&alice, "a", "1", 10);
+    let replay = t1.clone();
+    let p = commit(&ledger, &validator, vec![t1, tx(&bob, "b", "2", 10), tx(&bob, "a", "stolen", 10), tx(&alice, "x", "late", 0)]);
+    let outcomes: Vec<String> = p.outcomes.iter().map(|o| match o {
+        TxOutcome::Included { .. } => "in".to_string(),
+        TxOutcome::Rejected { reason, .. } => reason.to_string(),
+    }).collect();
+    assert_eq!(outcomes[..3], ["in", "in", "not the owner"]);
+    assert!(outcomes[3].contains("expired"), "{}", outcomes[3]);
+    assert_eq!(ledger.height(), 1);
+
+    // A replayed transaction is refused and no block is made.
+    let p = commit(&ledger, &validator, vec![replay]);
+    assert!(p.block.is_none());
+    assert!(matches!(&p.outcomes[0], TxOutcome::Rejected { reason: TxRejection::Duplicate(1), .. }));
+
+    commit(&ledger, &validator, vec![tx(&alice, "a", "3", 10)]);
+    assert_eq!(ledger.height(), 2);
+    let history = ledger.history("kv/a").unwrap();
+    assert_eq!(history.iter().map(|(h, _)| *h).collect::<Vec<_>>(), [1, 2]);
+
+    // Proofs of presence and absence verify with the validator keys alone.
+    let validators = ValidatorSet::from_encoded(&[validator.public_key().to_encoded()]).unwrap();
+    let present = ledger.prove("kv/a").unwrap();
+    assert!(present.value.as_deref().unwrap().contains("\"3\""));
+    present.verify(&validators).unwrap();
+    let absent = ledger.prove("kv/zzz").unwrap();
+    assert_eq!(absent.value, None);
+    absent.verify(&validators).unwrap();
+    let mut lie = present.clone();
+    lie.value = Some(lie.value.unwrap().replace("\"3\"", "\"4\""));
+    assert!(matches!(lie.verify(&validators), Err(RecordProofError::Path(_))));
+    let stranger = ValidatorSet::from_encoded(&[PrivateKey::generate().public_key().to_encoded()]).unwrap();
+    assert!(matches!(present.verify(&stranger), Err(RecordProofError::Certificate(_))));
+
+    // A follower applies the same blocks and reaches the same root; a tampered block is refused.
+    let fdir = tempfile::tempdir().unwrap();
+    let follower = Ledger::create(fdir.path(), genesis(&validator), &[&validator]).unwrap();
+    let mut b1 = ledger.block(1).unwrap().unwrap();
+    let honest = b1.clone();
+    b1.transactions.pop();
+    assert!(follower.apply_block(&Kv, b1).is_err());
+    let mut forged = honest.clone();
+    forged.header.state_root = Hash([7; 32]);
+    assert!(follower.apply_block(&Kv, forged).is_err());
+    follower.apply_block(&Kv, honest).unwrap();
+    follower.apply_block(&Kv, ledger.block(2).unwrap().unwrap()).unwrap();
+    assert_eq!(follower.head(), ledger.head());
+
+    // The whole chain re-verifies, and after reopening, serves at once.
+    let report = verify_chain(&ledger, &Kv).unwrap();
+    assert_eq!((report.blocks, report.transactions, report.state_keys), (3, 3, 3));
+    let head = ledger.head();
+    drop(ledger);
+    let reopened = Ledger::open(dir.path()).unwrap();
+    assert_eq!(reopened.head(), head);
+    assert!(reopened.get("kv/b").unwrap().unwrap().contains("\"2\""));
+    verify_chain(&reopened, &Kv).unwrap();
+}
