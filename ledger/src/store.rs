@@ -562,7 +562,7 @@ impl Ledger {
     }
 
     /// The value a key was given at exactly `height`, if that block wrote it.
-    pub(crate) fn value_written_at(&self, key: &str, height: u64) -> Result<Option<String>, LedgerError> {
+    pub fn value_written_at(&self, key: &str, height: u64) -> Result<Option<String>, LedgerError> {
         let rtx = self.db.begin_read()?;
         let table = rtx.open_table(HISTORY)?;
         Ok(table.get(history_key(key, height).as_str())?.map(|g| g.value().to_string()))

@@ -1,0 +1,486 @@
+//! The Universal Registrar API for did:bid: `create`, `update`, `deactivate`.
+//!
+//! Client-managed secret mode (always available): the registrar builds the transaction and
+//! answers `didState.state = "action"`, `action = "signPayload"` with a `signingRequest`; the
+//! client signs `serializedPayload` (base64 of the exact bytes) with the named key and posts again
+//! with the `jobId` and `secret.signingResponse`. Internal secret mode (dev only, create only): the
+//! registrar makes the key, signs, and returns the key in `didState.secret`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sparkid_bid::document::DID_CONTEXT;
+use sparkid_bid::{Bid, BidDocument, PrivateKey, Signature};
+use sparkid_ledger::{Ledger, Transaction, TxBody};
+
+use crate::operation::{did_key, DidRecord, Operation};
+use crate::service::{SubmitError, Submitter};
+
+/// How many blocks a prepared transaction stays valid.
+pub const VALIDITY_BLOCKS: u64 = 1000;
+/// How long a job waits for its signature.
+pub const JOB_TTL: Duration = Duration::from_secs(600);
+/// The most jobs waiting at once.
+pub const MAX_JOBS: usize = 100_000;
+
+/// Which registrar function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// `/1.0/create`.
+    Create,
+    /// `/1.0/update`.
+    Update,
+    /// `/1.0/deactivate`.
+    Deactivate,
+}
+
+/// A registrar request body (DIF did-registration).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrarRequest {
+    /// Continues a job.
+    #[serde(default)]
+    pub job_id: Option<String>,
+    /// The DID (update, deactivate).
+    #[serde(default)]
+    pub did: Option<String>,
+    /// Options: `clientSecretMode`, `returnSecrets`, `signer`.
+    #[serde(default)]
+    pub options: Map<String, Value>,
+    /// Secrets: `signingResponse`.
+    #[serde(default)]
+    pub secret: Map<String, Value>,
+    /// The document (native BID form).
+    #[serde(default)]
+    pub did_document: Option<Value>,
+    /// `setDidDocument` (default) or the method-specific `recover`.
+    #[serde(default)]
+    pub did_document_operation: Option<Vec<String>>,
+}
+
+/// `didState`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DidState {
+    /// `finished`, `failed` or `action`.
+    pub state: String,
+    /// The DID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub did: Option<String>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `signPayload`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// What to sign.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_request: Option<Value>,
+    /// Keys made by the registrar (internal secret mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Value>,
+    /// The DID document (DID Core rendering).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub did_document: Option<Value>,
+}
+
+/// A registrar response.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrarResponse {
+    /// Set while a job waits for the client.
+    pub job_id: Option<String>,
+    /// The state.
+    pub did_state: DidState,
+    /// `height`, `txHash`, `method`.
+    pub did_registration_metadata: Map<String, Value>,
+    /// `versionId`, `created`, `updated`, `deactivated`.
+    pub did_document_metadata: Map<String, Value>,
+    /// The HTTP status for this answer.
+    #[serde(skip)]
+    pub status: u16,
+}
+
+impl RegistrarResponse {
+    fn failed(did: Option<String>, status: u16, reason: impl Into<String>) -> RegistrarResponse {
+        RegistrarResponse {
+            job_id: None,
+            did_state: DidState { state: "failed".into(), did, reason: Some(reason.into()), ..Default::default() },
+            did_registration_metadata: Map::new(),
+            did_document_metadata: Map::new(),
+            status,
+        }
+    }
+}
+
+struct Job {
+    function: Function,
+    body: TxBody,
+    created: Instant,
+}
+
+/// The registrar: turns registrar requests into signed transactions on the ledger.
+pub struct Registrar {
+    ledger: Arc<Ledger>,
+    submitter: Submitter,
+    dev: bool,
+    jobs: Mutex<HashMap<String, Job>>,
+}
+
+impl Registrar {
+    /// A registrar over `ledger`. `dev` enables internal secret mode.
+    pub fn new(ledger: Arc<Ledger>, submitter: Submitter, dev: bool) -> Registrar {
+        Registrar { ledger, submitter, dev, jobs: Mutex::new(HashMap::new()) }
+    }
+
+    /// The submitter, for callers that bring their own signed transactions.
+    pub fn submitter(&self) -> &Submitter {
+        &self.submitter
+    }
+
+    /// Handles one registrar request.
+    pub async fn handle(&self, function: Function, request: RegistrarRequest) -> RegistrarResponse {
+        if let Some(job_id) = &request.job_id {
+            return self.continue_job(function, job_id, &request).await;
+        }
+        let prepared = match function {
+            Function::Create => self.prepare_create(&request),
+            Function::Update => self.prepare_update(&request),
+            Function::Deactivate => self.prepare_deactivate(&request),
+        };
+        match prepared {
+            Ok(Prepared::Signed(tx, secret)) => self.finish(function, tx, secret).await,
+            Ok(Prepared::NeedsSignature { body, purpose }) => self.ask_for_signature(function, body, purpose),
+            Err(response) => response,
+        }
+    }
+
+    fn body(&self, signer: String, public_key: String, op: &Operation) -> TxBody {
+        TxBody {
+            chain_id: self.ledger.genesis().chain_id.clone(),
+            signer,
+            public_key,
+            nonce: TxBody::random_nonce(),
+            valid_until: self.ledger.height() + VALIDITY_BLOCKS,
+            operation: op.to_value(),
+        }
+    }
+
+    fn current(&self, did: &str) -> Result<(Bid, DidRecord, BidDocument), RegistrarResponse> {
+        let bad = |reason: String| RegistrarResponse::failed(Some(did.to_string()), 400, reason);
+        let bid: Bid = did.parse().map_err(|e| bad(format!("invalid DID: {e}")))?;
+        let text = self
+            .ledger
+            .get(&did_key(&bid))
+            .map_err(|e| RegistrarResponse::failed(Some(did.to_string()), 500, format!("ledger: {e}")))?
+            .ok_or_else(|| RegistrarResponse::failed(Some(did.to_string()), 404, format!("{did} does not exist")))?;
+        let record: DidRecord = serde_json::from_str(&text)
+            .map_err(|e| RegistrarResponse::failed(Some(did.to_string()), 500, format!("stored record: {e}")))?;
+        if record.deactivated {
+            return Err(bad(format!("{did} is deactivated; a deactivated DID takes no further operation")));
+        }
+        let doc = record.bid_document().map_err(|e| RegistrarResponse::failed(Some(did.to_string()), 500, e.to_string()))?;
+        Ok((bid, record, doc))
+    }
+
+    fn prepare_create(&self, request: &RegistrarRequest) -> Result<Prepared, RegistrarResponse> {
+        let client_mode = request.options.get("clientSecretMode").and_then(Value::as_bool).unwrap_or(false);
+        if !client_mode {
+            if !self.dev {
+                return Err(RegistrarResponse::failed(
+                    None,
+                    400,
+                    "internal secret mode is only available in dev mode; set options.clientSecretMode to true and sign the payload",
+                ));
+            }
+            return self.prepare_internal_create(request);
+        }
+        let mut document = request
+            .did_document
+            .clone()
+            .ok_or_else(|| RegistrarResponse::failed(None, 400, "client-managed create needs didDocument (a native BID document)"))?;
+        fill_defaults(&mut document);
+        let doc = BidDocument::from_value(document.clone()).map_err(|e| RegistrarResponse::failed(None, 400, e.to_string()))?;
+        let did = doc.id.clone();
+        let signer = match request.options.get("signer").and_then(Value::as_str) {
+            Some(s) => s.to_string(),
+            None => doc
+                .authentication
+                .iter()
+                .find(|id| doc.find_key(id).and_then(|k| k.key().ok()).is_some_and(|k| doc.bid().is_ok_and(|b| b.is_derived_from(&k))))
+                .cloned()
+                .ok_or_else(|| {
+                    RegistrarResponse::failed(Some(did.clone()), 400, "create is self-certifying: no authentication key of the document derives its id")
+                })?,
+        };
+        let key = doc
+            .find_key(&signer)
+            .ok_or_else(|| RegistrarResponse::failed(Some(did.clone()), 400, format!("signer {signer} is not a publicKey of the document")))?;
+        let body = self.body(signer, key.public_key_hex.to_lowercase(), &Operation::Create { document });
+        Ok(Prepared::NeedsSignature { body, purpose: "authentication" })
+    }
+
+    fn prepare_internal_create(&self, request: &RegistrarRequest) -> Result<Prepared, RegistrarResponse> {
+        let key = PrivateKey::generate();
+        let public = key.public_key();
+        let bid = Bid::derive(&public, None).map_err(|e| RegistrarResponse::failed(None, 500, e.to_string()))?;
+        let did = bid.to_string();
+        let kid = format!("{did}#key-1");
+        let mut document = request.did_document.clone().unwrap_or_else(|| json!({}));
+        let Some(map) = document.as_object_mut() else {
+            return Err(RegistrarResponse::failed(None, 400, "didDocument must be a JSON object"));
+        };
+        map.insert("id".into(), json!(did));
+        map.insert(
+            "publicKey".into(),
+            json!([{ "id": kid, "type": "Ed25519", "controller": did, "publicKeyHex": public.to_encoded() }]),
+        );
+        map.insert("authentication".into(), json!([kid]));
+        let extension = map.entry("extension").or_insert_with(|| json!({}));
+        if let Some(ext) = extension.as_object_mut() {
+            ext.insert("recovery".into(), json!([kid]));
+        }
+        absolutize_ids(map, &did);
+        fill_defaults(&mut document);
+        let body = self.body(kid.clone(), public.to_encoded(), &Operation::Create { document });
+        let tx = body.sign(&key);
+        let return_secrets = request.options.get("returnSecrets").and_then(Value::as_bool).unwrap_or(true);
+        let secret = return_secrets.then(|| {
+            json!({ "keys": [{ "kid": kid, "type": "Ed25519", "privateKey": key.to_encoded(), "publicKeyHex": public.to_encoded(),
+                               "purpose": ["authentication", "recovery"] }] })
+        });
+        Ok(Prepared::Signed(tx, secret))
+    }
+
+    fn prepare_update(&self, request: &RegistrarRequest) -> Result<Prepared, RegistrarResponse> {
+        let did = request
+            .did
+            .clone()
+            .or_else(|| request.did_document.as_ref().and_then(|d| d.get("id")).and_then(Value::as_str).map(String::from))
+            .ok_or_else(|| RegistrarResponse::failed(None, 400, "update needs did"))?;
+        let recover = match request.did_document_operation.as_deref() {
+            None => false,
+            Some([op]) if op == "setDidDocument" => false,
+            Some([op]) if op == "recover" => true,
+            Some(other) => {
+                return Err(RegistrarResponse::failed(
+                    Some(did),
+                    400,
+                    format!("didDocumentOperation {other:?} is not supported: use [\"setDidDocument\"] or the did:bid-specific [\"recover\"]"),
+                ))
+            }
+        };
+        let mut document = request
+            .did_document
+            .clone()
+            .ok_or_else(|| RegistrarResponse::failed(Some(did.clone()), 400, "update needs didDocument (the whole new native BID document)"))?;
+        if let Some(map) = document.as_object_mut() {
+            map.entry("id").or_insert_with(|| json!(did));
+        }
+        if document.get("id").and_then(Value::as_str) != Some(did.as_str()) {
+            return Err(RegistrarResponse::failed(Some(did), 400, "didDocument.id must be the DID being updated"));
+        }
+        fill_defaults(&mut document);
+        let (_, _, current) = self.current(&did)?;
+        let allowed: &[String] = if recover { current.recovery() } else { &current.authentication };
+        let signer = self.pick_signer(request, allowed, &did, if recover { "recovery" } else { "authentication" })?;
+        let key = current.find_key(&signer).map(|k| k.public_key_hex.to_lowercase()).unwrap_or_default();
+        let op = if recover { Operation::Recover { document } } else { Operation::Update { document } };
+        Ok(Prepared::NeedsSignature { body: self.body(signer, key, &op), purpose: if recover { "recovery" } else { "authentication" } })
+    }
+
+    fn prepare_deactivate(&self, request: &RegistrarRequest) -> Result<Prepared, RegistrarResponse> {
+        let did = request.did.clone().ok_or_else(|| RegistrarResponse::failed(None, 400, "deactivate needs did"))?;
+        let (_, _, current) = self.current(&did)?;
+        let signer = self.pick_signer(request, current.recovery(), &did, "recovery")?;
+        let key = current.find_key(&signer).map(|k| k.public_key_hex.to_lowercase()).unwrap_or_default();
+        let body = self.body(signer, key, &Operation::Deactivate { id: did });
+        Ok(Prepared::NeedsSignature { body, purpose: "recovery" })
+    }
+
+    fn pick_signer(&self, request: &RegistrarRequest, allowed: &[String], did: &str, relation: &str) -> Result<String, RegistrarResponse> {
+        match request.options.get("signer").and_then(Value::as_str) {
+            Some(s) if allowed.iter().any(|a| a == s) => Ok(s.to_string()),
+            Some(s) => Err(RegistrarResponse::failed(Some(did.to_string()), 400, format!("options.signer {s} is not a {relation} key of {did}"))),
+            None => allowed
+                .first()
+                .cloned()
+                .ok_or_else(|| RegistrarResponse::failed(Some(did.to_string()), 400, format!("{did} has no {relation} key"))),
+        }
+    }
+
+    fn ask_for_signature(&self, function: Function, body: TxBody, purpose: &str) -> RegistrarResponse {
+        let job_id = hex::encode(rand::random::<[u8; 16]>());
+        let serialized = base64::engine::general_purpose::STANDARD.encode(body.signing_bytes());
+        let did = Operation::did_of(&body.operation);
+        let request = json!({ "signingRequest0": {
+            "kid": body.signer, "alg": "EdDSA", "purpose": purpose,
+            "payload": body, "serializedPayload": serialized,
+        }});
+        {
+            let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+            jobs.retain(|_, j| j.created.elapsed() < JOB_TTL);
+            if jobs.len() >= MAX_JOBS {
+                return RegistrarResponse::failed(did, 503, "too many jobs are waiting for signatures; try again later");
+            }
+            jobs.insert(job_id.clone(), Job { function, body, created: Instant::now() });
+        }
+        RegistrarResponse {
+            job_id: Some(job_id),
+            did_state: DidState {
+                state: "action".into(),
+                did,
+                action: Some("signPayload".into()),
+                signing_request: Some(request),
+                ..Default::default()
+            },
+            did_registration_metadata: Map::new(),
+            did_document_metadata: Map::new(),
+            status: 200,
+        }
+    }
+
+    async fn continue_job(&self, function: Function, job_id: &str, request: &RegistrarRequest) -> RegistrarResponse {
+        let job = {
+            let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+            match jobs.get(job_id) {
+                Some(j) if j.function != function => {
+                    return RegistrarResponse::failed(None, 400, format!("job {job_id} belongs to another registrar function"))
+                }
+                Some(j) if j.created.elapsed() >= JOB_TTL => {
+                    jobs.remove(job_id);
+                    None
+                }
+                Some(_) => jobs.remove(job_id),
+                None => None,
+            }
+        };
+        let Some(job) = job else {
+            return RegistrarResponse::failed(None, 404, format!("no job {job_id}: it is unknown, finished, or expired"));
+        };
+        let did = Operation::did_of(&job.body.operation);
+        let signature = request
+            .secret
+            .get("signingResponse")
+            .and_then(|r| r.get("signingRequest0"))
+            .and_then(|r| r.get("signature"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| "secret.signingResponse.signingRequest0.signature is missing".to_string())
+            .and_then(parse_signature);
+        match signature {
+            Ok(signature) => self.finish(function, Transaction { body: job.body, signature }, None).await,
+            Err(reason) => {
+                // The client may retry with a correct signature.
+                self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.to_string(), job);
+                let mut response = RegistrarResponse::failed(did, 400, reason);
+                response.job_id = Some(job_id.to_string());
+                response
+            }
+        }
+    }
+
+    async fn finish(&self, function: Function, tx: Transaction, secret: Option<Value>) -> RegistrarResponse {
+        let did = Operation::did_of(&tx.body.operation);
+        let verified = match tx.verify() {
+            Ok(v) => v,
+            Err(e) => return RegistrarResponse::failed(did, 400, e.to_string()),
+        };
+        match self.submitter.submit(verified).await {
+            Ok(committed) => {
+                let mut response = RegistrarResponse {
+                    job_id: None,
+                    did_state: DidState { state: "finished".into(), did: did.clone(), secret, ..Default::default() },
+                    did_registration_metadata: Map::new(),
+                    did_document_metadata: Map::new(),
+                    status: if function == Function::Create { 201 } else { 200 },
+                };
+                let meta = &mut response.did_registration_metadata;
+                meta.insert("method".into(), json!("bid"));
+                meta.insert("height".into(), json!(committed.height));
+                meta.insert("txHash".into(), json!(committed.tx_hash.to_hex()));
+                let record = did
+                    .as_deref()
+                    .and_then(|d| d.parse::<Bid>().ok())
+                    .and_then(|b| self.ledger.value_written_at(&did_key(&b), committed.height).ok().flatten())
+                    .and_then(|text| serde_json::from_str::<DidRecord>(&text).ok());
+                if let Some(record) = record {
+                    let dm = &mut response.did_document_metadata;
+                    dm.insert("versionId".into(), json!(record.version_id.to_string()));
+                    dm.insert("created".into(), json!(record.created));
+                    dm.insert("updated".into(), json!(record.updated));
+                    dm.insert("deactivated".into(), json!(record.deactivated));
+                    if !record.deactivated {
+                        response.did_state.did_document = record.bid_document().ok().map(|d| d.to_did_core());
+                    }
+                }
+                response
+            }
+            Err(e) => {
+                let status = if e.is_client_error() {
+                    match &e {
+                        SubmitError::Rejected(sparkid_ledger::TxRejection::Operation(crate::operation::OperationError::NotFound(_))) => 404,
+                        SubmitError::Rejected(sparkid_ledger::TxRejection::Operation(crate::operation::OperationError::AlreadyExists(_))) => 409,
+                        _ => 400,
+                    }
+                } else {
+                    500
+                };
+                RegistrarResponse::failed(did, status, e.to_string())
+            }
+        }
+    }
+}
+
+enum Prepared {
+    Signed(Transaction, Option<Value>),
+    NeedsSignature { body: TxBody, purpose: &'static str },
+}
+
+impl Operation {
+    /// The DID named by an operation's JSON.
+    pub fn did_of(op: &Value) -> Option<String> {
+        op.get("document").and_then(|d| d.get("id")).or_else(|| op.get("id")).and_then(Value::as_str).map(String::from)
+    }
+}
+
+/// Reads a signature as base64url, base64, BIF Base58 or hex.
+pub fn parse_signature(text: &str) -> Result<Signature, String> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    for bytes in [URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok(), STANDARD.decode(text).ok()].into_iter().flatten() {
+        if let Ok(arr) = <[u8; 64]>::try_from(bytes.as_slice()) {
+            return Ok(Signature(arr));
+        }
+    }
+    if let Ok(sig) = Signature::parse(text) {
+        return Ok(sig);
+    }
+    Err("the signature must be 64 bytes in base64url, base64, BIF Base58 or hex".into())
+}
+
+fn fill_defaults(document: &mut Value) {
+    if let Some(map) = document.as_object_mut() {
+        map.entry("@context").or_insert_with(|| json!([DID_CONTEXT]));
+        map.entry("version").or_insert_with(|| json!("1.0.0"));
+        let ext = map.entry("extension").or_insert_with(|| json!({}));
+        if let Some(ext) = ext.as_object_mut() {
+            ext.entry("ttl").or_insert_with(|| json!(sparkid_bid::document::DEFAULT_TTL));
+        }
+    }
+}
+
+/// Turns `#fragment` service ids of a template into `<did>#fragment`.
+fn absolutize_ids(map: &mut Map<String, Value>, did: &str) {
+    if let Some(Value::Array(services)) = map.get_mut("service") {
+        for s in services {
+            if let Some(id) = s.get("id").and_then(Value::as_str) {
+                if let Some(frag) = id.strip_prefix('#') {
+                    s["id"] = json!(format!("{did}#{frag}"));
+                }
+            }
+        }
+    }
+}

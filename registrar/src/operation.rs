@@ -1,0 +1,353 @@
+//! did:bid operations and the rules that authorize them: the registrar's state machine.
+//!
+//! | operation | signed by | rule |
+//! |---|---|---|
+//! | `create` | the key the BID derives from, listed in `authentication` | the DID does not exist yet |
+//! | `update` | an `authentication` key of the current document | `authentication`, `extension.recovery` and their keys stay as they are |
+//! | `deactivate` | an `extension.recovery` key | final: a deactivated DID takes no further operation |
+//! | `recover` | an `extension.recovery` key | replaces keys, `authentication` and `recovery` |
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sparkid_bid::document::DID_CONTEXT;
+use sparkid_bid::{AcCode, Bid, BidDocument, DocumentError, PublicKey};
+use sparkid_ledger::{ExecContext, LedgerError, StateMachine, StateView, VerifiedTransaction, Writes};
+use thiserror::Error;
+
+/// The state key of a DID's record.
+pub fn did_key(bid: &Bid) -> String {
+    format!("did/{bid}")
+}
+
+/// An operation, as a transaction carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+pub enum Operation {
+    /// Register a new DID.
+    Create {
+        /// The native BID document.
+        document: Value,
+    },
+    /// Replace the document of a DID.
+    Update {
+        /// The new document.
+        document: Value,
+    },
+    /// Deactivate a DID, for good.
+    Deactivate {
+        /// The DID.
+        id: String,
+    },
+    /// Replace the keys of a DID with its recovery key.
+    Recover {
+        /// The new document.
+        document: Value,
+    },
+}
+
+impl Operation {
+    /// The operation's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Create { .. } => "create",
+            Operation::Update { .. } => "update",
+            Operation::Deactivate { .. } => "deactivate",
+            Operation::Recover { .. } => "recover",
+        }
+    }
+
+    /// The DID the operation is about.
+    pub fn did(&self) -> Option<&str> {
+        match self {
+            Operation::Create { document } | Operation::Update { document } | Operation::Recover { document } => {
+                document.get("id").and_then(Value::as_str)
+            }
+            Operation::Deactivate { id } => Some(id),
+        }
+    }
+
+    /// As JSON, for a transaction.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// The ledger record of a DID.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DidRecord {
+    /// The native document (without `created`, `updated`, `proof`: the record holds those).
+    pub document: Value,
+    /// When the DID was created (block time).
+    pub created: String,
+    /// When it last changed (block time).
+    pub updated: String,
+    /// 1 at creation, +1 per operation.
+    pub version_id: u64,
+    /// True once deactivated.
+    pub deactivated: bool,
+    /// The block that wrote this version.
+    pub height: u64,
+    /// The operation that wrote it.
+    pub operation: String,
+}
+
+impl DidRecord {
+    /// The native document as BID-protocol clients see it: with `created` and `updated`.
+    pub fn native_document(&self) -> Value {
+        let mut doc = self.document.clone();
+        if let Some(map) = doc.as_object_mut() {
+            map.insert("created".into(), json!(self.created));
+            map.insert("updated".into(), json!(self.updated));
+        }
+        doc
+    }
+
+    /// The typed document.
+    pub fn bid_document(&self) -> Result<BidDocument, DocumentError> {
+        BidDocument::from_value(self.native_document())
+    }
+}
+
+/// Why an operation is refused. Each variant names the rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum OperationError {
+    /// The operation is not one of create, update, deactivate, recover.
+    #[error("malformed operation: {0}")]
+    Malformed(String),
+    /// The document breaks a document rule.
+    #[error("invalid document: {0}")]
+    Document(#[from] DocumentError),
+    /// The DID belongs to another chain.
+    #[error("{did} belongs to {expected}, not to this chain ({this})")]
+    WrongChain {
+        /// The DID.
+        did: String,
+        /// Its chain.
+        expected: String,
+        /// This chain.
+        this: String,
+    },
+    /// An AC-code BID is a sub-chain record, delegated rather than created.
+    #[error("{0} names a sub-chain; AC codes are delegated by the chain authority, not created")]
+    AcCodeRecord(String),
+    /// create of an existing DID.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The DID is not on the ledger.
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// The DID is deactivated.
+    #[error("{0} is deactivated; a deactivated DID takes no further operation")]
+    Deactivated(String),
+    /// create not signed by the key the BID derives from.
+    #[error("create is self-certifying: {did} must derive from the signing key, which derives {derived}")]
+    NotSelfCertifying {
+        /// The document id.
+        did: String,
+        /// What the signing key derives.
+        derived: String,
+    },
+    /// The signer is not an authentication key.
+    #[error("{op} must be signed by an authentication key of the current document; {signer} is not one")]
+    NotAuthenticationKey {
+        /// The operation.
+        op: &'static str,
+        /// The signer.
+        signer: String,
+    },
+    /// The signer is not a recovery key.
+    #[error("{op} must be signed by a recovery key (extension.recovery) of the current document; {signer} is not one")]
+    NotRecoveryKey {
+        /// The operation.
+        op: &'static str,
+        /// The signer.
+        signer: String,
+    },
+    /// The transaction's key is not the one the document gives for the signer id.
+    #[error("the transaction's publicKey is not the key the document lists for {0}")]
+    SignerKeyMismatch(String),
+    /// The document id changed.
+    #[error("the document id must stay {0}")]
+    IdChanged(String),
+    /// update changed the keys that control the DID.
+    #[error("update cannot change authentication, extension.recovery or their keys; use recover, signed by a recovery key")]
+    ControlChanged,
+}
+
+/// The did:bid state machine.
+#[derive(Debug, Clone, Default)]
+pub struct BidStateMachine {
+    /// The AC code of this chain, if it is a sub-chain.
+    pub ac_code: Option<AcCode>,
+}
+
+impl BidStateMachine {
+    /// The state machine of a chain, reading its AC code from genesis (`acCode`).
+    pub fn for_genesis(genesis: &sparkid_ledger::Genesis) -> BidStateMachine {
+        let ac_code = genesis.other.get("acCode").and_then(Value::as_str).and_then(|s| s.parse().ok());
+        BidStateMachine { ac_code }
+    }
+
+    fn check_document(&self, document: &Value) -> Result<(BidDocument, Bid), OperationError> {
+        let mut doc = BidDocument::from_value(document.clone())?;
+        // The ledger stamps times and holds proofs of authorship in blocks; stored documents
+        // carry neither.
+        doc.created = None;
+        doc.updated = None;
+        doc.proof = None;
+        doc.validate()?;
+        let bid = doc.bid()?;
+        if bid.is_ac_code_only() {
+            return Err(OperationError::AcCodeRecord(bid.to_string()));
+        }
+        if bid.ac_code() != self.ac_code {
+            let chain = |ac: Option<AcCode>| ac.map(|a| format!("sub-chain {a}")).unwrap_or_else(|| "the main chain".into());
+            return Err(OperationError::WrongChain {
+                did: bid.to_string(),
+                expected: chain(bid.ac_code()),
+                this: chain(self.ac_code),
+            });
+        }
+        Ok((doc, bid))
+    }
+
+    /// Validates an operation against state and returns the new record.
+    pub fn apply(
+        &self,
+        op: &Operation,
+        signer: &str,
+        signer_key: &PublicKey,
+        current: Option<DidRecord>,
+        ctx: &ExecContext<'_>,
+    ) -> Result<(Bid, DidRecord), OperationError> {
+        let now = format_time(ctx.time);
+        let record = |document: Value, created: String, version_id: u64, deactivated: bool| DidRecord {
+            document,
+            created,
+            updated: now.clone(),
+            version_id,
+            deactivated,
+            height: ctx.height,
+            operation: op.name().to_string(),
+        };
+        match op {
+            Operation::Create { document } => {
+                let (doc, bid) = self.check_document(document)?;
+                if current.is_some() {
+                    return Err(OperationError::AlreadyExists(bid.to_string()));
+                }
+                if !bid.is_derived_from(signer_key) {
+                    let derived = Bid::derive(signer_key, bid.ac_code()).map(|b| b.to_string()).unwrap_or_default();
+                    return Err(OperationError::NotSelfCertifying { did: bid.to_string(), derived });
+                }
+                signed_by(&doc, signer, signer_key, &doc.authentication)
+                    .map_err(|_| OperationError::NotAuthenticationKey { op: "create", signer: signer.to_string() })?;
+                Ok((bid, record(doc.to_value(), now.clone(), 1, false)))
+            }
+            Operation::Update { document } | Operation::Recover { document } => {
+                let (doc, bid) = self.check_document(document)?;
+                let current = live(current, &bid)?;
+                let old = current.bid_document()?;
+                if matches!(op, Operation::Update { .. }) {
+                    signed_by(&old, signer, signer_key, &old.authentication)
+                        .map_err(|e| e.unwrap_or(OperationError::NotAuthenticationKey { op: "update", signer: signer.to_string() }))?;
+                    if control(&old) != control(&doc) {
+                        return Err(OperationError::ControlChanged);
+                    }
+                } else {
+                    signed_by(&old, signer, signer_key, old.recovery())
+                        .map_err(|e| e.unwrap_or(OperationError::NotRecoveryKey { op: "recover", signer: signer.to_string() }))?;
+                }
+                Ok((bid, record(doc.to_value(), current.created.clone(), current.version_id + 1, false)))
+            }
+            Operation::Deactivate { id } => {
+                let bid: Bid = id.parse().map_err(|e| OperationError::Document(DocumentError::InvalidId(e)))?;
+                let current = live(current, &bid)?;
+                let old = current.bid_document()?;
+                signed_by(&old, signer, signer_key, old.recovery())
+                    .map_err(|e| e.unwrap_or(OperationError::NotRecoveryKey { op: "deactivate", signer: signer.to_string() }))?;
+                let emptied = json!({ "@context": [DID_CONTEXT], "id": bid.to_string() });
+                Ok((bid, record(emptied, current.created.clone(), current.version_id + 1, true)))
+            }
+        }
+    }
+}
+
+fn live(current: Option<DidRecord>, bid: &Bid) -> Result<DidRecord, OperationError> {
+    let current = current.ok_or_else(|| OperationError::NotFound(bid.to_string()))?;
+    if current.deactivated {
+        return Err(OperationError::Deactivated(bid.to_string()));
+    }
+    Ok(current)
+}
+
+/// The keys that control a DID: its authentication and recovery references and their keys.
+fn control(doc: &BidDocument) -> Vec<(String, String, Option<String>)> {
+    let mut out: Vec<(String, String, Option<String>)> = doc
+        .authentication
+        .iter()
+        .map(|id| ("authentication".to_string(), id.clone(), doc.find_key(id).map(|k| k.public_key_hex.to_lowercase())))
+        .chain(
+            doc.recovery()
+                .iter()
+                .map(|id| ("recovery".to_string(), id.clone(), doc.find_key(id).map(|k| k.public_key_hex.to_lowercase()))),
+        )
+        .collect();
+    out.sort();
+    out
+}
+
+/// Checks that `signer` is in `allowed` and that the document gives it `signer_key`.
+/// `Err(None)`: not in the list; `Err(Some(e))`: in the list with another key.
+fn signed_by(doc: &BidDocument, signer: &str, signer_key: &PublicKey, allowed: &[String]) -> Result<(), Option<OperationError>> {
+    if !allowed.iter().any(|a| a == signer) {
+        return Err(None);
+    }
+    let entry = doc.find_key(signer).ok_or(None)?;
+    match entry.key() {
+        Ok(k) if &k == signer_key => Ok(()),
+        _ => Err(Some(OperationError::SignerKeyMismatch(signer.to_string()))),
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DDThh:mm:ssZ`.
+pub fn format_time(unix: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
+        .unwrap_or_default()
+}
+
+impl StateMachine for BidStateMachine {
+    type Rejection = OperationError;
+
+    fn execute(
+        &self,
+        tx: &VerifiedTransaction,
+        ctx: &ExecContext<'_>,
+        state: &dyn StateView,
+    ) -> Result<Result<Writes, OperationError>, LedgerError> {
+        let body = &tx.tx().body;
+        let op: Operation = match serde_json::from_value(body.operation.clone()) {
+            Ok(op) => op,
+            Err(e) => return Ok(Err(OperationError::Malformed(e.to_string()))),
+        };
+        let Some(did) = op.did() else {
+            return Ok(Err(OperationError::Malformed("the operation names no DID".into())));
+        };
+        let bid: Bid = match did.parse() {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(OperationError::Document(DocumentError::InvalidId(e)))),
+        };
+        let key = did_key(&bid);
+        let current = match state.get(&key)? {
+            Some(text) => Some(
+                serde_json::from_str::<DidRecord>(&text).map_err(|e| LedgerError::Corrupt(format!("{key}: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(self
+            .apply(&op, &body.signer, tx.key(), current, ctx)
+            .map(|(bid, record)| vec![(did_key(&bid), serde_json::to_string(&record).unwrap_or_default())]))
+    }
+}
