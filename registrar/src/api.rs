@@ -226,32 +226,15 @@ impl Registrar {
 
     fn prepare_internal_create(&self, request: &RegistrarRequest) -> Result<Prepared, RegistrarResponse> {
         let key = PrivateKey::generate();
-        let public = key.public_key();
-        let bid = Bid::derive(&public, None).map_err(|e| RegistrarResponse::failed(None, 500, e.to_string()))?;
-        let did = bid.to_string();
-        let kid = format!("{did}#key-1");
-        let mut document = request.did_document.clone().unwrap_or_else(|| json!({}));
-        let Some(map) = document.as_object_mut() else {
-            return Err(RegistrarResponse::failed(None, 400, "didDocument must be a JSON object"));
-        };
-        map.insert("id".into(), json!(did));
-        map.insert(
-            "publicKey".into(),
-            json!([{ "id": kid, "type": "Ed25519", "controller": did, "publicKeyHex": public.to_encoded() }]),
-        );
-        map.insert("authentication".into(), json!([kid]));
-        let extension = map.entry("extension").or_insert_with(|| json!({}));
-        if let Some(ext) = extension.as_object_mut() {
-            ext.insert("recovery".into(), json!([kid]));
-        }
-        absolutize_ids(map, &did);
-        fill_defaults(&mut document);
-        let body = self.body(kid.clone(), public.to_encoded(), &Operation::Create { document });
+        let document = new_document(&key.public_key(), request.did_document.clone())
+            .map_err(|reason| RegistrarResponse::failed(None, 400, reason))?;
+        let kid = document["authentication"][0].as_str().unwrap_or_default().to_string();
+        let body = self.body(kid.clone(), key.public_key().to_encoded(), &Operation::Create { document });
         let tx = body.sign(&key);
         let return_secrets = request.options.get("returnSecrets").and_then(Value::as_bool).unwrap_or(true);
         let secret = return_secrets.then(|| {
-            json!({ "keys": [{ "kid": kid, "type": "Ed25519", "privateKey": key.to_encoded(), "publicKeyHex": public.to_encoded(),
-                               "purpose": ["authentication", "recovery"] }] })
+            json!({ "keys": [{ "kid": kid, "type": "Ed25519", "privateKey": key.to_encoded(),
+                               "publicKeyHex": key.public_key().to_encoded(), "purpose": ["authentication", "recovery"] }] })
         });
         Ok(Prepared::Signed(tx, secret))
     }
@@ -459,6 +442,29 @@ pub fn parse_signature(text: &str) -> Result<Signature, String> {
         return Ok(sig);
     }
     Err("the signature must be 64 bytes in base64url, base64, BIF Base58 or hex".into())
+}
+
+/// A new native document for `key`: its BID as `id`, the key as `#key-1` for authentication and
+/// recovery, and whatever else the template gives (services, alsoKnownAs, extension members;
+/// `#fragment` service ids become absolute).
+pub fn new_document(key: &sparkid_bid::PublicKey, template: Option<Value>) -> Result<Value, String> {
+    let bid = Bid::derive(key, None).map_err(|e| e.to_string())?;
+    let did = bid.to_string();
+    let kid = format!("{did}#key-1");
+    let mut document = template.unwrap_or_else(|| json!({}));
+    let Some(map) = document.as_object_mut() else {
+        return Err("didDocument must be a JSON object".into());
+    };
+    map.insert("id".into(), json!(did));
+    map.insert("publicKey".into(), json!([{ "id": kid, "type": "Ed25519", "controller": did, "publicKeyHex": key.to_encoded() }]));
+    map.insert("authentication".into(), json!([kid]));
+    let extension = map.entry("extension").or_insert_with(|| json!({}));
+    if let Some(ext) = extension.as_object_mut() {
+        ext.insert("recovery".into(), json!([kid]));
+    }
+    absolutize_ids(map, &did);
+    fill_defaults(&mut document);
+    Ok(document)
 }
 
 fn fill_defaults(document: &mut Value) {

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `sparkid` binary: see [`sparkid_resolver::cli`].
+
+fn main() -> anyhow::Result<()> {
+    sparkid_resolver::cli::run()
+}

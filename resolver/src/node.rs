@@ -1,0 +1,102 @@
+//! Opening the ledger a daemon serves, and the key that certifies its blocks.
+//!
+//! Dev mode: the data directory holds `validator.key` and the ledger; a missing ledger is created
+//! with a fresh key and a genesis naming it as the only validator. Otherwise a genesis file and a
+//! validator key file are given, and the key must be one of the genesis validators.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use sparkid_bid::PrivateKey;
+use sparkid_ledger::{CommitCertificate, Genesis, Ledger};
+use sparkid_registrar::{BidStateMachine, Certifier, Registrar, Submitter};
+use tracing::info;
+
+use crate::config::ServeConfig;
+
+/// The validator key file in a dev data directory.
+pub const DEV_KEY_FILE: &str = "validator.key";
+
+/// A running node's ledger and write path.
+pub struct Node {
+    /// The ledger.
+    pub ledger: Arc<Ledger>,
+    /// The registrar.
+    pub registrar: Arc<Registrar>,
+    /// Dev mode.
+    pub dev: bool,
+}
+
+fn read_key(path: &Path) -> anyhow::Result<PrivateKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading validator key {}", path.display()))?;
+    PrivateKey::from_encoded(text.trim()).with_context(|| format!("validator key {}", path.display()))
+}
+
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Opens (or, in dev mode, creates) the ledger and starts the block producer.
+pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
+    std::fs::create_dir_all(&config.data).with_context(|| format!("creating {}", config.data.display()))?;
+    let (ledger, key) = if config.dev {
+        let key_path = config.data.join(DEV_KEY_FILE);
+        let key = if key_path.exists() {
+            read_key(&key_path)?
+        } else {
+            if Ledger::exists(&config.data) {
+                bail!("{} holds a ledger but no {DEV_KEY_FILE}: it is not a dev ledger", config.data.display());
+            }
+            let key = PrivateKey::generate();
+            write_secret(&key_path, &key.to_encoded())?;
+            key
+        };
+        let ledger = if Ledger::exists(&config.data) {
+            Ledger::open(&config.data)?
+        } else {
+            let genesis = Genesis {
+                chain_id: "sparkid-dev".into(),
+                time: sparkid_registrar::service::now(),
+                validators: vec![key.public_key().to_encoded()],
+                authority: None,
+                other: Default::default(),
+            };
+            info!(dir = %config.data.display(), "creating a dev ledger");
+            Ledger::create(&config.data, genesis, &[&key])?
+        };
+        (ledger, key)
+    } else {
+        let key_path = config.validator_key.as_ref().context("a non-dev node needs --validator-key")?;
+        let key = read_key(key_path)?;
+        let ledger = if Ledger::exists(&config.data) {
+            Ledger::open(&config.data)?
+        } else {
+            let path = config.genesis.as_ref().context("a new non-dev ledger needs --genesis")?;
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let genesis: Genesis = serde_json::from_str(&text).with_context(|| format!("genesis {}", path.display()))?;
+            Ledger::create(&config.data, genesis, &[&key])?
+        };
+        (ledger, key)
+    };
+    if !ledger.validators().keys().contains(&key.public_key()) {
+        bail!("the validator key is not one of this chain's validators");
+    }
+    let ledger = Arc::new(ledger);
+    let machine = BidStateMachine::for_genesis(ledger.genesis());
+    let certify: Certifier = Box::new(move |header| Ok(CommitCertificate::sign(header, &[&key])));
+    let submitter = Submitter::start(ledger.clone(), machine, certify);
+    let registrar = Arc::new(Registrar::new(ledger.clone(), submitter, config.dev));
+    Ok(Node { ledger, registrar, dev: config.dev })
+}
