@@ -77,3 +77,14 @@ fn bitcoin_alphabet_would_give_the_wrong_addresses() {
     assert_eq!(bitcoin, "did:bid:ef18F9AVK4SQLZPRrPkrVWwp9kBpdXHx");
     assert_ne!(bitcoin, bid.to_string());
 }
+
+#[test]
+fn published_pairs_beyond_the_shared_vectors_derive() {
+    // A key pair printed in a public BIF SDK test (encAddress, encPublicKey, encPrivateKey).
+    let public = "b065666cee70556107436be380dca88a5a5e403fd54a14d59f4eac322d598136264333";
+    let private = "priSPKq5XtWDeVp4nCiQZP39xkK9dUaT4mkRxBxTvVjKE7Fib4";
+    let did = "did:bid:efNc8GGh3Yh2GkNJwBwHmKsqWPEayBtM";
+    let key = PublicKey::from_encoded(public).unwrap();
+    assert_eq!(Bid::derive(&key, None).unwrap().to_string(), did);
+    assert_eq!(PrivateKey::from_encoded(private).unwrap().public_key(), key);
+}

@@ -242,7 +242,7 @@ impl BidStateMachine {
                     return Err(OperationError::NotSelfCertifying { did: bid.to_string(), derived });
                 }
                 signed_by(&doc, signer, signer_key, &doc.authentication)
-                    .map_err(|_| OperationError::NotAuthenticationKey { op: "create", signer: signer.to_string() })?;
+                    .map_err(|e| e.unwrap_or(OperationError::NotAuthenticationKey { op: "create", signer: signer.to_string() }))?;
                 Ok((bid, record(doc.to_value(), now.clone(), 1, false)))
             }
             Operation::Update { document } | Operation::Recover { document } => {
