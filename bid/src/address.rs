@@ -47,7 +47,9 @@ pub enum AddressError {
     #[error("encoding letter {0:?} is not one of 'f' (Base58), 's' (Base64), 't' (Bech32)")]
     UnknownEncoding(char),
     /// A known encoding that this implementation does not decode.
-    #[error("encoding letter {0:?} is recognized but only 'f' (BIF Base58) addresses are supported")]
+    #[error(
+        "encoding letter {0:?} is recognized but only 'f' (BIF Base58) addresses are supported"
+    )]
     UnsupportedEncoding(char),
     /// The hash part is not BIF Base58.
     #[error("the address hash is not BIF Base58: {0}")]
@@ -104,7 +106,11 @@ impl FromStr for AcCode {
     type Err = AddressError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bytes = s.as_bytes();
-        if bytes.len() != 4 || !bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+        if bytes.len() != 4
+            || !bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
             return Err(AddressError::InvalidAcCode(s.to_string()));
         }
         Ok(AcCode([bytes[0], bytes[1], bytes[2], bytes[3]]))
@@ -155,7 +161,13 @@ impl Bid {
                 let digest = Sha256::digest(k.as_bytes());
                 let mut hash = [0u8; HASH_LEN];
                 hash.copy_from_slice(&digest[32 - HASH_LEN..]);
-                Ok(Bid { ac, address: Some(Address { key_type: b'e', hash }) })
+                Ok(Bid {
+                    ac,
+                    address: Some(Address {
+                        key_type: b'e',
+                        hash,
+                    }),
+                })
             }
             PublicKey::Sm2(_) => Err(crate::keys::KeyError::Sm2DerivationUnsupported),
         }
@@ -178,7 +190,10 @@ impl Bid {
 
     /// The same address on the main chain (drops the AC code).
     pub fn on_main_chain(&self) -> Bid {
-        Bid { ac: None, address: self.address }
+        Bid {
+            ac: None,
+            address: self.address,
+        }
     }
 
     /// Whether `key` is the key this BID was derived from.
@@ -210,13 +225,21 @@ impl FromStr for Bid {
         let (ac, address) = match second {
             Some(addr) => (Some(first.parse::<AcCode>()?), addr),
             // A 4-character identifier can only be an AC code: addresses are at least 24 long.
-            None if first.len() == 4 => return Ok(Bid { ac: Some(first.parse()?), address: None }),
+            None if first.len() == 4 => {
+                return Ok(Bid {
+                    ac: Some(first.parse()?),
+                    address: None,
+                })
+            }
             None => (None, first),
         };
         if address.is_empty() && ac.is_some() {
             return Err(AddressError::TooShort(String::new()));
         }
-        Ok(Bid { ac, address: Some(parse_address(address)?) })
+        Ok(Bid {
+            ac,
+            address: Some(parse_address(address)?),
+        })
     }
 }
 
@@ -236,16 +259,26 @@ fn parse_address(s: &str) -> Result<Address, AddressError> {
     }
     let body = chars.as_str();
     let bytes = base58::BIF.decode(body)?;
-    let hash: [u8; HASH_LEN] =
-        bytes.as_slice().try_into().map_err(|_| AddressError::WrongHashLength(bytes.len()))?;
-    Ok(Address { key_type: key_type.letter() as u8, hash })
+    let hash: [u8; HASH_LEN] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| AddressError::WrongHashLength(bytes.len()))?;
+    Ok(Address {
+        key_type: key_type.letter() as u8,
+        hash,
+    })
 }
 
 impl fmt::Display for Bid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(PREFIX)?;
         match (&self.ac, &self.address) {
-            (Some(ac), Some(a)) => write!(f, "{ac}:{}f{}", a.key_type as char, base58::BIF.encode(&a.hash)),
+            (Some(ac), Some(a)) => write!(
+                f,
+                "{ac}:{}f{}",
+                a.key_type as char,
+                base58::BIF.encode(&a.hash)
+            ),
             (None, Some(a)) => write!(f, "{}f{}", a.key_type as char, base58::BIF.encode(&a.hash)),
             (Some(ac), None) => write!(f, "{ac}"),
             (None, None) => Ok(()),
@@ -281,7 +314,9 @@ mod tests {
             let bid: Bid = s.parse().unwrap();
             assert_eq!(bid.to_string(), s);
         }
-        let sub: Bid = "did:bid:by01:efphXYwrDzCgE5RTCC1HesQKJvyDrQDm".parse().unwrap();
+        let sub: Bid = "did:bid:by01:efphXYwrDzCgE5RTCC1HesQKJvyDrQDm"
+            .parse()
+            .unwrap();
         assert_eq!(sub.ac_code().unwrap().as_str(), "by01");
         assert!("did:bid:byo1".parse::<Bid>().unwrap().is_ac_code_only());
     }
@@ -293,12 +328,31 @@ mod tests {
             ("did:BID:efJgt44mNDewKK1VEN454R17cjso3mSG", MissingPrefix),
             ("did:bid:", Empty),
             ("did:bid:a:b:c", TooManyParts),
-            ("did:bid:BY01:efJgt44mNDewKK1VEN454R17cjso3mSG", InvalidAcCode("BY01".into())),
+            (
+                "did:bid:BY01:efJgt44mNDewKK1VEN454R17cjso3mSG",
+                InvalidAcCode("BY01".into()),
+            ),
             ("did:bid:abc", TooShort("abc".into())),
-            ("did:bid:qfJgt44mNDewKK1VEN454R17cjso3mSG", UnknownKeyType('q')),
-            ("did:bid:eqJgt44mNDewKK1VEN454R17cjso3mSG", UnknownEncoding('q')),
-            ("did:bid:esJgt44mNDewKK1VEN454R17cjso3mSG", UnsupportedEncoding('s')),
-            ("did:bid:efJgt44mNDewKK1VEN454R17cjso3mS0", Base58(Base58Error::InvalidCharacter { ch: '0', position: 29, alphabet: "BIF" })),
+            (
+                "did:bid:qfJgt44mNDewKK1VEN454R17cjso3mSG",
+                UnknownKeyType('q'),
+            ),
+            (
+                "did:bid:eqJgt44mNDewKK1VEN454R17cjso3mSG",
+                UnknownEncoding('q'),
+            ),
+            (
+                "did:bid:esJgt44mNDewKK1VEN454R17cjso3mSG",
+                UnsupportedEncoding('s'),
+            ),
+            (
+                "did:bid:efJgt44mNDewKK1VEN454R17cjso3mS0",
+                Base58(Base58Error::InvalidCharacter {
+                    ch: '0',
+                    position: 29,
+                    alphabet: "BIF",
+                }),
+            ),
             ("did:bid:ef1111111111111111111111111", WrongHashLength(25)),
         ];
         for (input, expected) in cases {

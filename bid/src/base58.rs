@@ -75,14 +75,13 @@ impl Alphabet {
         // Base-256 digits, least significant first.
         let mut out: Vec<u8> = Vec::with_capacity(bytes.len() * 733 / 1000 + 1);
         for (position, ch) in input.char_indices().skip(zeros) {
-            let value = u8::try_from(ch)
-                .ok()
-                .and_then(|c| self.digit(c))
-                .ok_or(Base58Error::InvalidCharacter {
+            let value = u8::try_from(ch).ok().and_then(|c| self.digit(c)).ok_or(
+                Base58Error::InvalidCharacter {
                     ch,
                     position: input[..position].chars().count(),
                     alphabet: self.name,
-                })?;
+                },
+            )?;
             let mut carry = value as u32;
             for b in out.iter_mut() {
                 carry += (*b as u32) * 58;
@@ -127,7 +126,11 @@ mod tests {
         let err = BIF.decode("abc0def").unwrap_err();
         assert_eq!(
             err,
-            Base58Error::InvalidCharacter { ch: '0', position: 3, alphabet: "BIF" }
+            Base58Error::InvalidCharacter {
+                ch: '0',
+                position: 3,
+                alphabet: "BIF"
+            }
         );
         assert!(BIF.decode("abcé").is_err());
         assert!(BIF.decode("l").is_err());

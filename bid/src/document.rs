@@ -135,10 +135,13 @@ impl AlsoKnownAs {
     /// The identifier as a URI, as DID Core's `alsoKnownAs` requires: DIDs and anything with a
     /// scheme stay as they are; a domain name becomes `dns:`, a Handle `hdl:`, a Zid `urn:zid:`.
     pub fn to_uri(&self) -> String {
-        let has_scheme = self
-            .id
-            .split_once(':')
-            .is_some_and(|(scheme, _)| !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) && !scheme.contains('.'));
+        let has_scheme = self.id.split_once(':').is_some_and(|(scheme, _)| {
+            !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                && !scheme.contains('.')
+        });
         if has_scheme {
             return self.id.clone();
         }
@@ -278,12 +281,18 @@ impl BidDocument {
 
     /// `extension.recovery`, empty when absent.
     pub fn recovery(&self) -> &[String] {
-        self.extension.as_ref().map(|e| e.recovery.as_slice()).unwrap_or(&[])
+        self.extension
+            .as_ref()
+            .map(|e| e.recovery.as_slice())
+            .unwrap_or(&[])
     }
 
     /// `extension.ttl` or the default.
     pub fn ttl(&self) -> u64 {
-        self.extension.as_ref().and_then(|e| e.ttl).unwrap_or(DEFAULT_TTL)
+        self.extension
+            .as_ref()
+            .and_then(|e| e.ttl)
+            .unwrap_or(DEFAULT_TTL)
     }
 
     /// Checks the method's rules for a document that is to be written to the ledger.
@@ -301,9 +310,10 @@ impl BidDocument {
             if !seen.insert(entry.id.as_str()) {
                 return Err(DocumentError::DuplicateId(entry.id.clone()));
             }
-            let key = entry
-                .key()
-                .map_err(|error| DocumentError::BadPublicKey { id: entry.id.clone(), error })?;
+            let key = entry.key().map_err(|error| DocumentError::BadPublicKey {
+                id: entry.id.clone(),
+                error,
+            })?;
             if !entry.key_type.eq_ignore_ascii_case(key.type_name()) {
                 return Err(DocumentError::KeyTypeMismatch {
                     id: entry.id.clone(),
@@ -322,7 +332,10 @@ impl BidDocument {
             .chain(self.recovery().iter().map(|id| ("extension.recovery", id)));
         for (relationship, id) in refs {
             if self.find_key(id).is_none() {
-                return Err(DocumentError::DanglingReference { relationship, id: id.clone() });
+                return Err(DocumentError::DanglingReference {
+                    relationship,
+                    id: id.clone(),
+                });
             }
         }
         let mut service_ids = std::collections::HashSet::new();
@@ -399,13 +412,22 @@ impl BidDocument {
             bid.insert("version".into(), json!(version));
         }
         if let Some(extension) = &self.extension {
-            bid.insert("extension".into(), serde_json::to_value(extension).unwrap_or(Value::Null));
+            bid.insert(
+                "extension".into(),
+                serde_json::to_value(extension).unwrap_or(Value::Null),
+            );
         }
         if !self.also_known_as.is_empty() {
-            bid.insert("alsoKnownAs".into(), serde_json::to_value(&self.also_known_as).unwrap_or(Value::Null));
+            bid.insert(
+                "alsoKnownAs".into(),
+                serde_json::to_value(&self.also_known_as).unwrap_or(Value::Null),
+            );
         }
         if let Some(proof) = &self.proof {
-            bid.insert("proof".into(), serde_json::to_value(proof).unwrap_or(Value::Null));
+            bid.insert(
+                "proof".into(),
+                serde_json::to_value(proof).unwrap_or(Value::Null),
+            );
         }
         if let Context::Many(items) = &self.context {
             if items.len() > 1 || !self.context.includes(DID_CONTEXT) {
@@ -461,10 +483,25 @@ mod tests {
         let (doc, key) = sample();
         let core = doc.to_did_core();
         assert_eq!(core["verificationMethod"][0]["type"], "Multikey");
-        assert_eq!(core["verificationMethod"][0]["publicKeyMultibase"], json!(key.public_key().to_multibase()));
-        assert!(core["verificationMethod"][0]["publicKeyMultibase"].as_str().unwrap().starts_with("z6Mk"));
-        assert_eq!(core["authentication"][0], json!(format!("{}#key-1", doc.id)));
-        assert_eq!(core["alsoKnownAs"], json!(["hdl:88.111.1/abc", "did:bid:efJgt44mNDewKK1VEN454R17cjso3mSG"]));
+        assert_eq!(
+            core["verificationMethod"][0]["publicKeyMultibase"],
+            json!(key.public_key().to_multibase())
+        );
+        assert!(core["verificationMethod"][0]["publicKeyMultibase"]
+            .as_str()
+            .unwrap()
+            .starts_with("z6Mk"));
+        assert_eq!(
+            core["authentication"][0],
+            json!(format!("{}#key-1", doc.id))
+        );
+        assert_eq!(
+            core["alsoKnownAs"],
+            json!([
+                "hdl:88.111.1/abc",
+                "did:bid:efJgt44mNDewKK1VEN454R17cjso3mSG"
+            ])
+        );
         assert_eq!(core["service"][0]["protocol"], 3);
         assert_eq!(core["bid"]["extension"]["ttl"], 600);
         assert_eq!(core["bid"]["extension"]["future"]["x"], 1);
@@ -480,20 +517,41 @@ mod tests {
         assert_eq!(d.validate(), Err(DocumentError::NoAuthentication));
         let mut d = doc.clone();
         d.authentication = vec![format!("{}#nope", doc.id)];
-        assert!(matches!(d.validate(), Err(DocumentError::DanglingReference { relationship: "authentication", .. })));
+        assert!(matches!(
+            d.validate(),
+            Err(DocumentError::DanglingReference {
+                relationship: "authentication",
+                ..
+            })
+        ));
         let mut d = doc.clone();
         d.public_key[0].key_type = "SM2".into();
-        assert!(matches!(d.validate(), Err(DocumentError::KeyTypeMismatch { .. })));
+        assert!(matches!(
+            d.validate(),
+            Err(DocumentError::KeyTypeMismatch { .. })
+        ));
         let mut d = doc.clone();
         d.public_key[0].id = "did:bid:other#key-1".into();
-        assert!(matches!(d.validate(), Err(DocumentError::KeyIdNotInDocument(_))));
+        assert!(matches!(
+            d.validate(),
+            Err(DocumentError::KeyIdNotInDocument(_))
+        ));
         let mut d = doc.clone();
         d.context = Context::One("https://example.org".into());
         assert_eq!(d.validate(), Err(DocumentError::MissingDidContext));
         let mut d = doc.clone();
         d.public_key[0].public_key_hex = "b06566zz".into();
-        assert!(matches!(d.validate(), Err(DocumentError::BadPublicKey { .. })));
-        assert!(matches!(BidDocument::from_value(json!([1])), Err(DocumentError::Shape(_))));
-        assert!(matches!(BidDocument::from_value(json!({"id": 5})), Err(DocumentError::Shape(_))));
+        assert!(matches!(
+            d.validate(),
+            Err(DocumentError::BadPublicKey { .. })
+        ));
+        assert!(matches!(
+            BidDocument::from_value(json!([1])),
+            Err(DocumentError::Shape(_))
+        ));
+        assert!(matches!(
+            BidDocument::from_value(json!({"id": 5})),
+            Err(DocumentError::Shape(_))
+        ));
     }
 }

@@ -79,7 +79,11 @@ impl PublicKey {
             return Err(KeyError::BadPublicPrefix(prefix));
         }
         let [kind, enc, raw @ ..] = rest else {
-            return Err(KeyError::WrongLength { kind: "BIF", expected: 32, got: 0 });
+            return Err(KeyError::WrongLength {
+                kind: "BIF",
+                expected: 32,
+                got: 0,
+            });
         };
         if *enc != BASE58 {
             return Err(KeyError::UnknownEncoding(*enc));
@@ -91,11 +95,17 @@ impl PublicKey {
                     expected: 32,
                     got: raw.len(),
                 })?;
-                VerifyingKey::from_bytes(&raw).map(PublicKey::Ed25519).map_err(|_| KeyError::InvalidPoint)
+                VerifyingKey::from_bytes(&raw)
+                    .map(PublicKey::Ed25519)
+                    .map_err(|_| KeyError::InvalidPoint)
             }
             SM2 => {
                 if raw.len() != 65 {
-                    return Err(KeyError::WrongLength { kind: "SM2", expected: 65, got: raw.len() });
+                    return Err(KeyError::WrongLength {
+                        kind: "SM2",
+                        expected: 65,
+                        got: raw.len(),
+                    });
                 }
                 Ok(PublicKey::Sm2(raw.to_vec()))
             }
@@ -179,7 +189,9 @@ impl Signature {
         let bytes = if s.len() == 128 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             hex::decode(s).map_err(|e| KeyError::BadSignature(e.to_string()))?
         } else {
-            base58::BIF.decode(s).map_err(|e| KeyError::BadSignature(e.to_string()))?
+            base58::BIF
+                .decode(s)
+                .map_err(|e| KeyError::BadSignature(e.to_string()))?
         };
         let arr: [u8; 64] = bytes
             .as_slice()
@@ -225,15 +237,25 @@ impl PrivateKey {
 
     /// Reads an encoded private key (`priSPK...`).
     pub fn from_encoded(s: &str) -> Result<PrivateKey, KeyError> {
-        let bytes = base58::BIF.decode(s).map_err(|e| KeyError::BadPrivateKey(e.to_string()))?;
+        let bytes = base58::BIF
+            .decode(s)
+            .map_err(|e| KeyError::BadPrivateKey(e.to_string()))?;
         if bytes.len() != 37 {
-            return Err(KeyError::BadPrivateKey(format!("{} bytes, not 37", bytes.len())));
+            return Err(KeyError::BadPrivateKey(format!(
+                "{} bytes, not 37",
+                bytes.len()
+            )));
         }
         if bytes[..3] != PRIVATE_PREFIX {
-            return Err(KeyError::BadPrivateKey(format!("prefix {} is not 189e99", hex::encode(&bytes[..3]))));
+            return Err(KeyError::BadPrivateKey(format!(
+                "prefix {} is not 189e99",
+                hex::encode(&bytes[..3])
+            )));
         }
         if bytes[3] != ED25519 || bytes[4] != BASE58 {
-            return Err(KeyError::BadPrivateKey("only Ed25519 ('e' 'f') private keys are supported".into()));
+            return Err(KeyError::BadPrivateKey(
+                "only Ed25519 ('e' 'f') private keys are supported".into(),
+            ));
         }
         let mut seed = [0u8; 32];
         seed.copy_from_slice(&bytes[5..]);
@@ -271,10 +293,22 @@ mod tests {
         assert!(enc.starts_with("b06566"));
         assert_eq!(PublicKey::from_encoded(&enc).unwrap(), k);
         assert_eq!(PublicKey::from_encoded(&enc.to_uppercase()).unwrap(), k);
-        assert_eq!(PublicKey::from_encoded("a06566").unwrap_err(), KeyError::BadPublicPrefix(0xa0));
-        assert_eq!(PublicKey::from_encoded("b06166").unwrap_err(), KeyError::UnknownKeyType(0x61));
-        assert!(matches!(PublicKey::from_encoded("b0656600"), Err(KeyError::WrongLength { .. })));
-        assert!(matches!(PublicKey::from_encoded("xyz"), Err(KeyError::NotHex(_))));
+        assert_eq!(
+            PublicKey::from_encoded("a06566").unwrap_err(),
+            KeyError::BadPublicPrefix(0xa0)
+        );
+        assert_eq!(
+            PublicKey::from_encoded("b06166").unwrap_err(),
+            KeyError::UnknownKeyType(0x61)
+        );
+        assert!(matches!(
+            PublicKey::from_encoded("b0656600"),
+            Err(KeyError::WrongLength { .. })
+        ));
+        assert!(matches!(
+            PublicKey::from_encoded("xyz"),
+            Err(KeyError::NotHex(_))
+        ));
     }
 
     #[test]
@@ -282,7 +316,10 @@ mod tests {
         let k = PrivateKey::generate();
         let enc = k.to_encoded();
         assert!(enc.starts_with("priSPK"), "{enc}");
-        assert_eq!(PrivateKey::from_encoded(&enc).unwrap().public_key(), k.public_key());
+        assert_eq!(
+            PrivateKey::from_encoded(&enc).unwrap().public_key(),
+            k.public_key()
+        );
     }
 
     #[test]
@@ -290,7 +327,10 @@ mod tests {
         let k = PrivateKey::generate();
         let sig = k.sign(b"hello");
         k.public_key().verify(b"hello", &sig).unwrap();
-        assert_eq!(k.public_key().verify(b"hellp", &sig), Err(KeyError::VerificationFailed));
+        assert_eq!(
+            k.public_key().verify(b"hellp", &sig),
+            Err(KeyError::VerificationFailed)
+        );
         assert_eq!(Signature::parse(&sig.to_base58()).unwrap(), sig);
         assert_eq!(Signature::parse(&hex::encode_upper(sig.0)).unwrap(), sig);
     }

@@ -25,7 +25,9 @@ pub enum ProofError {
     #[error("proof.signatureValue: {0}")]
     BadSignature(KeyError),
     /// The signature does not verify over the canonical document.
-    #[error("proof.signatureValue does not verify over the canonical document with the creator's key")]
+    #[error(
+        "proof.signatureValue does not verify over the canonical document with the creator's key"
+    )]
     VerificationFailed,
 }
 
@@ -82,7 +84,11 @@ pub fn signing_bytes(document: &Value) -> Result<Vec<u8>, ProofError> {
 }
 
 /// Signs a document in place: sets `proof` to `{creator, signatureValue}`.
-pub fn sign_document(document: &mut Value, creator: &str, key: &PrivateKey) -> Result<(), ProofError> {
+pub fn sign_document(
+    document: &mut Value,
+    creator: &str,
+    key: &PrivateKey,
+) -> Result<(), ProofError> {
     let bytes = signing_bytes(document)?;
     let signature = key.sign(&bytes);
     let map = document.as_object_mut().ok_or(ProofError::NotAnObject)?;
@@ -96,16 +102,23 @@ pub fn sign_document(document: &mut Value, creator: &str, key: &PrivateKey) -> R
 /// The `proof.creator` of a document.
 pub fn proof_creator(document: &Value) -> Result<&str, ProofError> {
     let proof = document.get("proof").ok_or(ProofError::Missing)?;
-    proof.get("creator").and_then(Value::as_str).ok_or(ProofError::Malformed)
+    proof
+        .get("creator")
+        .and_then(Value::as_str)
+        .ok_or(ProofError::Malformed)
 }
 
 /// Verifies a document's proof with the given key (the caller resolves `proof.creator` to it).
 pub fn verify_document(document: &Value, key: &PublicKey) -> Result<(), ProofError> {
     let proof = document.get("proof").ok_or(ProofError::Missing)?;
-    let sig_text = proof.get("signatureValue").and_then(Value::as_str).ok_or(ProofError::Malformed)?;
+    let sig_text = proof
+        .get("signatureValue")
+        .and_then(Value::as_str)
+        .ok_or(ProofError::Malformed)?;
     let signature = Signature::parse(sig_text).map_err(ProofError::BadSignature)?;
     let bytes = signing_bytes(document)?;
-    key.verify(&bytes, &signature).map_err(|_| ProofError::VerificationFailed)
+    key.verify(&bytes, &signature)
+        .map_err(|_| ProofError::VerificationFailed)
 }
 
 #[cfg(test)]
@@ -116,7 +129,10 @@ mod tests {
     #[test]
     fn sorts_keys_recursively_and_keeps_array_order() {
         let v = json!({"b": [3, {"z": 1, "a": "é\n"}], "a": null, "A": true});
-        assert_eq!(canonical_json(&v), r#"{"A":true,"a":null,"b":[3,{"a":"é\n","z":1}]}"#);
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"A":true,"a":null,"b":[3,{"a":"é\n","z":1}]}"#
+        );
     }
 
     #[test]
@@ -135,6 +151,9 @@ mod tests {
         assert_eq!(proof_creator(&doc).unwrap(), "x#key-1");
         verify_document(&doc, &key.public_key()).unwrap();
         doc["n"] = json!(2);
-        assert_eq!(verify_document(&doc, &key.public_key()), Err(ProofError::VerificationFailed));
+        assert_eq!(
+            verify_document(&doc, &key.public_key()),
+            Err(ProofError::VerificationFailed)
+        );
     }
 }

@@ -1,1 +1,96 @@
-//! placeholder
+//! Conformance: checks written from the W3C DID Core and DID Resolution specifications, run
+//! against what the daemon answers, and the generator of W3C did-test-suite fixtures.
+//!
+//! The first check is the DID syntax rule of DID Core §3.1, which every other check builds on.
+#![deny(missing_docs)]
+
+use thiserror::Error;
+
+/// A DID Core rule that an answer breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("DID Core {section}: {message}")]
+pub struct Violation {
+    /// The section of the specification.
+    pub section: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// DID Core §3.1: `did = "did:" method-name ":" method-specific-id`, `method-name = 1*method-char`
+/// (`%x61-7A / DIGIT`), `method-specific-id = *( *idchar ":" ) 1*idchar`, `idchar = ALPHA / DIGIT
+/// / "." / "-" / "_" / pct-encoded`.
+pub fn check_did_syntax(did: &str) -> Result<(), Violation> {
+    let violation = |message: String| Violation {
+        section: "§3.1 DID Syntax",
+        message,
+    };
+    let rest = did
+        .strip_prefix("did:")
+        .ok_or_else(|| violation(format!("{did:?} does not begin with \"did:\"")))?;
+    let (method, id) = rest
+        .split_once(':')
+        .ok_or_else(|| violation(format!("{did:?} has no method-specific-id")))?;
+    if method.is_empty()
+        || !method
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        return Err(violation(format!(
+            "method name {method:?} must be lowercase letters and digits"
+        )));
+    }
+    if id.is_empty() || id.ends_with(':') {
+        return Err(violation(
+            "the method-specific-id must end with at least one idchar".into(),
+        ));
+    }
+    let bytes = id.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let ok = bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+                if !ok {
+                    return Err(violation(format!("bad percent-encoding at offset {i}")));
+                }
+                i += 3;
+            }
+            b if b.is_ascii_alphanumeric() || b".-_:".contains(&b) => i += 1,
+            b => {
+                return Err(violation(format!(
+                    "character {:?} is not allowed in a method-specific-id",
+                    b as char
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_syntax() {
+        for ok in [
+            "did:bid:efJgt44mNDewKK1VEN454R17cjso3mSG",
+            "did:bid:by01:efphXYwrDzCgE5RTCC1HesQKJvyDrQDm",
+            "did:web:a%3A1",
+        ] {
+            check_did_syntax(ok).unwrap();
+        }
+        for bad in [
+            "did:BID:x",
+            "did:bid:",
+            "did:bid:x:",
+            "bid:x",
+            "did:bid:a b",
+            "did:bid:%zz",
+            "did::x",
+        ] {
+            assert!(check_did_syntax(bad).is_err(), "{bad}");
+        }
+    }
+}

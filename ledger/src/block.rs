@@ -41,7 +41,12 @@ impl Genesis {
 
     /// The validator set it names.
     pub fn validator_set(&self) -> Result<ValidatorSet, KeyError> {
-        ValidatorSet::new(self.validators.iter().map(|v| PublicKey::from_encoded(v)).collect::<Result<_, _>>()?)
+        ValidatorSet::new(
+            self.validators
+                .iter()
+                .map(|v| PublicKey::from_encoded(v))
+                .collect::<Result<_, _>>()?,
+        )
     }
 }
 
@@ -55,14 +60,22 @@ impl ValidatorSet {
     /// A set of keys, in genesis order.
     pub fn new(keys: Vec<PublicKey>) -> Result<ValidatorSet, KeyError> {
         if keys.is_empty() {
-            return Err(KeyError::WrongLength { kind: "validator set", expected: 1, got: 0 });
+            return Err(KeyError::WrongLength {
+                kind: "validator set",
+                expected: 1,
+                got: 0,
+            });
         }
         Ok(ValidatorSet { keys })
     }
 
     /// Reads encoded public keys (hex).
     pub fn from_encoded(keys: &[String]) -> Result<ValidatorSet, KeyError> {
-        Self::new(keys.iter().map(|k| PublicKey::from_encoded(k)).collect::<Result<_, _>>()?)
+        Self::new(
+            keys.iter()
+                .map(|k| PublicKey::from_encoded(k))
+                .collect::<Result<_, _>>()?,
+        )
     }
 
     /// The keys.
@@ -171,16 +184,26 @@ impl CommitCertificate {
         let bytes = vote_bytes(&header.chain_id, header.height, &block_hash);
         let votes = signers
             .iter()
-            .map(|k| Vote { validator: k.public_key().to_encoded(), signature: k.sign(&bytes) })
+            .map(|k| Vote {
+                validator: k.public_key().to_encoded(),
+                signature: k.sign(&bytes),
+            })
             .collect();
         CommitCertificate { block_hash, votes }
     }
 
     /// Checks that a quorum of `validators` signed exactly this header.
-    pub fn verify(&self, header: &BlockHeader, validators: &ValidatorSet) -> Result<(), CertificateError> {
+    pub fn verify(
+        &self,
+        header: &BlockHeader,
+        validators: &ValidatorSet,
+    ) -> Result<(), CertificateError> {
         let actual = header.hash();
         if self.block_hash != actual {
-            return Err(CertificateError::WrongBlock { certified: self.block_hash, actual });
+            return Err(CertificateError::WrongBlock {
+                certified: self.block_hash,
+                actual,
+            });
         }
         let bytes = vote_bytes(&header.chain_id, header.height, &actual);
         let mut seen: Vec<&str> = Vec::with_capacity(self.votes.len());
@@ -194,10 +217,14 @@ impl CommitCertificate {
                 return Err(CertificateError::DuplicateVote(vote.validator.clone()));
             }
             seen.push(normalized);
-            key.verify(&bytes, &vote.signature).map_err(|_| CertificateError::BadVote(vote.validator.clone()))?;
+            key.verify(&bytes, &vote.signature)
+                .map_err(|_| CertificateError::BadVote(vote.validator.clone()))?;
         }
         if seen.len() < validators.quorum() {
-            return Err(CertificateError::NoQuorum { got: seen.len(), needed: validators.quorum() });
+            return Err(CertificateError::NoQuorum {
+                got: seen.len(),
+                needed: validators.quorum(),
+            });
         }
         Ok(())
     }
@@ -250,8 +277,15 @@ mod tests {
     #[test]
     fn quorum_is_two_f_plus_one() {
         let keys: Vec<PrivateKey> = (0..7).map(|_| PrivateKey::generate()).collect();
-        let quorum = |n: usize| ValidatorSet::new(keys[..n].iter().map(|k| k.public_key()).collect()).unwrap().quorum();
-        assert_eq!((quorum(1), quorum(2), quorum(3), quorum(4), quorum(7)), (1, 2, 3, 3, 5));
+        let quorum = |n: usize| {
+            ValidatorSet::new(keys[..n].iter().map(|k| k.public_key()).collect())
+                .unwrap()
+                .quorum()
+        };
+        assert_eq!(
+            (quorum(1), quorum(2), quorum(3), quorum(4), quorum(7)),
+            (1, 2, 3, 3, 5)
+        );
     }
 
     #[test]
@@ -259,14 +293,25 @@ mod tests {
         let keys: Vec<PrivateKey> = (0..4).map(|_| PrivateKey::generate()).collect();
         let set = ValidatorSet::new(keys.iter().map(|k| k.public_key()).collect()).unwrap();
         let h = header();
-        CommitCertificate::sign(&h, &[&keys[0], &keys[1], &keys[2]]).verify(&h, &set).unwrap();
+        CommitCertificate::sign(&h, &[&keys[0], &keys[1], &keys[2]])
+            .verify(&h, &set)
+            .unwrap();
         let two = CommitCertificate::sign(&h, &[&keys[0], &keys[1]]);
-        assert_eq!(two.verify(&h, &set), Err(CertificateError::NoQuorum { got: 2, needed: 3 }));
+        assert_eq!(
+            two.verify(&h, &set),
+            Err(CertificateError::NoQuorum { got: 2, needed: 3 })
+        );
         let dup = CommitCertificate::sign(&h, &[&keys[0], &keys[0], &keys[1]]);
-        assert!(matches!(dup.verify(&h, &set), Err(CertificateError::DuplicateVote(_))));
+        assert!(matches!(
+            dup.verify(&h, &set),
+            Err(CertificateError::DuplicateVote(_))
+        ));
         let outsider = PrivateKey::generate();
         let bad = CommitCertificate::sign(&h, &[&keys[0], &keys[1], &outsider]);
-        assert!(matches!(bad.verify(&h, &set), Err(CertificateError::NotAValidator(_))));
+        assert!(matches!(
+            bad.verify(&h, &set),
+            Err(CertificateError::NotAValidator(_))
+        ));
         let mut other = h.clone();
         other.state_root = Hash([1; 32]);
         assert!(matches!(

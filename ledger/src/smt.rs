@@ -109,7 +109,11 @@ pub enum TreeError<E> {
 
 /// Applies `updates` (key hash, value hash), sorted by key hash without duplicates, to the tree
 /// whose root is `root`, and returns the new root.
-pub fn update<S: NodeStore>(store: &mut S, root: Hash, updates: &[(Hash, Hash)]) -> Result<Hash, TreeError<S::Error>> {
+pub fn update<S: NodeStore>(
+    store: &mut S,
+    root: Hash,
+    updates: &[(Hash, Hash)],
+) -> Result<Hash, TreeError<S::Error>> {
     debug_assert!(updates.windows(2).all(|w| w[0].0 < w[1].0));
     update_at(store, root, 0, updates)
 }
@@ -126,7 +130,10 @@ fn update_at<S: NodeStore>(
     if node_hash == Hash::ZERO {
         return build(store, depth, updates);
     }
-    let node = store.get_node(&node_hash).map_err(TreeError::Store)?.ok_or(TreeError::MissingNode(node_hash))?;
+    let node = store
+        .get_node(&node_hash)
+        .map_err(TreeError::Store)?
+        .ok_or(TreeError::MissingNode(node_hash))?;
     store.remove_node(&node_hash).map_err(TreeError::Store)?;
     match node {
         Node::Leaf { key, value } => {
@@ -146,16 +153,32 @@ fn update_at<S: NodeStore>(
             let split = updates.partition_point(|(k, _)| !k.bit(depth));
             let new_left = update_at(store, left, depth + 1, &updates[..split])?;
             let new_right = update_at(store, right, depth + 1, &updates[split..])?;
-            put(store, Node::Internal { left: new_left, right: new_right })
+            put(
+                store,
+                Node::Internal {
+                    left: new_left,
+                    right: new_right,
+                },
+            )
         }
     }
 }
 
 /// Builds a fresh subtree holding exactly `entries` at `depth`.
-fn build<S: NodeStore>(store: &mut S, depth: usize, entries: &[(Hash, Hash)]) -> Result<Hash, TreeError<S::Error>> {
+fn build<S: NodeStore>(
+    store: &mut S,
+    depth: usize,
+    entries: &[(Hash, Hash)],
+) -> Result<Hash, TreeError<S::Error>> {
     match entries {
         [] => Ok(Hash::ZERO),
-        [(key, value)] => put(store, Node::Leaf { key: *key, value: *value }),
+        [(key, value)] => put(
+            store,
+            Node::Leaf {
+                key: *key,
+                value: *value,
+            },
+        ),
         _ => {
             let split = entries.partition_point(|(k, _)| !k.bit(depth));
             let left = build(store, depth + 1, &entries[..split])?;
@@ -259,26 +282,45 @@ impl StateProof {
             };
         }
         if acc != *root {
-            return Err(ProofError::RootMismatch { computed: acc, expected: *root });
+            return Err(ProofError::RootMismatch {
+                computed: acc,
+                expected: *root,
+            });
         }
         Ok(())
     }
 }
 
 /// Builds the proof for `key` under `root`.
-pub fn prove<S: NodeRead>(store: &mut S, root: Hash, key: &str) -> Result<StateProof, TreeError<S::Error>> {
+pub fn prove<S: NodeRead>(
+    store: &mut S,
+    root: Hash,
+    key: &str,
+) -> Result<StateProof, TreeError<S::Error>> {
     let key = key_hash(key);
     let mut siblings = Vec::new();
     let mut current = root;
     let mut depth = 0;
     loop {
         if current == Hash::ZERO {
-            return Ok(StateProof { leaf: None, siblings });
+            return Ok(StateProof {
+                leaf: None,
+                siblings,
+            });
         }
-        let node = store.get_node(&current).map_err(TreeError::Store)?.ok_or(TreeError::MissingNode(current))?;
+        let node = store
+            .get_node(&current)
+            .map_err(TreeError::Store)?
+            .ok_or(TreeError::MissingNode(current))?;
         match node {
             Node::Leaf { key: k, value } => {
-                return Ok(StateProof { leaf: Some(ProofLeaf { key_hash: k, value_hash: value }), siblings })
+                return Ok(StateProof {
+                    leaf: Some(ProofLeaf {
+                        key_hash: k,
+                        value_hash: value,
+                    }),
+                    siblings,
+                })
             }
             Node::Internal { left, right } => {
                 if key.bit(depth) {
@@ -321,8 +363,10 @@ mod tests {
     use super::*;
 
     fn apply(store: &mut MemoryNodes, root: Hash, kv: &[(&str, &str)]) -> Hash {
-        let mut updates: Vec<(Hash, Hash)> =
-            kv.iter().map(|(k, v)| (key_hash(k), Hash::of(&[v.as_bytes()]))).collect();
+        let mut updates: Vec<(Hash, Hash)> = kv
+            .iter()
+            .map(|(k, v)| (key_hash(k), Hash::of(&[v.as_bytes()])))
+            .collect();
         updates.sort();
         update(store, root, &updates).unwrap()
     }
@@ -331,18 +375,32 @@ mod tests {
     fn proofs_of_presence_and_absence_verify_and_lies_fail() {
         let mut store = MemoryNodes::default();
         let mut root = Hash::ZERO;
-        assert!(prove(&mut store, root, "a").unwrap().verify(&root, "a", None).is_ok());
+        assert!(prove(&mut store, root, "a")
+            .unwrap()
+            .verify(&root, "a", None)
+            .is_ok());
         for batch in (0..200).collect::<Vec<_>>().chunks(37) {
-            let kv: Vec<(String, String)> = batch.iter().map(|i| (format!("k{i}"), format!("v{i}"))).collect();
-            let refs: Vec<(&str, &str)> = kv.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let kv: Vec<(String, String)> = batch
+                .iter()
+                .map(|i| (format!("k{i}"), format!("v{i}")))
+                .collect();
+            let refs: Vec<(&str, &str)> =
+                kv.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             root = apply(&mut store, root, &refs);
         }
         for i in 0..200 {
             let key = format!("k{i}");
             let p = prove(&mut store, root, &key).unwrap();
-            p.verify(&root, &key, Some(format!("v{i}").as_bytes())).unwrap();
-            assert_eq!(p.verify(&root, &key, Some(b"other")), Err(ProofError::ValueMismatch));
-            assert_eq!(p.verify(&root, &key, None), Err(ProofError::ClaimedAbsentButPresent));
+            p.verify(&root, &key, Some(format!("v{i}").as_bytes()))
+                .unwrap();
+            assert_eq!(
+                p.verify(&root, &key, Some(b"other")),
+                Err(ProofError::ValueMismatch)
+            );
+            assert_eq!(
+                p.verify(&root, &key, None),
+                Err(ProofError::ClaimedAbsentButPresent)
+            );
         }
         for i in 200..260 {
             let key = format!("k{i}");
@@ -353,12 +411,17 @@ mod tests {
         // A proof for one root does not hold for another.
         let p = prove(&mut store, root, "k1").unwrap();
         let new_root = apply(&mut store, root, &[("k1", "changed")]);
-        assert!(matches!(p.verify(&new_root, "k1", Some(b"v1")), Err(ProofError::RootMismatch { .. })));
+        assert!(matches!(
+            p.verify(&new_root, "k1", Some(b"v1")),
+            Err(ProofError::RootMismatch { .. })
+        ));
     }
 
     #[test]
     fn root_is_independent_of_batching_and_old_nodes_are_removed() {
-        let kv: Vec<(String, String)> = (0..100).map(|i| (format!("k{i}"), format!("v{i}"))).collect();
+        let kv: Vec<(String, String)> = (0..100)
+            .map(|i| (format!("k{i}"), format!("v{i}")))
+            .collect();
         let refs: Vec<(&str, &str)> = kv.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let mut one = MemoryNodes::default();
         let r1 = apply(&mut one, Hash::ZERO, &refs);
@@ -380,7 +443,9 @@ mod tests {
         match store.0.get(&root) {
             None => 0,
             Some(Node::Leaf { .. }) => 1,
-            Some(Node::Internal { left, right }) => 1 + reachable(store, *left) + reachable(store, *right),
+            Some(Node::Internal { left, right }) => {
+                1 + reachable(store, *left) + reachable(store, *right)
+            }
         }
     }
 }

@@ -15,7 +15,10 @@ use sparkid_bid::PrivateKey;
 use thiserror::Error;
 use tracing::info;
 
-use crate::block::{tx_root, Block, BlockHeader, CertifiedHeader, CommitCertificate, Genesis, ValidatorSet, GENESIS_KEY};
+use crate::block::{
+    tx_root, Block, BlockHeader, CertifiedHeader, CommitCertificate, Genesis, ValidatorSet,
+    GENESIS_KEY,
+};
 use crate::error::LedgerError;
 use crate::hash::Hash;
 use crate::machine::{ExecContext, StateMachine, StateView};
@@ -54,7 +57,9 @@ pub enum TxRejection<R> {
         height: u64,
     },
     /// `validUntil` is too far ahead.
-    #[error("validUntil {valid_until} is more than {MAX_VALIDITY_BLOCKS} blocks after height {height}")]
+    #[error(
+        "validUntil {valid_until} is more than {MAX_VALIDITY_BLOCKS} blocks after height {height}"
+    )]
     ValidityTooLong {
         /// The transaction's last height.
         valid_until: u64,
@@ -127,8 +132,14 @@ pub enum RecordProofError {
 impl RecordProof {
     /// Checks the proof with nothing but the validators' keys.
     pub fn verify(&self, validators: &ValidatorSet) -> Result<(), RecordProofError> {
-        self.anchor.certificate.verify(&self.anchor.header, validators)?;
-        self.proof.verify(&self.anchor.header.state_root, &self.key, self.value.as_deref().map(str::as_bytes))?;
+        self.anchor
+            .certificate
+            .verify(&self.anchor.header, validators)?;
+        self.proof.verify(
+            &self.anchor.header.state_root,
+            &self.key,
+            self.value.as_deref().map(str::as_bytes),
+        )?;
         Ok(())
     }
 }
@@ -145,7 +156,10 @@ pub struct Ledger {
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger").field("dir", &self.dir).field("chain", &self.genesis.chain_id).finish()
+        f.debug_struct("Ledger")
+            .field("dir", &self.dir)
+            .field("chain", &self.genesis.chain_id)
+            .finish()
     }
 }
 
@@ -154,7 +168,10 @@ struct TableNodes<'a, T>(&'a mut T);
 impl<T: ReadableTable<&'static [u8], &'static [u8]>> NodeRead for TableNodes<'_, T> {
     type Error = redb::StorageError;
     fn get_node(&mut self, hash: &Hash) -> Result<Option<Node>, Self::Error> {
-        Ok(self.0.get(hash.0.as_slice())?.and_then(|g| Node::decode(g.value())))
+        Ok(self
+            .0
+            .get(hash.0.as_slice())?
+            .and_then(|g| Node::decode(g.value())))
     }
 }
 
@@ -195,13 +212,19 @@ impl<T: ReadableTable<&'static str, &'static str>> StateView for Overlay<'_, T> 
 impl Ledger {
     /// Creates a ledger in `dir` from a genesis, certified by `signers` (a quorum of its
     /// validators).
-    pub fn create(dir: &Path, genesis: Genesis, signers: &[&PrivateKey]) -> Result<Ledger, LedgerError> {
+    pub fn create(
+        dir: &Path,
+        genesis: Genesis,
+        signers: &[&PrivateKey],
+    ) -> Result<Ledger, LedgerError> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(DB_FILE);
         if path.exists() {
             return Err(LedgerError::AlreadyExists(path.display().to_string()));
         }
-        let validators = genesis.validator_set().map_err(|e| LedgerError::InvalidGenesis(e.to_string()))?;
+        let validators = genesis
+            .validator_set()
+            .map_err(|e| LedgerError::InvalidGenesis(e.to_string()))?;
         if genesis.chain_id.is_empty() {
             return Err(LedgerError::InvalidGenesis("chainId is empty".into()));
         }
@@ -229,11 +252,21 @@ impl Ledger {
             };
             let certificate = CommitCertificate::sign(&header, signers);
             certificate.verify(&header, &validators)?;
-            let block = Block { header: header.clone(), transactions: vec![], certificate: certificate.clone() };
-            certified = CertifiedHeader { header, certificate };
-            wtx.open_table(STATE)?.insert(GENESIS_KEY, genesis_json.as_str())?;
-            wtx.open_table(HISTORY)?.insert(history_key(GENESIS_KEY, 0).as_str(), genesis_json.as_str())?;
-            wtx.open_table(BLOCKS)?.insert(0, json_bytes(&block).as_slice())?;
+            let block = Block {
+                header: header.clone(),
+                transactions: vec![],
+                certificate: certificate.clone(),
+            };
+            certified = CertifiedHeader {
+                header,
+                certificate,
+            };
+            wtx.open_table(STATE)?
+                .insert(GENESIS_KEY, genesis_json.as_str())?;
+            wtx.open_table(HISTORY)?
+                .insert(history_key(GENESIS_KEY, 0).as_str(), genesis_json.as_str())?;
+            wtx.open_table(BLOCKS)?
+                .insert(0, json_bytes(&block).as_slice())?;
             wtx.open_table(TXS)?;
             let mut meta = wtx.open_table(META)?;
             meta.insert("genesis", genesis_json.as_str())?;
@@ -241,7 +274,14 @@ impl Ledger {
         }
         wtx.commit()?;
         info!(chain = %genesis.chain_id, dir = %dir.display(), "created ledger");
-        Ok(Ledger { db, dir: dir.to_path_buf(), genesis, validators, head: RwLock::new(certified), writer: Mutex::new(()) })
+        Ok(Ledger {
+            db,
+            dir: dir.to_path_buf(),
+            genesis,
+            validators,
+            head: RwLock::new(certified),
+            writer: Mutex::new(()),
+        })
     }
 
     /// Opens the ledger in `dir`.
@@ -255,15 +295,28 @@ impl Ledger {
             let rtx = db.begin_read()?;
             let meta = rtx.open_table(META)?;
             let read = |k: &str| -> Result<String, LedgerError> {
-                Ok(meta.get(k)?.ok_or_else(|| LedgerError::Corrupt(format!("meta.{k} missing")))?.value().to_string())
+                Ok(meta
+                    .get(k)?
+                    .ok_or_else(|| LedgerError::Corrupt(format!("meta.{k} missing")))?
+                    .value()
+                    .to_string())
             };
             let genesis: Genesis = parse_json(&read("genesis")?)?;
             let head: CertifiedHeader = parse_json(&read("head")?)?;
             (genesis, head)
         };
-        let validators = genesis.validator_set().map_err(|e| LedgerError::InvalidGenesis(e.to_string()))?;
+        let validators = genesis
+            .validator_set()
+            .map_err(|e| LedgerError::InvalidGenesis(e.to_string()))?;
         info!(chain = %genesis.chain_id, height = head.header.height, "opened ledger");
-        Ok(Ledger { db, dir: dir.to_path_buf(), genesis, validators, head: RwLock::new(head), writer: Mutex::new(()) })
+        Ok(Ledger {
+            db,
+            dir: dir.to_path_buf(),
+            genesis,
+            validators,
+            head: RwLock::new(head),
+            writer: Mutex::new(()),
+        })
     }
 
     /// Whether `dir` holds a ledger.
@@ -288,12 +341,18 @@ impl Ledger {
 
     /// The newest certified header.
     pub fn head(&self) -> CertifiedHeader {
-        self.head.read().map(|h| h.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.head
+            .read()
+            .map(|h| h.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     /// The newest height.
     pub fn height(&self) -> u64 {
-        self.head.read().map(|h| h.header.height).unwrap_or_else(|p| p.into_inner().header.height)
+        self.head
+            .read()
+            .map(|h| h.header.height)
+            .unwrap_or_else(|p| p.into_inner().header.height)
     }
 
     /// The current value of a state key.
@@ -326,13 +385,24 @@ impl Ledger {
         let rtx = self.db.begin_read()?;
         let anchor: CertifiedHeader = {
             let meta = rtx.open_table(META)?;
-            let head = meta.get("head")?.ok_or_else(|| LedgerError::Corrupt("meta.head missing".into()))?;
+            let head = meta
+                .get("head")?
+                .ok_or_else(|| LedgerError::Corrupt("meta.head missing".into()))?;
             parse_json(head.value())?
         };
-        let value = rtx.open_table(STATE)?.get(key)?.map(|g| g.value().to_string());
+        let value = rtx
+            .open_table(STATE)?
+            .get(key)?
+            .map(|g| g.value().to_string());
         let mut nodes = rtx.open_table(NODES)?;
-        let proof = smt::prove(&mut TableNodes(&mut nodes), anchor.header.state_root, key).map_err(tree_err)?;
-        Ok(RecordProof { key: key.to_string(), value, proof, anchor })
+        let proof = smt::prove(&mut TableNodes(&mut nodes), anchor.header.state_root, key)
+            .map_err(tree_err)?;
+        Ok(RecordProof {
+            key: key.to_string(),
+            value,
+            proof,
+            anchor,
+        })
     }
 
     /// A block by height.
@@ -340,7 +410,10 @@ impl Ledger {
         let rtx = self.db.begin_read()?;
         let table = rtx.open_table(BLOCKS)?;
         match table.get(height)? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(bytes.value()).map_err(|e| LedgerError::Corrupt(e.to_string()))?)),
+            Some(bytes) => Ok(Some(
+                serde_json::from_slice(bytes.value())
+                    .map_err(|e| LedgerError::Corrupt(e.to_string()))?,
+            )),
             None => Ok(None),
         }
     }
@@ -374,7 +447,10 @@ impl Ledger {
         };
         if included.is_empty() {
             wtx.abort()?;
-            return Ok(Proposal { block: None, outcomes });
+            return Ok(Proposal {
+                block: None,
+                outcomes,
+            });
         }
         let hashes: Vec<Hash> = included.iter().map(VerifiedTransaction::hash).collect();
         let header = self.write_state(&wtx, &head.header, height, time, &hashes, &writes)?;
@@ -382,25 +458,44 @@ impl Ledger {
         certificate.verify(&header, &self.validators)?;
         let block = Block {
             header: header.clone(),
-            transactions: included.into_iter().map(VerifiedTransaction::into_inner).collect(),
+            transactions: included
+                .into_iter()
+                .map(VerifiedTransaction::into_inner)
+                .collect(),
             certificate: certificate.clone(),
         };
-        let certified = CertifiedHeader { header, certificate };
+        let certified = CertifiedHeader {
+            header,
+            certificate,
+        };
         self.write_block(&wtx, &block, &hashes, &certified)?;
         wtx.commit()?;
         *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified.clone();
-        Ok(Proposal { block: Some(certified), outcomes })
+        Ok(Proposal {
+            block: Some(certified),
+            outcomes,
+        })
     }
 
     /// Applies a block received from a peer: it must extend the head, carry a quorum
     /// certificate, and re-execute to exactly its state root, with every transaction accepted.
-    pub fn apply_block<M: StateMachine>(&self, machine: &M, block: Block) -> Result<(), LedgerError> {
+    pub fn apply_block<M: StateMachine>(
+        &self,
+        machine: &M,
+        block: Block,
+    ) -> Result<(), LedgerError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let head = self.head();
         let header = &block.header;
-        let bad = |reason: String| LedgerError::BadBlock { height: header.height, reason };
+        let bad = |reason: String| LedgerError::BadBlock {
+            height: header.height,
+            reason,
+        };
         if header.chain_id != self.genesis.chain_id {
-            return Err(bad(format!("chain {:?} is not {:?}", header.chain_id, self.genesis.chain_id)));
+            return Err(bad(format!(
+                "chain {:?} is not {:?}",
+                header.chain_id, self.genesis.chain_id
+            )));
         }
         if header.height != head.header.height + 1 {
             return Err(bad(format!("the head is at {}", head.header.height)));
@@ -412,28 +507,55 @@ impl Ledger {
             return Err(bad("time goes backwards".into()));
         }
         block.certificate.verify(header, &self.validators)?;
-        let verified: Vec<VerifiedTransaction> =
-            verify_all(block.transactions.clone()).into_iter().collect::<Result<_, _>>()?;
+        let verified: Vec<VerifiedTransaction> = verify_all(block.transactions.clone())
+            .into_iter()
+            .collect::<Result<_, _>>()?;
         let hashes: Vec<Hash> = verified.iter().map(VerifiedTransaction::hash).collect();
         if header.tx_count as usize != hashes.len() || tx_root(&hashes) != header.tx_root {
-            return Err(bad("txRoot or txCount does not match the transactions".into()));
+            return Err(bad(
+                "txRoot or txCount does not match the transactions".into()
+            ));
         }
         let wtx = self.db.begin_write()?;
         let (outcomes, _, writes) = {
             let state = wtx.open_table(STATE)?;
             let index = wtx.open_table(TXS)?;
-            self.execute(machine, verified, header.height, header.time, &state, &index)?
+            self.execute(
+                machine,
+                verified,
+                header.height,
+                header.time,
+                &state,
+                &index,
+            )?
         };
         for outcome in outcomes {
             if let TxOutcome::Rejected { hash, reason } = outcome {
-                return Err(LedgerError::BadTransaction { height: header.height, hash, reason: reason.to_string() });
+                return Err(LedgerError::BadTransaction {
+                    height: header.height,
+                    hash,
+                    reason: reason.to_string(),
+                });
             }
         }
-        let rebuilt = self.write_state(&wtx, &head.header, header.height, header.time, &hashes, &writes)?;
+        let rebuilt = self.write_state(
+            &wtx,
+            &head.header,
+            header.height,
+            header.time,
+            &hashes,
+            &writes,
+        )?;
         if rebuilt.state_root != header.state_root {
-            return Err(bad(format!("state root {} does not match the re-executed {}", header.state_root, rebuilt.state_root)));
+            return Err(bad(format!(
+                "state root {} does not match the re-executed {}",
+                header.state_root, rebuilt.state_root
+            )));
         }
-        let certified = CertifiedHeader { header: header.clone(), certificate: block.certificate.clone() };
+        let certified = CertifiedHeader {
+            header: header.clone(),
+            certificate: block.certificate.clone(),
+        };
         self.write_block(&wtx, &block, &hashes, &certified)?;
         wtx.commit()?;
         *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
@@ -449,12 +571,23 @@ impl Ledger {
         time: u64,
         state: &S,
         index: &I,
-    ) -> Result<(Vec<TxOutcome<M::Rejection>>, Vec<VerifiedTransaction>, HashMap<String, String>), LedgerError>
+    ) -> Result<
+        (
+            Vec<TxOutcome<M::Rejection>>,
+            Vec<VerifiedTransaction>,
+            HashMap<String, String>,
+        ),
+        LedgerError,
+    >
     where
         S: ReadableTable<&'static str, &'static str>,
         I: ReadableTable<&'static [u8], (u64, u32)>,
     {
-        let ctx = ExecContext { height, time, genesis: &self.genesis };
+        let ctx = ExecContext {
+            height,
+            time,
+            genesis: &self.genesis,
+        };
         let mut writes: HashMap<String, String> = HashMap::new();
         let mut outcomes = Vec::with_capacity(txs.len());
         let mut included = Vec::new();
@@ -471,11 +604,17 @@ impl Ledger {
                 continue;
             }
             if body.valid_until < height {
-                outcomes.push(reject(TxRejection::Expired { valid_until: body.valid_until, height }));
+                outcomes.push(reject(TxRejection::Expired {
+                    valid_until: body.valid_until,
+                    height,
+                }));
                 continue;
             }
             if body.valid_until > height + MAX_VALIDITY_BLOCKS {
-                outcomes.push(reject(TxRejection::ValidityTooLong { valid_until: body.valid_until, height }));
+                outcomes.push(reject(TxRejection::ValidityTooLong {
+                    valid_until: body.valid_until,
+                    height,
+                }));
                 continue;
             }
             if in_block.contains(&hash) {
@@ -486,12 +625,19 @@ impl Ledger {
                 outcomes.push(reject(TxRejection::Duplicate(found.value().0)));
                 continue;
             }
-            let view = Overlay { table: state, writes: &writes };
+            let view = Overlay {
+                table: state,
+                writes: &writes,
+            };
             match machine.execute(&vtx, &ctx, &view)? {
                 Ok(tx_writes) => {
                     writes.extend(tx_writes);
                     in_block.insert(hash);
-                    outcomes.push(TxOutcome::Included { height, index: included.len() as u32, hash });
+                    outcomes.push(TxOutcome::Included {
+                        height,
+                        index: included.len() as u32,
+                        hash,
+                    });
                     included.push(vtx);
                 }
                 Err(rejection) => outcomes.push(reject(TxRejection::Operation(rejection))),
@@ -521,7 +667,8 @@ impl Ledger {
         }
         updates.sort_unstable();
         let mut nodes = wtx.open_table(NODES)?;
-        let state_root = smt::update(&mut TableNodes(&mut nodes), previous.state_root, &updates).map_err(tree_err)?;
+        let state_root = smt::update(&mut TableNodes(&mut nodes), previous.state_root, &updates)
+            .map_err(tree_err)?;
         Ok(BlockHeader {
             chain_id: self.genesis.chain_id.clone(),
             height,
@@ -542,22 +689,31 @@ impl Ledger {
         certified: &CertifiedHeader,
     ) -> Result<(), LedgerError> {
         let height = block.header.height;
-        wtx.open_table(BLOCKS)?.insert(height, json_bytes(block).as_slice())?;
+        wtx.open_table(BLOCKS)?
+            .insert(height, json_bytes(block).as_slice())?;
         let mut index = wtx.open_table(TXS)?;
         for (i, hash) in hashes.iter().enumerate() {
             index.insert(hash.0.as_slice(), (height, i as u32))?;
         }
-        wtx.open_table(META)?.insert("head", json_string(certified).as_str())?;
+        wtx.open_table(META)?
+            .insert("head", json_string(certified).as_str())?;
         Ok(())
     }
 
     /// Iterates all stored history as of a height: the value a key had before `height`.
-    pub(crate) fn value_before(&self, key: &str, height: u64) -> Result<Option<String>, LedgerError> {
+    pub(crate) fn value_before(
+        &self,
+        key: &str,
+        height: u64,
+    ) -> Result<Option<String>, LedgerError> {
         let rtx = self.db.begin_read()?;
         let table = rtx.open_table(HISTORY)?;
         let start = format!("{key}\u{0}");
         let end = history_key(key, height);
-        let found = table.range(start.as_str()..end.as_str())?.next_back().transpose()?;
+        let found = table
+            .range(start.as_str()..end.as_str())?
+            .next_back()
+            .transpose()?;
         Ok(found.map(|(_, v)| v.value().to_string()))
     }
 
@@ -565,11 +721,16 @@ impl Ledger {
     pub fn value_written_at(&self, key: &str, height: u64) -> Result<Option<String>, LedgerError> {
         let rtx = self.db.begin_read()?;
         let table = rtx.open_table(HISTORY)?;
-        Ok(table.get(history_key(key, height).as_str())?.map(|g| g.value().to_string()))
+        Ok(table
+            .get(history_key(key, height).as_str())?
+            .map(|g| g.value().to_string()))
     }
 
     /// Every current state entry, in key order.
-    pub(crate) fn for_each_state(&self, mut f: impl FnMut(&str, &str) -> Result<(), LedgerError>) -> Result<(), LedgerError> {
+    pub(crate) fn for_each_state(
+        &self,
+        mut f: impl FnMut(&str, &str) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
         let rtx = self.db.begin_read()?;
         let table = rtx.open_table(STATE)?;
         for entry in table.iter()? {

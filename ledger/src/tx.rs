@@ -51,7 +51,10 @@ impl TxBody {
     /// Signs the body.
     pub fn sign(self, key: &PrivateKey) -> Transaction {
         let signature = key.sign(&self.signing_bytes());
-        Transaction { body: self, signature }
+        Transaction {
+            body: self,
+            signature,
+        }
     }
 
     /// A fresh random nonce: 8 random bytes in hex, as BIF uses.
@@ -109,9 +112,14 @@ impl Transaction {
             return Err(TxError::BadNonce);
         }
         let key = PublicKey::from_encoded(&self.body.public_key).map_err(TxError::BadPublicKey)?;
-        key.verify(&self.body.signing_bytes(), &self.signature).map_err(|_| TxError::BadSignature)?;
+        key.verify(&self.body.signing_bytes(), &self.signature)
+            .map_err(|_| TxError::BadSignature)?;
         let hash = Hash::of(&[canonical.as_bytes()]);
-        Ok(VerifiedTransaction { tx: self, hash, key })
+        Ok(VerifiedTransaction {
+            tx: self,
+            hash,
+            key,
+        })
     }
 }
 
@@ -145,7 +153,9 @@ impl VerifiedTransaction {
 
 /// Verifies many transactions on all cores, in order.
 pub fn verify_all(txs: Vec<Transaction>) -> Vec<Result<VerifiedTransaction, TxError>> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     if txs.len() < 64 || threads == 1 {
         return txs.into_iter().map(Transaction::verify).collect();
     }

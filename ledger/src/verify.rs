@@ -40,20 +40,32 @@ impl StateView for AsOf<'_> {
 }
 
 /// Verifies the chain stored in `ledger` with `machine`.
-pub fn verify_chain<M: StateMachine>(ledger: &Ledger, machine: &M) -> Result<VerifyReport, LedgerError> {
+pub fn verify_chain<M: StateMachine>(
+    ledger: &Ledger,
+    machine: &M,
+) -> Result<VerifyReport, LedgerError> {
     let head = ledger.head();
     let validators = ledger.validators();
     let genesis = ledger.genesis();
     let mut nodes = MemoryNodes::default();
     let genesis_json = genesis.canonical();
-    let mut root = smt::update(&mut nodes, Hash::ZERO, &[(key_hash(GENESIS_KEY), Hash::of(&[genesis_json.as_bytes()]))])
-        .map_err(|e| LedgerError::Tree(e.to_string()))?;
+    let mut root = smt::update(
+        &mut nodes,
+        Hash::ZERO,
+        &[(key_hash(GENESIS_KEY), Hash::of(&[genesis_json.as_bytes()]))],
+    )
+    .map_err(|e| LedgerError::Tree(e.to_string()))?;
     let mut previous: Option<BlockHeader> = None;
     let mut transactions = 0u64;
     let mut latest: HashMap<String, Hash> = HashMap::new();
-    latest.insert(GENESIS_KEY.to_string(), Hash::of(&[genesis_json.as_bytes()]));
+    latest.insert(
+        GENESIS_KEY.to_string(),
+        Hash::of(&[genesis_json.as_bytes()]),
+    );
     for height in 0..=head.header.height {
-        let block = ledger.block(height)?.ok_or_else(|| LedgerError::Corrupt(format!("block {height} is missing")))?;
+        let block = ledger
+            .block(height)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("block {height} is missing")))?;
         let header = &block.header;
         let bad = |reason: String| LedgerError::BadBlock { height, reason };
         if header.height != height || header.chain_id != genesis.chain_id {
@@ -62,8 +74,12 @@ pub fn verify_chain<M: StateMachine>(ledger: &Ledger, machine: &M) -> Result<Ver
         block.certificate.verify(header, validators)?;
         match &previous {
             None => {
-                if header.previous_hash != Hash::ZERO || header.tx_root != Hash::of(&[genesis_json.as_bytes()]) {
-                    return Err(bad("the genesis block does not commit to the stored genesis".into()));
+                if header.previous_hash != Hash::ZERO
+                    || header.tx_root != Hash::of(&[genesis_json.as_bytes()])
+                {
+                    return Err(bad(
+                        "the genesis block does not commit to the stored genesis".into(),
+                    ));
                 }
             }
             Some(prev) => {
@@ -78,20 +94,35 @@ pub fn verify_chain<M: StateMachine>(ledger: &Ledger, machine: &M) -> Result<Ver
                     .collect::<Result<Vec<_>, _>>()?;
                 let hashes: Vec<Hash> = verified.iter().map(|v| v.hash()).collect();
                 if tx_root(&hashes) != header.tx_root || hashes.len() != header.tx_count as usize {
-                    return Err(bad("txRoot or txCount does not match the transactions".into()));
+                    return Err(bad(
+                        "txRoot or txCount does not match the transactions".into()
+                    ));
                 }
-                let ctx = ExecContext { height, time: header.time, genesis };
+                let ctx = ExecContext {
+                    height,
+                    time: header.time,
+                    genesis,
+                };
                 let mut writes: HashMap<String, String> = HashMap::new();
                 for vtx in &verified {
-                    let view = AsOf { ledger, height, writes: &writes };
+                    let view = AsOf {
+                        ledger,
+                        height,
+                        writes: &writes,
+                    };
                     if vtx.tx().body.valid_until < height {
                         return Err(bad(format!("transaction {} had expired", vtx.hash())));
                     }
                     match machine.execute(vtx, &ctx, &view)? {
                         Ok(w) => writes.extend(w),
                         Err(rejection) => {
-                            let reason: TxRejection<M::Rejection> = TxRejection::Operation(rejection);
-                            return Err(LedgerError::BadTransaction { height, hash: vtx.hash(), reason: reason.to_string() });
+                            let reason: TxRejection<M::Rejection> =
+                                TxRejection::Operation(rejection);
+                            return Err(LedgerError::BadTransaction {
+                                height,
+                                hash: vtx.hash(),
+                                reason: reason.to_string(),
+                            });
                         }
                     }
                 }
@@ -99,34 +130,53 @@ pub fn verify_chain<M: StateMachine>(ledger: &Ledger, machine: &M) -> Result<Ver
                 let mut updates: Vec<(Hash, Hash)> = Vec::with_capacity(writes.len());
                 for (key, value) in &writes {
                     if ledger.value_written_at(key, height)?.as_deref() != Some(value.as_str()) {
-                        return Err(bad(format!("stored history of {key:?} differs from re-execution")));
+                        return Err(bad(format!(
+                            "stored history of {key:?} differs from re-execution"
+                        )));
                     }
                     let value_hash = Hash::of(&[value.as_bytes()]);
                     latest.insert(key.clone(), value_hash);
                     updates.push((key_hash(key), value_hash));
                 }
                 updates.sort_unstable();
-                root = smt::update(&mut nodes, root, &updates).map_err(|e| LedgerError::Tree(e.to_string()))?;
+                root = smt::update(&mut nodes, root, &updates)
+                    .map_err(|e| LedgerError::Tree(e.to_string()))?;
             }
         }
         if root != header.state_root {
-            return Err(bad(format!("stateRoot {} is not the re-executed {root}", header.state_root)));
+            return Err(bad(format!(
+                "stateRoot {} is not the re-executed {root}",
+                header.state_root
+            )));
         }
         previous = Some(header.clone());
     }
     if previous.as_ref().map(BlockHeader::hash) != Some(head.header.hash()) {
-        return Err(LedgerError::Corrupt("the stored head is not the last block".into()));
+        return Err(LedgerError::Corrupt(
+            "the stored head is not the last block".into(),
+        ));
     }
     let mut state_keys = 0u64;
     ledger.for_each_state(|key, value| {
         state_keys += 1;
         match latest.get(key) {
             Some(h) if *h == Hash::of(&[value.as_bytes()]) => Ok(()),
-            _ => Err(LedgerError::Corrupt(format!("stored state of {key:?} differs from re-execution"))),
+            _ => Err(LedgerError::Corrupt(format!(
+                "stored state of {key:?} differs from re-execution"
+            ))),
         }
     })?;
     if state_keys != latest.len() as u64 {
-        return Err(LedgerError::Corrupt(format!("{} state keys stored, {} re-executed", state_keys, latest.len())));
+        return Err(LedgerError::Corrupt(format!(
+            "{} state keys stored, {} re-executed",
+            state_keys,
+            latest.len()
+        )));
     }
-    Ok(VerifyReport { blocks: head.header.height + 1, transactions, state_keys, state_root: root })
+    Ok(VerifyReport {
+        blocks: head.header.height + 1,
+        transactions,
+        state_keys,
+        state_root: root,
+    })
 }

@@ -13,7 +13,12 @@ struct Kv;
 
 impl StateMachine for Kv {
     type Rejection = Refused;
-    fn execute(&self, tx: &VerifiedTransaction, _: &ExecContext<'_>, state: &dyn StateView) -> Result<Result<Writes, Refused>, LedgerError> {
+    fn execute(
+        &self,
+        tx: &VerifiedTransaction,
+        _: &ExecContext<'_>,
+        state: &dyn StateView,
+    ) -> Result<Result<Writes, Refused>, LedgerError> {
         let op = &tx.tx().body.operation;
         let (Some(key), Some(value)) = (op["set"].as_str(), op["value"].as_str()) else {
             return Ok(Err(Refused("bad operation".into())));
@@ -26,7 +31,10 @@ impl StateMachine for Kv {
                 return Ok(Err(Refused("not the owner".into())));
             }
         }
-        Ok(Ok(vec![(k, json!({"owner": owner, "value": value}).to_string())]))
+        Ok(Ok(vec![(
+            k,
+            json!({"owner": owner, "value": value}).to_string(),
+        )]))
     }
 }
 
@@ -54,9 +62,15 @@ fn tx(key: &PrivateKey, set: &str, value: &str, valid_until: u64) -> VerifiedTra
     .unwrap()
 }
 
-fn commit(ledger: &Ledger, validator: &PrivateKey, txs: Vec<VerifiedTransaction>) -> Proposal<Refused> {
+fn commit(
+    ledger: &Ledger,
+    validator: &PrivateKey,
+    txs: Vec<VerifiedTransaction>,
+) -> Proposal<Refused> {
     ledger
-        .propose(&Kv, txs, 1_700_000_100, |h| Ok(CommitCertificate::sign(h, &[validator])))
+        .propose(&Kv, txs, 1_700_000_100, |h| {
+            Ok(CommitCertificate::sign(h, &[validator]))
+        })
         .unwrap()
 }
 
@@ -70,11 +84,24 @@ fn blocks_commit_prove_reopen_replicate_and_verify() {
 
     let t1 = tx(&alice, "a", "1", 10);
     let replay = t1.clone();
-    let p = commit(&ledger, &validator, vec![t1, tx(&bob, "b", "2", 10), tx(&bob, "a", "stolen", 10), tx(&alice, "x", "late", 0)]);
-    let outcomes: Vec<String> = p.outcomes.iter().map(|o| match o {
-        TxOutcome::Included { .. } => "in".to_string(),
-        TxOutcome::Rejected { reason, .. } => reason.to_string(),
-    }).collect();
+    let p = commit(
+        &ledger,
+        &validator,
+        vec![
+            t1,
+            tx(&bob, "b", "2", 10),
+            tx(&bob, "a", "stolen", 10),
+            tx(&alice, "x", "late", 0),
+        ],
+    );
+    let outcomes: Vec<String> = p
+        .outcomes
+        .iter()
+        .map(|o| match o {
+            TxOutcome::Included { .. } => "in".to_string(),
+            TxOutcome::Rejected { reason, .. } => reason.to_string(),
+        })
+        .collect();
     assert_eq!(outcomes[..3], ["in", "in", "not the owner"]);
     assert!(outcomes[3].contains("expired"), "{}", outcomes[3]);
     assert_eq!(ledger.height(), 1);
@@ -82,7 +109,13 @@ fn blocks_commit_prove_reopen_replicate_and_verify() {
     // A replayed transaction is refused and no block is made.
     let p = commit(&ledger, &validator, vec![replay]);
     assert!(p.block.is_none());
-    assert!(matches!(&p.outcomes[0], TxOutcome::Rejected { reason: TxRejection::Duplicate(1), .. }));
+    assert!(matches!(
+        &p.outcomes[0],
+        TxOutcome::Rejected {
+            reason: TxRejection::Duplicate(1),
+            ..
+        }
+    ));
 
     commit(&ledger, &validator, vec![tx(&alice, "a", "3", 10)]);
     assert_eq!(ledger.height(), 2);
@@ -99,9 +132,16 @@ fn blocks_commit_prove_reopen_replicate_and_verify() {
     absent.verify(&validators).unwrap();
     let mut lie = present.clone();
     lie.value = Some(lie.value.unwrap().replace("\"3\"", "\"4\""));
-    assert!(matches!(lie.verify(&validators), Err(RecordProofError::Path(_))));
-    let stranger = ValidatorSet::from_encoded(&[PrivateKey::generate().public_key().to_encoded()]).unwrap();
-    assert!(matches!(present.verify(&stranger), Err(RecordProofError::Certificate(_))));
+    assert!(matches!(
+        lie.verify(&validators),
+        Err(RecordProofError::Path(_))
+    ));
+    let stranger =
+        ValidatorSet::from_encoded(&[PrivateKey::generate().public_key().to_encoded()]).unwrap();
+    assert!(matches!(
+        present.verify(&stranger),
+        Err(RecordProofError::Certificate(_))
+    ));
 
     // A follower applies the same blocks and reaches the same root; a tampered block is refused.
     let fdir = tempfile::tempdir().unwrap();
@@ -114,12 +154,17 @@ fn blocks_commit_prove_reopen_replicate_and_verify() {
     forged.header.state_root = Hash([7; 32]);
     assert!(follower.apply_block(&Kv, forged).is_err());
     follower.apply_block(&Kv, honest).unwrap();
-    follower.apply_block(&Kv, ledger.block(2).unwrap().unwrap()).unwrap();
+    follower
+        .apply_block(&Kv, ledger.block(2).unwrap().unwrap())
+        .unwrap();
     assert_eq!(follower.head(), ledger.head());
 
     // The whole chain re-verifies, and after reopening, serves at once.
     let report = verify_chain(&ledger, &Kv).unwrap();
-    assert_eq!((report.blocks, report.transactions, report.state_keys), (3, 3, 3));
+    assert_eq!(
+        (report.blocks, report.transactions, report.state_keys),
+        (3, 3, 3)
+    );
     let head = ledger.head();
     drop(ledger);
     let reopened = Ledger::open(dir.path()).unwrap();

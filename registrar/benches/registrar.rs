@@ -8,7 +8,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
 use serde_json::json;
 use sparkid_bid::document::DID_CONTEXT;
 use sparkid_bid::{Bid, PrivateKey};
@@ -62,13 +64,22 @@ impl Bench {
     /// What is timed: verify every signature, execute, commit durably.
     fn commit(&self, txs: Vec<Transaction>) -> usize {
         let n = txs.len();
-        let verified = verify_all(txs).into_iter().map(|r| r.expect("signed correctly")).collect();
+        let verified = verify_all(txs)
+            .into_iter()
+            .map(|r| r.expect("signed correctly"))
+            .collect();
         let now = self.ledger.head().header.time + 1;
         let proposal = self
             .ledger
-            .propose(&self.machine, verified, now, |h| Ok(CommitCertificate::sign(h, &[&self.validator])))
+            .propose(&self.machine, verified, now, |h| {
+                Ok(CommitCertificate::sign(h, &[&self.validator]))
+            })
             .expect("the block commits");
-        let included = proposal.outcomes.iter().filter(|o| matches!(o, TxOutcome::Included { .. })).count();
+        let included = proposal
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o, TxOutcome::Included { .. }))
+            .count();
         assert_eq!(included, n, "every registration is included");
         included
     }
@@ -85,7 +96,11 @@ fn bench(c: &mut Criterion) {
         other: Default::default(),
     };
     let ledger = Ledger::create(dir.path(), genesis, &[&validator]).unwrap();
-    let bench = Bench { ledger, machine: BidStateMachine::default(), validator };
+    let bench = Bench {
+        ledger,
+        machine: BidStateMachine::default(),
+        validator,
+    };
     for _ in 0..EARLIER_BLOCKS {
         bench.commit(bench.batch(EARLIER_BLOCK_TXS));
     }
@@ -99,14 +114,20 @@ fn bench(c: &mut Criterion) {
     for n in [100usize, 1000] {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
-            b.iter_batched(|| bench.batch(n), |txs| black_box(bench.commit(txs)), BatchSize::PerIteration)
+            b.iter_batched(
+                || bench.batch(n),
+                |txs| black_box(bench.commit(txs)),
+                BatchSize::PerIteration,
+            )
         });
     }
     group.finish();
     eprintln!(
         "ledger after the benchmark: height {}, {} bytes on disk",
         bench.ledger.height(),
-        std::fs::metadata(dir.path().join(sparkid_ledger::store::DB_FILE)).map(|m| m.len()).unwrap_or(0)
+        std::fs::metadata(dir.path().join(sparkid_ledger::store::DB_FILE))
+            .map(|m| m.len())
+            .unwrap_or(0)
     );
 }
 

@@ -109,7 +109,12 @@ impl RegistrarResponse {
     fn failed(did: Option<String>, status: u16, reason: impl Into<String>) -> RegistrarResponse {
         RegistrarResponse {
             job_id: None,
-            did_state: DidState { state: "failed".into(), did, reason: Some(reason.into()), ..Default::default() },
+            did_state: DidState {
+                state: "failed".into(),
+                did,
+                reason: Some(reason.into()),
+                ..Default::default()
+            },
             did_registration_metadata: Map::new(),
             did_document_metadata: Map::new(),
             status,
@@ -134,7 +139,12 @@ pub struct Registrar {
 impl Registrar {
     /// A registrar over `ledger`. `dev` enables internal secret mode.
     pub fn new(ledger: Arc<Ledger>, submitter: Submitter, dev: bool) -> Registrar {
-        Registrar { ledger, submitter, dev, jobs: Mutex::new(HashMap::new()) }
+        Registrar {
+            ledger,
+            submitter,
+            dev,
+            jobs: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The submitter, for callers that bring their own signed transactions.
@@ -154,8 +164,10 @@ impl Registrar {
         };
         match prepared {
             Ok(Prepared::Signed(tx, secret)) => self.finish(function, tx, secret).await,
-            Ok(Prepared::NeedsSignature { body, purpose }) => self.ask_for_signature(function, body, purpose),
-            Err(response) => response,
+            Ok(Prepared::NeedsSignature { body, purpose }) => {
+                self.ask_for_signature(function, body, purpose)
+            }
+            Err(refusal) => refusal.into(),
         }
     }
 
@@ -170,28 +182,36 @@ impl Registrar {
         }
     }
 
-    fn current(&self, did: &str) -> Result<(Bid, DidRecord, BidDocument), RegistrarResponse> {
-        let bad = |reason: String| RegistrarResponse::failed(Some(did.to_string()), 400, reason);
+    fn current(&self, did: &str) -> Result<(Bid, DidRecord, BidDocument), Refusal> {
+        let bad = |reason: String| refuse(Some(did.to_string()), 400, reason);
         let bid: Bid = did.parse().map_err(|e| bad(format!("invalid DID: {e}")))?;
         let text = self
             .ledger
             .get(&did_key(&bid))
-            .map_err(|e| RegistrarResponse::failed(Some(did.to_string()), 500, format!("ledger: {e}")))?
-            .ok_or_else(|| RegistrarResponse::failed(Some(did.to_string()), 404, format!("{did} does not exist")))?;
+            .map_err(|e| refuse(Some(did.to_string()), 500, format!("ledger: {e}")))?
+            .ok_or_else(|| refuse(Some(did.to_string()), 404, format!("{did} does not exist")))?;
         let record: DidRecord = serde_json::from_str(&text)
-            .map_err(|e| RegistrarResponse::failed(Some(did.to_string()), 500, format!("stored record: {e}")))?;
+            .map_err(|e| refuse(Some(did.to_string()), 500, format!("stored record: {e}")))?;
         if record.deactivated {
-            return Err(bad(format!("{did} is deactivated; a deactivated DID takes no further operation")));
+            return Err(bad(format!(
+                "{did} is deactivated; a deactivated DID takes no further operation"
+            )));
         }
-        let doc = record.bid_document().map_err(|e| RegistrarResponse::failed(Some(did.to_string()), 500, e.to_string()))?;
+        let doc = record
+            .bid_document()
+            .map_err(|e| refuse(Some(did.to_string()), 500, e.to_string()))?;
         Ok((bid, record, doc))
     }
 
-    fn prepare_create(&self, request: &RegistrarRequest) -> Result<Prepared, RegistrarResponse> {
-        let client_mode = request.options.get("clientSecretMode").and_then(Value::as_bool).unwrap_or(false);
+    fn prepare_create(&self, request: &RegistrarRequest) -> Result<Prepared, Refusal> {
+        let client_mode = request
+            .options
+            .get("clientSecretMode")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         if !client_mode {
             if !self.dev {
-                return Err(RegistrarResponse::failed(
+                return Err(refuse(
                     None,
                     400,
                     "internal secret mode is only available in dev mode; set options.clientSecretMode to true and sign the payload",
@@ -199,12 +219,16 @@ impl Registrar {
             }
             return self.prepare_internal_create(request);
         }
-        let mut document = request
-            .did_document
-            .clone()
-            .ok_or_else(|| RegistrarResponse::failed(None, 400, "client-managed create needs didDocument (a native BID document)"))?;
+        let mut document = request.did_document.clone().ok_or_else(|| {
+            refuse(
+                None,
+                400,
+                "client-managed create needs didDocument (a native BID document)",
+            )
+        })?;
         fill_defaults(&mut document);
-        let doc = BidDocument::from_value(document.clone()).map_err(|e| RegistrarResponse::failed(None, 400, e.to_string()))?;
+        let doc = BidDocument::from_value(document.clone())
+            .map_err(|e| refuse(None, 400, e.to_string()))?;
         let did = doc.id.clone();
         let signer = match request.options.get("signer").and_then(Value::as_str) {
             Some(s) => s.to_string(),
@@ -214,24 +238,46 @@ impl Registrar {
                 .find(|id| doc.find_key(id).and_then(|k| k.key().ok()).is_some_and(|k| doc.bid().is_ok_and(|b| b.is_derived_from(&k))))
                 .cloned()
                 .ok_or_else(|| {
-                    RegistrarResponse::failed(Some(did.clone()), 400, "create is self-certifying: no authentication key of the document derives its id")
+                    refuse(Some(did.clone()), 400, "create is self-certifying: no authentication key of the document derives its id")
                 })?,
         };
-        let key = doc
-            .find_key(&signer)
-            .ok_or_else(|| RegistrarResponse::failed(Some(did.clone()), 400, format!("signer {signer} is not a publicKey of the document")))?;
-        let body = self.body(signer, key.public_key_hex.to_lowercase(), &Operation::Create { document });
-        Ok(Prepared::NeedsSignature { body, purpose: "authentication" })
+        let key = doc.find_key(&signer).ok_or_else(|| {
+            refuse(
+                Some(did.clone()),
+                400,
+                format!("signer {signer} is not a publicKey of the document"),
+            )
+        })?;
+        let body = self.body(
+            signer,
+            key.public_key_hex.to_lowercase(),
+            &Operation::Create { document },
+        );
+        Ok(Prepared::NeedsSignature {
+            body,
+            purpose: "authentication",
+        })
     }
 
-    fn prepare_internal_create(&self, request: &RegistrarRequest) -> Result<Prepared, RegistrarResponse> {
+    fn prepare_internal_create(&self, request: &RegistrarRequest) -> Result<Prepared, Refusal> {
         let key = PrivateKey::generate();
         let document = new_document(&key.public_key(), request.did_document.clone())
-            .map_err(|reason| RegistrarResponse::failed(None, 400, reason))?;
-        let kid = document["authentication"][0].as_str().unwrap_or_default().to_string();
-        let body = self.body(kid.clone(), key.public_key().to_encoded(), &Operation::Create { document });
+            .map_err(|reason| refuse(None, 400, reason))?;
+        let kid = document["authentication"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let body = self.body(
+            kid.clone(),
+            key.public_key().to_encoded(),
+            &Operation::Create { document },
+        );
         let tx = body.sign(&key);
-        let return_secrets = request.options.get("returnSecrets").and_then(Value::as_bool).unwrap_or(true);
+        let return_secrets = request
+            .options
+            .get("returnSecrets")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
         let secret = return_secrets.then(|| {
             json!({ "keys": [{ "kid": kid, "type": "Ed25519", "privateKey": key.to_encoded(),
                                "publicKeyHex": key.public_key().to_encoded(), "purpose": ["authentication", "recovery"] }] })
@@ -239,64 +285,132 @@ impl Registrar {
         Ok(Prepared::Signed(tx, secret))
     }
 
-    fn prepare_update(&self, request: &RegistrarRequest) -> Result<Prepared, RegistrarResponse> {
+    fn prepare_update(&self, request: &RegistrarRequest) -> Result<Prepared, Refusal> {
         let did = request
             .did
             .clone()
-            .or_else(|| request.did_document.as_ref().and_then(|d| d.get("id")).and_then(Value::as_str).map(String::from))
-            .ok_or_else(|| RegistrarResponse::failed(None, 400, "update needs did"))?;
+            .or_else(|| {
+                request
+                    .did_document
+                    .as_ref()
+                    .and_then(|d| d.get("id"))
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .ok_or_else(|| refuse(None, 400, "update needs did"))?;
         let recover = match request.did_document_operation.as_deref() {
             None => false,
             Some([op]) if op == "setDidDocument" => false,
             Some([op]) if op == "recover" => true,
             Some(other) => {
-                return Err(RegistrarResponse::failed(
+                return Err(refuse(
                     Some(did),
                     400,
                     format!("didDocumentOperation {other:?} is not supported: use [\"setDidDocument\"] or the did:bid-specific [\"recover\"]"),
                 ))
             }
         };
-        let mut document = request
-            .did_document
-            .clone()
-            .ok_or_else(|| RegistrarResponse::failed(Some(did.clone()), 400, "update needs didDocument (the whole new native BID document)"))?;
+        let mut document = request.did_document.clone().ok_or_else(|| {
+            refuse(
+                Some(did.clone()),
+                400,
+                "update needs didDocument (the whole new native BID document)",
+            )
+        })?;
         if let Some(map) = document.as_object_mut() {
             map.entry("id").or_insert_with(|| json!(did));
         }
         if document.get("id").and_then(Value::as_str) != Some(did.as_str()) {
-            return Err(RegistrarResponse::failed(Some(did), 400, "didDocument.id must be the DID being updated"));
+            return Err(refuse(
+                Some(did),
+                400,
+                "didDocument.id must be the DID being updated",
+            ));
         }
         fill_defaults(&mut document);
         let (_, _, current) = self.current(&did)?;
-        let allowed: &[String] = if recover { current.recovery() } else { &current.authentication };
-        let signer = self.pick_signer(request, allowed, &did, if recover { "recovery" } else { "authentication" })?;
-        let key = current.find_key(&signer).map(|k| k.public_key_hex.to_lowercase()).unwrap_or_default();
-        let op = if recover { Operation::Recover { document } } else { Operation::Update { document } };
-        Ok(Prepared::NeedsSignature { body: self.body(signer, key, &op), purpose: if recover { "recovery" } else { "authentication" } })
+        let allowed: &[String] = if recover {
+            current.recovery()
+        } else {
+            &current.authentication
+        };
+        let signer = self.pick_signer(
+            request,
+            allowed,
+            &did,
+            if recover {
+                "recovery"
+            } else {
+                "authentication"
+            },
+        )?;
+        let key = current
+            .find_key(&signer)
+            .map(|k| k.public_key_hex.to_lowercase())
+            .unwrap_or_default();
+        let op = if recover {
+            Operation::Recover { document }
+        } else {
+            Operation::Update { document }
+        };
+        Ok(Prepared::NeedsSignature {
+            body: self.body(signer, key, &op),
+            purpose: if recover {
+                "recovery"
+            } else {
+                "authentication"
+            },
+        })
     }
 
-    fn prepare_deactivate(&self, request: &RegistrarRequest) -> Result<Prepared, RegistrarResponse> {
-        let did = request.did.clone().ok_or_else(|| RegistrarResponse::failed(None, 400, "deactivate needs did"))?;
+    fn prepare_deactivate(&self, request: &RegistrarRequest) -> Result<Prepared, Refusal> {
+        let did = request
+            .did
+            .clone()
+            .ok_or_else(|| refuse(None, 400, "deactivate needs did"))?;
         let (_, _, current) = self.current(&did)?;
         let signer = self.pick_signer(request, current.recovery(), &did, "recovery")?;
-        let key = current.find_key(&signer).map(|k| k.public_key_hex.to_lowercase()).unwrap_or_default();
+        let key = current
+            .find_key(&signer)
+            .map(|k| k.public_key_hex.to_lowercase())
+            .unwrap_or_default();
         let body = self.body(signer, key, &Operation::Deactivate { id: did });
-        Ok(Prepared::NeedsSignature { body, purpose: "recovery" })
+        Ok(Prepared::NeedsSignature {
+            body,
+            purpose: "recovery",
+        })
     }
 
-    fn pick_signer(&self, request: &RegistrarRequest, allowed: &[String], did: &str, relation: &str) -> Result<String, RegistrarResponse> {
+    fn pick_signer(
+        &self,
+        request: &RegistrarRequest,
+        allowed: &[String],
+        did: &str,
+        relation: &str,
+    ) -> Result<String, Refusal> {
         match request.options.get("signer").and_then(Value::as_str) {
             Some(s) if allowed.iter().any(|a| a == s) => Ok(s.to_string()),
-            Some(s) => Err(RegistrarResponse::failed(Some(did.to_string()), 400, format!("options.signer {s} is not a {relation} key of {did}"))),
-            None => allowed
-                .first()
-                .cloned()
-                .ok_or_else(|| RegistrarResponse::failed(Some(did.to_string()), 400, format!("{did} has no {relation} key"))),
+            Some(s) => Err(refuse(
+                Some(did.to_string()),
+                400,
+                format!("options.signer {s} is not a {relation} key of {did}"),
+            )),
+            None => allowed.first().cloned().ok_or_else(|| {
+                refuse(
+                    Some(did.to_string()),
+                    400,
+                    format!("{did} has no {relation} key"),
+                )
+            }),
         }
     }
 
-    fn ask_for_signature(&self, function: Function, body: TxBody, purpose: &str) -> RegistrarResponse {
+    fn ask_for_signature(
+        &self,
+        function: Function,
+        body: TxBody,
+        purpose: &str,
+    ) -> RegistrarResponse {
         let job_id = hex::encode(rand::random::<[u8; 16]>());
         let serialized = base64::engine::general_purpose::STANDARD.encode(body.signing_bytes());
         let did = Operation::did_of(&body.operation);
@@ -308,9 +422,20 @@ impl Registrar {
             let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
             jobs.retain(|_, j| j.created.elapsed() < JOB_TTL);
             if jobs.len() >= MAX_JOBS {
-                return RegistrarResponse::failed(did, 503, "too many jobs are waiting for signatures; try again later");
+                return RegistrarResponse::failed(
+                    did,
+                    503,
+                    "too many jobs are waiting for signatures; try again later",
+                );
             }
-            jobs.insert(job_id.clone(), Job { function, body, created: Instant::now() });
+            jobs.insert(
+                job_id.clone(),
+                Job {
+                    function,
+                    body,
+                    created: Instant::now(),
+                },
+            );
         }
         RegistrarResponse {
             job_id: Some(job_id),
@@ -327,12 +452,21 @@ impl Registrar {
         }
     }
 
-    async fn continue_job(&self, function: Function, job_id: &str, request: &RegistrarRequest) -> RegistrarResponse {
+    async fn continue_job(
+        &self,
+        function: Function,
+        job_id: &str,
+        request: &RegistrarRequest,
+    ) -> RegistrarResponse {
         let job = {
             let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
             match jobs.get(job_id) {
                 Some(j) if j.function != function => {
-                    return RegistrarResponse::failed(None, 400, format!("job {job_id} belongs to another registrar function"))
+                    return RegistrarResponse::failed(
+                        None,
+                        400,
+                        format!("job {job_id} belongs to another registrar function"),
+                    )
                 }
                 Some(j) if j.created.elapsed() >= JOB_TTL => {
                     jobs.remove(job_id);
@@ -343,7 +477,11 @@ impl Registrar {
             }
         };
         let Some(job) = job else {
-            return RegistrarResponse::failed(None, 404, format!("no job {job_id}: it is unknown, finished, or expired"));
+            return RegistrarResponse::failed(
+                None,
+                404,
+                format!("no job {job_id}: it is unknown, finished, or expired"),
+            );
         };
         let did = Operation::did_of(&job.body.operation);
         let signature = request
@@ -352,13 +490,28 @@ impl Registrar {
             .and_then(|r| r.get("signingRequest0"))
             .and_then(|r| r.get("signature"))
             .and_then(Value::as_str)
-            .ok_or_else(|| "secret.signingResponse.signingRequest0.signature is missing".to_string())
+            .ok_or_else(|| {
+                "secret.signingResponse.signingRequest0.signature is missing".to_string()
+            })
             .and_then(parse_signature);
         match signature {
-            Ok(signature) => self.finish(function, Transaction { body: job.body, signature }, None).await,
+            Ok(signature) => {
+                self.finish(
+                    function,
+                    Transaction {
+                        body: job.body,
+                        signature,
+                    },
+                    None,
+                )
+                .await
+            }
             Err(reason) => {
                 // The client may retry with a correct signature.
-                self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.to_string(), job);
+                self.jobs
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(job_id.to_string(), job);
                 let mut response = RegistrarResponse::failed(did, 400, reason);
                 response.job_id = Some(job_id.to_string());
                 response
@@ -366,7 +519,12 @@ impl Registrar {
         }
     }
 
-    async fn finish(&self, function: Function, tx: Transaction, secret: Option<Value>) -> RegistrarResponse {
+    async fn finish(
+        &self,
+        function: Function,
+        tx: Transaction,
+        secret: Option<Value>,
+    ) -> RegistrarResponse {
         let did = Operation::did_of(&tx.body.operation);
         let verified = match tx.verify() {
             Ok(v) => v,
@@ -376,10 +534,19 @@ impl Registrar {
             Ok(committed) => {
                 let mut response = RegistrarResponse {
                     job_id: None,
-                    did_state: DidState { state: "finished".into(), did: did.clone(), secret, ..Default::default() },
+                    did_state: DidState {
+                        state: "finished".into(),
+                        did: did.clone(),
+                        secret,
+                        ..Default::default()
+                    },
                     did_registration_metadata: Map::new(),
                     did_document_metadata: Map::new(),
-                    status: if function == Function::Create { 201 } else { 200 },
+                    status: if function == Function::Create {
+                        201
+                    } else {
+                        200
+                    },
                 };
                 let meta = &mut response.did_registration_metadata;
                 meta.insert("method".into(), json!("bid"));
@@ -388,7 +555,12 @@ impl Registrar {
                 let record = did
                     .as_deref()
                     .and_then(|d| d.parse::<Bid>().ok())
-                    .and_then(|b| self.ledger.value_written_at(&did_key(&b), committed.height).ok().flatten())
+                    .and_then(|b| {
+                        self.ledger
+                            .value_written_at(&did_key(&b), committed.height)
+                            .ok()
+                            .flatten()
+                    })
                     .and_then(|text| serde_json::from_str::<DidRecord>(&text).ok());
                 if let Some(record) = record {
                     let dm = &mut response.did_document_metadata;
@@ -397,7 +569,8 @@ impl Registrar {
                     dm.insert("updated".into(), json!(record.updated));
                     dm.insert("deactivated".into(), json!(record.deactivated));
                     if !record.deactivated {
-                        response.did_state.did_document = record.bid_document().ok().map(|d| d.to_did_core());
+                        response.did_state.did_document =
+                            record.bid_document().ok().map(|d| d.to_did_core());
                     }
                 }
                 response
@@ -405,8 +578,12 @@ impl Registrar {
             Err(e) => {
                 let status = if e.is_client_error() {
                     match &e {
-                        SubmitError::Rejected(sparkid_ledger::TxRejection::Operation(crate::operation::OperationError::NotFound(_))) => 404,
-                        SubmitError::Rejected(sparkid_ledger::TxRejection::Operation(crate::operation::OperationError::AlreadyExists(_))) => 409,
+                        SubmitError::Rejected(sparkid_ledger::TxRejection::Operation(
+                            crate::operation::OperationError::NotFound(_),
+                        )) => 404,
+                        SubmitError::Rejected(sparkid_ledger::TxRejection::Operation(
+                            crate::operation::OperationError::AlreadyExists(_),
+                        )) => 409,
                         _ => 400,
                     }
                 } else {
@@ -418,6 +595,27 @@ impl Registrar {
     }
 }
 
+/// A request refused before anything was submitted.
+struct Refusal {
+    did: Option<String>,
+    status: u16,
+    reason: String,
+}
+
+fn refuse(did: Option<String>, status: u16, reason: impl Into<String>) -> Refusal {
+    Refusal {
+        did,
+        status,
+        reason: reason.into(),
+    }
+}
+
+impl From<Refusal> for RegistrarResponse {
+    fn from(r: Refusal) -> Self {
+        RegistrarResponse::failed(r.did, r.status, r.reason)
+    }
+}
+
 enum Prepared {
     Signed(Transaction, Option<Value>),
     NeedsSignature { body: TxBody, purpose: &'static str },
@@ -426,14 +624,24 @@ enum Prepared {
 impl Operation {
     /// The DID named by an operation's JSON.
     pub fn did_of(op: &Value) -> Option<String> {
-        op.get("document").and_then(|d| d.get("id")).or_else(|| op.get("id")).and_then(Value::as_str).map(String::from)
+        op.get("document")
+            .and_then(|d| d.get("id"))
+            .or_else(|| op.get("id"))
+            .and_then(Value::as_str)
+            .map(String::from)
     }
 }
 
 /// Reads a signature as base64url, base64, BIF Base58 or hex.
 pub fn parse_signature(text: &str) -> Result<Signature, String> {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-    for bytes in [URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok(), STANDARD.decode(text).ok()].into_iter().flatten() {
+    for bytes in [
+        URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok(),
+        STANDARD.decode(text).ok(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         if let Ok(arr) = <[u8; 64]>::try_from(bytes.as_slice()) {
             return Ok(Signature(arr));
         }
@@ -447,7 +655,10 @@ pub fn parse_signature(text: &str) -> Result<Signature, String> {
 /// A new native document for `key`: its BID as `id`, the key as `#key-1` for authentication and
 /// recovery, and whatever else the template gives (services, alsoKnownAs, extension members;
 /// `#fragment` service ids become absolute).
-pub fn new_document(key: &sparkid_bid::PublicKey, template: Option<Value>) -> Result<Value, String> {
+pub fn new_document(
+    key: &sparkid_bid::PublicKey,
+    template: Option<Value>,
+) -> Result<Value, String> {
     let bid = Bid::derive(key, None).map_err(|e| e.to_string())?;
     let did = bid.to_string();
     let kid = format!("{did}#key-1");
@@ -469,11 +680,13 @@ pub fn new_document(key: &sparkid_bid::PublicKey, template: Option<Value>) -> Re
 
 fn fill_defaults(document: &mut Value) {
     if let Some(map) = document.as_object_mut() {
-        map.entry("@context").or_insert_with(|| json!([DID_CONTEXT]));
+        map.entry("@context")
+            .or_insert_with(|| json!([DID_CONTEXT]));
         map.entry("version").or_insert_with(|| json!("1.0.0"));
         let ext = map.entry("extension").or_insert_with(|| json!({}));
         if let Some(ext) = ext.as_object_mut() {
-            ext.entry("ttl").or_insert_with(|| json!(sparkid_bid::document::DEFAULT_TTL));
+            ext.entry("ttl")
+                .or_insert_with(|| json!(sparkid_bid::document::DEFAULT_TTL));
         }
     }
 }

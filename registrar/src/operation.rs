@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sparkid_bid::document::DID_CONTEXT;
 use sparkid_bid::{AcCode, Bid, BidDocument, DocumentError, PublicKey};
-use sparkid_ledger::{ExecContext, LedgerError, StateMachine, StateView, VerifiedTransaction, Writes};
+use sparkid_ledger::{
+    ExecContext, LedgerError, StateMachine, StateView, VerifiedTransaction, Writes,
+};
 use thiserror::Error;
 
 /// The state key of a DID's record.
@@ -59,9 +61,9 @@ impl Operation {
     /// The DID the operation is about.
     pub fn did(&self) -> Option<&str> {
         match self {
-            Operation::Create { document } | Operation::Update { document } | Operation::Recover { document } => {
-                document.get("id").and_then(Value::as_str)
-            }
+            Operation::Create { document }
+            | Operation::Update { document }
+            | Operation::Recover { document } => document.get("id").and_then(Value::as_str),
             Operation::Deactivate { id } => Some(id),
         }
     }
@@ -149,7 +151,9 @@ pub enum OperationError {
         derived: String,
     },
     /// The signer is not an authentication key.
-    #[error("{op} must be signed by an authentication key of the current document; {signer} is not one")]
+    #[error(
+        "{op} must be signed by an authentication key of the current document; {signer} is not one"
+    )]
     NotAuthenticationKey {
         /// The operation.
         op: &'static str,
@@ -185,7 +189,11 @@ pub struct BidStateMachine {
 impl BidStateMachine {
     /// The state machine of a chain, reading its AC code from genesis (`acCode`).
     pub fn for_genesis(genesis: &sparkid_ledger::Genesis) -> BidStateMachine {
-        let ac_code = genesis.other.get("acCode").and_then(Value::as_str).and_then(|s| s.parse().ok());
+        let ac_code = genesis
+            .other
+            .get("acCode")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok());
         BidStateMachine { ac_code }
     }
 
@@ -202,7 +210,10 @@ impl BidStateMachine {
             return Err(OperationError::AcCodeRecord(bid.to_string()));
         }
         if bid.ac_code() != self.ac_code {
-            let chain = |ac: Option<AcCode>| ac.map(|a| format!("sub-chain {a}")).unwrap_or_else(|| "the main chain".into());
+            let chain = |ac: Option<AcCode>| {
+                ac.map(|a| format!("sub-chain {a}"))
+                    .unwrap_or_else(|| "the main chain".into())
+            };
             return Err(OperationError::WrongChain {
                 did: bid.to_string(),
                 expected: chain(bid.ac_code()),
@@ -222,15 +233,16 @@ impl BidStateMachine {
         ctx: &ExecContext<'_>,
     ) -> Result<(Bid, DidRecord), OperationError> {
         let now = format_time(ctx.time);
-        let record = |document: Value, created: String, version_id: u64, deactivated: bool| DidRecord {
-            document,
-            created,
-            updated: now.clone(),
-            version_id,
-            deactivated,
-            height: ctx.height,
-            operation: op.name().to_string(),
-        };
+        let record =
+            |document: Value, created: String, version_id: u64, deactivated: bool| DidRecord {
+                document,
+                created,
+                updated: now.clone(),
+                version_id,
+                deactivated,
+                height: ctx.height,
+                operation: op.name().to_string(),
+            };
         match op {
             Operation::Create { document } => {
                 let (doc, bid) = self.check_document(document)?;
@@ -238,11 +250,20 @@ impl BidStateMachine {
                     return Err(OperationError::AlreadyExists(bid.to_string()));
                 }
                 if !bid.is_derived_from(signer_key) {
-                    let derived = Bid::derive(signer_key, bid.ac_code()).map(|b| b.to_string()).unwrap_or_default();
-                    return Err(OperationError::NotSelfCertifying { did: bid.to_string(), derived });
+                    let derived = Bid::derive(signer_key, bid.ac_code())
+                        .map(|b| b.to_string())
+                        .unwrap_or_default();
+                    return Err(OperationError::NotSelfCertifying {
+                        did: bid.to_string(),
+                        derived,
+                    });
                 }
-                signed_by(&doc, signer, signer_key, &doc.authentication)
-                    .map_err(|e| e.unwrap_or(OperationError::NotAuthenticationKey { op: "create", signer: signer.to_string() }))?;
+                signed_by(&doc, signer, signer_key, &doc.authentication).map_err(|e| {
+                    e.unwrap_or(OperationError::NotAuthenticationKey {
+                        op: "create",
+                        signer: signer.to_string(),
+                    })
+                })?;
                 Ok((bid, record(doc.to_value(), now.clone(), 1, false)))
             }
             Operation::Update { document } | Operation::Recover { document } => {
@@ -250,25 +271,55 @@ impl BidStateMachine {
                 let current = live(current, &bid)?;
                 let old = current.bid_document()?;
                 if matches!(op, Operation::Update { .. }) {
-                    signed_by(&old, signer, signer_key, &old.authentication)
-                        .map_err(|e| e.unwrap_or(OperationError::NotAuthenticationKey { op: "update", signer: signer.to_string() }))?;
+                    signed_by(&old, signer, signer_key, &old.authentication).map_err(|e| {
+                        e.unwrap_or(OperationError::NotAuthenticationKey {
+                            op: "update",
+                            signer: signer.to_string(),
+                        })
+                    })?;
                     if control(&old) != control(&doc) {
                         return Err(OperationError::ControlChanged);
                     }
                 } else {
-                    signed_by(&old, signer, signer_key, old.recovery())
-                        .map_err(|e| e.unwrap_or(OperationError::NotRecoveryKey { op: "recover", signer: signer.to_string() }))?;
+                    signed_by(&old, signer, signer_key, old.recovery()).map_err(|e| {
+                        e.unwrap_or(OperationError::NotRecoveryKey {
+                            op: "recover",
+                            signer: signer.to_string(),
+                        })
+                    })?;
                 }
-                Ok((bid, record(doc.to_value(), current.created.clone(), current.version_id + 1, false)))
+                Ok((
+                    bid,
+                    record(
+                        doc.to_value(),
+                        current.created.clone(),
+                        current.version_id + 1,
+                        false,
+                    ),
+                ))
             }
             Operation::Deactivate { id } => {
-                let bid: Bid = id.parse().map_err(|e| OperationError::Document(DocumentError::InvalidId(e)))?;
+                let bid: Bid = id
+                    .parse()
+                    .map_err(|e| OperationError::Document(DocumentError::InvalidId(e)))?;
                 let current = live(current, &bid)?;
                 let old = current.bid_document()?;
-                signed_by(&old, signer, signer_key, old.recovery())
-                    .map_err(|e| e.unwrap_or(OperationError::NotRecoveryKey { op: "deactivate", signer: signer.to_string() }))?;
+                signed_by(&old, signer, signer_key, old.recovery()).map_err(|e| {
+                    e.unwrap_or(OperationError::NotRecoveryKey {
+                        op: "deactivate",
+                        signer: signer.to_string(),
+                    })
+                })?;
                 let emptied = json!({ "@context": [DID_CONTEXT], "id": bid.to_string() });
-                Ok((bid, record(emptied, current.created.clone(), current.version_id + 1, true)))
+                Ok((
+                    bid,
+                    record(
+                        emptied,
+                        current.created.clone(),
+                        current.version_id + 1,
+                        true,
+                    ),
+                ))
             }
         }
     }
@@ -287,12 +338,20 @@ fn control(doc: &BidDocument) -> Vec<(String, String, Option<String>)> {
     let mut out: Vec<(String, String, Option<String>)> = doc
         .authentication
         .iter()
-        .map(|id| ("authentication".to_string(), id.clone(), doc.find_key(id).map(|k| k.public_key_hex.to_lowercase())))
-        .chain(
-            doc.recovery()
-                .iter()
-                .map(|id| ("recovery".to_string(), id.clone(), doc.find_key(id).map(|k| k.public_key_hex.to_lowercase()))),
-        )
+        .map(|id| {
+            (
+                "authentication".to_string(),
+                id.clone(),
+                doc.find_key(id).map(|k| k.public_key_hex.to_lowercase()),
+            )
+        })
+        .chain(doc.recovery().iter().map(|id| {
+            (
+                "recovery".to_string(),
+                id.clone(),
+                doc.find_key(id).map(|k| k.public_key_hex.to_lowercase()),
+            )
+        }))
         .collect();
     out.sort();
     out
@@ -300,7 +359,12 @@ fn control(doc: &BidDocument) -> Vec<(String, String, Option<String>)> {
 
 /// Checks that `signer` is in `allowed` and that the document gives it `signer_key`.
 /// `Err(None)`: not in the list; `Err(Some(e))`: in the list with another key.
-fn signed_by(doc: &BidDocument, signer: &str, signer_key: &PublicKey, allowed: &[String]) -> Result<(), Option<OperationError>> {
+fn signed_by(
+    doc: &BidDocument,
+    signer: &str,
+    signer_key: &PublicKey,
+    allowed: &[String],
+) -> Result<(), Option<OperationError>> {
     if !allowed.iter().any(|a| a == signer) {
         return Err(None);
     }
@@ -313,9 +377,12 @@ fn signed_by(doc: &BidDocument, signer: &str, signer_key: &PublicKey, allowed: &
 
 /// Unix seconds as `YYYY-MM-DDThh:mm:ssZ`.
 pub fn format_time(unix: u64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
-        .unwrap_or_default()
+    let t = time::OffsetDateTime::from_unix_timestamp(unix as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+    ))
+    .unwrap_or_default()
 }
 
 impl StateMachine for BidStateMachine {
@@ -333,7 +400,9 @@ impl StateMachine for BidStateMachine {
             Err(e) => return Ok(Err(OperationError::Malformed(e.to_string()))),
         };
         let Some(did) = op.did() else {
-            return Ok(Err(OperationError::Malformed("the operation names no DID".into())));
+            return Ok(Err(OperationError::Malformed(
+                "the operation names no DID".into(),
+            )));
         };
         let bid: Bid = match did.parse() {
             Ok(b) => b,
@@ -342,12 +411,18 @@ impl StateMachine for BidStateMachine {
         let key = did_key(&bid);
         let current = match state.get(&key)? {
             Some(text) => Some(
-                serde_json::from_str::<DidRecord>(&text).map_err(|e| LedgerError::Corrupt(format!("{key}: {e}")))?,
+                serde_json::from_str::<DidRecord>(&text)
+                    .map_err(|e| LedgerError::Corrupt(format!("{key}: {e}")))?,
             ),
             None => None,
         };
         Ok(self
             .apply(&op, &body.signer, tx.key(), current, ctx)
-            .map(|(bid, record)| vec![(did_key(&bid), serde_json::to_string(&record).unwrap_or_default())]))
+            .map(|(bid, record)| {
+                vec![(
+                    did_key(&bid),
+                    serde_json::to_string(&record).unwrap_or_default(),
+                )]
+            }))
     }
 }

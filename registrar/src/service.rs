@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sparkid_ledger::store::MAX_BLOCK_TXS;
-use sparkid_ledger::{BlockHeader, CommitCertificate, Hash, Ledger, LedgerError, TxError, TxOutcome, TxRejection, VerifiedTransaction};
+use sparkid_ledger::{
+    BlockHeader, CommitCertificate, Hash, Ledger, LedgerError, TxError, TxOutcome, TxRejection,
+    VerifiedTransaction,
+};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error};
@@ -79,17 +82,28 @@ impl Submitter {
     /// Submits a verified transaction and waits until its block is committed (or it is refused).
     pub async fn submit(&self, tx: VerifiedTransaction) -> Result<Committed, SubmitError> {
         let (reply, answer) = oneshot::channel();
-        self.sender.send(Submission { tx, reply }).await.map_err(|_| SubmitError::Unavailable)?;
+        self.sender
+            .send(Submission { tx, reply })
+            .await
+            .map_err(|_| SubmitError::Unavailable)?;
         answer.await.map_err(|_| SubmitError::Unavailable)?
     }
 }
 
 /// Unix seconds now.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
-fn produce(ledger: Arc<Ledger>, machine: BidStateMachine, certify: Certifier, mut receiver: mpsc::Receiver<Submission>) {
+fn produce(
+    ledger: Arc<Ledger>,
+    machine: BidStateMachine,
+    certify: Certifier,
+    mut receiver: mpsc::Receiver<Submission>,
+) {
     while let Some(first) = receiver.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BLOCK_TXS {
@@ -102,11 +116,23 @@ fn produce(ledger: Arc<Ledger>, machine: BidStateMachine, certify: Certifier, mu
         match ledger.propose(&machine, txs, now(), &certify) {
             Ok(proposal) => {
                 if let Some(block) = &proposal.block {
-                    debug!(height = block.header.height, txs = block.header.tx_count, "committed block");
+                    debug!(
+                        height = block.header.height,
+                        txs = block.header.tx_count,
+                        "committed block"
+                    );
                 }
                 for (outcome, reply) in proposal.outcomes.into_iter().zip(replies) {
                     let answer = match outcome {
-                        TxOutcome::Included { height, index, hash } => Ok(Committed { height, index, tx_hash: hash }),
+                        TxOutcome::Included {
+                            height,
+                            index,
+                            hash,
+                        } => Ok(Committed {
+                            height,
+                            index,
+                            tx_hash: hash,
+                        }),
                         TxOutcome::Rejected { reason, .. } => Err(SubmitError::Rejected(reason)),
                     };
                     let _ = reply.send(answer);

@@ -4,7 +4,10 @@
 use serde_json::{json, Value};
 use sparkid_bid::document::DID_CONTEXT;
 use sparkid_bid::{AcCode, Bid, DocumentError, PrivateKey};
-use sparkid_ledger::{verify_chain, CommitCertificate, Genesis, Ledger, TxBody, TxOutcome, TxRejection, VerifiedTransaction};
+use sparkid_ledger::{
+    verify_chain, CommitCertificate, Genesis, Ledger, TxBody, TxOutcome, TxRejection,
+    VerifiedTransaction,
+};
 use sparkid_registrar::operation::format_time;
 use sparkid_registrar::{did_key, BidStateMachine, DidRecord, Operation, OperationError};
 use tempfile::TempDir;
@@ -37,7 +40,13 @@ impl Chain {
             other: Default::default(),
         };
         let ledger = Ledger::create(dir.path(), genesis, &[&validator]).unwrap();
-        Chain { ledger, validator, machine, time: GENESIS_TIME, _dir: dir }
+        Chain {
+            ledger,
+            validator,
+            machine,
+            time: GENESIS_TIME,
+            _dir: dir,
+        }
     }
 
     /// Signs `op` as `signer` with `key` and verifies it, as the registrar does before submitting.
@@ -62,9 +71,15 @@ impl Chain {
         let validator = &self.validator;
         let proposal = self
             .ledger
-            .propose(&self.machine, txs, self.time, |h| Ok(CommitCertificate::sign(h, &[validator])))
+            .propose(&self.machine, txs, self.time, |h| {
+                Ok(CommitCertificate::sign(h, &[validator]))
+            })
             .unwrap();
-        let included = proposal.outcomes.iter().filter(|o| matches!(o, TxOutcome::Included { .. })).count();
+        let included = proposal
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o, TxOutcome::Included { .. }))
+            .count();
         // A block is made exactly when something was accepted.
         assert_eq!(proposal.block.is_some(), included > 0);
         assert_eq!(self.ledger.height(), before + u64::from(included > 0));
@@ -72,7 +87,12 @@ impl Chain {
     }
 
     /// Signs and proposes one operation alone in a block.
-    fn submit(&mut self, signer: &str, key: &PrivateKey, op: Operation) -> TxOutcome<OperationError> {
+    fn submit(
+        &mut self,
+        signer: &str,
+        key: &PrivateKey,
+        op: Operation,
+    ) -> TxOutcome<OperationError> {
         let tx = self.tx(signer, key, &op);
         self.propose(vec![tx]).pop().unwrap()
     }
@@ -87,12 +107,18 @@ impl Chain {
 }
 
 fn assert_included(outcome: &TxOutcome<OperationError>) {
-    assert!(matches!(outcome, TxOutcome::Included { .. }), "expected inclusion, got {outcome:?}");
+    assert!(
+        matches!(outcome, TxOutcome::Included { .. }),
+        "expected inclusion, got {outcome:?}"
+    );
 }
 
 fn refusal(outcome: &TxOutcome<OperationError>) -> OperationError {
     match outcome {
-        TxOutcome::Rejected { reason: TxRejection::Operation(e), .. } => e.clone(),
+        TxOutcome::Rejected {
+            reason: TxRejection::Operation(e),
+            ..
+        } => e.clone(),
         other => panic!("expected an operation rule to refuse, got {other:?}"),
     }
 }
@@ -112,7 +138,11 @@ impl Identity {
     fn on(ac: Option<AcCode>, keys: usize) -> Identity {
         let keys: Vec<PrivateKey> = (0..keys).map(|_| PrivateKey::generate()).collect();
         let bid = Bid::derive(&keys[0].public_key(), ac).unwrap();
-        Identity { did: bid.to_string(), bid, keys }
+        Identity {
+            did: bid.to_string(),
+            bid,
+            keys,
+        }
     }
 
     /// `<did>#key-<n>`.
@@ -161,7 +191,13 @@ impl Identity {
 /// A chain holding `id` created with its standard document.
 fn created(id: &Identity) -> Chain {
     let mut chain = Chain::new();
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Create { document: id.standard_document() });
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Create {
+            document: id.standard_document(),
+        },
+    );
     assert_included(&outcome);
     chain
 }
@@ -171,8 +207,24 @@ fn create_signed_by_the_deriving_authentication_key_succeeds() {
     let id = Identity::new(2);
     let mut chain = Chain::new();
     let document = id.standard_document();
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Create { document: document.clone() });
-    assert!(matches!(outcome, TxOutcome::Included { height: 1, index: 0, .. }), "{outcome:?}");
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Create {
+            document: document.clone(),
+        },
+    );
+    assert!(
+        matches!(
+            outcome,
+            TxOutcome::Included {
+                height: 1,
+                index: 0,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
 
     let record = chain.record(&id.bid);
     assert_eq!(record.version_id, 1);
@@ -199,7 +251,10 @@ fn create_drops_times_and_proof_from_the_stored_document() {
     assert_included(&chain.submit(&id.kid(1), id.key(1), Operation::Create { document }));
     let record = chain.record(&id.bid);
     assert_eq!(record.document, id.standard_document());
-    assert_eq!(record.native_document()["created"], json!(format_time(chain.time)));
+    assert_eq!(
+        record.native_document()["created"],
+        json!(format_time(chain.time))
+    );
 }
 
 #[test]
@@ -211,8 +266,16 @@ fn create_of_a_did_derived_from_another_key_is_not_self_certifying() {
     let mut document = alice.standard_document();
     document["publicKey"][0]["publicKeyHex"] = json!(mallory.public_key().to_encoded());
     let outcome = chain.submit(&alice.kid(1), &mallory, Operation::Create { document });
-    let mallory_did = Bid::derive(&mallory.public_key(), None).unwrap().to_string();
-    assert_eq!(refusal(&outcome), OperationError::NotSelfCertifying { did: alice.did.clone(), derived: mallory_did });
+    let mallory_did = Bid::derive(&mallory.public_key(), None)
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::NotSelfCertifying {
+            did: alice.did.clone(),
+            derived: mallory_did
+        }
+    );
     assert_eq!(chain.raw(&alice.bid), None);
 }
 
@@ -223,7 +286,13 @@ fn create_by_the_deriving_key_outside_authentication_is_refused() {
     let mut chain = Chain::new();
     let document = id.document(&[1, 2], &[2], &[2]);
     let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Create { document });
-    assert_eq!(refusal(&outcome), OperationError::NotAuthenticationKey { op: "create", signer: id.kid(1) });
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::NotAuthenticationKey {
+            op: "create",
+            signer: id.kid(1)
+        }
+    );
 }
 
 #[test]
@@ -231,17 +300,34 @@ fn create_twice_is_refused_across_blocks_and_within_a_block() {
     let id = Identity::new(2);
     let mut chain = created(&id);
     let stored = chain.raw(&id.bid);
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Create { document: id.standard_document() });
-    assert_eq!(refusal(&outcome), OperationError::AlreadyExists(id.did.clone()));
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Create {
+            document: id.standard_document(),
+        },
+    );
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::AlreadyExists(id.did.clone())
+    );
     assert_eq!(chain.raw(&id.bid), stored);
 
     // Two creates of one DID in the same block: the second sees the first's write.
     let other = Identity::new(2);
-    let op = Operation::Create { document: other.standard_document() };
-    let txs = vec![chain.tx(&other.kid(1), other.key(1), &op), chain.tx(&other.kid(1), other.key(1), &op)];
+    let op = Operation::Create {
+        document: other.standard_document(),
+    };
+    let txs = vec![
+        chain.tx(&other.kid(1), other.key(1), &op),
+        chain.tx(&other.kid(1), other.key(1), &op),
+    ];
     let outcomes = chain.propose(txs);
     assert_included(&outcomes[0]);
-    assert_eq!(refusal(&outcomes[1]), OperationError::AlreadyExists(other.did.clone()));
+    assert_eq!(
+        refusal(&outcomes[1]),
+        OperationError::AlreadyExists(other.did.clone())
+    );
     assert_eq!(chain.record(&other.bid).version_id, 1);
 }
 
@@ -251,28 +337,62 @@ fn create_with_a_bad_document_names_the_document_rule() {
     let mut chain = Chain::new();
 
     let no_authentication = id.document(&[1, 2], &[], &[2]);
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Create { document: no_authentication });
-    assert_eq!(refusal(&outcome), OperationError::Document(DocumentError::NoAuthentication));
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Create {
+            document: no_authentication,
+        },
+    );
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::Document(DocumentError::NoAuthentication)
+    );
 
     // authentication names a key the document does not have.
     let dangling = id.document(&[2], &[1], &[2]);
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Create { document: dangling });
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Create { document: dangling },
+    );
     assert_eq!(
         refusal(&outcome),
-        OperationError::Document(DocumentError::DanglingReference { relationship: "authentication", id: id.kid(1) })
+        OperationError::Document(DocumentError::DanglingReference {
+            relationship: "authentication",
+            id: id.kid(1)
+        })
     );
 
     let dangling_recovery = id.document(&[1], &[1], &[2]);
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Create { document: dangling_recovery });
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Create {
+            document: dangling_recovery,
+        },
+    );
     assert_eq!(
         refusal(&outcome),
-        OperationError::Document(DocumentError::DanglingReference { relationship: "extension.recovery", id: id.kid(2) })
+        OperationError::Document(DocumentError::DanglingReference {
+            relationship: "extension.recovery",
+            id: id.kid(2)
+        })
     );
 
     let mut no_context = id.standard_document();
     no_context["@context"] = json!(["https://example.org"]);
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Create { document: no_context });
-    assert_eq!(refusal(&outcome), OperationError::Document(DocumentError::MissingDidContext));
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Create {
+            document: no_context,
+        },
+    );
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::Document(DocumentError::MissingDidContext)
+    );
 
     assert_eq!(chain.raw(&id.bid), None);
     assert_eq!(chain.ledger.height(), 0);
@@ -288,8 +408,17 @@ fn update_by_an_authentication_key_bumps_the_version() {
     let mut document = id.document(&[1, 2, 3], &[1], &[2]);
     document["service"] = json!([{"id": format!("{}#home", id.did), "type": "DIDResolver", "serviceEndpoint": "https://r.example"}]);
     document["extension"]["ttl"] = json!(600);
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Update { document: document.clone() });
-    assert!(matches!(outcome, TxOutcome::Included { height: 2, .. }), "{outcome:?}");
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Update {
+            document: document.clone(),
+        },
+    );
+    assert!(
+        matches!(outcome, TxOutcome::Included { height: 2, .. }),
+        "{outcome:?}"
+    );
 
     let record = chain.record(&id.bid);
     assert_eq!(record.version_id, 2);
@@ -302,10 +431,22 @@ fn update_by_an_authentication_key_bumps_the_version() {
     assert_eq!(record.document, document);
     assert_eq!(record.bid_document().unwrap().ttl(), 600);
 
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Update { document: id.standard_document() });
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Update {
+            document: id.standard_document(),
+        },
+    );
     assert_included(&outcome);
     assert_eq!(chain.record(&id.bid).version_id, 3);
-    let versions: Vec<u64> = chain.ledger.history(&did_key(&id.bid)).unwrap().iter().map(|(h, _)| *h).collect();
+    let versions: Vec<u64> = chain
+        .ledger
+        .history(&did_key(&id.bid))
+        .unwrap()
+        .iter()
+        .map(|(h, _)| *h)
+        .collect();
     assert_eq!(versions, [1, 2, 3]);
 }
 
@@ -320,12 +461,36 @@ fn update_by_a_key_that_does_not_control_the_did_leaves_the_record_untouched() {
 
     // A stranger signing as herself.
     let stranger = Identity::new(1);
-    let outcome = chain.submit(&stranger.kid(1), stranger.key(1), Operation::Update { document: hijack.clone() });
-    assert_eq!(refusal(&outcome), OperationError::NotAuthenticationKey { op: "update", signer: stranger.kid(1) });
+    let outcome = chain.submit(
+        &stranger.kid(1),
+        stranger.key(1),
+        Operation::Update {
+            document: hijack.clone(),
+        },
+    );
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::NotAuthenticationKey {
+            op: "update",
+            signer: stranger.kid(1)
+        }
+    );
 
     // The recovery key is a key of the document, but not an authentication key.
-    let outcome = chain.submit(&id.kid(2), id.key(2), Operation::Update { document: hijack.clone() });
-    assert_eq!(refusal(&outcome), OperationError::NotAuthenticationKey { op: "update", signer: id.kid(2) });
+    let outcome = chain.submit(
+        &id.kid(2),
+        id.key(2),
+        Operation::Update {
+            document: hijack.clone(),
+        },
+    );
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::NotAuthenticationKey {
+            op: "update",
+            signer: id.kid(2)
+        }
+    );
 
     assert_eq!(chain.raw(&id.bid).unwrap(), before);
     assert_eq!(chain.ledger.height(), height);
@@ -336,9 +501,19 @@ fn update_by_a_key_that_does_not_control_the_did_leaves_the_record_untouched() {
 fn update_of_an_unknown_did_is_not_found() {
     let id = Identity::new(2);
     let mut chain = Chain::new();
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Update { document: id.standard_document() });
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Update {
+            document: id.standard_document(),
+        },
+    );
     assert_eq!(refusal(&outcome), OperationError::NotFound(id.did.clone()));
-    let outcome = chain.submit(&id.kid(2), id.key(2), Operation::Deactivate { id: id.did.clone() });
+    let outcome = chain.submit(
+        &id.kid(2),
+        id.key(2),
+        Operation::Deactivate { id: id.did.clone() },
+    );
     assert_eq!(refusal(&outcome), OperationError::NotFound(id.did.clone()));
 }
 
@@ -350,16 +525,32 @@ fn update_that_changes_authentication_or_recovery_is_control_changed() {
     let update = |document: Value| Operation::Update { document };
 
     // A new authentication key.
-    let outcome = chain.submit(&id.kid(1), id.key(1), update(id.document(&[1, 2, 3], &[1, 3], &[2])));
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        update(id.document(&[1, 2, 3], &[1, 3], &[2])),
+    );
     assert_eq!(refusal(&outcome), OperationError::ControlChanged);
     // Authentication moved to another key.
-    let outcome = chain.submit(&id.kid(1), id.key(1), update(id.document(&[1, 2, 3], &[3], &[2])));
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        update(id.document(&[1, 2, 3], &[3], &[2])),
+    );
     assert_eq!(refusal(&outcome), OperationError::ControlChanged);
     // A new recovery key.
-    let outcome = chain.submit(&id.kid(1), id.key(1), update(id.document(&[1, 3], &[1], &[3])));
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        update(id.document(&[1, 3], &[1], &[3])),
+    );
     assert_eq!(refusal(&outcome), OperationError::ControlChanged);
     // Recovery removed.
-    let outcome = chain.submit(&id.kid(1), id.key(1), update(id.document(&[1, 2], &[1], &[])));
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        update(id.document(&[1, 2], &[1], &[])),
+    );
     assert_eq!(refusal(&outcome), OperationError::ControlChanged);
     // Same reference, other key: the recovery entry's key bytes swapped.
     let mut swapped = id.standard_document();
@@ -375,7 +566,8 @@ fn update_that_changes_authentication_or_recovery_is_control_changed() {
     assert_eq!(chain.raw(&id.bid).unwrap(), before);
     // Upper-case hex is the same key: not a change of control.
     let mut upper = id.standard_document();
-    upper["publicKey"][0]["publicKeyHex"] = json!(id.key(1).public_key().to_encoded().to_uppercase());
+    upper["publicKey"][0]["publicKeyHex"] =
+        json!(id.key(1).public_key().to_encoded().to_uppercase());
     assert_included(&chain.submit(&id.kid(1), id.key(1), update(upper)));
     assert_eq!(chain.record(&id.bid).version_id, 2);
 }
@@ -388,7 +580,13 @@ fn deactivate_needs_a_recovery_key_and_is_final() {
 
     // key-1 authenticates but does not recover.
     let outcome = chain.submit(&id.kid(1), id.key(1), deactivate());
-    assert_eq!(refusal(&outcome), OperationError::NotRecoveryKey { op: "deactivate", signer: id.kid(1) });
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::NotRecoveryKey {
+            op: "deactivate",
+            signer: id.kid(1)
+        }
+    );
     assert!(!chain.record(&id.bid).deactivated);
 
     assert_included(&chain.submit(&id.kid(2), id.key(2), deactivate()));
@@ -396,18 +594,51 @@ fn deactivate_needs_a_recovery_key_and_is_final() {
     assert!(record.deactivated);
     assert_eq!(record.version_id, 2);
     assert_eq!(record.operation, "deactivate");
-    assert_eq!(record.document, json!({"@context": [DID_CONTEXT], "id": id.did}));
+    assert_eq!(
+        record.document,
+        json!({"@context": [DID_CONTEXT], "id": id.did})
+    );
     let after = chain.raw(&id.bid).unwrap();
 
     // Nothing moves it afterwards, whoever signs.
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Update { document: id.standard_document() });
-    assert_eq!(refusal(&outcome), OperationError::Deactivated(id.did.clone()));
-    let outcome = chain.submit(&id.kid(2), id.key(2), Operation::Recover { document: id.standard_document() });
-    assert_eq!(refusal(&outcome), OperationError::Deactivated(id.did.clone()));
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Update {
+            document: id.standard_document(),
+        },
+    );
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::Deactivated(id.did.clone())
+    );
+    let outcome = chain.submit(
+        &id.kid(2),
+        id.key(2),
+        Operation::Recover {
+            document: id.standard_document(),
+        },
+    );
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::Deactivated(id.did.clone())
+    );
     let outcome = chain.submit(&id.kid(2), id.key(2), deactivate());
-    assert_eq!(refusal(&outcome), OperationError::Deactivated(id.did.clone()));
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Create { document: id.standard_document() });
-    assert_eq!(refusal(&outcome), OperationError::AlreadyExists(id.did.clone()));
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::Deactivated(id.did.clone())
+    );
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Create {
+            document: id.standard_document(),
+        },
+    );
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::AlreadyExists(id.did.clone())
+    );
     assert_eq!(chain.raw(&id.bid).unwrap(), after);
 }
 
@@ -418,26 +649,69 @@ fn recover_by_a_recovery_key_replaces_the_keys() {
     // After recovery key-3 authenticates and key-4 recovers; key-1 and key-2 are gone.
     let recovered = id.document(&[3, 4], &[3], &[4]);
 
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Recover { document: recovered.clone() });
-    assert_eq!(refusal(&outcome), OperationError::NotRecoveryKey { op: "recover", signer: id.kid(1) });
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Recover {
+            document: recovered.clone(),
+        },
+    );
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::NotRecoveryKey {
+            op: "recover",
+            signer: id.kid(1)
+        }
+    );
 
-    assert_included(&chain.submit(&id.kid(2), id.key(2), Operation::Recover { document: recovered.clone() }));
+    assert_included(&chain.submit(
+        &id.kid(2),
+        id.key(2),
+        Operation::Recover {
+            document: recovered.clone(),
+        },
+    ));
     let record = chain.record(&id.bid);
-    assert_eq!((record.version_id, record.deactivated, record.operation.as_str()), (2, false, "recover"));
+    assert_eq!(
+        (
+            record.version_id,
+            record.deactivated,
+            record.operation.as_str()
+        ),
+        (2, false, "recover")
+    );
     assert_eq!(record.document, recovered);
 
     // The new authentication key updates; the old one no longer does.
     let mut document = recovered.clone();
     document["extension"]["ttl"] = json!(60);
-    let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Update { document: document.clone() });
-    assert_eq!(refusal(&outcome), OperationError::NotAuthenticationKey { op: "update", signer: id.kid(1) });
+    let outcome = chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Update {
+            document: document.clone(),
+        },
+    );
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::NotAuthenticationKey {
+            op: "update",
+            signer: id.kid(1)
+        }
+    );
     assert_included(&chain.submit(&id.kid(3), id.key(3), Operation::Update { document }));
     assert_eq!(chain.record(&id.bid).version_id, 3);
 
     // The old recovery key no longer deactivates; the new one does.
     let deactivate = Operation::Deactivate { id: id.did.clone() };
     let outcome = chain.submit(&id.kid(2), id.key(2), deactivate.clone());
-    assert_eq!(refusal(&outcome), OperationError::NotRecoveryKey { op: "deactivate", signer: id.kid(2) });
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::NotRecoveryKey {
+            op: "deactivate",
+            signer: id.kid(2)
+        }
+    );
     assert_included(&chain.submit(&id.kid(4), id.key(4), deactivate));
     assert!(chain.record(&id.bid).deactivated);
 }
@@ -450,23 +724,58 @@ fn a_sub_chain_did_belongs_to_its_sub_chain() {
     let main = Identity::new(2);
 
     let mut chain = Chain::new();
-    let outcome = chain.submit(&sub.kid(1), sub.key(1), Operation::Create { document: sub.standard_document() });
+    let outcome = chain.submit(
+        &sub.kid(1),
+        sub.key(1),
+        Operation::Create {
+            document: sub.standard_document(),
+        },
+    );
     assert_eq!(
         refusal(&outcome),
-        OperationError::WrongChain { did: sub.did.clone(), expected: "sub-chain ab12".into(), this: "the main chain".into() }
+        OperationError::WrongChain {
+            did: sub.did.clone(),
+            expected: "sub-chain ab12".into(),
+            this: "the main chain".into()
+        }
     );
 
     // On the sub-chain itself it is the other way round.
     let mut subchain = Chain::with_machine(BidStateMachine { ac_code: Some(ac) });
-    assert_included(&subchain.submit(&sub.kid(1), sub.key(1), Operation::Create { document: sub.standard_document() }));
-    let outcome = subchain.submit(&main.kid(1), main.key(1), Operation::Create { document: main.standard_document() });
+    assert_included(&subchain.submit(
+        &sub.kid(1),
+        sub.key(1),
+        Operation::Create {
+            document: sub.standard_document(),
+        },
+    ));
+    let outcome = subchain.submit(
+        &main.kid(1),
+        main.key(1),
+        Operation::Create {
+            document: main.standard_document(),
+        },
+    );
     assert_eq!(
         refusal(&outcome),
-        OperationError::WrongChain { did: main.did.clone(), expected: "the main chain".into(), this: "sub-chain ab12".into() }
+        OperationError::WrongChain {
+            did: main.did.clone(),
+            expected: "the main chain".into(),
+            this: "sub-chain ab12".into()
+        }
     );
     let other_sub = Identity::on(Some("zz99".parse().unwrap()), 2);
-    let outcome = subchain.submit(&other_sub.kid(1), other_sub.key(1), Operation::Create { document: other_sub.standard_document() });
-    assert!(matches!(refusal(&outcome), OperationError::WrongChain { .. }));
+    let outcome = subchain.submit(
+        &other_sub.kid(1),
+        other_sub.key(1),
+        Operation::Create {
+            document: other_sub.standard_document(),
+        },
+    );
+    assert!(matches!(
+        refusal(&outcome),
+        OperationError::WrongChain { .. }
+    ));
 }
 
 #[test]
@@ -493,13 +802,38 @@ fn a_signer_id_whose_listed_key_is_not_the_transaction_key_is_a_mismatch() {
     let stranger = PrivateKey::generate();
 
     // Claims to be key-1 (an authentication key) but signs with another key.
-    let outcome = chain.submit(&id.kid(1), &stranger, Operation::Update { document: id.standard_document() });
-    assert_eq!(refusal(&outcome), OperationError::SignerKeyMismatch(id.kid(1)));
+    let outcome = chain.submit(
+        &id.kid(1),
+        &stranger,
+        Operation::Update {
+            document: id.standard_document(),
+        },
+    );
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::SignerKeyMismatch(id.kid(1))
+    );
     // Claims to be key-2 (the recovery key) but signs with key-1.
-    let outcome = chain.submit(&id.kid(2), id.key(1), Operation::Deactivate { id: id.did.clone() });
-    assert_eq!(refusal(&outcome), OperationError::SignerKeyMismatch(id.kid(2)));
-    let outcome = chain.submit(&id.kid(2), &stranger, Operation::Recover { document: id.standard_document() });
-    assert_eq!(refusal(&outcome), OperationError::SignerKeyMismatch(id.kid(2)));
+    let outcome = chain.submit(
+        &id.kid(2),
+        id.key(1),
+        Operation::Deactivate { id: id.did.clone() },
+    );
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::SignerKeyMismatch(id.kid(2))
+    );
+    let outcome = chain.submit(
+        &id.kid(2),
+        &stranger,
+        Operation::Recover {
+            document: id.standard_document(),
+        },
+    );
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::SignerKeyMismatch(id.kid(2))
+    );
     assert_eq!(chain.raw(&id.bid).unwrap(), before);
 
     // At create: signed by the key the DID derives from, which the document lists as key-2,
@@ -509,7 +843,10 @@ fn a_signer_id_whose_listed_key_is_not_the_transaction_key_is_a_mismatch() {
     document["publicKey"][0]["publicKeyHex"] = json!(other.key(2).public_key().to_encoded());
     document["publicKey"][1]["publicKeyHex"] = json!(other.key(1).public_key().to_encoded());
     let outcome = chain.submit(&other.kid(1), other.key(1), Operation::Create { document });
-    assert_eq!(refusal(&outcome), OperationError::SignerKeyMismatch(other.kid(1)));
+    assert_eq!(
+        refusal(&outcome),
+        OperationError::SignerKeyMismatch(other.kid(1))
+    );
     assert_eq!(chain.raw(&other.bid), None);
 }
 
@@ -522,10 +859,25 @@ fn a_replayed_operation_is_refused_by_the_ledger() {
     let update = chain.tx(&id.kid(1), id.key(1), &Operation::Update { document });
     let replay = update.clone();
     assert_included(&chain.propose(vec![update]).pop().unwrap());
-    assert_included(&chain.submit(&id.kid(1), id.key(1), Operation::Update { document: id.standard_document() }));
+    assert_included(&chain.submit(
+        &id.kid(1),
+        id.key(1),
+        Operation::Update {
+            document: id.standard_document(),
+        },
+    ));
     // Replaying the first update would bring ttl 60 back.
     let outcome = chain.propose(vec![replay]).pop().unwrap();
-    assert!(matches!(outcome, TxOutcome::Rejected { reason: TxRejection::Duplicate(2), .. }), "{outcome:?}");
+    assert!(
+        matches!(
+            outcome,
+            TxOutcome::Rejected {
+                reason: TxRejection::Duplicate(2),
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
     assert_eq!(chain.record(&id.bid).version_id, 3);
     assert_eq!(chain.record(&id.bid).bid_document().unwrap().ttl(), 86400);
 }
@@ -553,9 +905,18 @@ fn a_malformed_operation_is_refused() {
         tx(json!({"type": "deactivate"})),
         tx(json!({"type": "deactivate", "id": "did:bid:not-a-bid"})),
     ]);
-    assert!(matches!(refusal(&outcomes[0]), OperationError::Malformed(_)));
-    assert!(matches!(refusal(&outcomes[1]), OperationError::Malformed(_)));
-    assert!(matches!(refusal(&outcomes[2]), OperationError::Document(DocumentError::InvalidId(_))));
+    assert!(matches!(
+        refusal(&outcomes[0]),
+        OperationError::Malformed(_)
+    ));
+    assert!(matches!(
+        refusal(&outcomes[1]),
+        OperationError::Malformed(_)
+    ));
+    assert!(matches!(
+        refusal(&outcomes[2]),
+        OperationError::Document(DocumentError::InvalidId(_))
+    ));
 }
 
 #[test]
@@ -566,14 +927,38 @@ fn the_chain_verifies_and_replicates_after_every_kind_of_operation() {
 
     // Block 1: two creates and one refusal together.
     let txs = vec![
-        chain.tx(&alice.kid(1), alice.key(1), &Operation::Create { document: alice.standard_document() }),
-        chain.tx(&bob.kid(1), bob.key(1), &Operation::Create { document: bob.standard_document() }),
-        chain.tx(&bob.kid(2), bob.key(2), &Operation::Update { document: bob.standard_document() }),
+        chain.tx(
+            &alice.kid(1),
+            alice.key(1),
+            &Operation::Create {
+                document: alice.standard_document(),
+            },
+        ),
+        chain.tx(
+            &bob.kid(1),
+            bob.key(1),
+            &Operation::Create {
+                document: bob.standard_document(),
+            },
+        ),
+        chain.tx(
+            &bob.kid(2),
+            bob.key(2),
+            &Operation::Update {
+                document: bob.standard_document(),
+            },
+        ),
     ];
     let outcomes = chain.propose(txs);
     assert_included(&outcomes[0]);
     assert_included(&outcomes[1]);
-    assert_eq!(refusal(&outcomes[2]), OperationError::NotAuthenticationKey { op: "update", signer: bob.kid(2) });
+    assert_eq!(
+        refusal(&outcomes[2]),
+        OperationError::NotAuthenticationKey {
+            op: "update",
+            signer: bob.kid(2)
+        }
+    );
 
     // Block 2: update, and an update of the same DID reading the first within the block.
     let mut v2 = alice.standard_document();
@@ -581,17 +966,43 @@ fn the_chain_verifies_and_replicates_after_every_kind_of_operation() {
     let mut v3 = alice.standard_document();
     v3["extension"]["ttl"] = json!(20);
     let txs = vec![
-        chain.tx(&alice.kid(1), alice.key(1), &Operation::Update { document: v2 }),
-        chain.tx(&alice.kid(1), alice.key(1), &Operation::Update { document: v3 }),
+        chain.tx(
+            &alice.kid(1),
+            alice.key(1),
+            &Operation::Update { document: v2 },
+        ),
+        chain.tx(
+            &alice.kid(1),
+            alice.key(1),
+            &Operation::Update { document: v3 },
+        ),
     ];
     chain.propose(txs).iter().for_each(assert_included);
     assert_eq!(chain.record(&alice.bid).version_id, 3);
 
     // Blocks 3 to 5: recover, update by the new key, deactivate.
     let recovered = alice.document(&[3, 4], &[3], &[4]);
-    assert_included(&chain.submit(&alice.kid(2), alice.key(2), Operation::Recover { document: recovered.clone() }));
-    assert_included(&chain.submit(&alice.kid(3), alice.key(3), Operation::Update { document: recovered }));
-    assert_included(&chain.submit(&bob.kid(2), bob.key(2), Operation::Deactivate { id: bob.did.clone() }));
+    assert_included(&chain.submit(
+        &alice.kid(2),
+        alice.key(2),
+        Operation::Recover {
+            document: recovered.clone(),
+        },
+    ));
+    assert_included(&chain.submit(
+        &alice.kid(3),
+        alice.key(3),
+        Operation::Update {
+            document: recovered,
+        },
+    ));
+    assert_included(&chain.submit(
+        &bob.kid(2),
+        bob.key(2),
+        Operation::Deactivate {
+            id: bob.did.clone(),
+        },
+    ));
 
     let report = verify_chain(&chain.ledger, &chain.machine).unwrap();
     assert_eq!(report.blocks, 6);
@@ -602,9 +1013,16 @@ fn the_chain_verifies_and_replicates_after_every_kind_of_operation() {
 
     // A follower re-executing the blocks with the same rules reaches the same head and records.
     let fdir = tempfile::tempdir().unwrap();
-    let follower = Ledger::create(fdir.path(), chain.ledger.genesis().clone(), &[&chain.validator]).unwrap();
+    let follower = Ledger::create(
+        fdir.path(),
+        chain.ledger.genesis().clone(),
+        &[&chain.validator],
+    )
+    .unwrap();
     for height in 1..=chain.ledger.height() {
-        follower.apply_block(&chain.machine, chain.ledger.block(height).unwrap().unwrap()).unwrap();
+        follower
+            .apply_block(&chain.machine, chain.ledger.block(height).unwrap().unwrap())
+            .unwrap();
     }
     assert_eq!(follower.head(), chain.ledger.head());
     for bid in [&alice.bid, &bob.bid] {
@@ -614,8 +1032,17 @@ fn the_chain_verifies_and_replicates_after_every_kind_of_operation() {
 
     // A follower with another chain's rules cannot follow.
     let sdir = tempfile::tempdir().unwrap();
-    let stranger = Ledger::create(sdir.path(), chain.ledger.genesis().clone(), &[&chain.validator]).unwrap();
-    let sub_rules = BidStateMachine { ac_code: Some("ab12".parse().unwrap()) };
-    assert!(stranger.apply_block(&sub_rules, chain.ledger.block(1).unwrap().unwrap()).is_err());
+    let stranger = Ledger::create(
+        sdir.path(),
+        chain.ledger.genesis().clone(),
+        &[&chain.validator],
+    )
+    .unwrap();
+    let sub_rules = BidStateMachine {
+        ac_code: Some("ab12".parse().unwrap()),
+    };
+    assert!(stranger
+        .apply_block(&sub_rules, chain.ledger.block(1).unwrap().unwrap())
+        .is_err());
     assert!(verify_chain(&chain.ledger, &sub_rules).is_err());
 }

@@ -86,7 +86,11 @@ enum BidCommand {
 #[derive(Debug, clap::Args)]
 struct Endpoint {
     /// The daemon's base URL.
-    #[arg(long, env = "SPARKID_ENDPOINT", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "SPARKID_ENDPOINT",
+        default_value = "http://127.0.0.1:8080"
+    )]
     endpoint: String,
 }
 
@@ -161,7 +165,10 @@ pub fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Bid(BidCommand::Derive { encoded_public_key, ac }) => {
+        Command::Bid(BidCommand::Derive {
+            encoded_public_key,
+            ac,
+        }) => {
             let key = PublicKey::from_encoded(encoded_public_key.trim())?;
             println!("{}", Bid::derive(&key, parse_ac(ac)?)?);
             Ok(())
@@ -195,11 +202,14 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 fn parse_ac(ac: Option<String>) -> anyhow::Result<Option<AcCode>> {
-    ac.map(|a| a.parse::<AcCode>().map_err(|e| anyhow!(e))).transpose()
+    ac.map(|a| a.parse::<AcCode>().map_err(|e| anyhow!(e)))
+        .transpose()
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -210,12 +220,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let genesis = args.genesis.or(file.genesis);
     let validator_key = args.validator_key.or(file.validator_key);
     let config = ServeConfig {
-        data: args.data.or(file.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
+        data: args
+            .data
+            .or(file.data)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
         http: match args.http.or(file.http) {
             Some(a) => a,
             None => DEFAULT_HTTP.parse()?,
         },
-        dev: args.dev.or(file.dev).unwrap_or(genesis.is_none() && validator_key.is_none()),
+        dev: args
+            .dev
+            .or(file.dev)
+            .unwrap_or(genesis.is_none() && validator_key.is_none()),
         genesis,
         validator_key,
         log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
@@ -228,19 +244,33 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn load_key(text: &str) -> anyhow::Result<PrivateKey> {
-    let value = if std::path::Path::new(text).exists() { std::fs::read_to_string(text)? } else { text.to_string() };
+    let value = if std::path::Path::new(text).exists() {
+        std::fs::read_to_string(text)?
+    } else {
+        text.to_string()
+    };
     PrivateKey::from_encoded(value.trim()).map_err(|e| anyhow!("--key: {e}"))
 }
 
 async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
-    let response = client.post(url).json(body).send().await.with_context(|| format!("POST {url}"))?;
+    let response = client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
     let text = response.text().await?;
     serde_json::from_str(&text).with_context(|| format!("answer of {url}: {text}"))
 }
 
 /// Runs a client-managed registrar exchange: send the request, sign what the registrar asks
 /// for, send the signature, return the final answer.
-pub async fn client_managed(endpoint: &str, path: &str, mut body: Value, key: &PrivateKey) -> anyhow::Result<Value> {
+pub async fn client_managed(
+    endpoint: &str,
+    path: &str,
+    mut body: Value,
+    key: &PrivateKey,
+) -> anyhow::Result<Value> {
     let client = reqwest::Client::new();
     let url = format!("{}{}", endpoint.trim_end_matches('/'), path);
     body["options"]["clientSecretMode"] = json!(true);
@@ -249,7 +279,9 @@ pub async fn client_managed(endpoint: &str, path: &str, mut body: Value, key: &P
         return Ok(first);
     }
     let request = &first["didState"]["signingRequest"]["signingRequest0"];
-    let payload = request["serializedPayload"].as_str().context("signingRequest0.serializedPayload")?;
+    let payload = request["serializedPayload"]
+        .as_str()
+        .context("signingRequest0.serializedPayload")?;
     let bytes = base64::engine::general_purpose::STANDARD.decode(payload)?;
     let signature = key.sign(&bytes);
     let second = json!({
@@ -263,7 +295,11 @@ pub async fn client_managed(endpoint: &str, path: &str, mut body: Value, key: &P
 
 async fn did_command(cmd: DidCommand) -> anyhow::Result<()> {
     let (answer, generated) = match cmd {
-        DidCommand::Create { endpoint, key, document } => {
+        DidCommand::Create {
+            endpoint,
+            key,
+            document,
+        } => {
             let (key, generated) = match key {
                 Some(k) => (load_key(&k)?, false),
                 None => (PrivateKey::generate(), true),
@@ -272,25 +308,55 @@ async fn did_command(cmd: DidCommand) -> anyhow::Result<()> {
                 Some(path) => Some(serde_json::from_str(&std::fs::read_to_string(&path)?)?),
                 None => None,
             };
-            let doc = sparkid_registrar::api::new_document(&key.public_key(), template).map_err(|e| anyhow!(e))?;
-            let answer = client_managed(&endpoint.endpoint, "/1.0/create?method=bid", json!({ "didDocument": doc }), &key).await?;
+            let doc = sparkid_registrar::api::new_document(&key.public_key(), template)
+                .map_err(|e| anyhow!(e))?;
+            let answer = client_managed(
+                &endpoint.endpoint,
+                "/1.0/create?method=bid",
+                json!({ "didDocument": doc }),
+                &key,
+            )
+            .await?;
             (answer, generated.then_some(key))
         }
-        DidCommand::Update { endpoint, did, key, document, recover } => {
+        DidCommand::Update {
+            endpoint,
+            did,
+            key,
+            document,
+            recover,
+        } => {
             let key = load_key(&key)?;
             let doc: Value = serde_json::from_str(&std::fs::read_to_string(&document)?)?;
             let mut body = json!({ "did": did, "didDocument": doc });
             if recover {
                 body["didDocumentOperation"] = json!(["recover"]);
             }
-            body["options"]["signer"] = signer_for(&endpoint.endpoint, &did, &key, if recover { "recovery" } else { "authentication" }).await?;
-            (client_managed(&endpoint.endpoint, "/1.0/update", body, &key).await?, None)
+            body["options"]["signer"] = signer_for(
+                &endpoint.endpoint,
+                &did,
+                &key,
+                if recover {
+                    "recovery"
+                } else {
+                    "authentication"
+                },
+            )
+            .await?;
+            (
+                client_managed(&endpoint.endpoint, "/1.0/update", body, &key).await?,
+                None,
+            )
         }
         DidCommand::Deactivate { endpoint, did, key } => {
             let key = load_key(&key)?;
             let mut body = json!({ "did": did });
-            body["options"]["signer"] = signer_for(&endpoint.endpoint, &did, &key, "recovery").await?;
-            (client_managed(&endpoint.endpoint, "/1.0/deactivate", body, &key).await?, None)
+            body["options"]["signer"] =
+                signer_for(&endpoint.endpoint, &did, &key, "recovery").await?;
+            (
+                client_managed(&endpoint.endpoint, "/1.0/deactivate", body, &key).await?,
+                None,
+            )
         }
     };
     let mut out = answer.clone();
@@ -305,7 +371,12 @@ async fn did_command(cmd: DidCommand) -> anyhow::Result<()> {
 }
 
 /// Finds the key id under which the DID's current document lists `key`.
-async fn signer_for(endpoint: &str, did: &str, key: &PrivateKey, relation: &str) -> anyhow::Result<Value> {
+async fn signer_for(
+    endpoint: &str,
+    did: &str,
+    key: &PrivateKey,
+    relation: &str,
+) -> anyhow::Result<Value> {
     let url = format!("{}/1.0/identifiers/{did}", endpoint.trim_end_matches('/'));
     let result: Value = reqwest::Client::new()
         .get(&url)
@@ -315,11 +386,16 @@ async fn signer_for(endpoint: &str, did: &str, key: &PrivateKey, relation: &str)
         .json()
         .await?;
     let multibase = key.public_key().to_multibase();
-    let methods = result["didDocument"]["verificationMethod"].as_array().cloned().unwrap_or_default();
+    let methods = result["didDocument"]["verificationMethod"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let id = methods
         .iter()
         .find(|m| m["publicKeyMultibase"] == json!(multibase))
         .and_then(|m| m["id"].as_str())
-        .ok_or_else(|| anyhow!("{did} lists no key matching --key (as {relation} key or otherwise)"))?;
+        .ok_or_else(|| {
+            anyhow!("{did} lists no key matching --key (as {relation} key or otherwise)")
+        })?;
     Ok(json!(id))
 }

@@ -41,7 +41,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn json_response(status: StatusCode, content_type: &str, body: &Value) -> Response {
-    (status, [(header::CONTENT_TYPE, content_type.to_string())], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, content_type.to_string())],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn problem(error: &ResolveError) -> (StatusCode, Value) {
@@ -84,7 +89,11 @@ fn document_media_type(headers: &HeaderMap) -> Option<&'static str> {
     None
 }
 
-async fn resolve(State(state): State<AppState>, Path(identifier): Path<String>, headers: HeaderMap) -> Response {
+async fn resolve(
+    State(state): State<AppState>,
+    Path(identifier): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let resolver = state.resolver.clone();
     let did = identifier.clone();
     let result = match tokio::task::spawn_blocking(move || resolver.resolve(&did)).await {
@@ -133,15 +142,28 @@ fn registrar_response(response: RegistrarResponse) -> Response {
     json_response(status, "application/json", &body)
 }
 
-async fn registrar_call(state: AppState, function: Function, method: Option<&str>, body: Bytes) -> Response {
+async fn registrar_call(
+    state: AppState,
+    function: Function,
+    method: Option<&str>,
+    body: Bytes,
+) -> Response {
     if let Some(method) = method {
         if method != "bid" {
-            return registrar_response(failed(400, format!("method {method:?} is not supported: this registrar writes did:bid")));
+            return registrar_response(failed(
+                400,
+                format!("method {method:?} is not supported: this registrar writes did:bid"),
+            ));
         }
     }
     let request: RegistrarRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return registrar_response(failed(400, format!("the request body is not a registrar request: {e}"))),
+        Err(e) => {
+            return registrar_response(failed(
+                400,
+                format!("the request body is not a registrar request: {e}"),
+            ))
+        }
     };
     registrar_response(state.registrar.handle(function, request).await)
 }
@@ -149,7 +171,11 @@ async fn registrar_call(state: AppState, function: Function, method: Option<&str
 fn failed(status: u16, reason: String) -> RegistrarResponse {
     RegistrarResponse {
         job_id: None,
-        did_state: sparkid_registrar::api::DidState { state: "failed".into(), reason: Some(reason), ..Default::default() },
+        did_state: sparkid_registrar::api::DidState {
+            state: "failed".into(),
+            reason: Some(reason),
+            ..Default::default()
+        },
         did_registration_metadata: Default::default(),
         did_document_metadata: Default::default(),
         status,
@@ -161,18 +187,30 @@ struct MethodQuery {
     method: Option<String>,
 }
 
-async fn create(State(state): State<AppState>, Query(q): Query<MethodQuery>, body: Bytes) -> Response {
+async fn create(
+    State(state): State<AppState>,
+    Query(q): Query<MethodQuery>,
+    body: Bytes,
+) -> Response {
     match q.method.as_deref() {
         None => registrar_response(failed(400, "create needs ?method=bid".into())),
         Some(m) => registrar_call(state, Function::Create, Some(m), body).await,
     }
 }
 
-async fn update(State(state): State<AppState>, Query(q): Query<MethodQuery>, body: Bytes) -> Response {
+async fn update(
+    State(state): State<AppState>,
+    Query(q): Query<MethodQuery>,
+    body: Bytes,
+) -> Response {
     registrar_call(state, Function::Update, q.method.as_deref(), body).await
 }
 
-async fn deactivate(State(state): State<AppState>, Query(q): Query<MethodQuery>, body: Bytes) -> Response {
+async fn deactivate(
+    State(state): State<AppState>,
+    Query(q): Query<MethodQuery>,
+    body: Bytes,
+) -> Response {
     registrar_call(state, Function::Deactivate, q.method.as_deref(), body).await
 }
 

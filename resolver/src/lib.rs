@@ -19,8 +19,13 @@ use tracing::info;
 /// Runs the daemon until Ctrl-C or SIGTERM.
 pub async fn serve(config: config::ServeConfig) -> anyhow::Result<()> {
     let node = tokio::task::block_in_place(|| node::open(&config))?;
-    let state = http::AppState { resolver: resolution::Resolver::new(node.ledger.clone()), registrar: node.registrar.clone() };
-    let listener = tokio::net::TcpListener::bind(config.http).await.with_context(|| format!("binding {}", config.http))?;
+    let state = http::AppState {
+        resolver: resolution::Resolver::new(node.ledger.clone()),
+        registrar: node.registrar.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.http)
+        .await
+        .with_context(|| format!("binding {}", config.http))?;
     info!(
         http = %listener.local_addr()?,
         data = %config.data.display(),
@@ -28,7 +33,9 @@ pub async fn serve(config: config::ServeConfig) -> anyhow::Result<()> {
         height = node.ledger.height(),
         "sparkid serving"
     );
-    axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
 }
 
@@ -36,7 +43,9 @@ async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
             return;
         }

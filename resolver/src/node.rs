@@ -29,8 +29,10 @@ pub struct Node {
 }
 
 fn read_key(path: &Path) -> anyhow::Result<PrivateKey> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading validator key {}", path.display()))?;
-    PrivateKey::from_encoded(text.trim()).with_context(|| format!("validator key {}", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading validator key {}", path.display()))?;
+    PrivateKey::from_encoded(text.trim())
+        .with_context(|| format!("validator key {}", path.display()))
 }
 
 fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -42,7 +44,9 @@ fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
     Ok(())
@@ -50,14 +54,18 @@ fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// Opens (or, in dev mode, creates) the ledger and starts the block producer.
 pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
-    std::fs::create_dir_all(&config.data).with_context(|| format!("creating {}", config.data.display()))?;
+    std::fs::create_dir_all(&config.data)
+        .with_context(|| format!("creating {}", config.data.display()))?;
     let (ledger, key) = if config.dev {
         let key_path = config.data.join(DEV_KEY_FILE);
         let key = if key_path.exists() {
             read_key(&key_path)?
         } else {
             if Ledger::exists(&config.data) {
-                bail!("{} holds a ledger but no {DEV_KEY_FILE}: it is not a dev ledger", config.data.display());
+                bail!(
+                    "{} holds a ledger but no {DEV_KEY_FILE}: it is not a dev ledger",
+                    config.data.display()
+                );
             }
             let key = PrivateKey::generate();
             write_secret(&key_path, &key.to_encoded())?;
@@ -78,14 +86,22 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
         };
         (ledger, key)
     } else {
-        let key_path = config.validator_key.as_ref().context("a non-dev node needs --validator-key")?;
+        let key_path = config
+            .validator_key
+            .as_ref()
+            .context("a non-dev node needs --validator-key")?;
         let key = read_key(key_path)?;
         let ledger = if Ledger::exists(&config.data) {
             Ledger::open(&config.data)?
         } else {
-            let path = config.genesis.as_ref().context("a new non-dev ledger needs --genesis")?;
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let genesis: Genesis = serde_json::from_str(&text).with_context(|| format!("genesis {}", path.display()))?;
+            let path = config
+                .genesis
+                .as_ref()
+                .context("a new non-dev ledger needs --genesis")?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let genesis: Genesis = serde_json::from_str(&text)
+                .with_context(|| format!("genesis {}", path.display()))?;
             Ledger::create(&config.data, genesis, &[&key])?
         };
         (ledger, key)
@@ -98,5 +114,9 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
     let certify: Certifier = Box::new(move |header| Ok(CommitCertificate::sign(header, &[&key])));
     let submitter = Submitter::start(ledger.clone(), machine, certify);
     let registrar = Arc::new(Registrar::new(ledger.clone(), submitter, config.dev));
-    Ok(Node { ledger, registrar, dev: config.dev })
+    Ok(Node {
+        ledger,
+        registrar,
+        dev: config.dev,
+    })
 }

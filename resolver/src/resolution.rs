@@ -79,25 +79,40 @@ impl Resolver {
     /// Resolves a DID to its current record.
     pub fn resolve(&self, did: &str) -> Result<Resolved, ResolveError> {
         if did.len() > MAX_IDENTIFIER_LEN {
-            return Err(ResolveError::InvalidDid(format!("a DID is at most {MAX_IDENTIFIER_LEN} bytes here")));
+            return Err(ResolveError::InvalidDid(format!(
+                "a DID is at most {MAX_IDENTIFIER_LEN} bytes here"
+            )));
         }
         let mut parts = did.splitn(3, ':');
-        let (Some("did"), Some(method), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(ResolveError::InvalidDid(format!("{did:?} is not a DID: it must be did:<method>:<method-specific-id>")));
+        let (Some("did"), Some(method), Some(rest)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ResolveError::InvalidDid(format!(
+                "{did:?} is not a DID: it must be did:<method>:<method-specific-id>"
+            )));
         };
-        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) || rest.is_empty() {
-            return Err(ResolveError::InvalidDid(format!("{did:?} is not a DID: the method name is lowercase letters and digits")));
+        if method.is_empty()
+            || !method
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            || rest.is_empty()
+        {
+            return Err(ResolveError::InvalidDid(format!(
+                "{did:?} is not a DID: the method name is lowercase letters and digits"
+            )));
         }
         if method != "bid" {
             return Err(ResolveError::MethodNotSupported(method.to_string()));
         }
-        let bid: Bid = did.parse().map_err(|e| ResolveError::InvalidDid(format!("{did}: {e}")))?;
+        let bid: Bid = did
+            .parse()
+            .map_err(|e| ResolveError::InvalidDid(format!("{did}: {e}")))?;
         let text = self
             .ledger
             .get(&did_key(&bid))
             .map_err(|e| ResolveError::Internal(e.to_string()))?
             .ok_or_else(|| ResolveError::NotFound(did.to_string()))?;
-        let record: DidRecord = serde_json::from_str(&text).map_err(|e| ResolveError::Internal(format!("stored record: {e}")))?;
+        let record: DidRecord = serde_json::from_str(&text)
+            .map_err(|e| ResolveError::Internal(format!("stored record: {e}")))?;
         Ok(Resolved { bid, record })
     }
 }
