@@ -66,6 +66,9 @@ pub enum TxRejection<R> {
         /// The block being built.
         height: u64,
     },
+    /// The block was full; submit again.
+    #[error("the block is full ({MAX_BLOCK_TXS} transactions); submit again")]
+    BlockFull,
     /// Already included (a replay).
     #[error("the transaction was already included at height {0}: a signed operation runs once")]
     Duplicate(u64),
@@ -592,8 +595,15 @@ impl Ledger {
         let mut outcomes = Vec::with_capacity(txs.len());
         let mut included = Vec::new();
         let mut in_block: HashSet<Hash> = HashSet::new();
-        for vtx in txs.into_iter().take(MAX_BLOCK_TXS) {
+        for (position, vtx) in txs.into_iter().enumerate() {
             let hash = vtx.hash();
+            if position >= MAX_BLOCK_TXS {
+                outcomes.push(TxOutcome::Rejected {
+                    hash,
+                    reason: TxRejection::BlockFull,
+                });
+                continue;
+            }
             let body = &vtx.tx().body;
             let reject = |reason| TxOutcome::Rejected { hash, reason };
             if body.chain_id != self.genesis.chain_id {

@@ -110,8 +110,19 @@ pub fn verify_chain<M: StateMachine>(
                         height,
                         writes: &writes,
                     };
-                    if vtx.tx().body.valid_until < height {
-                        return Err(bad(format!("transaction {} had expired", vtx.hash())));
+                    let valid_until = vtx.tx().body.valid_until;
+                    if valid_until < height || valid_until > height + crate::tx::MAX_VALIDITY_BLOCKS
+                    {
+                        return Err(bad(format!(
+                            "transaction {} is outside its validity window",
+                            vtx.hash()
+                        )));
+                    }
+                    if ledger.find_transaction(&vtx.hash())?.map(|(h, _)| h) != Some(height) {
+                        return Err(bad(format!(
+                            "transaction {} is not indexed at this height (a replay?)",
+                            vtx.hash()
+                        )));
                     }
                     match machine.execute(vtx, &ctx, &view)? {
                         Ok(w) => writes.extend(w),
