@@ -106,7 +106,12 @@ pub struct RegistrarResponse {
 }
 
 impl RegistrarResponse {
-    fn failed(did: Option<String>, status: u16, reason: impl Into<String>) -> RegistrarResponse {
+    /// A `failed` answer with the HTTP status it goes out with.
+    pub fn failed(
+        did: Option<String>,
+        status: u16,
+        reason: impl Into<String>,
+    ) -> RegistrarResponse {
         RegistrarResponse {
             job_id: None,
             did_state: DidState {

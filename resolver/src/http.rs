@@ -169,17 +169,7 @@ async fn registrar_call(
 }
 
 fn failed(status: u16, reason: String) -> RegistrarResponse {
-    RegistrarResponse {
-        job_id: None,
-        did_state: sparkid_registrar::api::DidState {
-            state: "failed".into(),
-            reason: Some(reason),
-            ..Default::default()
-        },
-        did_registration_metadata: Default::default(),
-        did_document_metadata: Default::default(),
-        status,
-    }
+    RegistrarResponse::failed(None, status, reason)
 }
 
 #[derive(serde::Deserialize)]
