@@ -23,6 +23,9 @@ pub use block::{Block, BlockHeader, CertifiedHeader, CommitCertificate, Genesis,
 pub use error::LedgerError;
 pub use hash::Hash;
 pub use machine::{ExecContext, StateMachine, StateView, Writes};
-pub use store::{Ledger, Proposal, RecordProof, RecordProofError, TxOutcome, TxRejection};
+pub use store::{
+    CommitListener, CommittedBlock, Ledger, Proposal, RecordProof, RecordProofError, TxOutcome,
+    TxRejection,
+};
 pub use tx::{Transaction, TxBody, TxError, VerifiedTransaction};
 pub use verify::{verify_chain, VerifyReport};

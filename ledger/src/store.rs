@@ -155,7 +155,20 @@ pub struct Ledger {
     validators: ValidatorSet,
     head: RwLock<CertifiedHeader>,
     writer: Mutex<()>,
+    listeners: RwLock<Vec<CommitListener>>,
 }
+
+/// What a committed block changed: its height and the state keys it wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedBlock {
+    /// The block's height.
+    pub height: u64,
+    /// Every state key the block wrote, sorted.
+    pub keys: Vec<String>,
+}
+
+/// Called after each block commits (proposed here or applied from a peer).
+pub type CommitListener = Box<dyn Fn(&CommittedBlock) + Send + Sync>;
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -284,6 +297,7 @@ impl Ledger {
             validators,
             head: RwLock::new(certified),
             writer: Mutex::new(()),
+            listeners: RwLock::new(Vec::new()),
         })
     }
 
@@ -319,6 +333,7 @@ impl Ledger {
             validators,
             head: RwLock::new(head),
             writer: Mutex::new(()),
+            listeners: RwLock::new(Vec::new()),
         })
     }
 
@@ -474,6 +489,7 @@ impl Ledger {
         self.write_block(&wtx, &block, &hashes, &certified)?;
         wtx.commit()?;
         *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified.clone();
+        self.notify(height, &writes);
         Ok(Proposal {
             block: Some(certified),
             outcomes,
@@ -562,7 +578,30 @@ impl Ledger {
         self.write_block(&wtx, &block, &hashes, &certified)?;
         wtx.commit()?;
         *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
+        self.notify(header.height, &writes);
         Ok(())
+    }
+
+    /// Registers `listener` to hear of every block committed from now on, after its commit is
+    /// durable and the head has moved (so a reader it triggers sees the new state).
+    pub fn on_commit(&self, listener: CommitListener) {
+        self.listeners
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
+    }
+
+    fn notify(&self, height: u64, writes: &HashMap<String, String>) {
+        let listeners = self.listeners.read().unwrap_or_else(|p| p.into_inner());
+        if listeners.is_empty() {
+            return;
+        }
+        let mut keys: Vec<String> = writes.keys().cloned().collect();
+        keys.sort();
+        let block = CommittedBlock { height, keys };
+        for listener in listeners.iter() {
+            listener(&block);
+        }
     }
 
     #[allow(clippy::type_complexity)]

@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: the TOML file, environment and flags.
 //! - [`node`]: the ledger and the key that certifies its blocks.
+//! - [`records`]: current ledger records for the read path, where the cache sits.
 //! - [`resolution`]: the read path every door calls.
 //! - [`http`]: DID Resolution and Universal Registrar over HTTP.
 //! - [`cli`]: the `sparkid` command.
@@ -11,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod node;
+pub mod records;
 pub mod resolution;
 
 use anyhow::Context;
@@ -20,7 +22,7 @@ use tracing::info;
 pub async fn serve(config: config::ServeConfig) -> anyhow::Result<()> {
     let node = tokio::task::block_in_place(|| node::open(&config))?;
     let state = http::AppState {
-        resolver: resolution::Resolver::new(node.ledger.clone()),
+        resolver: resolution::Resolver::new(records::Records::new(node.ledger.clone())),
         registrar: node.registrar.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.http)

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use serde_json::Value;
 use sparkid_bid::Bid;
 use sparkid_ledger::Ledger;
+
+use crate::records::Records;
 use sparkid_registrar::{did_key, DidRecord};
 use thiserror::Error;
 
@@ -62,18 +64,18 @@ impl Resolved {
 /// Resolves DIDs against the ledger.
 #[derive(Clone)]
 pub struct Resolver {
-    ledger: Arc<Ledger>,
+    records: Records,
 }
 
 impl Resolver {
     /// A resolver over `ledger`.
-    pub fn new(ledger: Arc<Ledger>) -> Resolver {
-        Resolver { ledger }
+    pub fn new(records: Records) -> Resolver {
+        Resolver { records }
     }
 
     /// The ledger.
     pub fn ledger(&self) -> &Arc<Ledger> {
-        &self.ledger
+        self.records.ledger()
     }
 
     /// Resolves a DID to its current record.
@@ -106,12 +108,12 @@ impl Resolver {
         let bid: Bid = did
             .parse()
             .map_err(|e| ResolveError::InvalidDid(format!("{did}: {e}")))?;
-        let text = self
-            .ledger
-            .get(&did_key(&bid))
+        let anchored = self
+            .records
+            .current(&did_key(&bid), false)
             .map_err(|e| ResolveError::Internal(e.to_string()))?
             .ok_or_else(|| ResolveError::NotFound(did.to_string()))?;
-        let record: DidRecord = serde_json::from_str(&text)
+        let record: DidRecord = serde_json::from_str(&anchored.value)
             .map_err(|e| ResolveError::Internal(format!("stored record: {e}")))?;
         Ok(Resolved { bid, record })
     }
