@@ -2,16 +2,25 @@
 //!
 //! A bridge owns one system (VAA, Handle, DNS; later OID, Ecode, GS1): it parses and normalizes
 //! the system's identifiers, maps them to DIDs through bindings on the ledger (longest delegated
-//! prefix first) and back, and renders a record in the system's own format. Adding a system is
-//! adding one module that implements [`Bridge`] and registering it.
+//! namespace first) and back through the reverse index, and renders a record in the system's own
+//! format. Adding a system is adding one module that implements [`Bridge`] and registering it in
+//! [`Bridges::standard`].
 //!
-//! The VAA, Handle and DNS bridges and the namespace operations they need are tracked in their
-//! own issue; this crate holds the interface they implement.
+//! The ledger records the bridges read are the registrar's (see `sparkid_registrar::namespace`):
+//! namespaces `ns/<kind>/<namespace>`, bindings `bind/<kind>/<identifier>`, and the reverse index
+//! `aka/<did>`. Bridges read them through [`RecordSource`], so that the resolver's cache sits in
+//! front of the ledger for every door.
 #![deny(missing_docs)]
 
+use std::sync::Arc;
+
+use sparkid_registrar::namespace::{
+    alias_key, binding_key, covering_namespaces, namespace_key, normalize_identifier, AliasRecord,
+    BindingRecord, Kind, NamespaceRecord,
+};
 use thiserror::Error;
 
-/// Why a foreign identifier cannot be used.
+/// Why a foreign identifier cannot be used or resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BridgeError {
     /// The identifier breaks the system's grammar; the message names the rule.
@@ -22,6 +31,26 @@ pub enum BridgeError {
         /// The broken rule.
         rule: String,
     },
+    /// No bridge serves this system.
+    #[error("no bridge for identifier system {0:?}")]
+    UnknownSystem(String),
+    /// Reading ledger records failed.
+    #[error("reading the ledger: {0}")]
+    Source(String),
+    /// A stored record does not parse: the store is corrupt.
+    #[error("stored record {key}: {message}")]
+    Corrupt {
+        /// The state key.
+        key: String,
+        /// The parser's message.
+        message: String,
+    },
+}
+
+/// Current ledger records, as the read path sees them (through the cache).
+pub trait RecordSource {
+    /// The value (JSON text) of a state key, or none.
+    fn record(&self, key: &str) -> Result<Option<Arc<str>>, BridgeError>;
 }
 
 /// One foreign identifier system.
@@ -29,10 +58,135 @@ pub trait Bridge: Send + Sync {
     /// The system's name (`vaa`, `handle`, `dns`).
     fn system(&self) -> &'static str;
 
-    /// Parses and normalizes an identifier to the form bindings are stored under.
-    fn normalize(&self, identifier: &str) -> Result<String, BridgeError>;
+    /// The namespace kind its delegations and bindings are stored under.
+    fn kind(&self) -> Kind;
 
-    /// The namespaces an identifier falls under, longest first: the order in which delegations
-    /// are looked up.
-    fn namespaces(&self, normalized: &str) -> Vec<String>;
+    /// The URI scheme of its identifiers in `alsoKnownAs`/`equivalentId` (`vaa`, `hdl`, `dns`).
+    fn uri_scheme(&self) -> &'static str;
+
+    /// Parses and normalizes an identifier to the form bindings are stored under.
+    fn normalize(&self, identifier: &str) -> Result<String, BridgeError> {
+        normalize_identifier(self.kind(), identifier).map_err(|e| BridgeError::Invalid {
+            system: self.system(),
+            rule: e.to_string(),
+        })
+    }
+
+    /// The namespaces a normalized identifier falls under, longest first: the order in which
+    /// delegations are looked up.
+    fn namespaces(&self, normalized: &str) -> Vec<String> {
+        covering_namespaces(self.kind(), normalized)
+    }
+}
+
+/// What a foreign identifier maps to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// The normalized identifier.
+    pub identifier: String,
+    /// The longest delegated namespace covering it, if any.
+    pub namespace: Option<NamespaceRecord>,
+    /// Its binding, if it was ever bound (`did: None` once unbound).
+    pub binding: Option<BindingRecord>,
+}
+
+impl Mapping {
+    /// The DID the identifier names now, if any.
+    pub fn did(&self) -> Option<&str> {
+        self.binding.as_ref().and_then(|b| b.did.as_deref())
+    }
+}
+
+/// The registered bridges.
+pub struct Bridges {
+    bridges: Vec<Box<dyn Bridge>>,
+}
+
+impl Bridges {
+    /// The given bridges.
+    pub fn new(bridges: Vec<Box<dyn Bridge>>) -> Bridges {
+        Bridges { bridges }
+    }
+
+    /// Every bridge this build knows.
+    pub fn standard() -> Bridges {
+        Bridges::new(Vec::new())
+    }
+
+    /// The bridge of a system (`vaa`, `handle`, `dns`).
+    pub fn get(&self, system: &str) -> Option<&dyn Bridge> {
+        self.bridges
+            .iter()
+            .find(|b| b.system() == system)
+            .map(|b| b.as_ref())
+    }
+
+    /// The bridge of a namespace kind.
+    pub fn for_kind(&self, kind: Kind) -> Option<&dyn Bridge> {
+        self.bridges
+            .iter()
+            .find(|b| b.kind() == kind)
+            .map(|b| b.as_ref())
+    }
+
+    /// Maps a foreign identifier of `system` to its namespace and binding.
+    pub fn resolve(
+        &self,
+        source: &dyn RecordSource,
+        system: &str,
+        identifier: &str,
+    ) -> Result<Mapping, BridgeError> {
+        let bridge = self
+            .get(system)
+            .ok_or_else(|| BridgeError::UnknownSystem(system.to_string()))?;
+        let normalized = bridge.normalize(identifier)?;
+        let mut namespace = None;
+        for ns in bridge.namespaces(&normalized) {
+            if let Some(record) = read(source, &namespace_key(bridge.kind(), &ns))? {
+                namespace = Some(record);
+                break;
+            }
+        }
+        let binding = read(source, &binding_key(bridge.kind(), &normalized))?;
+        Ok(Mapping {
+            identifier: normalized,
+            namespace,
+            binding,
+        })
+    }
+
+    /// The identifiers bound to `did`, as URIs (`vaa:…`, `hdl:…`, `dns:…`), sorted.
+    pub fn aliases(
+        &self,
+        source: &dyn RecordSource,
+        did: &str,
+    ) -> Result<Vec<String>, BridgeError> {
+        let Some(record) = read::<AliasRecord>(source, &alias_key(did))? else {
+            return Ok(Vec::new());
+        };
+        Ok(record
+            .aliases
+            .iter()
+            .filter_map(|a| {
+                self.for_kind(a.kind)
+                    .map(|b| format!("{}:{}", b.uri_scheme(), a.identifier))
+            })
+            .collect())
+    }
+}
+
+/// Reads and parses a JSON record.
+pub fn read<T: serde::de::DeserializeOwned>(
+    source: &dyn RecordSource,
+    key: &str,
+) -> Result<Option<T>, BridgeError> {
+    match source.record(key)? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| BridgeError::Corrupt {
+                key: key.to_string(),
+                message: e.to_string(),
+            }),
+    }
 }

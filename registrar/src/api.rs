@@ -36,6 +36,8 @@ pub enum Function {
     Update,
     /// `/1.0/deactivate`.
     Deactivate,
+    /// `/1.0/namespaces`: delegate, bind, unbind (see [`crate::namespace`]).
+    Namespace,
 }
 
 /// A registrar request body (DIF did-registration).
@@ -60,6 +62,9 @@ pub struct RegistrarRequest {
     /// `setDidDocument` (default) or the method-specific `recover`.
     #[serde(default)]
     pub did_document_operation: Option<Vec<String>>,
+    /// A namespace operation (`delegate`, `bind`, `unbind`), for [`Function::Namespace`].
+    #[serde(default)]
+    pub operation: Option<Value>,
 }
 
 /// `didState`.
@@ -166,6 +171,7 @@ impl Registrar {
             Function::Create => self.prepare_create(&request),
             Function::Update => self.prepare_update(&request),
             Function::Deactivate => self.prepare_deactivate(&request),
+            Function::Namespace => self.prepare_namespace(&request),
         };
         match prepared {
             Ok(Prepared::Signed(tx, secret)) => self.finish(function, tx, secret).await,
@@ -386,6 +392,58 @@ impl Registrar {
         })
     }
 
+    /// A namespace operation, signed by the client: `options.signer` names the key (an
+    /// authentication key of the signer's DID document, or, for an authority whose DID is not on
+    /// the ledger yet, `<authority>#key-1` with `options.publicKeyHex`).
+    fn prepare_namespace(&self, request: &RegistrarRequest) -> Result<Prepared, Refusal> {
+        let value = request.operation.clone().ok_or_else(|| {
+            refuse(
+                None,
+                400,
+                "a namespace request needs operation ({\"type\": \"delegate\"|\"bind\"|\"unbind\", ...})",
+            )
+        })?;
+        let op: Operation = serde_json::from_value(value)
+            .map_err(|e| refuse(None, 400, format!("malformed operation: {e}")))?;
+        let did = Operation::did_of(&op.to_value());
+        if !op.is_namespace_operation() {
+            return Err(refuse(
+                did,
+                400,
+                format!(
+                    "{} is a DID operation: use /1.0/create, /1.0/update or /1.0/deactivate",
+                    op.name()
+                ),
+            ));
+        }
+        let signer = request
+            .options
+            .get("signer")
+            .and_then(Value::as_str)
+            .ok_or_else(|| refuse(did.clone(), 400, "options.signer (a key id) is required"))?
+            .to_string();
+        let public_key = match request.options.get("publicKeyHex").and_then(Value::as_str) {
+            Some(k) => k.to_lowercase(),
+            None => {
+                let signer_did = signer.split('#').next().unwrap_or_default();
+                let (_, _, doc) = self.current(signer_did)?;
+                doc.find_key(&signer)
+                    .map(|k| k.public_key_hex.to_lowercase())
+                    .ok_or_else(|| {
+                        refuse(
+                            did.clone(),
+                            400,
+                            format!("{signer} is not a publicKey of {signer_did}"),
+                        )
+                    })?
+            }
+        };
+        Ok(Prepared::NeedsSignature {
+            body: self.body(signer, public_key, &op),
+            purpose: "authentication",
+        })
+    }
+
     fn pick_signer(
         &self,
         request: &RegistrarRequest,
@@ -531,6 +589,7 @@ impl Registrar {
         secret: Option<Value>,
     ) -> RegistrarResponse {
         let did = Operation::did_of(&tx.body.operation);
+        let tx_operation = tx.body.operation.clone();
         let verified = match tx.verify() {
             Ok(v) => v,
             Err(e) => return RegistrarResponse::failed(did, 400, e.to_string()),
@@ -557,8 +616,11 @@ impl Registrar {
                 meta.insert("method".into(), json!("bid"));
                 meta.insert("height".into(), json!(committed.height));
                 meta.insert("txHash".into(), json!(committed.tx_hash.to_hex()));
+                meta.insert("operation".into(), json!(operation_name(&tx_operation)));
+                // A namespace operation changes no DID document.
                 let record = did
                     .as_deref()
+                    .filter(|_| function != Function::Namespace)
                     .and_then(|d| d.parse::<Bid>().ok())
                     .and_then(|b| {
                         self.ledger
@@ -632,9 +694,15 @@ impl Operation {
         op.get("document")
             .and_then(|d| d.get("id"))
             .or_else(|| op.get("id"))
+            .or_else(|| op.get("did"))
+            .or_else(|| op.get("owner"))
             .and_then(Value::as_str)
             .map(String::from)
     }
+}
+
+fn operation_name(op: &Value) -> &str {
+    op.get("type").and_then(Value::as_str).unwrap_or_default()
 }
 
 /// Reads a signature as base64url, base64, BIF Base58 or hex.

@@ -16,6 +16,8 @@ use sparkid_ledger::{
 };
 use thiserror::Error;
 
+use crate::namespace::{Kind, NameError};
+
 /// The state key of a DID's record.
 pub fn did_key(bid: &Bid) -> String {
     format!("did/{bid}")
@@ -45,6 +47,37 @@ pub enum Operation {
         /// The new document.
         document: Value,
     },
+    /// Delegate a namespace to an owner DID (by the chain authority); again to change it.
+    Delegate {
+        /// VAA company prefix, Handle prefix, DNS zone or sub-chain AC code.
+        kind: Kind,
+        /// The namespace.
+        namespace: String,
+        /// The DID that will bind under it.
+        owner: String,
+        /// VAA prefixes: the chain that holds its items, `main` (the default) or an AC code.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chain: Option<String>,
+        /// AC codes: the sub-chain's resolver endpoints.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        endpoints: Vec<String>,
+    },
+    /// Bind a foreign identifier under an owned namespace to a DID.
+    Bind {
+        /// The identifier's kind.
+        kind: Kind,
+        /// The identifier.
+        identifier: String,
+        /// The DID it names.
+        did: String,
+    },
+    /// Remove a binding.
+    Unbind {
+        /// The identifier's kind.
+        kind: Kind,
+        /// The identifier.
+        identifier: String,
+    },
 }
 
 impl Operation {
@@ -55,6 +88,9 @@ impl Operation {
             Operation::Update { .. } => "update",
             Operation::Deactivate { .. } => "deactivate",
             Operation::Recover { .. } => "recover",
+            Operation::Delegate { .. } => "delegate",
+            Operation::Bind { .. } => "bind",
+            Operation::Unbind { .. } => "unbind",
         }
     }
 
@@ -65,7 +101,18 @@ impl Operation {
             | Operation::Update { document }
             | Operation::Recover { document } => document.get("id").and_then(Value::as_str),
             Operation::Deactivate { id } => Some(id),
+            Operation::Delegate { owner, .. } => Some(owner),
+            Operation::Bind { did, .. } => Some(did),
+            Operation::Unbind { .. } => None,
         }
+    }
+
+    /// True for the operations on namespaces and bindings (see [`crate::namespace`]).
+    pub fn is_namespace_operation(&self) -> bool {
+        matches!(
+            self,
+            Operation::Delegate { .. } | Operation::Bind { .. } | Operation::Unbind { .. }
+        )
     }
 
     /// As JSON, for a transaction.
@@ -177,6 +224,40 @@ pub enum OperationError {
     /// update changed the keys that control the DID.
     #[error("update cannot change authentication, extension.recovery or their keys; use recover, signed by a recovery key")]
     ControlChanged,
+    /// A namespace or identifier breaks its grammar.
+    #[error("{0}")]
+    Name(#[from] NameError),
+    /// The chain's genesis names no authority, so nothing can be delegated.
+    #[error("this chain's genesis names no authority; namespaces cannot be delegated")]
+    NoAuthority,
+    /// delegate not signed by the authority.
+    #[error(
+        "only the chain authority {authority} delegates namespaces; {signer} does not speak for it"
+    )]
+    NotAuthority {
+        /// The signer.
+        signer: String,
+        /// The authority.
+        authority: String,
+    },
+    /// No delegated namespace covers the identifier.
+    #[error("no delegated {kind} namespace covers {identifier}")]
+    NoNamespace {
+        /// The kind.
+        kind: Kind,
+        /// The identifier.
+        identifier: String,
+    },
+    /// bind or unbind not signed by the namespace owner.
+    #[error("only {owner}, the owner of {namespace}, binds under it; {signer} is not one of its authentication keys")]
+    NotNamespaceOwner {
+        /// The signer.
+        signer: String,
+        /// The namespace.
+        namespace: String,
+        /// Its owner.
+        owner: String,
+    },
 }
 
 /// The did:bid state machine.
@@ -321,6 +402,12 @@ impl BidStateMachine {
                     ),
                 ))
             }
+            Operation::Delegate { .. } | Operation::Bind { .. } | Operation::Unbind { .. } => {
+                Err(OperationError::Malformed(format!(
+                    "{} is a namespace operation, not a DID operation",
+                    op.name()
+                )))
+            }
         }
     }
 }
@@ -399,6 +486,16 @@ impl StateMachine for BidStateMachine {
             Ok(op) => op,
             Err(e) => return Ok(Err(OperationError::Malformed(e.to_string()))),
         };
+        if op.is_namespace_operation() {
+            return crate::namespace::execute(
+                &op,
+                self.ac_code,
+                &body.signer,
+                tx.key(),
+                state,
+                ctx,
+            );
+        }
         let Some(did) = op.did() else {
             return Ok(Err(OperationError::Malformed(
                 "the operation names no DID".into(),

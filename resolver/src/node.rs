@@ -78,7 +78,9 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
                 chain_id: "sparkid-dev".into(),
                 time: sparkid_registrar::service::now(),
                 validators: vec![key.public_key().to_encoded()],
-                authority: None,
+                // The dev operator holds every role: its validator key also speaks for the
+                // namespace authority (the BID that key derives), so delegation can be tried.
+                authority: Some(sparkid_bid::Bid::derive(&key.public_key(), None)?.to_string()),
                 other: Default::default(),
             };
             info!(dir = %config.data.display(), "creating a dev ledger");

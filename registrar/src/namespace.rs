@@ -1,0 +1,750 @@
+//! Namespaces and bindings: how foreign identifiers (VAA codes, Handles, DNS names) and sub-chain
+//! AC codes reach DIDs through the ledger.
+//!
+//! | operation | signed by | rule |
+//! |---|---|---|
+//! | `delegate` | the chain authority named in genesis | the namespace is well formed; the owner DID is live on this chain |
+//! | `bind` | an `authentication` key of the owner of the longest delegated namespace covering the identifier | the identifier is well formed; a DID of this chain must be live |
+//! | `unbind` | the same owner | the identifier is bound |
+//!
+//! The authority signs with an `authentication` key of its DID document when that DID is on the
+//! ledger, or, before it is, with the key its BID derives from (how a new chain starts).
+//!
+//! State keys: `ns/<kind>/<namespace>` ([`NamespaceRecord`]), `bind/<kind>/<identifier>`
+//! ([`BindingRecord`], kept with `did: null` after an unbind so that history stays provable),
+//! and `aka/<did>` ([`AliasRecord`], the reverse index: every identifier bound to a DID).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sparkid_bid::{AcCode, Bid, BidDocument, PublicKey};
+use sparkid_ledger::{ExecContext, LedgerError, StateView, Writes};
+
+use crate::operation::{did_key, format_time, DidRecord, OperationError};
+
+/// The longest VAA code, in characters.
+pub const MAX_VAA_LEN: usize = 64;
+/// The shortest VAA company prefix, in characters (`VAA` and at least one more).
+pub const MIN_VAA_PREFIX_LEN: usize = 4;
+/// The longest handle, in bytes (prefix, `/`, suffix).
+pub const MAX_HANDLE_LEN: usize = 255;
+/// The longest DNS name, in characters, without the final dot.
+pub const MAX_DNS_NAME_LEN: usize = 253;
+/// The most resolver endpoints an AC-code delegation names.
+pub const MAX_ENDPOINTS: usize = 8;
+/// The longest endpoint URL.
+pub const MAX_ENDPOINT_LEN: usize = 512;
+
+/// A kind of namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// VAA codes (ISO/IEC 15459 style), delegated by company prefix.
+    Vaa,
+    /// Handles, delegated by prefix.
+    Handle,
+    /// DNS names, delegated by zone.
+    Dns,
+    /// Sub-chain AC codes: the namespace is the code; no bindings under it.
+    Ac,
+}
+
+impl Kind {
+    /// The kind's name in state keys and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Vaa => "vaa",
+            Kind::Handle => "handle",
+            Kind::Dns => "dns",
+            Kind::Ac => "ac",
+        }
+    }
+
+    /// Every kind.
+    pub const ALL: [Kind; 4] = [Kind::Vaa, Kind::Handle, Kind::Dns, Kind::Ac];
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Kind, NameError> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| NameError::UnknownKind(s.to_string()))
+    }
+}
+
+/// Why a namespace or identifier is malformed. Each variant names its rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Not vaa, handle, dns or ac.
+    #[error("unknown namespace kind {0:?}: use vaa, handle, dns or ac")]
+    UnknownKind(String),
+    /// A VAA code with a character outside A-Z and 0-9.
+    #[error("{0:?}: a VAA code is upper-case A-Z and 0-9 only")]
+    VaaCharacters(String),
+    /// A VAA code that does not start with the issuing agency code.
+    #[error("{0:?}: a VAA code begins with the issuing agency code VAA")]
+    VaaAgency(String),
+    /// A VAA code or prefix of the wrong length.
+    #[error("{0:?}: a VAA company prefix has {MIN_VAA_PREFIX_LEN} to {MAX_VAA_LEN} characters, a VAA code at most {MAX_VAA_LEN}")]
+    VaaLength(String),
+    /// A handle prefix with a `/` or a bad segment.
+    #[error("{0:?}: a handle prefix is dot-separated segments of letters, digits, '-' and '_'")]
+    HandlePrefix(String),
+    /// A handle without `prefix/suffix`.
+    #[error(
+        "{0:?}: a handle is <prefix>/<suffix> with a non-empty suffix of printable characters"
+    )]
+    Handle(String),
+    /// A handle over the limit.
+    #[error("a handle is at most {MAX_HANDLE_LEN} bytes")]
+    HandleLength,
+    /// A DNS name that breaks the LDH rules.
+    #[error("{0:?}: a DNS name is dot-separated labels of 1-63 letters, digits and '-' (not at either end), '_' allowed at a label's start, at most {MAX_DNS_NAME_LEN} characters")]
+    DnsName(String),
+    /// Not a 4-character AC code.
+    #[error("{0:?}: an AC code is 4 lower-case letters or digits")]
+    AcCode(String),
+    /// Bindings do not live under AC codes.
+    #[error("identifiers are not bound under AC codes; register DIDs on the sub-chain")]
+    NoBindingsUnderAc,
+}
+
+/// The canonical form of a namespace of `kind`, or why it is malformed. Handles and DNS names
+/// are case-insensitive and stored lower-case; VAA codes are upper-case by definition.
+pub fn normalize_namespace(kind: Kind, namespace: &str) -> Result<String, NameError> {
+    match kind {
+        Kind::Vaa => {
+            check_vaa(namespace)?;
+            if namespace.len() < MIN_VAA_PREFIX_LEN {
+                return Err(NameError::VaaLength(namespace.into()));
+            }
+            Ok(namespace.to_string())
+        }
+        Kind::Handle => {
+            let lower = namespace.to_ascii_lowercase();
+            let ok = !lower.is_empty()
+                && lower.len() < MAX_HANDLE_LEN
+                && lower.split('.').all(|seg| {
+                    !seg.is_empty()
+                        && seg
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                });
+            if !ok {
+                return Err(NameError::HandlePrefix(namespace.into()));
+            }
+            Ok(lower)
+        }
+        Kind::Dns => normalize_dns_name(namespace),
+        Kind::Ac => namespace
+            .parse::<AcCode>()
+            .map(|a| a.to_string())
+            .map_err(|_| NameError::AcCode(namespace.into())),
+    }
+}
+
+/// The canonical form of an identifier of `kind`, or why it is malformed.
+pub fn normalize_identifier(kind: Kind, identifier: &str) -> Result<String, NameError> {
+    match kind {
+        Kind::Vaa => {
+            check_vaa(identifier)?;
+            Ok(identifier.to_string())
+        }
+        Kind::Handle => {
+            if identifier.len() > MAX_HANDLE_LEN {
+                return Err(NameError::HandleLength);
+            }
+            let (prefix, suffix) = identifier
+                .split_once('/')
+                .ok_or_else(|| NameError::Handle(identifier.into()))?;
+            if suffix.is_empty() || suffix.chars().any(|c| c.is_control()) {
+                return Err(NameError::Handle(identifier.into()));
+            }
+            let prefix = normalize_namespace(Kind::Handle, prefix)
+                .map_err(|_| NameError::Handle(identifier.into()))?;
+            // Handle.Net compares ASCII case-insensitively.
+            Ok(format!("{prefix}/{}", suffix.to_ascii_lowercase()))
+        }
+        Kind::Dns => normalize_dns_name(identifier),
+        Kind::Ac => Err(NameError::NoBindingsUnderAc),
+    }
+}
+
+fn check_vaa(code: &str) -> Result<(), NameError> {
+    if code.len() > MAX_VAA_LEN {
+        return Err(NameError::VaaLength(code.chars().take(80).collect()));
+    }
+    if !code
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return Err(NameError::VaaCharacters(code.into()));
+    }
+    if !code.starts_with("VAA") {
+        return Err(NameError::VaaAgency(code.into()));
+    }
+    Ok(())
+}
+
+/// A DNS name in canonical form: lower-case, no final dot.
+pub fn normalize_dns_name(name: &str) -> Result<String, NameError> {
+    let bad = || NameError::DnsName(name.chars().take(300).collect());
+    let trimmed = name.strip_suffix('.').unwrap_or(name);
+    if trimmed.is_empty() || trimmed.len() > MAX_DNS_NAME_LEN {
+        return Err(bad());
+    }
+    let lower = trimmed.to_ascii_lowercase();
+    for label in lower.split('.') {
+        let bytes = label.as_bytes();
+        let ok = !bytes.is_empty()
+            && bytes.len() <= 63
+            && bytes.iter().enumerate().all(|(i, &b)| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (b == b'_' && i == 0)
+            })
+            && bytes.first() != Some(&b'-')
+            && bytes.last() != Some(&b'-');
+        if !ok {
+            return Err(bad());
+        }
+    }
+    Ok(lower)
+}
+
+/// The namespaces that could cover `identifier` (canonical), longest first: the order in which
+/// resolution and authorization look for a delegation.
+pub fn covering_namespaces(kind: Kind, identifier: &str) -> Vec<String> {
+    match kind {
+        Kind::Vaa => (MIN_VAA_PREFIX_LEN..=identifier.len())
+            .rev()
+            .map(|n| identifier[..n].to_string())
+            .collect(),
+        Kind::Handle => {
+            let prefix = identifier.split('/').next().unwrap_or_default();
+            let mut out = vec![prefix.to_string()];
+            let mut rest = prefix;
+            while let Some((parent, _)) = rest.rsplit_once('.') {
+                out.push(parent.to_string());
+                rest = parent;
+            }
+            out
+        }
+        Kind::Dns => {
+            let mut out = vec![identifier.to_string()];
+            let mut rest = identifier;
+            while let Some((_, parent)) = rest.split_once('.') {
+                out.push(parent.to_string());
+                rest = parent;
+            }
+            out
+        }
+        Kind::Ac => vec![identifier.to_string()],
+    }
+}
+
+/// The state key of a namespace.
+pub fn namespace_key(kind: Kind, namespace: &str) -> String {
+    format!("ns/{kind}/{namespace}")
+}
+
+/// The state key of a binding.
+pub fn binding_key(kind: Kind, identifier: &str) -> String {
+    format!("bind/{kind}/{identifier}")
+}
+
+/// The state key of a DID's reverse index.
+pub fn alias_key(did: &str) -> String {
+    format!("aka/{did}")
+}
+
+/// A delegated namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceRecord {
+    /// Its kind.
+    pub kind: Kind,
+    /// The namespace, canonical.
+    pub namespace: String,
+    /// The DID that binds identifiers under it (for an AC code: the sub-chain's operator).
+    pub owner: String,
+    /// Where its items live: `main`, or the AC code of a sub-chain (VAA prefixes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    /// Resolver endpoints (AC codes: where the sub-chain is resolved).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<String>,
+    /// When first delegated (block time).
+    pub created: String,
+    /// When last changed.
+    pub updated: String,
+    /// 1 at the first delegation, +1 per change.
+    pub version_id: u64,
+    /// The block that wrote this version.
+    pub height: u64,
+}
+
+/// A binding of a foreign identifier to a DID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingRecord {
+    /// Its kind.
+    pub kind: Kind,
+    /// The identifier, canonical.
+    pub identifier: String,
+    /// The DID it names; none once unbound.
+    pub did: Option<String>,
+    /// The delegated namespace it was bound under.
+    pub namespace: String,
+    /// When first bound.
+    pub created: String,
+    /// When last changed.
+    pub updated: String,
+    /// 1 at the first bind, +1 per change.
+    pub version_id: u64,
+    /// The block that wrote this version.
+    pub height: u64,
+}
+
+/// An identifier bound to a DID, as the reverse index lists it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Alias {
+    /// Its kind.
+    pub kind: Kind,
+    /// The identifier, canonical.
+    pub identifier: String,
+}
+
+/// The reverse index of one DID: every identifier bound to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AliasRecord {
+    /// The DID.
+    pub did: String,
+    /// Its identifiers, sorted.
+    pub aliases: Vec<Alias>,
+    /// +1 per change.
+    pub version_id: u64,
+    /// The block that wrote this version.
+    pub height: u64,
+}
+
+impl AliasRecord {
+    /// The identifiers as URIs, for `alsoKnownAs`/`equivalentId`: `vaa:`, `hdl:`, `dns:`.
+    pub fn uris(&self) -> Vec<String> {
+        self.aliases
+            .iter()
+            .filter_map(|a| {
+                let scheme = match a.kind {
+                    Kind::Vaa => "vaa",
+                    Kind::Handle => "hdl",
+                    Kind::Dns => "dns",
+                    Kind::Ac => return None,
+                };
+                Some(format!("{scheme}:{}", a.identifier))
+            })
+            .collect()
+    }
+}
+
+/// Reads and parses a JSON record from state.
+pub fn read<T: serde::de::DeserializeOwned>(
+    state: &dyn StateView,
+    key: &str,
+) -> Result<Option<T>, LedgerError> {
+    match state.get(key)? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| LedgerError::Corrupt(format!("{key}: {e}"))),
+    }
+}
+
+/// The longest delegated namespace covering `identifier` (canonical), if any.
+pub fn find_namespace(
+    state: &dyn StateView,
+    kind: Kind,
+    identifier: &str,
+) -> Result<Option<NamespaceRecord>, LedgerError> {
+    for ns in covering_namespaces(kind, identifier) {
+        if let Some(record) = read::<NamespaceRecord>(state, &namespace_key(kind, &ns))? {
+            return Ok(Some(record));
+        }
+    }
+    Ok(None)
+}
+
+/// Executes a namespace operation: the storage error outside, the refusal inside.
+pub(crate) fn execute(
+    op: &crate::Operation,
+    ac_code: Option<AcCode>,
+    signer: &str,
+    signer_key: &PublicKey,
+    state: &dyn StateView,
+    ctx: &ExecContext<'_>,
+) -> Result<Result<Writes, OperationError>, LedgerError> {
+    use crate::Operation;
+    let now = format_time(ctx.time);
+    match op {
+        Operation::Delegate {
+            kind,
+            namespace,
+            owner,
+            chain,
+            endpoints,
+        } => {
+            let namespace = match normalize_namespace(*kind, namespace) {
+                Ok(n) => n,
+                Err(e) => return Ok(Err(e.into())),
+            };
+            if let Err(e) = check_authority(signer, signer_key, state, ctx)? {
+                return Ok(Err(e));
+            }
+            if let Err(e) = check_endpoints(*kind, endpoints) {
+                return Ok(Err(e));
+            }
+            let chain = match (kind, chain.as_deref()) {
+                (Kind::Vaa, None | Some("main")) => None,
+                (Kind::Vaa, Some(ac)) => match ac.parse::<AcCode>() {
+                    Ok(ac) => Some(ac.to_string()),
+                    Err(_) => return Ok(Err(NameError::AcCode(ac.into()).into())),
+                },
+                (_, None) => None,
+                (_, Some(_)) => {
+                    return Ok(Err(OperationError::Malformed(format!(
+                        "chain applies to VAA company prefixes only, not to {kind} namespaces"
+                    ))))
+                }
+            };
+            if let Err(e) = live_did(owner, ac_code, state)? {
+                return Ok(Err(e));
+            }
+            let key = namespace_key(*kind, &namespace);
+            let previous = read::<NamespaceRecord>(state, &key)?;
+            let record = NamespaceRecord {
+                kind: *kind,
+                namespace,
+                owner: owner.clone(),
+                chain,
+                endpoints: endpoints.clone(),
+                created: previous
+                    .as_ref()
+                    .map_or_else(|| now.clone(), |p| p.created.clone()),
+                updated: now,
+                version_id: previous.map_or(1, |p| p.version_id + 1),
+                height: ctx.height,
+            };
+            Ok(Ok(vec![(key, json(&record))]))
+        }
+        Operation::Bind {
+            kind,
+            identifier,
+            did,
+        } => {
+            let identifier = match normalize_identifier(*kind, identifier) {
+                Ok(i) => i,
+                Err(e) => return Ok(Err(e.into())),
+            };
+            let namespace = match owned_namespace(*kind, &identifier, signer, signer_key, state)? {
+                Ok(ns) => ns,
+                Err(e) => return Ok(Err(e)),
+            };
+            if let Err(e) = live_did(did, ac_code, state)? {
+                return Ok(Err(e));
+            }
+            let key = binding_key(*kind, &identifier);
+            let previous = read::<BindingRecord>(state, &key)?;
+            let mut writes = Vec::new();
+            if let Some(old) = previous.as_ref().and_then(|p| p.did.as_deref()) {
+                if old == did {
+                    return Ok(Err(OperationError::AlreadyExists(format!(
+                        "{kind} {identifier} bound to {did}"
+                    ))));
+                }
+                writes.push(alias_change(state, old, *kind, &identifier, false, ctx)?);
+            }
+            writes.push(alias_change(state, did, *kind, &identifier, true, ctx)?);
+            let record = BindingRecord {
+                kind: *kind,
+                identifier,
+                did: Some(did.clone()),
+                namespace: namespace.namespace,
+                created: previous
+                    .as_ref()
+                    .map_or_else(|| now.clone(), |p| p.created.clone()),
+                updated: now,
+                version_id: previous.map_or(1, |p| p.version_id + 1),
+                height: ctx.height,
+            };
+            writes.push((key, json(&record)));
+            Ok(Ok(writes))
+        }
+        Operation::Unbind { kind, identifier } => {
+            let identifier = match normalize_identifier(*kind, identifier) {
+                Ok(i) => i,
+                Err(e) => return Ok(Err(e.into())),
+            };
+            if let Err(e) = owned_namespace(*kind, &identifier, signer, signer_key, state)? {
+                return Ok(Err(e));
+            }
+            let key = binding_key(*kind, &identifier);
+            let previous = read::<BindingRecord>(state, &key)?;
+            let Some((previous, old)) = previous.and_then(|p| p.did.clone().map(|did| (p, did)))
+            else {
+                return Ok(Err(OperationError::NotFound(format!(
+                    "{kind} {identifier} is not bound"
+                ))));
+            };
+            let record = BindingRecord {
+                did: None,
+                updated: now,
+                version_id: previous.version_id + 1,
+                height: ctx.height,
+                ..previous
+            };
+            Ok(Ok(vec![
+                alias_change(state, &old, *kind, &identifier, false, ctx)?,
+                (key, json(&record)),
+            ]))
+        }
+        _ => Ok(Err(OperationError::Malformed(format!(
+            "{} is not a namespace operation",
+            op.name()
+        )))),
+    }
+}
+
+/// A record as state stores it. Records are plain data, so serializing cannot fail.
+fn json<T: Serialize>(record: &T) -> String {
+    serde_json::to_string(record).unwrap_or_default()
+}
+
+fn check_endpoints(kind: Kind, endpoints: &[String]) -> Result<(), OperationError> {
+    if kind != Kind::Ac && !endpoints.is_empty() {
+        return Err(OperationError::Malformed(
+            "endpoints apply to AC-code delegations only".into(),
+        ));
+    }
+    if endpoints.len() > MAX_ENDPOINTS {
+        return Err(OperationError::Malformed(format!(
+            "at most {MAX_ENDPOINTS} endpoints"
+        )));
+    }
+    for e in endpoints {
+        let ok = e.len() <= MAX_ENDPOINT_LEN
+            && (e.starts_with("https://") || e.starts_with("http://"))
+            && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !ok {
+            return Err(OperationError::Malformed(format!(
+                "endpoint {:?} is not an http(s) URL of at most {MAX_ENDPOINT_LEN} characters",
+                e.chars().take(80).collect::<String>()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The DID's record, which must exist and be live when the DID is on this chain. A DID of
+/// another chain is that chain's to answer for.
+fn live_did(
+    did: &str,
+    ac_code: Option<AcCode>,
+    state: &dyn StateView,
+) -> Result<Result<(), OperationError>, LedgerError> {
+    let bid: Bid = match did.parse() {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(Err(OperationError::Document(
+                sparkid_bid::DocumentError::InvalidId(e),
+            )))
+        }
+    };
+    if bid.is_ac_code_only() {
+        return Ok(Err(OperationError::AcCodeRecord(did.to_string())));
+    }
+    if bid.ac_code() != ac_code {
+        return Ok(Ok(()));
+    }
+    match read::<DidRecord>(state, &did_key(&bid))? {
+        None => Ok(Err(OperationError::NotFound(did.to_string()))),
+        Some(r) if r.deactivated => Ok(Err(OperationError::Deactivated(did.to_string()))),
+        Some(_) => Ok(Ok(())),
+    }
+}
+
+/// Checks that the signer speaks for `controller`: an authentication key of its live document,
+/// or, when `allow_derived` and the DID has no record yet, the key its BID derives from.
+fn speaks_for(
+    controller: &str,
+    signer: &str,
+    signer_key: &PublicKey,
+    state: &dyn StateView,
+    allow_derived: bool,
+) -> Result<bool, LedgerError> {
+    let Ok(bid) = controller.parse::<Bid>() else {
+        return Ok(false);
+    };
+    match read::<DidRecord>(state, &did_key(&bid))? {
+        Some(record) if !record.deactivated => {
+            let Ok(doc) = record.bid_document() else {
+                return Ok(false);
+            };
+            Ok(is_authentication_key(&doc, signer, signer_key))
+        }
+        Some(_) => Ok(false),
+        None => Ok(allow_derived
+            && bid.is_derived_from(signer_key)
+            && signer.split('#').next() == Some(controller)),
+    }
+}
+
+fn is_authentication_key(doc: &BidDocument, signer: &str, signer_key: &PublicKey) -> bool {
+    doc.authentication.iter().any(|a| a == signer)
+        && doc
+            .find_key(signer)
+            .and_then(|k| k.key().ok())
+            .is_some_and(|k| &k == signer_key)
+}
+
+fn check_authority(
+    signer: &str,
+    signer_key: &PublicKey,
+    state: &dyn StateView,
+    ctx: &ExecContext<'_>,
+) -> Result<Result<(), OperationError>, LedgerError> {
+    let Some(authority) = ctx.genesis.authority.as_deref() else {
+        return Ok(Err(OperationError::NoAuthority));
+    };
+    if speaks_for(authority, signer, signer_key, state, true)? {
+        Ok(Ok(()))
+    } else {
+        Ok(Err(OperationError::NotAuthority {
+            signer: signer.to_string(),
+            authority: authority.to_string(),
+        }))
+    }
+}
+
+/// The delegated namespace covering `identifier`, which the signer must speak for.
+fn owned_namespace(
+    kind: Kind,
+    identifier: &str,
+    signer: &str,
+    signer_key: &PublicKey,
+    state: &dyn StateView,
+) -> Result<Result<NamespaceRecord, OperationError>, LedgerError> {
+    let Some(namespace) = find_namespace(state, kind, identifier)? else {
+        return Ok(Err(OperationError::NoNamespace {
+            kind,
+            identifier: identifier.to_string(),
+        }));
+    };
+    if !speaks_for(&namespace.owner, signer, signer_key, state, false)? {
+        return Ok(Err(OperationError::NotNamespaceOwner {
+            signer: signer.to_string(),
+            namespace: namespace.namespace,
+            owner: namespace.owner,
+        }));
+    }
+    Ok(Ok(namespace))
+}
+
+fn alias_change(
+    state: &dyn StateView,
+    did: &str,
+    kind: Kind,
+    identifier: &str,
+    add: bool,
+    ctx: &ExecContext<'_>,
+) -> Result<(String, String), LedgerError> {
+    let key = alias_key(did);
+    let mut record = read::<AliasRecord>(state, &key)?.unwrap_or(AliasRecord {
+        did: did.to_string(),
+        aliases: Vec::new(),
+        version_id: 0,
+        height: ctx.height,
+    });
+    let alias = Alias {
+        kind,
+        identifier: identifier.to_string(),
+    };
+    record.aliases.retain(|a| a != &alias);
+    if add {
+        record.aliases.push(alias);
+        record.aliases.sort();
+    }
+    record.version_id += 1;
+    record.height = ctx.height;
+    Ok((key, json(&record)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grammars_accept_canonical_forms_and_name_the_broken_rule() {
+        assert_eq!(normalize_namespace(Kind::Vaa, "VAA123").unwrap(), "VAA123");
+        assert!(matches!(
+            normalize_namespace(Kind::Vaa, "VAA"),
+            Err(NameError::VaaLength(_))
+        ));
+        assert!(matches!(
+            normalize_identifier(Kind::Vaa, "vaa123"),
+            Err(NameError::VaaCharacters(_))
+        ));
+        assert!(matches!(
+            normalize_identifier(Kind::Vaa, "ABC123"),
+            Err(NameError::VaaAgency(_))
+        ));
+        assert!(matches!(
+            normalize_identifier(Kind::Vaa, &format!("VAA{}", "1".repeat(70))),
+            Err(NameError::VaaLength(_))
+        ));
+        assert_eq!(
+            normalize_identifier(Kind::Handle, "86.100.A/Pump-7").unwrap(),
+            "86.100.a/pump-7"
+        );
+        assert!(normalize_identifier(Kind::Handle, "86.100").is_err());
+        assert!(normalize_identifier(Kind::Handle, "86..1/x").is_err());
+        assert_eq!(
+            normalize_identifier(Kind::Dns, "Pump.Example.COM.").unwrap(),
+            "pump.example.com"
+        );
+        assert!(normalize_identifier(Kind::Dns, "-a.example").is_err());
+        assert!(normalize_identifier(Kind::Dns, "a..example").is_err());
+        assert_eq!(
+            normalize_identifier(Kind::Dns, "_did.example.com").unwrap(),
+            "_did.example.com"
+        );
+        assert!(normalize_namespace(Kind::Ac, "abcd").is_ok());
+        assert!(normalize_namespace(Kind::Ac, "abcde").is_err());
+        assert_eq!(
+            normalize_identifier(Kind::Ac, "abcd"),
+            Err(NameError::NoBindingsUnderAc)
+        );
+    }
+
+    #[test]
+    fn covering_namespaces_go_from_longest_to_shortest() {
+        assert_eq!(
+            covering_namespaces(Kind::Vaa, "VAA12345"),
+            ["VAA12345", "VAA1234", "VAA123", "VAA12", "VAA1"]
+        );
+        assert_eq!(
+            covering_namespaces(Kind::Handle, "86.100.1/x/y"),
+            ["86.100.1", "86.100", "86"]
+        );
+        assert_eq!(
+            covering_namespaces(Kind::Dns, "a.b.example.com"),
+            ["a.b.example.com", "b.example.com", "example.com", "com"]
+        );
+    }
+}
