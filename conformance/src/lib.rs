@@ -1,8 +1,17 @@
 //! Conformance: checks written from the W3C DID Core and DID Resolution specifications, run
 //! against what the daemon answers, and the generator of W3C did-test-suite fixtures.
 //!
-//! The first check is the DID syntax rule of DID Core §3.1, which every other check builds on.
+//! - [`check_did_syntax`], [`check_did_url_syntax`]: DID Core §3.1 and §3.2.
+//! - [`document`]: the properties of a DID document (DID Core §5).
+//! - [`resolution`]: resolution and dereferencing results, their metadata and error shapes
+//!   (DID Core §7, DID Resolution).
+//!
+//! Every check returns all the violations it finds, each naming its section, so that a failing
+//! run says everything that is wrong at once.
 #![deny(missing_docs)]
+
+pub mod document;
+pub mod resolution;
 
 use thiserror::Error;
 
@@ -68,6 +77,46 @@ pub fn check_did_syntax(did: &str) -> Result<(), Violation> {
     Ok(())
 }
 
+/// DID Core §3.2: `did-url = did path-abempty [ "?" query ] [ "#" fragment ]`; the path, query
+/// and fragment use RFC 3986 characters and valid percent-encoding.
+pub fn check_did_url_syntax(url: &str) -> Result<(), Violation> {
+    let violation = |message: String| Violation {
+        section: "§3.2 DID URL Syntax",
+        message,
+    };
+    let end = url.find(['/', '?', '#']).unwrap_or(url.len());
+    check_did_syntax(&url[..end])?;
+    let rest = &url[end..];
+    let bytes = rest.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let ok = bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+                if !ok {
+                    return Err(violation(format!(
+                        "bad percent-encoding at offset {}",
+                        end + i
+                    )));
+                }
+                i += 3;
+            }
+            b if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?#".contains(&b) => i += 1,
+            b => {
+                return Err(violation(format!(
+                    "character {:?} is not allowed in a DID URL",
+                    b as char
+                )))
+            }
+        }
+    }
+    if rest.matches('#').count() > 1 {
+        return Err(violation("a DID URL has at most one fragment".into()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +140,25 @@ mod tests {
             "did::x",
         ] {
             assert!(check_did_syntax(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn did_url_syntax() {
+        for ok in [
+            "did:bid:efJgt44mNDewKK1VEN454R17cjso3mSG#key-1",
+            "did:bid:efJgt44mNDewKK1VEN454R17cjso3mSG?service=hub&relativeRef=%2Fx",
+            "did:bid:efJgt44mNDewKK1VEN454R17cjso3mSG/path/to",
+        ] {
+            check_did_url_syntax(ok).unwrap();
+        }
+        for bad in [
+            "did:bid:x#a#b",
+            "did:bid:x?q=%g1",
+            "did:bid:x#a b",
+            "did:bid#frag",
+        ] {
+            assert!(check_did_url_syntax(bad).is_err(), "{bad}");
         }
     }
 }
