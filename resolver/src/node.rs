@@ -4,11 +4,11 @@
 //! with a fresh key and a genesis naming it as the only validator. Otherwise a genesis file and a
 //! validator key file are given, and the key must be one of the genesis validators.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use sparkid_bid::PrivateKey;
+use sparkid_bid::{AcCode, PrivateKey};
 use sparkid_ledger::{CommitCertificate, Genesis, Ledger};
 use sparkid_registrar::{BidStateMachine, Certifier, Registrar, Submitter};
 use tracing::info;
@@ -26,6 +26,24 @@ pub struct Node {
     pub registrar: Arc<Registrar>,
     /// Dev mode.
     pub dev: bool,
+    /// The sub-chains this node hosts beside the main chain.
+    pub subchains: Vec<SubChain>,
+}
+
+/// A sub-chain ("1+N") hosted in this daemon: its own ledger (whose genesis names its AC code)
+/// and its own registrar.
+pub struct SubChain {
+    /// The sub-chain's AC code.
+    pub ac: AcCode,
+    /// Its ledger.
+    pub ledger: Arc<Ledger>,
+    /// Its registrar.
+    pub registrar: Arc<Registrar>,
+}
+
+/// The data directory of a hosted sub-chain, under the main data directory.
+pub fn subchain_dir(data: &Path, ac: &AcCode) -> PathBuf {
+    data.join("subchains").join(ac.to_string())
 }
 
 fn read_key(path: &Path) -> anyhow::Result<PrivateKey> {
@@ -108,17 +126,66 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
         };
         (ledger, key)
     };
-    if !ledger.validators().keys().contains(&key.public_key()) {
-        bail!("the validator key is not one of this chain's validators");
+    let mut subchains = Vec::new();
+    for ac in &config.subchains {
+        let dir = subchain_dir(&config.data, ac);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let sub = if Ledger::exists(&dir) {
+            Ledger::open(&dir)?
+        } else if config.dev {
+            let mut other = serde_json::Map::new();
+            other.insert("acCode".into(), serde_json::json!(ac.to_string()));
+            let genesis = Genesis {
+                chain_id: format!("{}-{ac}", ledger.genesis().chain_id),
+                time: sparkid_registrar::service::now(),
+                validators: vec![key.public_key().to_encoded()],
+                authority: ledger.genesis().authority.clone(),
+                other,
+            };
+            info!(ac = %ac, dir = %dir.display(), "creating a dev sub-chain ledger");
+            Ledger::create(&dir, genesis, &[&key])?
+        } else {
+            bail!(
+                "sub-chain {ac}: {} holds no ledger; create it with its own genesis (acCode {ac}) first",
+                dir.display()
+            );
+        };
+        let machine = BidStateMachine::for_genesis(sub.genesis());
+        if machine.ac_code.as_ref() != Some(ac) {
+            bail!("the ledger in {} is not sub-chain {ac}", dir.display());
+        }
+        let sub = Arc::new(sub);
+        subchains.push(SubChain {
+            ac: *ac,
+            registrar: start_registrar(&sub, machine, &key, config.dev)?,
+            ledger: sub,
+        });
     }
     let ledger = Arc::new(ledger);
     let machine = BidStateMachine::for_genesis(ledger.genesis());
-    let certify: Certifier = Box::new(move |header| Ok(CommitCertificate::sign(header, &[&key])));
-    let submitter = Submitter::start(ledger.clone(), machine, certify);
-    let registrar = Arc::new(Registrar::new(ledger.clone(), submitter, config.dev));
+    let registrar = start_registrar(&ledger, machine, &key, config.dev)?;
     Ok(Node {
         ledger,
         registrar,
         dev: config.dev,
+        subchains,
     })
+}
+
+fn start_registrar(
+    ledger: &Arc<Ledger>,
+    machine: BidStateMachine,
+    key: &PrivateKey,
+    dev: bool,
+) -> anyhow::Result<Arc<Registrar>> {
+    if !ledger.validators().keys().contains(&key.public_key()) {
+        bail!(
+            "the validator key is not one of chain {:?}'s validators",
+            ledger.genesis().chain_id
+        );
+    }
+    let key = key.clone();
+    let certify: Certifier = Box::new(move |header| Ok(CommitCertificate::sign(header, &[&key])));
+    let submitter = Submitter::start(ledger.clone(), machine, certify);
+    Ok(Arc::new(Registrar::new(ledger.clone(), submitter, dev)))
 }
