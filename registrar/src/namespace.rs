@@ -99,6 +99,9 @@ pub enum NameError {
     /// A handle prefix with a `/` or a bad segment.
     #[error("{0:?}: a handle prefix is dot-separated segments of letters, digits, '-' and '_'")]
     HandlePrefix(String),
+    /// A handle prefix reserved for reading DIDs as handles.
+    #[error("{0:?}: the handle prefixes bid and bid.* are reserved for DIDs read as handles")]
+    ReservedHandlePrefix(String),
     /// A handle without `prefix/suffix`.
     #[error(
         "{0:?}: a handle is <prefix>/<suffix> with a non-empty suffix of printable characters"
@@ -130,17 +133,10 @@ pub fn normalize_namespace(kind: Kind, namespace: &str) -> Result<String, NameEr
             Ok(namespace.to_string())
         }
         Kind::Handle => {
-            let lower = namespace.to_ascii_lowercase();
-            let ok = !lower.is_empty()
-                && lower.len() < MAX_HANDLE_LEN
-                && lower.split('.').all(|seg| {
-                    !seg.is_empty()
-                        && seg
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                });
-            if !ok {
-                return Err(NameError::HandlePrefix(namespace.into()));
+            let lower = handle_prefix(namespace)?;
+            // `bid/<address>` and `bid.<ac>/<address>` read DIDs as handles (spec/handle.md).
+            if lower == "bid" || lower.starts_with("bid.") {
+                return Err(NameError::ReservedHandlePrefix(namespace.into()));
             }
             Ok(lower)
         }
@@ -169,14 +165,30 @@ pub fn normalize_identifier(kind: Kind, identifier: &str) -> Result<String, Name
             if suffix.is_empty() || suffix.chars().any(|c| c.is_control()) {
                 return Err(NameError::Handle(identifier.into()));
             }
-            let prefix = normalize_namespace(Kind::Handle, prefix)
-                .map_err(|_| NameError::Handle(identifier.into()))?;
+            let prefix = handle_prefix(prefix).map_err(|_| NameError::Handle(identifier.into()))?;
             // Handle.Net compares ASCII case-insensitively.
             Ok(format!("{prefix}/{}", suffix.to_ascii_lowercase()))
         }
         Kind::Dns => normalize_dns_name(identifier),
         Kind::Ac => Err(NameError::NoBindingsUnderAc),
     }
+}
+
+/// A handle prefix's canonical (lower-case) form, by its syntax alone.
+fn handle_prefix(prefix: &str) -> Result<String, NameError> {
+    let lower = prefix.to_ascii_lowercase();
+    let ok = !lower.is_empty()
+        && lower.len() < MAX_HANDLE_LEN
+        && lower.split('.').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if !ok {
+        return Err(NameError::HandlePrefix(prefix.into()));
+    }
+    Ok(lower)
 }
 
 fn check_vaa(code: &str) -> Result<(), NameError> {
@@ -456,6 +468,17 @@ pub(crate) fn execute(
                 Ok(ns) => ns,
                 Err(e) => return Ok(Err(e)),
             };
+            let here = ac_code.map(|a| a.to_string());
+            if let Some(chain) = namespace
+                .chain
+                .as_ref()
+                .filter(|c| Some(*c) != here.as_ref())
+            {
+                return Ok(Err(OperationError::ItemsOnAnotherChain {
+                    namespace: namespace.namespace,
+                    chain: format!("sub-chain {chain}"),
+                }));
+            }
             if let Err(e) = live_did(did, ac_code, state)? {
                 return Ok(Err(e));
             }
@@ -714,6 +737,10 @@ mod tests {
         );
         assert!(normalize_identifier(Kind::Handle, "86.100").is_err());
         assert!(normalize_identifier(Kind::Handle, "86..1/x").is_err());
+        assert!(matches!(
+            normalize_namespace(Kind::Handle, "BID.abcd"),
+            Err(NameError::ReservedHandlePrefix(_))
+        ));
         assert_eq!(
             normalize_identifier(Kind::Dns, "Pump.Example.COM.").unwrap(),
             "pump.example.com"

@@ -248,6 +248,14 @@ pub enum OperationError {
         /// The identifier.
         identifier: String,
     },
+    /// A VAA prefix whose items live on another chain: bind there, not here.
+    #[error("the items of {namespace} live on {chain}; bind them on that chain")]
+    ItemsOnAnotherChain {
+        /// The namespace.
+        namespace: String,
+        /// Where its items live.
+        chain: String,
+    },
     /// bind or unbind not signed by the namespace owner.
     #[error("only {owner}, the owner of {namespace}, binds under it; {signer} is not one of its authentication keys")]
     NotNamespaceOwner {
@@ -456,8 +464,10 @@ fn signed_by(
         return Err(None);
     }
     let entry = doc.find_key(signer).ok_or(None)?;
-    match entry.key() {
-        Ok(k) if &k == signer_key => Ok(()),
+    // Keys are equal when their encoded bytes are, so compare those rather than parse the entry
+    // (which decompresses a curve point, on every create).
+    match hex::decode(&entry.public_key_hex) {
+        Ok(bytes) if bytes == signer_key.encoded_bytes() => Ok(()),
         _ => Err(Some(OperationError::SignerKeyMismatch(signer.to_string()))),
     }
 }
@@ -482,7 +492,8 @@ impl StateMachine for BidStateMachine {
         state: &dyn StateView,
     ) -> Result<Result<Writes, OperationError>, LedgerError> {
         let body = &tx.tx().body;
-        let op: Operation = match serde_json::from_value(body.operation.clone()) {
+        // Read from the borrowed value: no copy of the whole operation per transaction.
+        let op: Operation = match Operation::deserialize(&body.operation) {
             Ok(op) => op,
             Err(e) => return Ok(Err(OperationError::Malformed(e.to_string()))),
         };
@@ -515,11 +526,14 @@ impl StateMachine for BidStateMachine {
         };
         Ok(self
             .apply(&op, &body.signer, tx.key(), current, ctx)
-            .map(|(bid, record)| {
-                vec![(
-                    did_key(&bid),
-                    serde_json::to_string(&record).unwrap_or_default(),
-                )]
+            .map(|(written, record)| {
+                // The key was just built for this BID; Base58 only for another one.
+                let key = if written == bid {
+                    key
+                } else {
+                    did_key(&written)
+                };
+                vec![(key, serde_json::to_string(&record).unwrap_or_default())]
             }))
     }
 }

@@ -360,4 +360,24 @@ fn an_ac_code_delegation_names_its_resolver_endpoints() {
     ));
     let ns: NamespaceRecord = get(&chain, &namespace_key(Kind::Vaa, "VAA77")).unwrap();
     assert_eq!(ns.chain.as_deref(), Some("byo1"));
+    // Its items are bound on the sub-chain, not here.
+    let refused = refusal(&chain.submit(
+        &operator.kid(1),
+        operator.key(1),
+        bind(Kind::Vaa, "VAA771", &operator),
+    ));
+    assert!(
+        matches!(refused, OperationError::ItemsOnAnotherChain { .. }),
+        "{refused}"
+    );
+    // The handle prefixes that read DIDs as handles are not delegated.
+    let refused = refusal(&chain.submit(
+        &authority.kid(1),
+        authority.key(1),
+        delegate(Kind::Handle, "bid", &operator),
+    ));
+    assert!(matches!(
+        refused,
+        OperationError::Name(NameError::ReservedHandlePrefix(_))
+    ));
 }
