@@ -12,6 +12,10 @@
 //! front of the ledger for every door.
 #![deny(missing_docs)]
 
+pub mod dns;
+pub mod handle;
+pub mod vaa;
+
 use std::sync::Arc;
 
 use sparkid_registrar::namespace::{
@@ -110,7 +114,11 @@ impl Bridges {
 
     /// Every bridge this build knows.
     pub fn standard() -> Bridges {
-        Bridges::new(Vec::new())
+        Bridges::new(vec![
+            Box::new(vaa::VaaBridge),
+            Box::new(handle::HandleBridge),
+            Box::new(dns::DnsBridge),
+        ])
     }
 
     /// The bridge of a system (`vaa`, `handle`, `dns`).
@@ -139,20 +147,7 @@ impl Bridges {
         let bridge = self
             .get(system)
             .ok_or_else(|| BridgeError::UnknownSystem(system.to_string()))?;
-        let normalized = bridge.normalize(identifier)?;
-        let mut namespace = None;
-        for ns in bridge.namespaces(&normalized) {
-            if let Some(record) = read(source, &namespace_key(bridge.kind(), &ns))? {
-                namespace = Some(record);
-                break;
-            }
-        }
-        let binding = read(source, &binding_key(bridge.kind(), &normalized))?;
-        Ok(Mapping {
-            identifier: normalized,
-            namespace,
-            binding,
-        })
+        map(bridge, source, identifier)
     }
 
     /// The identifiers bound to `did`, as URIs (`vaa:…`, `hdl:…`, `dns:…`), sorted.
@@ -173,6 +168,29 @@ impl Bridges {
             })
             .collect())
     }
+}
+
+/// Maps a foreign identifier of `bridge`'s system to its longest delegated namespace and its
+/// binding.
+pub fn map(
+    bridge: &dyn Bridge,
+    source: &dyn RecordSource,
+    identifier: &str,
+) -> Result<Mapping, BridgeError> {
+    let normalized = bridge.normalize(identifier)?;
+    let mut namespace = None;
+    for ns in bridge.namespaces(&normalized) {
+        if let Some(record) = read(source, &namespace_key(bridge.kind(), &ns))? {
+            namespace = Some(record);
+            break;
+        }
+    }
+    let binding = read(source, &binding_key(bridge.kind(), &normalized))?;
+    Ok(Mapping {
+        identifier: normalized,
+        namespace,
+        binding,
+    })
 }
 
 /// Reads and parses a JSON record.

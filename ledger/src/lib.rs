@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod block;
+mod chunk;
 pub mod error;
 pub mod hash;
 pub mod machine;

@@ -8,26 +8,95 @@
 //!
 //! A proof is the leaf found on the key's path (the key's own, another key's, or none) and the
 //! sibling hashes from the root down. [`StateProof::verify`] needs nothing but the root.
+//!
+//! Nodes are stored by their [`Position`] in the tree, not by their hash: a node that changes
+//! overwrites its old version in place (nothing to remove), and the positions sort in depth-first
+//! order, so a key's path ends in a subtree stored contiguously. A block's writes then touch few
+//! storage pages, where hash-keyed nodes scatter every write and every removal across the whole
+//! table. Keys are only ever set, never deleted, so a subtree never shrinks and no stale node can
+//! hide below a leaf or an empty child. Every read is checked against the hash its parent (or the
+//! root) expects, so a stale or foreign node is an error, never a wrong answer.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::hash::Hash;
 
+/// Where a node sits: its depth and the key bits that lead to it (the bits from `depth` on are
+/// zero). The derived order is depth-first pre-order: a node, then its left subtree, then its
+/// right subtree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Position {
+    prefix: [u8; 32],
+    depth: u16,
+}
+
+impl Position {
+    /// The root.
+    pub const ROOT: Position = Position {
+        prefix: [0; 32],
+        depth: 0,
+    };
+
+    /// The depth (0 for the root).
+    pub fn depth(&self) -> usize {
+        self.depth as usize
+    }
+
+    /// The child on side `bit` (false: left, bit 0; true: right, bit 1).
+    pub fn child(&self, bit: bool) -> Position {
+        let mut prefix = self.prefix;
+        let d = self.depth as usize;
+        if bit {
+            prefix[d / 8] |= 0x80 >> (d % 8);
+        }
+        Position {
+            prefix,
+            depth: self.depth + 1,
+        }
+    }
+
+    /// The ancestor at `depth` (at most this position's depth).
+    pub fn ancestor(&self, depth: usize) -> Position {
+        debug_assert!(depth <= self.depth());
+        let mut prefix = [0u8; 32];
+        let full = depth / 8;
+        prefix[..full].copy_from_slice(&self.prefix[..full]);
+        if !depth.is_multiple_of(8) {
+            prefix[full] = self.prefix[full] & (0xFF << (8 - depth % 8));
+        }
+        Position {
+            prefix,
+            depth: depth as u16,
+        }
+    }
+
+    /// Bit `i` of the path to this position (`i` below its depth).
+    pub fn bit(&self, i: usize) -> bool {
+        (self.prefix[i / 8] >> (7 - (i % 8))) & 1 == 1
+    }
+
+    /// 34 bytes, sorting as the positions do: the prefix, then the depth (big-endian).
+    pub fn encode(&self) -> [u8; 34] {
+        let mut out = [0u8; 34];
+        out[..32].copy_from_slice(&self.prefix);
+        out[32..].copy_from_slice(&self.depth.to_be_bytes());
+        out
+    }
+}
+
 /// Reads tree nodes.
 pub trait NodeRead {
     /// The error of the backing store.
     type Error;
-    /// Reads a node by its hash.
-    fn get_node(&mut self, hash: &Hash) -> Result<Option<Node>, Self::Error>;
+    /// Reads the node stored at a position.
+    fn get_node(&mut self, at: &Position) -> Result<Option<Node>, Self::Error>;
 }
 
 /// Where tree nodes live: the redb table of the ledger, or memory for re-verification.
 pub trait NodeStore: NodeRead {
-    /// Writes a node under its hash.
-    fn put_node(&mut self, hash: Hash, node: &Node) -> Result<(), Self::Error>;
-    /// Removes a node that is no longer reachable from the newest root.
-    fn remove_node(&mut self, hash: &Hash) -> Result<(), Self::Error>;
+    /// Writes the node at a position, replacing the one there.
+    fn put_node(&mut self, at: Position, node: &Node) -> Result<(), Self::Error>;
 }
 
 /// A stored tree node.
@@ -105,56 +174,84 @@ pub enum TreeError<E> {
     /// A node that the root reaches is missing: the store is corrupt.
     #[error("tree node {0} is missing")]
     MissingNode(Hash),
+    /// The node stored where the tree expects `expected` has another hash: the store is corrupt,
+    /// or was read at another version than the root.
+    #[error("the tree node at depth {depth} is {found}, the tree expects {expected}")]
+    WrongNode {
+        /// The node's depth.
+        depth: usize,
+        /// What the parent (or the root) names.
+        expected: Hash,
+        /// What is stored.
+        found: Hash,
+    },
+}
+
+/// Reads the node at `at` and checks that it is the one whose hash is `expected`.
+fn read<S: NodeRead>(
+    store: &mut S,
+    at: &Position,
+    expected: Hash,
+) -> Result<Node, TreeError<S::Error>> {
+    let node = store
+        .get_node(at)
+        .map_err(TreeError::Store)?
+        .ok_or(TreeError::MissingNode(expected))?;
+    let found = node.hash();
+    if found != expected {
+        return Err(TreeError::WrongNode {
+            depth: at.depth(),
+            expected,
+            found,
+        });
+    }
+    Ok(node)
 }
 
 /// Applies `updates` (key hash, value hash), sorted by key hash without duplicates, to the tree
-/// whose root is `root`, and returns the new root.
+/// whose root is `root` (the tree the store holds), and returns the new root.
 pub fn update<S: NodeStore>(
     store: &mut S,
     root: Hash,
     updates: &[(Hash, Hash)],
 ) -> Result<Hash, TreeError<S::Error>> {
     debug_assert!(updates.windows(2).all(|w| w[0].0 < w[1].0));
-    update_at(store, root, 0, updates)
+    update_at(store, Position::ROOT, root, updates)
 }
 
 fn update_at<S: NodeStore>(
     store: &mut S,
+    at: Position,
     node_hash: Hash,
-    depth: usize,
     updates: &[(Hash, Hash)],
 ) -> Result<Hash, TreeError<S::Error>> {
     if updates.is_empty() {
         return Ok(node_hash);
     }
     if node_hash == Hash::ZERO {
-        return build(store, depth, updates);
+        return build(store, at, updates);
     }
-    let node = store
-        .get_node(&node_hash)
-        .map_err(TreeError::Store)?
-        .ok_or(TreeError::MissingNode(node_hash))?;
-    store.remove_node(&node_hash).map_err(TreeError::Store)?;
-    match node {
+    match read(store, &at, node_hash)? {
         Node::Leaf { key, value } => {
             // The existing leaf joins the updates unless one of them replaces it.
             match updates.binary_search_by(|(k, _)| k.cmp(&key)) {
-                Ok(_) => build(store, depth, updates),
+                Ok(_) => build(store, at, updates),
                 Err(pos) => {
                     let mut merged = Vec::with_capacity(updates.len() + 1);
                     merged.extend_from_slice(&updates[..pos]);
                     merged.push((key, value));
                     merged.extend_from_slice(&updates[pos..]);
-                    build(store, depth, &merged)
+                    build(store, at, &merged)
                 }
             }
         }
         Node::Internal { left, right } => {
-            let split = updates.partition_point(|(k, _)| !k.bit(depth));
-            let new_left = update_at(store, left, depth + 1, &updates[..split])?;
-            let new_right = update_at(store, right, depth + 1, &updates[split..])?;
+            let split = updates.partition_point(|(k, _)| !k.bit(at.depth()));
+            let new_left = update_at(store, at.child(false), left, &updates[..split])?;
+            let new_right = update_at(store, at.child(true), right, &updates[split..])?;
             put(
                 store,
+                at,
                 Node::Internal {
                     left: new_left,
                     right: new_right,
@@ -164,34 +261,35 @@ fn update_at<S: NodeStore>(
     }
 }
 
-/// Builds a fresh subtree holding exactly `entries` at `depth`.
+/// Builds a fresh subtree holding exactly `entries` at `at`. Below `at` nothing is stored (it
+/// was empty or a lone leaf), so only the new nodes are written.
 fn build<S: NodeStore>(
     store: &mut S,
-    depth: usize,
+    at: Position,
     entries: &[(Hash, Hash)],
 ) -> Result<Hash, TreeError<S::Error>> {
     match entries {
         [] => Ok(Hash::ZERO),
         [(key, value)] => put(
             store,
+            at,
             Node::Leaf {
                 key: *key,
                 value: *value,
             },
         ),
         _ => {
-            let split = entries.partition_point(|(k, _)| !k.bit(depth));
-            let left = build(store, depth + 1, &entries[..split])?;
-            let right = build(store, depth + 1, &entries[split..])?;
-            put(store, Node::Internal { left, right })
+            let split = entries.partition_point(|(k, _)| !k.bit(at.depth()));
+            let left = build(store, at.child(false), &entries[..split])?;
+            let right = build(store, at.child(true), &entries[split..])?;
+            put(store, at, Node::Internal { left, right })
         }
     }
 }
 
-fn put<S: NodeStore>(store: &mut S, node: Node) -> Result<Hash, TreeError<S::Error>> {
-    let hash = node.hash();
-    store.put_node(hash, &node).map_err(TreeError::Store)?;
-    Ok(hash)
+fn put<S: NodeStore>(store: &mut S, at: Position, node: Node) -> Result<Hash, TreeError<S::Error>> {
+    store.put_node(at, &node).map_err(TreeError::Store)?;
+    Ok(node.hash())
 }
 
 /// A proof that a key has a value, or has none, under a root.
@@ -291,7 +389,7 @@ impl StateProof {
     }
 }
 
-/// Builds the proof for `key` under `root`.
+/// Builds the proof for `key` under `root`, the root of the tree the store holds.
 pub fn prove<S: NodeRead>(
     store: &mut S,
     root: Hash,
@@ -300,7 +398,7 @@ pub fn prove<S: NodeRead>(
     let key = key_hash(key);
     let mut siblings = Vec::new();
     let mut current = root;
-    let mut depth = 0;
+    let mut at = Position::ROOT;
     loop {
         if current == Hash::ZERO {
             return Ok(StateProof {
@@ -308,11 +406,7 @@ pub fn prove<S: NodeRead>(
                 siblings,
             });
         }
-        let node = store
-            .get_node(&current)
-            .map_err(TreeError::Store)?
-            .ok_or(TreeError::MissingNode(current))?;
-        match node {
+        match read(store, &at, current)? {
             Node::Leaf { key: k, value } => {
                 return Ok(StateProof {
                     leaf: Some(ProofLeaf {
@@ -323,14 +417,15 @@ pub fn prove<S: NodeRead>(
                 })
             }
             Node::Internal { left, right } => {
-                if key.bit(depth) {
+                let bit = key.bit(at.depth());
+                if bit {
                     siblings.push(left);
                     current = right;
                 } else {
                     siblings.push(right);
                     current = left;
                 }
-                depth += 1;
+                at = at.child(bit);
             }
         }
     }
@@ -338,22 +433,18 @@ pub fn prove<S: NodeRead>(
 
 /// A tree kept in memory, for re-verifying a chain and for tests.
 #[derive(Debug, Default)]
-pub struct MemoryNodes(pub std::collections::HashMap<Hash, Node>);
+pub struct MemoryNodes(pub std::collections::HashMap<Position, Node>);
 
 impl NodeRead for MemoryNodes {
     type Error = std::convert::Infallible;
-    fn get_node(&mut self, hash: &Hash) -> Result<Option<Node>, Self::Error> {
-        Ok(self.0.get(hash).copied())
+    fn get_node(&mut self, at: &Position) -> Result<Option<Node>, Self::Error> {
+        Ok(self.0.get(at).copied())
     }
 }
 
 impl NodeStore for MemoryNodes {
-    fn put_node(&mut self, hash: Hash, node: &Node) -> Result<(), Self::Error> {
-        self.0.insert(hash, *node);
-        Ok(())
-    }
-    fn remove_node(&mut self, hash: &Hash) -> Result<(), Self::Error> {
-        self.0.remove(hash);
+    fn put_node(&mut self, at: Position, node: &Node) -> Result<(), Self::Error> {
+        self.0.insert(at, *node);
         Ok(())
     }
 }
@@ -417,9 +508,23 @@ mod tests {
         ));
     }
 
+    /// The root by definition: a lone entry is a leaf, more split on the next bit.
+    fn definitional_root(entries: &[(Hash, Hash)], depth: usize) -> Hash {
+        match entries {
+            [] => Hash::ZERO,
+            [(k, v)] => leaf_hash(k, v),
+            _ => {
+                let split = entries.partition_point(|(k, _)| !k.bit(depth));
+                let l = definitional_root(&entries[..split], depth + 1);
+                let r = definitional_root(&entries[split..], depth + 1);
+                Node::Internal { left: l, right: r }.hash()
+            }
+        }
+    }
+
     #[test]
-    fn root_is_independent_of_batching_and_old_nodes_are_removed() {
-        let kv: Vec<(String, String)> = (0..100)
+    fn root_is_independent_of_batching_and_no_stale_nodes_remain() {
+        let kv: Vec<(String, String)> = (0..300)
             .map(|i| (format!("k{i}"), format!("v{i}")))
             .collect();
         let refs: Vec<(&str, &str)> = kv.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -427,24 +532,97 @@ mod tests {
         let r1 = apply(&mut one, Hash::ZERO, &refs);
         let mut many = MemoryNodes::default();
         let mut r2 = Hash::ZERO;
-        for kv in refs.iter() {
-            r2 = apply(&mut many, r2, &[*kv]);
+        for kv in refs.chunks(7) {
+            r2 = apply(&mut many, r2, kv);
         }
+        let mut entries: Vec<(Hash, Hash)> = refs
+            .iter()
+            .map(|(k, v)| (key_hash(k), Hash::of(&[v.as_bytes()])))
+            .collect();
+        entries.sort();
+        assert_eq!(r1, definitional_root(&entries, 0));
         assert_eq!(r1, r2);
-        // Exactly the nodes reachable from the newest root remain.
-        assert_eq!(many.0.len(), reachable(&one, r1));
-        assert_eq!(one.0.len(), reachable(&one, r1));
-        let r3 = apply(&mut many, r2, &[("k5", "new"), ("k7", "v7")]);
+        // Exactly the nodes reachable from the newest root are stored.
+        assert_eq!(many.0.len(), reachable(&many, Position::ROOT, r2));
+        assert_eq!(one.0.len(), reachable(&one, Position::ROOT, r1));
+        let r3 = apply(
+            &mut many,
+            r2,
+            &[("k5", "new"), ("k7", "v7"), ("fresh", "x")],
+        );
         assert_ne!(r3, r2);
-        assert_eq!(many.0.len(), reachable(&many, r3));
+        assert_eq!(many.0.len(), reachable(&many, Position::ROOT, r3));
     }
 
-    fn reachable(store: &MemoryNodes, root: Hash) -> usize {
-        match store.0.get(&root) {
+    #[test]
+    fn a_stale_or_foreign_node_is_an_error() {
+        let mut store = MemoryNodes::default();
+        let root = apply(
+            &mut store,
+            Hash::ZERO,
+            &[("a", "1"), ("b", "2"), ("c", "3")],
+        );
+        // The tree as it was before "a" changed: reading it under the old root must fail.
+        let newer = apply(&mut store, root, &[("a", "changed")]);
+        assert!(matches!(
+            prove(&mut store, root, "a"),
+            Err(TreeError::WrongNode { depth: 0, .. })
+        ));
+        prove(&mut store, newer, "a")
+            .unwrap()
+            .verify(&newer, "a", Some(b"changed"))
+            .unwrap();
+        let leaf = *store
+            .0
+            .iter()
+            .find(|(_, n)| matches!(n, Node::Leaf { .. }))
+            .unwrap()
+            .0;
+        store.0.insert(
+            leaf,
+            Node::Leaf {
+                key: Hash([9; 32]),
+                value: Hash([9; 32]),
+            },
+        );
+        let all: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|k| prove(&mut store, newer, k))
+            .collect();
+        assert!(all
+            .iter()
+            .any(|p| matches!(p, Err(TreeError::WrongNode { .. }))));
+    }
+
+    #[test]
+    fn positions_sort_depth_first() {
+        let root = Position::ROOT;
+        let l = root.child(false);
+        let r = root.child(true);
+        let ll = l.child(false);
+        let lr = l.child(true);
+        let mut all = vec![r, lr, ll, l, root];
+        all.sort();
+        assert_eq!(all, vec![root, l, ll, lr, r]);
+        let mut encoded: Vec<[u8; 34]> = all.iter().map(Position::encode).collect();
+        encoded.sort();
+        assert_eq!(
+            encoded,
+            all.iter().map(Position::encode).collect::<Vec<_>>()
+        );
+        assert!(r.child(true).child(false).depth() == 3);
+    }
+
+    fn reachable(store: &MemoryNodes, at: Position, hash: Hash) -> usize {
+        if hash == Hash::ZERO {
+            return 0;
+        }
+        match store.0.get(&at) {
             None => 0,
             Some(Node::Leaf { .. }) => 1,
             Some(Node::Internal { left, right }) => {
-                1 + reachable(store, *left) + reachable(store, *right)
+                1 + reachable(store, at.child(false), *left)
+                    + reachable(store, at.child(true), *right)
             }
         }
     }

@@ -1,36 +1,52 @@
 //! The ledger on disk: one redb database, one write transaction per block.
 //!
-//! A block, its state writes, the new tree nodes, the transaction index and the new head are
+//! A block, its state writes, the changed tree nodes, the transaction index and the new head are
 //! written in a single redb transaction committed with immediate durability (fsync): after a
 //! crash the ledger is at the last committed block, never between two. Opening reads the head
 //! and serves at once; nothing is replayed.
+//!
+//! What a block costs is mostly the pages its commit rewrites (redb copies every page it
+//! changes), so the layout keeps random-key writes few: each state write is one entry in
+//! [`RECORDS`] (the current value is a key's newest version, not a second copy), tree nodes are
+//! stored by position so that a block's paths share pages and nothing is removed (see
+//! [`crate::smt`]), and a block stores its transactions' canonical JSON as verified.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
+use std::time::Instant;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sparkid_bid::PrivateKey;
 use thiserror::Error;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::block::{
     tx_root, Block, BlockHeader, CertifiedHeader, CommitCertificate, Genesis, ValidatorSet,
     GENESIS_KEY,
 };
+use crate::chunk::{ChunkSource, Chunks};
 use crate::error::LedgerError;
 use crate::hash::Hash;
 use crate::machine::{ExecContext, StateMachine, StateView};
-use crate::smt::{self, key_hash, Node, NodeRead, NodeStore, StateProof};
+use crate::smt::{self, key_hash, Position, StateProof};
 use crate::tx::{verify_all, VerifiedTransaction, MAX_VALIDITY_BLOCKS};
 
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+/// Height → the block's JSON.
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
-const STATE: TableDefinition<&str, &str> = TableDefinition::new("state");
-const HISTORY: TableDefinition<&str, &str> = TableDefinition::new("history");
-const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nodes");
-const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("txs");
+/// Every version of every state key: `key NUL height` (20 digits) → value. A key's versions are
+/// adjacent and in height order, so its current value is the last of its range.
+const RECORDS: TableDefinition<&str, &str> = TableDefinition::new("records");
+/// Tree nodes in chunks (see `chunk.rs`), by the [`Position`] of the chunk's root.
+const TREE: TableDefinition<&[u8; 34], &[u8]> = TableDefinition::new("tree");
+/// Transaction hash → (height, index), for replay protection.
+const TXS: TableDefinition<&[u8; 32], (u64, u32)> = TableDefinition::new("txs");
+
+/// The layout this build reads and writes, kept in `meta.format`.
+const FORMAT: &str = "2";
 
 /// The database file inside a data directory.
 pub const DB_FILE: &str = "ledger.redb";
@@ -179,35 +195,148 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-struct TableNodes<'a, T>(&'a mut T);
+/// The first layout: the current state and every version in two tables, binary tree nodes by
+/// hash, the index keyed by variable-length bytes.
+mod format_1 {
+    use redb::TableDefinition;
 
-impl<T: ReadableTable<&'static [u8], &'static [u8]>> NodeRead for TableNodes<'_, T> {
+    pub const STATE: TableDefinition<&str, &str> = TableDefinition::new("state");
+    pub const HISTORY: TableDefinition<&str, &str> = TableDefinition::new("history");
+    pub const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nodes");
+    pub const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("txs");
+}
+
+/// Rewrites a format-1 ledger in the current layout, in one transaction: the versions move to
+/// the records table, the tree is rebuilt from the current state (and must reach the head's
+/// state root), the index is re-keyed. Blocks and meta stay as they are.
+fn migrate_from_format_1(db: &Database, head: &CertifiedHeader) -> Result<(), LedgerError> {
+    info!(
+        height = head.header.height,
+        "migrating the ledger to format {FORMAT}"
+    );
+    let wtx = db.begin_write()?;
+    {
+        let history = wtx.open_table(format_1::HISTORY)?;
+        let mut records = wtx.open_table(RECORDS)?;
+        for entry in history.iter()? {
+            let (k, v) = entry?;
+            records.insert(k.value(), v.value())?;
+        }
+        let mut updates: Vec<(Hash, Hash)> = Vec::new();
+        for entry in wtx.open_table(format_1::STATE)?.iter()? {
+            let (k, v) = entry?;
+            updates.push((key_hash(k.value()), Hash::of(&[v.value().as_bytes()])));
+        }
+        updates.sort_unstable();
+        // In slices, so that the changed chunks held in memory stay few.
+        let mut root = Hash::ZERO;
+        for slice in updates.chunks(16 * 1024) {
+            root = update_tree(&wtx, root, slice)?;
+        }
+        if root != head.header.state_root {
+            return Err(LedgerError::Corrupt(format!(
+                "the stored state hashes to {root}, the head's state root is {}",
+                head.header.state_root
+            )));
+        }
+        let mut index: Vec<([u8; 32], (u64, u32))> = Vec::new();
+        for entry in wtx.open_table(format_1::TXS)?.iter()? {
+            let (k, v) = entry?;
+            let hash = k
+                .value()
+                .try_into()
+                .map_err(|_| LedgerError::Corrupt("a transaction hash is 32 bytes".into()))?;
+            index.push((hash, v.value()));
+        }
+        wtx.delete_table(format_1::TXS)?;
+        let mut txs = wtx.open_table(TXS)?;
+        for (hash, at) in &index {
+            txs.insert(hash, *at)?;
+        }
+    }
+    wtx.delete_table(format_1::STATE)?;
+    wtx.delete_table(format_1::HISTORY)?;
+    wtx.delete_table(format_1::NODES)?;
+    wtx.open_table(META)?.insert("format", FORMAT)?;
+    wtx.commit()?;
+    Ok(())
+}
+
+/// Chunks of tree nodes read from the tree table.
+struct TableChunks<'a, T>(&'a T);
+
+impl<T: ReadableTable<&'static [u8; 34], &'static [u8]>> ChunkSource for TableChunks<'_, T> {
     type Error = redb::StorageError;
-    fn get_node(&mut self, hash: &Hash) -> Result<Option<Node>, Self::Error> {
-        Ok(self
-            .0
-            .get(hash.0.as_slice())?
-            .and_then(|g| Node::decode(g.value())))
+    fn with_chunk<R>(
+        &mut self,
+        id: &Position,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, Self::Error> {
+        Ok(self.0.get(&id.encode())?.map(|g| f(g.value())))
     }
 }
 
-impl NodeStore for TableNodes<'_, redb::Table<'_, &'static [u8], &'static [u8]>> {
-    fn put_node(&mut self, hash: Hash, node: &Node) -> Result<(), Self::Error> {
-        self.0.insert(hash.0.as_slice(), node.encode().as_slice())?;
-        Ok(())
+/// Applies `updates` to the stored tree whose root is `root`; returns the new root. The changed
+/// chunks are written once the update is done, in position order, so that consecutive inserts
+/// land on the same pages.
+fn update_tree(
+    wtx: &redb::WriteTransaction,
+    root: Hash,
+    updates: &[(Hash, Hash)],
+) -> Result<Hash, LedgerError> {
+    let mut table = wtx.open_table(TREE)?;
+    let mut chunks = Chunks::new(TableChunks(&table));
+    let new_root = smt::update(&mut chunks, root, updates).map_err(tree_err)?;
+    for (id, bytes) in chunks.into_written() {
+        table.insert(&id.encode(), bytes.as_slice())?;
     }
-    fn remove_node(&mut self, hash: &Hash) -> Result<(), Self::Error> {
-        self.0.remove(hash.0.as_slice())?;
-        Ok(())
-    }
+    Ok(new_root)
 }
 
 fn tree_err<E: std::fmt::Display>(e: smt::TreeError<E>) -> LedgerError {
     LedgerError::Tree(e.to_string())
 }
 
+/// The [`RECORDS`] key of `key`'s version written at `height`.
 fn history_key(key: &str, height: u64) -> String {
     format!("{key}\u{0}{height:020}")
+}
+
+/// The newest version of `key` in [`RECORDS`]: the last entry of its range.
+fn current<T: ReadableTable<&'static str, &'static str>>(
+    table: &T,
+    key: &str,
+) -> Result<Option<String>, LedgerError> {
+    let start = format!("{key}\u{0}");
+    let end = format!("{key}\u{1}");
+    let found = table
+        .range(start.as_str()..end.as_str())?
+        .next_back()
+        .transpose()?;
+    Ok(found.map(|(_, v)| v.value().to_string()))
+}
+
+/// Below this many transactions a block executes on one thread: threads cost more than they save.
+const PARALLEL_MIN_TXS: usize = 64;
+
+/// A transaction executed ahead, against the state before its block.
+struct Speculation<R> {
+    result: Result<crate::machine::Writes, R>,
+    /// Every key it read, present or not.
+    reads: Vec<String>,
+}
+
+/// The committed state, recording the keys read.
+struct Recording<'a, T> {
+    table: &'a T,
+    reads: RefCell<Vec<String>>,
+}
+
+impl<T: ReadableTable<&'static str, &'static str>> StateView for Recording<'_, T> {
+    fn get(&self, key: &str) -> Result<Option<String>, LedgerError> {
+        self.reads.borrow_mut().push(key.to_string());
+        current(self.table, key)
+    }
 }
 
 /// State as of the current point in a block: this block's writes over the stored state.
@@ -221,7 +350,7 @@ impl<T: ReadableTable<&'static str, &'static str>> StateView for Overlay<'_, T> 
         if let Some(v) = self.writes.get(key) {
             return Ok(Some(v.clone()));
         }
-        Ok(self.table.get(key)?.map(|g| g.value().to_string()))
+        current(self.table, key)
     }
 }
 
@@ -249,13 +378,11 @@ impl Ledger {
         let wtx = db.begin_write()?;
         let certified;
         {
-            let mut nodes = wtx.open_table(NODES)?;
-            let root = smt::update(
-                &mut TableNodes(&mut nodes),
+            let root = update_tree(
+                &wtx,
                 Hash::ZERO,
                 &[(key_hash(GENESIS_KEY), Hash::of(&[genesis_json.as_bytes()]))],
-            )
-            .map_err(tree_err)?;
+            )?;
             let header = BlockHeader {
                 chain_id: genesis.chain_id.clone(),
                 height: 0,
@@ -277,14 +404,13 @@ impl Ledger {
                 header,
                 certificate,
             };
-            wtx.open_table(STATE)?
-                .insert(GENESIS_KEY, genesis_json.as_str())?;
-            wtx.open_table(HISTORY)?
+            wtx.open_table(RECORDS)?
                 .insert(history_key(GENESIS_KEY, 0).as_str(), genesis_json.as_str())?;
             wtx.open_table(BLOCKS)?
                 .insert(0, json_bytes(&block).as_slice())?;
             wtx.open_table(TXS)?;
             let mut meta = wtx.open_table(META)?;
+            meta.insert("format", FORMAT)?;
             meta.insert("genesis", genesis_json.as_str())?;
             meta.insert("head", json_string(&certified).as_str())?;
         }
@@ -308,7 +434,7 @@ impl Ledger {
             return Err(LedgerError::NotFound(path.display().to_string()));
         }
         let db = Database::open(&path)?;
-        let (genesis, head) = {
+        let (genesis, head, format) = {
             let rtx = db.begin_read()?;
             let meta = rtx.open_table(META)?;
             let read = |k: &str| -> Result<String, LedgerError> {
@@ -318,10 +444,21 @@ impl Ledger {
                     .value()
                     .to_string())
             };
+            let format = meta.get("format")?.map(|g| g.value().to_string());
             let genesis: Genesis = parse_json(&read("genesis")?)?;
             let head: CertifiedHeader = parse_json(&read("head")?)?;
-            (genesis, head)
+            (genesis, head, format)
         };
+        match format.as_deref() {
+            Some(FORMAT) => {}
+            None => migrate_from_format_1(&db, &head)?,
+            Some(other) => {
+                return Err(LedgerError::Corrupt(format!(
+                    "{} is ledger format {other}; this build reads format {FORMAT}",
+                    path.display()
+                )))
+            }
+        }
         let validators = genesis
             .validator_set()
             .map_err(|e| LedgerError::InvalidGenesis(e.to_string()))?;
@@ -376,14 +513,13 @@ impl Ledger {
     /// The current value of a state key.
     pub fn get(&self, key: &str) -> Result<Option<String>, LedgerError> {
         let rtx = self.db.begin_read()?;
-        let table = rtx.open_table(STATE)?;
-        Ok(table.get(key)?.map(|g| g.value().to_string()))
+        current(&rtx.open_table(RECORDS)?, key)
     }
 
     /// Every value a key has had, oldest first, with the height that wrote it.
     pub fn history(&self, key: &str) -> Result<Vec<(u64, String)>, LedgerError> {
         let rtx = self.db.begin_read()?;
-        let table = rtx.open_table(HISTORY)?;
+        let table = rtx.open_table(RECORDS)?;
         let start = format!("{key}\u{0}");
         let end = format!("{key}\u{1}");
         let mut out = Vec::new();
@@ -408,13 +544,10 @@ impl Ledger {
                 .ok_or_else(|| LedgerError::Corrupt("meta.head missing".into()))?;
             parse_json(head.value())?
         };
-        let value = rtx
-            .open_table(STATE)?
-            .get(key)?
-            .map(|g| g.value().to_string());
-        let mut nodes = rtx.open_table(NODES)?;
-        let proof = smt::prove(&mut TableNodes(&mut nodes), anchor.header.state_root, key)
-            .map_err(tree_err)?;
+        let value = current(&rtx.open_table(RECORDS)?, key)?;
+        let tree = rtx.open_table(TREE)?;
+        let mut chunks = Chunks::new(TableChunks(&tree));
+        let proof = smt::prove(&mut chunks, anchor.header.state_root, key).map_err(tree_err)?;
         Ok(RecordProof {
             key: key.to_string(),
             value,
@@ -440,7 +573,7 @@ impl Ledger {
     pub fn find_transaction(&self, hash: &Hash) -> Result<Option<(u64, u32)>, LedgerError> {
         let rtx = self.db.begin_read()?;
         let table = rtx.open_table(TXS)?;
-        Ok(table.get(hash.0.as_slice())?.map(|g| g.value()))
+        Ok(table.get(&hash.0)?.map(|g| g.value()))
     }
 
     /// Executes `txs` in order on top of the head, and commits the block of those that the
@@ -454,12 +587,13 @@ impl Ledger {
         certify: impl FnOnce(&BlockHeader) -> Result<CommitCertificate, LedgerError>,
     ) -> Result<Proposal<M::Rejection>, LedgerError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let started = Instant::now();
         let head = self.head();
         let height = head.header.height + 1;
         let time = now.max(head.header.time);
         let wtx = self.db.begin_write()?;
         let (outcomes, included, writes) = {
-            let state = wtx.open_table(STATE)?;
+            let state = wtx.open_table(RECORDS)?;
             let index = wtx.open_table(TXS)?;
             self.execute(machine, txs, height, time, &state, &index)?
         };
@@ -470,26 +604,28 @@ impl Ledger {
                 outcomes,
             });
         }
+        let executed = Instant::now();
         let hashes: Vec<Hash> = included.iter().map(VerifiedTransaction::hash).collect();
-        let header = self.write_state(&wtx, &head.header, height, time, &hashes, &writes)?;
+        let (header, keys) = self.write_state(&wtx, &head.header, height, time, &hashes, writes)?;
         let certificate = certify(&header)?;
         certificate.verify(&header, &self.validators)?;
-        let block = Block {
-            header: header.clone(),
-            transactions: included
-                .into_iter()
-                .map(VerifiedTransaction::into_inner)
-                .collect(),
-            certificate: certificate.clone(),
-        };
         let certified = CertifiedHeader {
             header,
             certificate,
         };
-        self.write_block(&wtx, &block, &hashes, &certified)?;
+        self.write_block(&wtx, &included, &certified)?;
+        let written = Instant::now();
         wtx.commit()?;
+        debug!(
+            height,
+            txs = hashes.len(),
+            execute = ?(executed - started),
+            write = ?(written - executed),
+            commit = ?written.elapsed(),
+            "proposed block"
+        );
         *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified.clone();
-        self.notify(height, &writes);
+        self.notify(height, keys);
         Ok(Proposal {
             block: Some(certified),
             outcomes,
@@ -536,8 +672,8 @@ impl Ledger {
             ));
         }
         let wtx = self.db.begin_write()?;
-        let (outcomes, _, writes) = {
-            let state = wtx.open_table(STATE)?;
+        let (outcomes, included, writes) = {
+            let state = wtx.open_table(RECORDS)?;
             let index = wtx.open_table(TXS)?;
             self.execute(
                 machine,
@@ -557,13 +693,13 @@ impl Ledger {
                 });
             }
         }
-        let rebuilt = self.write_state(
+        let (rebuilt, keys) = self.write_state(
             &wtx,
             &head.header,
             header.height,
             header.time,
             &hashes,
-            &writes,
+            writes,
         )?;
         if rebuilt.state_root != header.state_root {
             return Err(bad(format!(
@@ -575,10 +711,10 @@ impl Ledger {
             header: header.clone(),
             certificate: block.certificate.clone(),
         };
-        self.write_block(&wtx, &block, &hashes, &certified)?;
+        self.write_block(&wtx, &included, &certified)?;
         wtx.commit()?;
         *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
-        self.notify(header.height, &writes);
+        self.notify(header.height, keys);
         Ok(())
     }
 
@@ -591,19 +727,26 @@ impl Ledger {
             .push(listener);
     }
 
-    fn notify(&self, height: u64, writes: &HashMap<String, String>) {
+    /// `keys`: the block's written keys, sorted.
+    fn notify(&self, height: u64, keys: Vec<String>) {
         let listeners = self.listeners.read().unwrap_or_else(|p| p.into_inner());
         if listeners.is_empty() {
             return;
         }
-        let mut keys: Vec<String> = writes.keys().cloned().collect();
-        keys.sort();
         let block = CommittedBlock { height, keys };
         for listener in listeners.iter() {
             listener(&block);
         }
     }
 
+    /// Runs the ledger's checks and the state machine over `txs`, in order, with the outcome of
+    /// executing them one after another.
+    ///
+    /// The state machine runs on all cores first, each transaction against the state before
+    /// the block, recording what it reads; then, in order, a transaction whose reads no earlier
+    /// transaction of the block wrote keeps that result (executed in order, it would read the
+    /// same values, and execution depends on nothing else), and any other runs again on this
+    /// block's writes. The outcomes are exactly those of the sequential run.
     #[allow(clippy::type_complexity)]
     fn execute<M: StateMachine, S, I>(
         &self,
@@ -623,62 +766,70 @@ impl Ledger {
     >
     where
         S: ReadableTable<&'static str, &'static str>,
-        I: ReadableTable<&'static [u8], (u64, u32)>,
+        I: ReadableTable<&'static [u8; 32], (u64, u32)>,
     {
         let ctx = ExecContext {
             height,
             time,
             genesis: &self.genesis,
         };
+        // The ledger's own checks need no state of this block.
+        let mut early: Vec<Option<TxRejection<M::Rejection>>> = Vec::with_capacity(txs.len());
+        for (position, vtx) in txs.iter().enumerate() {
+            let body = &vtx.tx().body;
+            let rejection = if position >= MAX_BLOCK_TXS {
+                Some(TxRejection::BlockFull)
+            } else if body.chain_id != self.genesis.chain_id {
+                Some(TxRejection::WrongChain {
+                    expected: self.genesis.chain_id.clone(),
+                    got: body.chain_id.clone(),
+                })
+            } else if body.valid_until < height {
+                Some(TxRejection::Expired {
+                    valid_until: body.valid_until,
+                    height,
+                })
+            } else if body.valid_until > height + MAX_VALIDITY_BLOCKS {
+                Some(TxRejection::ValidityTooLong {
+                    valid_until: body.valid_until,
+                    height,
+                })
+            } else {
+                // An indexed transaction was never included in this block (its copies here are
+                // refused as duplicates too), so this may come before the in-block check.
+                index
+                    .get(&vtx.hash().0)?
+                    .map(|found| TxRejection::Duplicate(found.value().0))
+            };
+            early.push(rejection);
+        }
+        let mut speculated = self.speculate(machine, &txs, &early, &ctx);
         let mut writes: HashMap<String, String> = HashMap::new();
         let mut outcomes = Vec::with_capacity(txs.len());
         let mut included = Vec::new();
         let mut in_block: HashSet<Hash> = HashSet::new();
-        for (position, vtx) in txs.into_iter().enumerate() {
+        for ((vtx, rejection), speculation) in txs.into_iter().zip(early).zip(&mut speculated) {
             let hash = vtx.hash();
-            if position >= MAX_BLOCK_TXS {
-                outcomes.push(TxOutcome::Rejected {
-                    hash,
-                    reason: TxRejection::BlockFull,
-                });
-                continue;
-            }
-            let body = &vtx.tx().body;
             let reject = |reason| TxOutcome::Rejected { hash, reason };
-            if body.chain_id != self.genesis.chain_id {
-                outcomes.push(reject(TxRejection::WrongChain {
-                    expected: self.genesis.chain_id.clone(),
-                    got: body.chain_id.clone(),
-                }));
-                continue;
-            }
-            if body.valid_until < height {
-                outcomes.push(reject(TxRejection::Expired {
-                    valid_until: body.valid_until,
-                    height,
-                }));
-                continue;
-            }
-            if body.valid_until > height + MAX_VALIDITY_BLOCKS {
-                outcomes.push(reject(TxRejection::ValidityTooLong {
-                    valid_until: body.valid_until,
-                    height,
-                }));
+            if let Some(reason) = rejection {
+                outcomes.push(reject(reason));
                 continue;
             }
             if in_block.contains(&hash) {
                 outcomes.push(reject(TxRejection::Duplicate(height)));
                 continue;
             }
-            if let Some(found) = index.get(hash.0.as_slice())? {
-                outcomes.push(reject(TxRejection::Duplicate(found.value().0)));
-                continue;
-            }
-            let view = Overlay {
-                table: state,
-                writes: &writes,
+            let result = match speculation.take() {
+                Some(s) if !s.reads.iter().any(|k| writes.contains_key(k)) => s.result,
+                _ => {
+                    let view = Overlay {
+                        table: state,
+                        writes: &writes,
+                    };
+                    machine.execute(&vtx, &ctx, &view)?
+                }
             };
-            match machine.execute(&vtx, &ctx, &view)? {
+            match result {
                 Ok(tx_writes) => {
                     writes.extend(tx_writes);
                     in_block.insert(hash);
@@ -695,8 +846,66 @@ impl Ledger {
         Ok((outcomes, included, writes))
     }
 
-    /// Writes state, history and tree nodes; returns the new header (proposer: the first
-    /// validator's key unless this node signs as another).
+    /// Executes the transactions that passed the ledger's checks on all cores, each against the
+    /// committed state (the state before the block: the caller holds the writer lock), and
+    /// records what each read. `None` where nothing was speculated: too few transactions to be
+    /// worth threads, a rejected transaction, or a storage error (the in-order run meets it).
+    fn speculate<M: StateMachine>(
+        &self,
+        machine: &M,
+        txs: &[VerifiedTransaction],
+        early: &[Option<TxRejection<M::Rejection>>],
+        ctx: &ExecContext<'_>,
+    ) -> Vec<Option<Speculation<M::Rejection>>> {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let candidates: Vec<usize> = (0..txs.len()).filter(|&i| early[i].is_none()).collect();
+        let mut out: Vec<Option<Speculation<M::Rejection>>> = Vec::new();
+        out.resize_with(txs.len(), || None);
+        if threads == 1 || candidates.len() < PARALLEL_MIN_TXS {
+            return out;
+        }
+        let run = |chunk: &[usize]| -> Vec<(usize, Speculation<M::Rejection>)> {
+            let Ok(rtx) = self.db.begin_read() else {
+                return Vec::new();
+            };
+            let Ok(table) = rtx.open_table(RECORDS) else {
+                return Vec::new();
+            };
+            let mut done = Vec::with_capacity(chunk.len());
+            for &i in chunk {
+                let view = Recording {
+                    table: &table,
+                    reads: RefCell::new(Vec::new()),
+                };
+                if let Ok(result) = machine.execute(&txs[i], ctx, &view) {
+                    let reads = view.reads.into_inner();
+                    done.push((i, Speculation { result, reads }));
+                }
+            }
+            done
+        };
+        let size = candidates.len().div_ceil(threads);
+        let mut chunks = candidates.chunks(size);
+        let mine = chunks.next().unwrap_or_default();
+        let results = std::thread::scope(|s| {
+            let handles: Vec<_> = chunks.map(|c| s.spawn(move || run(c))).collect();
+            let mut all = run(mine);
+            for handle in handles {
+                all.extend(handle.join().unwrap_or_default());
+            }
+            all
+        });
+        for (i, speculation) in results {
+            out[i] = Some(speculation);
+        }
+        out
+    }
+
+    /// Writes the state records, the transaction index and the tree; returns the new header
+    /// (proposer: the first validator's key unless this node signs as another) and the written
+    /// keys, sorted.
     fn write_state(
         &self,
         wtx: &redb::WriteTransaction,
@@ -704,21 +913,44 @@ impl Ledger {
         height: u64,
         time: u64,
         hashes: &[Hash],
-        writes: &HashMap<String, String>,
-    ) -> Result<BlockHeader, LedgerError> {
-        let mut state = wtx.open_table(STATE)?;
-        let mut history = wtx.open_table(HISTORY)?;
+        writes: HashMap<String, String>,
+    ) -> Result<(BlockHeader, Vec<String>), LedgerError> {
+        // In key order, so that consecutive inserts share pages.
+        let mut writes: Vec<(String, String)> = writes.into_iter().collect();
+        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut updates: Vec<(Hash, Hash)> = Vec::with_capacity(writes.len());
-        for (key, value) in writes {
-            state.insert(key.as_str(), value.as_str())?;
-            history.insert(history_key(key, height).as_str(), value.as_str())?;
+        for (key, value) in &writes {
+            if key.contains('\u{0}') {
+                // NUL separates a key from its height in the records table.
+                return Err(LedgerError::Corrupt(format!(
+                    "the state machine wrote key {key:?}, which contains NUL"
+                )));
+            }
             updates.push((key_hash(key), Hash::of(&[value.as_bytes()])));
         }
         updates.sort_unstable();
-        let mut nodes = wtx.open_table(NODES)?;
-        let state_root = smt::update(&mut TableNodes(&mut nodes), previous.state_root, &updates)
-            .map_err(tree_err)?;
-        Ok(BlockHeader {
+        let (state_root, chunks) = if updates.len() < PARALLEL_MIN_TXS {
+            self.write_records(wtx, height, &writes, hashes)?;
+            self.compute_tree(previous.state_root, &updates)?
+        } else {
+            // The new tree is computed on another core while this one writes the records and
+            // the index: it reads the committed tree, which is the tree before this block
+            // (this transaction writes the tree only below, and the caller holds the writer
+            // lock).
+            std::thread::scope(|s| {
+                let tree = s.spawn(|| self.compute_tree(previous.state_root, &updates));
+                let written = self.write_records(wtx, height, &writes, hashes);
+                let tree = tree
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                written.and(tree)
+            })?
+        };
+        let mut tree = wtx.open_table(TREE)?;
+        for (id, bytes) in chunks {
+            tree.insert(&id.encode(), bytes.as_slice())?;
+        }
+        let header = BlockHeader {
             chain_id: self.genesis.chain_id.clone(),
             height,
             previous_hash: previous.hash(),
@@ -727,23 +959,54 @@ impl Ledger {
             tx_count: hashes.len() as u32,
             state_root,
             proposer: self.genesis.validators[0].clone(),
-        })
+        };
+        Ok((header, writes.into_iter().map(|(k, _)| k).collect()))
     }
 
+    /// Writes the block's state records and indexes its transactions.
+    fn write_records(
+        &self,
+        wtx: &redb::WriteTransaction,
+        height: u64,
+        writes: &[(String, String)],
+        hashes: &[Hash],
+    ) -> Result<(), LedgerError> {
+        let mut records = wtx.open_table(RECORDS)?;
+        for (key, value) in writes {
+            records.insert(history_key(key, height).as_str(), value.as_str())?;
+        }
+        let mut index = wtx.open_table(TXS)?;
+        for (i, hash) in hashes.iter().enumerate() {
+            index.insert(&hash.0, (height, i as u32))?;
+        }
+        Ok(())
+    }
+
+    /// The committed tree with `updates` applied: its root and the changed chunks, encoded.
+    #[allow(clippy::type_complexity)]
+    fn compute_tree(
+        &self,
+        root: Hash,
+        updates: &[(Hash, Hash)],
+    ) -> Result<(Hash, Vec<(Position, Vec<u8>)>), LedgerError> {
+        let rtx = self.db.begin_read()?;
+        let table = rtx.open_table(TREE)?;
+        let mut chunks = Chunks::new(TableChunks(&table));
+        let new_root = smt::update(&mut chunks, root, updates).map_err(tree_err)?;
+        Ok((new_root, chunks.into_written()))
+    }
+
+    /// Writes the block (its transactions as the canonical JSON they were verified in) and the
+    /// new head.
     fn write_block(
         &self,
         wtx: &redb::WriteTransaction,
-        block: &Block,
-        hashes: &[Hash],
+        transactions: &[VerifiedTransaction],
         certified: &CertifiedHeader,
     ) -> Result<(), LedgerError> {
-        let height = block.header.height;
+        let json = block_json(certified, transactions)?;
         wtx.open_table(BLOCKS)?
-            .insert(height, json_bytes(block).as_slice())?;
-        let mut index = wtx.open_table(TXS)?;
-        for (i, hash) in hashes.iter().enumerate() {
-            index.insert(hash.0.as_slice(), (height, i as u32))?;
-        }
+            .insert(certified.header.height, json.as_slice())?;
         wtx.open_table(META)?
             .insert("head", json_string(certified).as_str())?;
         Ok(())
@@ -756,7 +1019,7 @@ impl Ledger {
         height: u64,
     ) -> Result<Option<String>, LedgerError> {
         let rtx = self.db.begin_read()?;
-        let table = rtx.open_table(HISTORY)?;
+        let table = rtx.open_table(RECORDS)?;
         let start = format!("{key}\u{0}");
         let end = history_key(key, height);
         let found = table
@@ -769,7 +1032,7 @@ impl Ledger {
     /// The value a key was given at exactly `height`, if that block wrote it.
     pub fn value_written_at(&self, key: &str, height: u64) -> Result<Option<String>, LedgerError> {
         let rtx = self.db.begin_read()?;
-        let table = rtx.open_table(HISTORY)?;
+        let table = rtx.open_table(RECORDS)?;
         Ok(table
             .get(history_key(key, height).as_str())?
             .map(|g| g.value().to_string()))
@@ -781,13 +1044,51 @@ impl Ledger {
         mut f: impl FnMut(&str, &str) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
         let rtx = self.db.begin_read()?;
-        let table = rtx.open_table(STATE)?;
+        let table = rtx.open_table(RECORDS)?;
+        // A key's versions are adjacent, oldest first: hand on the last of each run.
+        let mut last: Option<(String, String)> = None;
         for entry in table.iter()? {
             let (k, v) = entry?;
-            f(k.value(), v.value())?;
+            let (key, _) = k
+                .value()
+                .split_once('\u{0}')
+                .ok_or_else(|| LedgerError::Corrupt(format!("record key {:?}", k.value())))?;
+            if let Some((previous, value)) = &last {
+                if previous != key {
+                    f(previous, value)?;
+                }
+            }
+            last = Some((key.to_string(), v.value().to_string()));
+        }
+        if let Some((key, value)) = &last {
+            f(key, value)?;
         }
         Ok(())
     }
+}
+
+/// The block's JSON, as [`Block`] reads it, with each transaction's canonical JSON as is.
+fn block_json(
+    certified: &CertifiedHeader,
+    transactions: &[VerifiedTransaction],
+) -> Result<Vec<u8>, LedgerError> {
+    let size: usize = transactions.iter().map(|t| t.canonical().len() + 1).sum();
+    let mut out = Vec::with_capacity(size + 2048);
+    let serialize =
+        |e: serde_json::Error| LedgerError::Corrupt(format!("serializing a block: {e}"));
+    out.extend_from_slice(b"{\"header\":");
+    serde_json::to_writer(&mut out, &certified.header).map_err(serialize)?;
+    out.extend_from_slice(b",\"transactions\":[");
+    for (i, tx) in transactions.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(tx.canonical().as_bytes());
+    }
+    out.extend_from_slice(b"],\"certificate\":");
+    serde_json::to_writer(&mut out, &certified.certificate).map_err(serialize)?;
+    out.push(b'}');
+    Ok(out)
 }
 
 fn json_bytes<T: Serialize>(value: &T) -> Vec<u8> {
@@ -800,4 +1101,142 @@ fn json_string<T: Serialize>(value: &T) -> String {
 
 fn parse_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, LedgerError> {
     serde_json::from_str(text).map_err(|e| LedgerError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::{StateMachine, Writes};
+    use crate::tx::TxBody;
+    use sparkid_bid::PrivateKey;
+
+    /// `{"set": key, "value": v}` writes `kv/<key>`.
+    struct Set;
+
+    #[derive(Debug, Clone, Error)]
+    #[error("refused")]
+    struct Refused;
+
+    impl StateMachine for Set {
+        type Rejection = Refused;
+        fn execute(
+            &self,
+            tx: &VerifiedTransaction,
+            _: &ExecContext<'_>,
+            _: &dyn StateView,
+        ) -> Result<Result<Writes, Refused>, LedgerError> {
+            let op = &tx.tx().body.operation;
+            Ok(Ok(vec![(
+                format!("kv/{}", op["set"].as_str().unwrap_or_default()),
+                op["value"].to_string(),
+            )]))
+        }
+    }
+
+    fn set(key: &PrivateKey, k: &str, v: &str) -> VerifiedTransaction {
+        TxBody {
+            chain_id: "t".into(),
+            signer: "s#key-1".into(),
+            public_key: key.public_key().to_encoded(),
+            nonce: TxBody::random_nonce(),
+            valid_until: 50,
+            operation: serde_json::json!({"set": k, "value": v}),
+        }
+        .sign(key)
+        .verify()
+        .unwrap()
+    }
+
+    /// Rewrites a ledger in the first layout, as the first builds left it.
+    fn downgrade(path: &Path) {
+        let db = Database::open(path).unwrap();
+        let wtx = db.begin_write().unwrap();
+        {
+            let records = wtx.open_table(RECORDS).unwrap();
+            let mut state = wtx.open_table(format_1::STATE).unwrap();
+            let mut history = wtx.open_table(format_1::HISTORY).unwrap();
+            for entry in records.iter().unwrap() {
+                let (k, v) = entry.unwrap();
+                history.insert(k.value(), v.value()).unwrap();
+                let key = k.value().split_once('\u{0}').unwrap().0;
+                state.insert(key, v.value()).unwrap();
+            }
+            let mut nodes = wtx.open_table(format_1::NODES).unwrap();
+            nodes
+                .insert([1u8; 32].as_slice(), [0u8; 65].as_slice())
+                .unwrap();
+            let index: Vec<([u8; 32], (u64, u32))> = wtx
+                .open_table(TXS)
+                .unwrap()
+                .iter()
+                .unwrap()
+                .map(|e| {
+                    let (k, v) = e.unwrap();
+                    (*k.value(), v.value())
+                })
+                .collect();
+            wtx.delete_table(TXS).unwrap();
+            let mut txs = wtx.open_table(format_1::TXS).unwrap();
+            for (k, v) in index {
+                txs.insert(k.as_slice(), v).unwrap();
+            }
+            wtx.open_table(META).unwrap().remove("format").unwrap();
+        }
+        wtx.delete_table(RECORDS).unwrap();
+        wtx.delete_table(TREE).unwrap();
+        wtx.commit().unwrap();
+    }
+
+    #[test]
+    fn a_format_1_ledger_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let validator = PrivateKey::generate();
+        let user = PrivateKey::generate();
+        let genesis = Genesis {
+            chain_id: "t".into(),
+            time: 1,
+            validators: vec![validator.public_key().to_encoded()],
+            authority: None,
+            other: Default::default(),
+        };
+        let ledger = Ledger::create(dir.path(), genesis, &[&validator]).unwrap();
+        let certify = |h: &BlockHeader| Ok(CommitCertificate::sign(h, &[&validator]));
+        let first = set(&user, "a", "1");
+        let first_hash = first.hash();
+        let txs = vec![first, set(&user, "b", "2")];
+        ledger.propose(&Set, txs, 2, certify).unwrap();
+        let txs = (0..100).map(|i| set(&user, &format!("k{i}"), "x"));
+        let txs = txs.chain([set(&user, "a", "3")]).collect();
+        ledger.propose(&Set, txs, 3, certify).unwrap();
+        let head = ledger.head();
+        drop(ledger);
+
+        downgrade(&dir.path().join(DB_FILE));
+        let ledger = Ledger::open(dir.path()).unwrap();
+        assert_eq!(ledger.head(), head);
+        assert_eq!(ledger.get("kv/a").unwrap().as_deref(), Some("\"3\""));
+        assert_eq!(ledger.history("kv/a").unwrap().len(), 2);
+        assert_eq!(ledger.find_transaction(&first_hash).unwrap(), Some((1, 0)));
+        for key in ["kv/a", "kv/k7", "kv/none"] {
+            ledger
+                .prove(key)
+                .unwrap()
+                .verify(ledger.validators())
+                .unwrap();
+        }
+        crate::verify_chain(&ledger, &Set).unwrap();
+        // It keeps working in the new layout, and reopens without migrating again.
+        let p = ledger
+            .propose(&Set, vec![set(&user, "c", "4")], 4, certify)
+            .unwrap();
+        assert!(p.block.is_some());
+        drop(ledger);
+        let ledger = Ledger::open(dir.path()).unwrap();
+        ledger
+            .prove("kv/c")
+            .unwrap()
+            .verify(ledger.validators())
+            .unwrap();
+        crate::verify_chain(&ledger, &Set).unwrap();
+    }
 }

@@ -42,9 +42,33 @@ pub struct TxBody {
 impl TxBody {
     /// The bytes that the signature covers.
     pub fn signing_bytes(&self) -> Vec<u8> {
-        let body = serde_json::to_value(self).unwrap_or(Value::Null);
-        let mut out = TX_DOMAIN.to_vec();
-        out.extend_from_slice(canonical_json(&body).as_bytes());
+        let body = self.canonical();
+        let mut out = Vec::with_capacity(TX_DOMAIN.len() + body.len());
+        out.extend_from_slice(TX_DOMAIN);
+        out.extend_from_slice(body.as_bytes());
+        out
+    }
+
+    /// The body's canonical JSON, written field by field: the same text as `canonical_json` of
+    /// the serialized body, without first copying the operation into a new JSON value (this runs
+    /// for every transaction a block checks).
+    pub fn canonical(&self) -> String {
+        let operation = canonical_json(&self.operation);
+        let mut out = String::with_capacity(operation.len() + 256);
+        // The members in canonical (UTF-16 code unit) order.
+        out.push_str("{\"chainId\":");
+        push_json_string(&mut out, &self.chain_id);
+        out.push_str(",\"nonce\":");
+        push_json_string(&mut out, &self.nonce);
+        out.push_str(",\"operation\":");
+        out.push_str(&operation);
+        out.push_str(",\"publicKey\":");
+        push_json_string(&mut out, &self.public_key);
+        out.push_str(",\"signer\":");
+        push_json_string(&mut out, &self.signer);
+        out.push_str(",\"validUntil\":");
+        out.push_str(&self.valid_until.to_string());
+        out.push('}');
         out
     }
 
@@ -90,10 +114,27 @@ pub enum TxError {
     BadSignature,
 }
 
+/// Appends `s` as a JSON string, escaped exactly as `canonical_json` escapes strings.
+fn push_json_string(out: &mut String, s: &str) {
+    out.push_str(&canonical_json(&Value::String(s.to_owned())));
+}
+
+/// The canonical JSON of a transaction, given its body's: `body` sorts before `signature`.
+fn canonical_of(body: &str, signature: &Signature) -> String {
+    let signature = signature.to_base58();
+    let mut out = String::with_capacity(body.len() + signature.len() + 24);
+    out.push_str("{\"body\":");
+    out.push_str(body);
+    out.push_str(",\"signature\":");
+    push_json_string(&mut out, &signature);
+    out.push('}');
+    out
+}
+
 impl Transaction {
     /// The transaction's canonical JSON.
     pub fn canonical(&self) -> String {
-        canonical_json(&serde_json::to_value(self).unwrap_or(Value::Null))
+        canonical_of(&self.body.canonical(), &self.signature)
     }
 
     /// The transaction hash: SHA-256 of its canonical JSON.
@@ -103,7 +144,10 @@ impl Transaction {
 
     /// Checks size, nonce and signature, and returns the transaction with its hash.
     pub fn verify(self) -> Result<VerifiedTransaction, TxError> {
-        let canonical = self.canonical();
+        // The body's canonical JSON is both what the signature covers and most of the
+        // transaction's canonical JSON: write it once.
+        let body = self.body.canonical();
+        let canonical = canonical_of(&body, &self.signature);
         if canonical.len() > MAX_TX_BYTES {
             return Err(TxError::TooLarge(canonical.len()));
         }
@@ -112,13 +156,17 @@ impl Transaction {
             return Err(TxError::BadNonce);
         }
         let key = PublicKey::from_encoded(&self.body.public_key).map_err(TxError::BadPublicKey)?;
-        key.verify(&self.body.signing_bytes(), &self.signature)
+        let mut signed = Vec::with_capacity(TX_DOMAIN.len() + body.len());
+        signed.extend_from_slice(TX_DOMAIN);
+        signed.extend_from_slice(body.as_bytes());
+        key.verify(&signed, &self.signature)
             .map_err(|_| TxError::BadSignature)?;
         let hash = Hash::of(&[canonical.as_bytes()]);
         Ok(VerifiedTransaction {
             tx: self,
             hash,
             key,
+            canonical,
         })
     }
 }
@@ -130,6 +178,9 @@ pub struct VerifiedTransaction {
     tx: Transaction,
     hash: Hash,
     key: PublicKey,
+    /// Kept from verification: the block stores exactly these bytes, without serializing the
+    /// transaction (and Base58-encoding its signature) again.
+    canonical: String,
 }
 
 impl VerifiedTransaction {
@@ -144,6 +195,10 @@ impl VerifiedTransaction {
     /// The signer's key.
     pub fn key(&self) -> &PublicKey {
         &self.key
+    }
+    /// The canonical JSON that the hash covers.
+    pub fn canonical(&self) -> &str {
+        &self.canonical
     }
     /// Gives the transaction back.
     pub fn into_inner(self) -> Transaction {
@@ -206,6 +261,42 @@ mod tests {
         let mut bad = back;
         bad.body.nonce = "xyz".into();
         assert_eq!(bad.verify().unwrap_err(), TxError::BadNonce);
+    }
+
+    #[test]
+    fn the_written_canonical_json_is_the_generic_one() {
+        let key = PrivateKey::generate();
+        let odd = [
+            "",
+            "plain",
+            "quote \" and backslash \\",
+            "control \u{1} \n \t \u{7f}",
+            "unicode é 中文 \u{1F600} \u{2028}",
+        ];
+        for (i, text) in odd.iter().enumerate() {
+            let mut b = body(&key);
+            b.chain_id = text.to_string();
+            b.signer = format!("{text}#key-1");
+            b.valid_until = u64::MAX - i as u64;
+            b.operation = serde_json::json!({
+                "z": [1, -2, 3.5, 1e300, null, true, {"b": text, "a": "x", "\u{e9}": 0, "\u{1F600}": 1, "\u{ff61}": 2}],
+                "op": text,
+            });
+            let generic = canonical_json(&serde_json::to_value(&b).unwrap());
+            assert_eq!(b.canonical(), generic);
+            let mut signing = TX_DOMAIN.to_vec();
+            signing.extend_from_slice(generic.as_bytes());
+            assert_eq!(b.signing_bytes(), signing);
+            let tx = b.sign(&key);
+            let generic = canonical_json(&serde_json::to_value(&tx).unwrap());
+            assert_eq!(tx.canonical(), generic);
+            assert_eq!(tx.hash(), Hash::of(&[generic.as_bytes()]));
+            let verified = tx.clone().verify().unwrap();
+            assert_eq!(verified.canonical(), generic);
+            assert_eq!(verified.hash(), tx.hash());
+            let back: Transaction = serde_json::from_str(verified.canonical()).unwrap();
+            assert_eq!(back, tx);
+        }
     }
 
     #[test]

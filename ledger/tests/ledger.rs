@@ -172,3 +172,83 @@ fn blocks_commit_prove_reopen_replicate_and_verify() {
     assert!(reopened.get("kv/b").unwrap().unwrap().contains("\"2\""));
     verify_chain(&reopened, &Kv).unwrap();
 }
+
+#[test]
+fn a_large_block_executes_as_if_in_order() {
+    // Blocks this large execute on all cores: the outcomes must be those of running the
+    // transactions one after another, conflicts within the block included.
+    let validator = PrivateKey::generate();
+    let alice = PrivateKey::generate();
+    let bob = PrivateKey::generate();
+    let mut txs = Vec::new();
+    for i in 0..40 {
+        txs.push(tx(&alice, &format!("k{i}"), "alice", 100));
+    }
+    for i in 0..40 {
+        // Reads what alice wrote earlier in the same block: refused.
+        txs.push(tx(&bob, &format!("k{i}"), "bob", 100));
+        txs.push(tx(&bob, &format!("b{i}"), "bob", 100));
+    }
+    for i in 0..20 {
+        // Alice again, after bob's refused attempts; and a replay within the block.
+        txs.push(tx(&alice, &format!("k{i}"), "again", 100));
+        txs.push(txs[i].clone());
+    }
+    let expected = |i: usize| -> &str {
+        match i {
+            0..40 => "in",
+            40..120 if (i - 40).is_multiple_of(2) => "not the owner",
+            40..120 => "in",
+            _ if (i - 120).is_multiple_of(2) => "in",
+            _ => "duplicate",
+        }
+    };
+    let outcome = |o: &TxOutcome<Refused>| match o {
+        TxOutcome::Included { .. } => "in".to_string(),
+        TxOutcome::Rejected {
+            reason: TxRejection::Duplicate(1),
+            ..
+        } => "duplicate".to_string(),
+        TxOutcome::Rejected { reason, .. } => reason.to_string(),
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), genesis(&validator), &[&validator]).unwrap();
+    let p = commit(&ledger, &validator, txs.clone());
+    for (i, o) in p.outcomes.iter().enumerate() {
+        assert_eq!(outcome(o), expected(i), "transaction {i}");
+    }
+    assert!(ledger.get("kv/k3").unwrap().unwrap().contains("again"));
+    assert!(ledger.get("kv/k30").unwrap().unwrap().contains("alice"));
+    verify_chain(&ledger, &Kv).unwrap();
+
+    // The same transactions in blocks too small for threads reach the same state.
+    let sdir = tempfile::tempdir().unwrap();
+    let small = Ledger::create(sdir.path(), genesis(&validator), &[&validator]).unwrap();
+    let mut outcomes = Vec::new();
+    for chunk in txs.chunks(100).next().unwrap().chunks(10) {
+        outcomes.extend(commit(&small, &validator, chunk.to_vec()).outcomes);
+    }
+    let rest: Vec<_> = txs[100..].to_vec();
+    for chunk in rest.chunks(10) {
+        outcomes.extend(commit(&small, &validator, chunk.to_vec()).outcomes);
+    }
+    assert_eq!(outcomes.len(), txs.len());
+    for (i, (a, b)) in p.outcomes.iter().zip(&outcomes).enumerate() {
+        let (a, b) = (outcome(a), outcome(b));
+        // Replays in later small blocks name the earlier block's height.
+        if a == "duplicate" {
+            assert!(
+                b == "duplicate" || b.contains("already included"),
+                "transaction {i}: {b}"
+            );
+        } else {
+            assert_eq!(a, b, "transaction {i}");
+        }
+    }
+    assert_eq!(
+        small.head().header.state_root,
+        ledger.head().header.state_root
+    );
+    verify_chain(&small, &Kv).unwrap();
+}

@@ -38,6 +38,96 @@ enum Command {
     /// Ledger maintenance.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Delegate namespaces and bind identifiers through a running daemon's registrar.
+    #[command(subcommand)]
+    Namespace(NamespaceCommand),
+    /// Check a saved resolution result offline, with only the validators' public keys: the
+    /// commit certificate, the Merkle path, the state key, and that the document and its
+    /// metadata are what the proven record renders. Exits non-zero saying what failed.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct VerifyArgs {
+    /// The saved result: `application/did-resolution` JSON of `/1.0/identifiers/{did}?proof=true`,
+    /// or a BID-protocol answer of `/{bid}?proof=true`; `-` reads standard input.
+    file: PathBuf,
+    /// The chain's genesis (JSON; a running daemon serves it at `/1.0/genesis`).
+    #[arg(
+        long,
+        required_unless_present = "validators",
+        conflicts_with = "validators"
+    )]
+    genesis: Option<PathBuf>,
+    /// The validators' encoded public keys (b06566...), separated by commas or whitespace, or a
+    /// file holding them. The chain id is then not checked.
+    #[arg(long)]
+    validators: Option<String>,
+    /// The DID the result must be about [default: the document's id, else the proof's DID].
+    #[arg(long)]
+    did: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct NamespaceSigner {
+    #[command(flatten)]
+    endpoint: Endpoint,
+    /// The signing private key (priSPK...) or a file holding it (in dev mode the authority's
+    /// key is the data directory's validator.key).
+    #[arg(long)]
+    key: String,
+    /// The signing key id [default: <the BID the key derives>#key-1].
+    #[arg(long)]
+    signer: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum NamespaceCommand {
+    /// Delegate a namespace to an owner DID (signed by the chain authority).
+    Delegate {
+        #[command(flatten)]
+        signer: NamespaceSigner,
+        /// vaa, handle, dns or ac.
+        #[arg(long)]
+        kind: String,
+        /// The namespace: a VAA company prefix, a Handle prefix, a DNS zone or an AC code.
+        #[arg(long)]
+        namespace: String,
+        /// The owner DID.
+        #[arg(long)]
+        owner: String,
+        /// VAA prefixes: the chain holding the items (main or an AC code).
+        #[arg(long)]
+        chain: Option<String>,
+        /// AC codes: a resolver endpoint of the sub-chain (repeatable).
+        #[arg(long = "endpoint-url")]
+        endpoints: Vec<String>,
+    },
+    /// Bind an identifier under an owned namespace to a DID (signed by the namespace owner).
+    Bind {
+        #[command(flatten)]
+        signer: NamespaceSigner,
+        /// vaa, handle or dns.
+        #[arg(long)]
+        kind: String,
+        /// The identifier.
+        #[arg(long)]
+        identifier: String,
+        /// The DID.
+        #[arg(long)]
+        did: String,
+    },
+    /// Remove a binding (signed by the namespace owner).
+    Unbind {
+        #[command(flatten)]
+        signer: NamespaceSigner,
+        /// vaa, handle or dns.
+        #[arg(long)]
+        kind: String,
+        /// The identifier.
+        #[arg(long)]
+        identifier: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +154,16 @@ struct ServeArgs {
     /// Log filter (RUST_LOG syntax) [default: info].
     #[arg(long, env = "SPARKID_LOG")]
     log: Option<String>,
+    /// Host the sub-chain with this AC code (repeatable; a dev node creates its ledger in
+    /// <data>/subchains/<ac>).
+    #[arg(long = "subchain", env = "SPARKID_SUBCHAINS", value_delimiter = ',')]
+    subchains: Vec<String>,
+    #[command(flatten)]
+    cache: crate::config::CacheArgs,
+    #[command(flatten)]
+    handle: crate::config::HandleArgs,
+    #[command(flatten)]
+    dns: crate::config::DnsArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +288,8 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Did(cmd) => runtime()?.block_on(did_command(cmd)),
+        Command::Namespace(cmd) => runtime()?.block_on(namespace_command(cmd)),
+        Command::Verify(args) => verify(args),
         Command::Ledger(LedgerCommand::Verify { data }) => {
             let ledger = sparkid_ledger::Ledger::open(&data)?;
             let machine = sparkid_registrar::BidStateMachine::for_genesis(ledger.genesis());
@@ -198,6 +300,42 @@ pub fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+fn read_input(path: &std::path::Path) -> anyhow::Result<String> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading standard input")?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    use crate::verifiable::{verify_text, TrustAnchor};
+    let anchor = match (&args.genesis, &args.validators) {
+        (Some(genesis), _) => TrustAnchor::from_genesis_json(&read_input(genesis)?)
+            .with_context(|| format!("--genesis {}", genesis.display()))?,
+        (None, Some(keys)) => {
+            let path = std::path::Path::new(keys);
+            let text = if path.is_file() {
+                read_input(path)?
+            } else {
+                keys.clone()
+            };
+            TrustAnchor::from_encoded_keys(&text).context("--validators")?
+        }
+        (None, None) => bail!("give --genesis or --validators"),
+    };
+    let text = read_input(&args.file)?;
+    match verify_text(&text, &anchor, args.did.as_deref()) {
+        Ok(verified) => {
+            println!("{verified}");
+            Ok(())
+        }
+        Err(e) => Err(anyhow!("verification failed: {e}")),
     }
 }
 
@@ -235,6 +373,25 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         genesis,
         validator_key,
         log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
+        subchains: if args.subchains.is_empty() {
+            file.subchains.unwrap_or_default()
+        } else {
+            args.subchains
+        }
+        .iter()
+        .map(|ac| {
+            ac.parse::<AcCode>()
+                .map_err(|e| anyhow!("sub-chain {ac:?}: {e}"))
+        })
+        .collect::<anyhow::Result<_>>()?,
+        cache: args
+            .cache
+            .resolve(file.cache_bytes, file.redis_url, file.cache_ttl_max),
+        handle: args.handle.resolve(file.handle, file.public_url),
+        dns: args
+            .dns
+            .resolve(file.dns, file.service_zone, file.dns_nameservers),
+        drivers: file.drivers,
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("log filter")?)
@@ -364,6 +521,59 @@ async fn did_command(cmd: DidCommand) -> anyhow::Result<()> {
         out["generatedKey"] = json!({ "privateKey": key.to_encoded(), "publicKeyHex": key.public_key().to_encoded() });
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
+    if answer["didState"]["state"] != "finished" {
+        bail!("the registrar answered {}", answer["didState"]["state"]);
+    }
+    Ok(())
+}
+
+async fn namespace_command(cmd: NamespaceCommand) -> anyhow::Result<()> {
+    let (signer, operation) = match cmd {
+        NamespaceCommand::Delegate {
+            signer,
+            kind,
+            namespace,
+            owner,
+            chain,
+            endpoints,
+        } => (
+            signer,
+            json!({ "type": "delegate", "kind": kind, "namespace": namespace, "owner": owner,
+                    "chain": chain, "endpoints": endpoints }),
+        ),
+        NamespaceCommand::Bind {
+            signer,
+            kind,
+            identifier,
+            did,
+        } => (
+            signer,
+            json!({ "type": "bind", "kind": kind, "identifier": identifier, "did": did }),
+        ),
+        NamespaceCommand::Unbind {
+            signer,
+            kind,
+            identifier,
+        } => (
+            signer,
+            json!({ "type": "unbind", "kind": kind, "identifier": identifier }),
+        ),
+    };
+    let mut operation = operation;
+    if let Some(map) = operation.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+    let key = load_key(&signer.key)?;
+    let kid = match signer.signer {
+        Some(kid) => kid,
+        None => format!("{}#key-1", Bid::derive(&key.public_key(), None)?),
+    };
+    let body = json!({
+        "operation": operation,
+        "options": { "signer": kid, "publicKeyHex": key.public_key().to_encoded() },
+    });
+    let answer = client_managed(&signer.endpoint.endpoint, "/1.0/namespaces", body, &key).await?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
     if answer["didState"]["state"] != "finished" {
         bail!("the registrar answered {}", answer["didState"]["state"]);
     }

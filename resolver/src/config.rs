@@ -27,6 +27,27 @@ pub struct FileConfig {
     pub validator_key: Option<PathBuf>,
     /// Log filter, as `RUST_LOG` takes it.
     pub log: Option<String>,
+    /// AC codes of the sub-chains this daemon hosts (each in `<data>/subchains/<ac>`).
+    pub subchains: Option<Vec<String>>,
+    /// L1 (in-process) cache size in bytes; 0 turns L1 off.
+    pub cache_bytes: Option<u64>,
+    /// L2 cache: a Redis URL (`redis://host:port/db`), shared by replicas.
+    pub redis_url: Option<String>,
+    /// The longest a cache entry lives, in seconds, whatever the document's `extension.ttl`.
+    pub cache_ttl_max: Option<u64>,
+    /// Handle native protocol (UDP and TCP) listen address, or `off`.
+    pub handle: Option<Listen>,
+    /// This daemon's public base URL, for the URLs the bridges hand out.
+    pub public_url: Option<String>,
+    /// DNS door (UDP and TCP) listen address, or `off` (the default).
+    pub dns: Option<Listen>,
+    /// The DNS service zone, under which DIDs, VAA codes and Handles have names.
+    pub service_zone: Option<String>,
+    /// The host names of the DNS name servers (NS records) [default: `ns1.<service_zone>`].
+    pub dns_nameservers: Option<Vec<String>>,
+    /// Universal Resolver drivers for other DID methods (`[[driver]]` tables).
+    #[serde(default, rename = "driver")]
+    pub drivers: Vec<DriverConfig>,
 }
 
 /// Why the configuration cannot be used.
@@ -79,4 +100,249 @@ pub struct ServeConfig {
     pub validator_key: Option<PathBuf>,
     /// Log filter.
     pub log: String,
+    /// The sub-chains hosted beside the main chain.
+    pub subchains: Vec<sparkid_bid::AcCode>,
+    /// The read cache.
+    pub cache: CacheConfig,
+    /// The Handle door and the bridges' public URL.
+    pub handle: HandleConfig,
+    /// The DNS door.
+    pub dns: DnsConfig,
+    /// Universal Resolver drivers for the DID methods not answered in process.
+    pub drivers: Vec<DriverConfig>,
+}
+
+/// The default L1 cache size in bytes (128 MiB).
+pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
+/// The default cap on a cache entry's lifetime, in seconds (one hour).
+pub const DEFAULT_CACHE_TTL_MAX: u64 = 3600;
+
+/// The chain-anchored read cache's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// L1 (in-process LRU) size in bytes; 0 turns L1 off.
+    pub l1_bytes: u64,
+    /// L2 (Redis) URL; none turns L2 off.
+    pub redis_url: Option<String>,
+    /// Cap on an entry's lifetime in seconds (the document's `extension.ttl` applies under it).
+    pub ttl_max: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> CacheConfig {
+        CacheConfig {
+            l1_bytes: DEFAULT_CACHE_BYTES,
+            redis_url: None,
+            ttl_max: DEFAULT_CACHE_TTL_MAX,
+        }
+    }
+}
+
+/// The cache flags of `sparkid serve` (each also an environment variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CacheArgs {
+    /// L1 (in-process) cache size in bytes; 0 turns L1 off [default: 134217728].
+    #[arg(long, env = "SPARKID_CACHE_BYTES")]
+    pub cache_bytes: Option<u64>,
+    /// L2 cache: a Redis URL (redis://127.0.0.1:6379/0), shared by replicas [default: none].
+    #[arg(long, env = "SPARKID_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Cap on a cache entry's lifetime, in seconds [default: 3600].
+    #[arg(long, env = "SPARKID_CACHE_TTL_MAX")]
+    pub cache_ttl_max: Option<u64>,
+}
+
+impl CacheArgs {
+    /// The settings: flags (and environment) over the file's values over the defaults.
+    pub fn resolve(
+        self,
+        cache_bytes: Option<u64>,
+        redis_url: Option<String>,
+        cache_ttl_max: Option<u64>,
+    ) -> CacheConfig {
+        let defaults = CacheConfig::default();
+        CacheConfig {
+            l1_bytes: self
+                .cache_bytes
+                .or(cache_bytes)
+                .unwrap_or(defaults.l1_bytes),
+            redis_url: self
+                .redis_url
+                .or(redis_url)
+                .filter(|url| !url.trim().is_empty()),
+            ttl_max: self
+                .cache_ttl_max
+                .or(cache_ttl_max)
+                .unwrap_or(defaults.ttl_max),
+        }
+    }
+}
+
+/// The default port of the Handle native protocol (UDP and TCP).
+pub const DEFAULT_HANDLE_PORT: u16 = 2641;
+
+/// Where a door listens: an address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// The door is closed.
+    Off,
+    /// The door listens here.
+    At(SocketAddr),
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Listen, String> {
+        match s.trim() {
+            "off" | "none" | "" => Ok(Listen::Off),
+            addr => addr
+                .parse()
+                .map(Listen::At)
+                .map_err(|e| format!("{addr:?}: {e} (an address such as 127.0.0.1:2641, or off)")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Listen, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The Handle door's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandleConfig {
+    /// Where it listens; none: the HTTP address's IP, port 2641, and a failure to bind it is
+    /// only a warning (an explicit address that cannot be bound stops the daemon).
+    pub listen: Option<Listen>,
+    /// The public base URL; none: `http://<http address>`.
+    pub public_url: Option<String>,
+}
+
+impl HandleConfig {
+    /// The listen address, given the HTTP address; none when off.
+    pub fn listen_addr(&self, http: SocketAddr) -> Option<SocketAddr> {
+        match self.listen {
+            Some(Listen::Off) => None,
+            Some(Listen::At(addr)) => Some(addr),
+            None => Some(SocketAddr::new(http.ip(), DEFAULT_HANDLE_PORT)),
+        }
+    }
+
+    /// The public base URL, given the HTTP address.
+    pub fn base_url(&self, http: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{http}"))
+    }
+}
+
+/// The Handle flags of `sparkid serve` (each also an environment variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HandleArgs {
+    /// Handle native protocol (UDP and TCP) listen address, or off [default: the HTTP IP, port
+    /// 2641].
+    #[arg(long, env = "SPARKID_HANDLE")]
+    pub handle: Option<Listen>,
+    /// This daemon's public base URL, for the URLs bridges hand out [default: http://<http>].
+    #[arg(long, env = "SPARKID_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+impl HandleArgs {
+    /// The settings: flags (and environment) over the file's values.
+    pub fn resolve(self, handle: Option<Listen>, public_url: Option<String>) -> HandleConfig {
+        HandleConfig {
+            listen: self.handle.or(handle),
+            public_url: self
+                .public_url
+                .or(public_url)
+                .filter(|u| !u.trim().is_empty()),
+        }
+    }
+}
+
+/// The default DNS service zone.
+pub const DEFAULT_SERVICE_ZONE: &str = "sparkid.test";
+
+/// The DNS door's settings (`spec/dns.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// UDP and TCP listen address; none (the default) leaves the DNS door off.
+    pub listen: Option<SocketAddr>,
+    /// The service zone.
+    pub service_zone: String,
+    /// Name server host names for NS and SOA; empty means `ns1.<service_zone>`.
+    pub nameservers: Vec<String>,
+}
+
+impl Default for DnsConfig {
+    fn default() -> DnsConfig {
+        DnsConfig {
+            listen: None,
+            service_zone: DEFAULT_SERVICE_ZONE.into(),
+            nameservers: Vec::new(),
+        }
+    }
+}
+
+/// The DNS flags of `sparkid serve` (each also an environment variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DnsArgs {
+    /// DNS door (UDP and TCP) listen address, e.g. 127.0.0.1:5300, or off [default: off].
+    #[arg(long, env = "SPARKID_DNS")]
+    pub dns: Option<Listen>,
+    /// The DNS service zone [default: sparkid.test].
+    #[arg(long, env = "SPARKID_SERVICE_ZONE")]
+    pub service_zone: Option<String>,
+    /// A name server host name for NS records (repeatable) [default: ns1.<service-zone>].
+    #[arg(long = "dns-nameserver")]
+    pub dns_nameservers: Vec<String>,
+}
+
+impl DnsArgs {
+    /// The settings: flags (and environment) over the file's values over the defaults.
+    pub fn resolve(
+        self,
+        dns: Option<Listen>,
+        service_zone: Option<String>,
+        dns_nameservers: Option<Vec<String>>,
+    ) -> DnsConfig {
+        DnsConfig {
+            listen: match self.dns.or(dns) {
+                Some(Listen::At(addr)) => Some(addr),
+                Some(Listen::Off) | None => None,
+            },
+            service_zone: self
+                .service_zone
+                .or(service_zone)
+                .unwrap_or_else(|| DEFAULT_SERVICE_ZONE.into()),
+            nameservers: if self.dns_nameservers.is_empty() {
+                dns_nameservers.unwrap_or_default()
+            } else {
+                self.dns_nameservers
+            },
+        }
+    }
+}
+
+/// One Universal Resolver driver (a `[[driver]]` table): DIDs matching `pattern` are resolved
+/// by `GET` on `url`. See [`crate::drivers`] for the placeholders and the error mapping.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DriverConfig {
+    /// A regular expression matched against the whole DID, e.g. `^(did:web:.+)$`.
+    pub pattern: String,
+    /// The driver URL: `$1` (the pattern's groups), `$2` (the same, percent-encoded) or `{did}`
+    /// is replaced; with none, the groups are appended, e.g.
+    /// `http://driver-web:8080/1.0/identifiers/$1`.
+    pub url: String,
+    /// Example DIDs, listed by `/1.0/testIdentifiers` (they also name the driver's methods).
+    #[serde(default, alias = "testIdentifiers")]
+    pub test_identifiers: Vec<String>,
+    /// Connect timeout in milliseconds [default: 3000].
+    pub connect_timeout_ms: Option<u64>,
+    /// Total timeout of one request in milliseconds [default: 10000].
+    pub timeout_ms: Option<u64>,
 }

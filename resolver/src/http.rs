@@ -1,23 +1,26 @@
-//! The HTTP door: W3C DID Resolution (`/1.0/identifiers`), the Universal Registrar API
-//! (`/1.0/create|update|deactivate`) and `/healthz`. Handlers parse, call one service, render.
+//! The HTTP door: W3C DID Resolution (`/1.0/identifiers`, `/1.0/methods`, `/1.0/properties`,
+//! `/1.0/testIdentifiers`; the binding itself is [`crate::binding`]), the Universal Registrar
+//! API (`/1.0/create|update|deactivate`) and `/healthz`. Handlers parse, call one service,
+//! render.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 use sparkid_registrar::{Function, Registrar, RegistrarRequest, RegistrarResponse};
 
-use crate::resolution::{ResolveError, Resolver};
+use crate::binding;
+use crate::resolution::Resolver;
 
 /// The largest request body, in bytes.
 pub const MAX_BODY: usize = 256 * 1024;
 /// The full resolution result media type.
-pub const DID_RESOLUTION: &str = "application/did-resolution";
+pub const DID_RESOLUTION: &str = crate::negotiate::DID_RESOLUTION;
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -31,10 +34,19 @@ pub struct AppState {
 /// The router.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/1.0/identifiers/{*identifier}", get(resolve))
+        .route("/1.0/identifiers", get(identifiers).post(identifiers_post))
+        .route("/1.0/identifiers/", get(identifiers).post(identifiers_post))
+        .route(
+            "/1.0/identifiers/{*identifier}",
+            get(identifiers).post(identifiers_post),
+        )
+        .route("/1.0/methods", get(methods))
+        .route("/1.0/properties", get(properties))
+        .route("/1.0/testIdentifiers", get(test_identifiers))
         .route("/1.0/create", post(create))
         .route("/1.0/update", post(update))
         .route("/1.0/deactivate", post(deactivate))
+        .route("/1.0/namespaces", post(namespaces))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -49,91 +61,46 @@ fn json_response(status: StatusCode, content_type: &str, body: &Value) -> Respon
         .into_response()
 }
 
-fn problem(error: &ResolveError) -> (StatusCode, Value) {
-    let status = match error {
-        ResolveError::InvalidDid(_) => StatusCode::BAD_REQUEST,
-        ResolveError::NotFound(_) => StatusCode::NOT_FOUND,
-        ResolveError::MethodNotSupported(_) => StatusCode::NOT_IMPLEMENTED,
-        ResolveError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let title = match error {
-        ResolveError::InvalidDid(_) => "The DID is not valid.",
-        ResolveError::NotFound(_) => "The DID was not found.",
-        ResolveError::MethodNotSupported(_) => "The DID method is not supported.",
-        ResolveError::Internal(_) => "The resolver failed.",
-    };
-    let body = json!({
-        "didDocument": null,
-        "didResolutionMetadata": { "error": {
-            "type": format!("https://www.w3.org/ns/did#{}", error.code()),
-            "title": title,
-            "detail": error.to_string(),
-        }},
-        "didDocumentMetadata": {},
-    });
-    (status, body)
+/// `GET /1.0/identifiers/{did or DID URL}`: resolve or dereference.
+async fn identifiers(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    binding::identifiers(&state.resolver, &uri, &headers, None).await
 }
 
-/// The bare-document media type the client asked for, if it asked for one.
-fn document_media_type(headers: &HeaderMap) -> Option<&'static str> {
-    let accept = headers.get(header::ACCEPT)?.to_str().ok()?;
-    for item in accept.split(',') {
-        let media = item.split(';').next().unwrap_or("").trim();
-        match media {
-            "application/did+ld+json" => return Some("application/did+ld+json"),
-            "application/did+json" => return Some("application/did+json"),
-            "application/did" => return Some("application/did"),
-            _ => {}
-        }
-    }
-    None
-}
-
-async fn resolve(
+/// `POST /1.0/identifiers/{did or DID URL}` with the options as a JSON object.
+async fn identifiers_post(
     State(state): State<AppState>,
-    Path(identifier): Path<String>,
+    uri: Uri,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
-    let resolver = state.resolver.clone();
-    let did = identifier.clone();
-    let result = match tokio::task::spawn_blocking(move || resolver.resolve(&did)).await {
-        Ok(r) => r,
-        Err(e) => Err(ResolveError::Internal(e.to_string())),
-    };
-    match result {
-        Err(error) => {
-            let (status, body) = problem(&error);
-            json_response(status, DID_RESOLUTION, &body)
-        }
-        Ok(resolved) => {
-            let record = &resolved.record;
-            let mut metadata = json!({
-                "created": record.created,
-                "updated": record.updated,
-                "versionId": record.version_id.to_string(),
-                "deactivated": record.deactivated,
-            });
-            if record.deactivated {
-                metadata["deactivated"] = json!(true);
-                let body = json!({
-                    "didDocument": null,
-                    "didResolutionMetadata": { "contentType": "application/did" },
-                    "didDocumentMetadata": metadata,
-                });
-                return json_response(StatusCode::GONE, DID_RESOLUTION, &body);
-            }
-            let document = resolved.did_core_document().unwrap_or(Value::Null);
-            if let Some(media) = document_media_type(&headers) {
-                return json_response(StatusCode::OK, media, &document);
-            }
-            let body = json!({
-                "didDocument": document,
-                "didResolutionMetadata": { "contentType": "application/did" },
-                "didDocumentMetadata": metadata,
-            });
-            json_response(StatusCode::OK, DID_RESOLUTION, &body)
-        }
-    }
+    binding::identifiers(&state.resolver, &uri, &headers, Some(&body)).await
+}
+
+/// `GET /1.0/methods`: the DID methods answered, as a JSON array.
+async fn methods(State(state): State<AppState>) -> Response {
+    json_response(
+        StatusCode::OK,
+        "application/json",
+        &json!(state.resolver.methods()),
+    )
+}
+
+/// `GET /1.0/properties`: per driver (keyed by pattern), its properties.
+async fn properties(State(state): State<AppState>) -> Response {
+    json_response(
+        StatusCode::OK,
+        "application/json",
+        &Value::Object(state.resolver.properties()),
+    )
+}
+
+/// `GET /1.0/testIdentifiers`: per method, example DIDs.
+async fn test_identifiers(State(state): State<AppState>) -> Response {
+    json_response(
+        StatusCode::OK,
+        "application/json",
+        &Value::Object(state.resolver.test_identifiers(&[])),
+    )
 }
 
 fn registrar_response(response: RegistrarResponse) -> Response {
@@ -202,6 +169,11 @@ async fn deactivate(
     body: Bytes,
 ) -> Response {
     registrar_call(state, Function::Deactivate, q.method.as_deref(), body).await
+}
+
+/// Delegate, bind, unbind: the registrar's namespace operations, in the same job protocol.
+async fn namespaces(State(state): State<AppState>, body: Bytes) -> Response {
+    registrar_call(state, Function::Namespace, None, body).await
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -1,19 +1,41 @@
-//! The resolution service: one place that answers "what is this DID now", for every door.
+//! The resolution service: one place that answers "what is this DID, or this DID URL", for
+//! every door. Method dispatch sits here: `did:bid` from the ledger (through [`Records`], where
+//! the cache is), `did:key` computed in process ([`crate::didkey`]), any other method through the
+//! configured Universal Resolver drivers ([`crate::drivers`]).
+//!
+//! - [`Resolver::resolve_did`] is DID Resolution's `resolve` (options [`ResolutionOptions`]):
+//!   a [`Resolution`] (a deactivated DID is a resolution without a document, not an error) or a
+//!   [`ResolutionError`] of one of DID Resolution's error types ([`ErrorKind`]).
+//! - [`Resolver::dereference`] is DID URL dereferencing: fragments (a verification method or a
+//!   service by id), `service` / `serviceType` with `relativeRef`, versions.
+//! - [`Resolver::resolve`] is the older, did:bid-only read of the current record, which the BID
+//!   protocol door uses.
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 use sparkid_bid::Bid;
 use sparkid_ledger::Ledger;
-
-use crate::records::Records;
 use sparkid_registrar::{did_key, DidRecord};
 use thiserror::Error;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::did_url::DidUrl;
+use crate::didkey::{self, DidKeyError, KeyOptions};
+use crate::drivers::Drivers;
+use crate::records::Records;
 
 /// The longest identifier a door accepts, in bytes.
 pub const MAX_IDENTIFIER_LEN: usize = 2048;
 
-/// Why a DID could not be resolved, in DID Resolution's terms.
+/// Where a proof-carrying answer puts the ledger proof, in the resolution metadata.
+pub const LEDGER_PROOF: &str = "ledgerProof";
+
+/// The `type` prefix of DID Resolution's problem objects.
+pub const ERROR_TYPE_PREFIX: &str = "https://www.w3.org/ns/did#";
+
+/// Why a DID could not be resolved, in DID Resolution's terms (the did:bid current-record read).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ResolveError {
     /// Not a valid DID.
@@ -61,16 +83,351 @@ impl Resolved {
     }
 }
 
-/// Resolves DIDs against the ledger.
+/// DID Resolution's error types, as this resolver uses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The DID is malformed.
+    InvalidDid,
+    /// The DID URL is malformed.
+    InvalidDidUrl,
+    /// An option is unknown, malformed, or not allowed with the others.
+    InvalidOptions,
+    /// The DID (or the resource a DID URL names) does not exist.
+    NotFound,
+    /// No representation the client accepts.
+    RepresentationNotSupported,
+    /// The DID method is not supported.
+    MethodNotSupported,
+    /// A valid request this resolver cannot carry out for this method.
+    FeatureNotSupported,
+    /// A method answered a document that is not a valid DID document.
+    InvalidDidDocument,
+    /// The resolver or a driver failed.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The UPPER_SNAKE name: the problem `type` after `#`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidDid => "INVALID_DID",
+            ErrorKind::InvalidDidUrl => "INVALID_DID_URL",
+            ErrorKind::InvalidOptions => "INVALID_OPTIONS",
+            ErrorKind::NotFound => "NOT_FOUND",
+            ErrorKind::RepresentationNotSupported => "REPRESENTATION_NOT_SUPPORTED",
+            ErrorKind::MethodNotSupported => "METHOD_NOT_SUPPORTED",
+            ErrorKind::FeatureNotSupported => "FEATURE_NOT_SUPPORTED",
+            ErrorKind::InvalidDidDocument => "INVALID_DID_DOCUMENT",
+            ErrorKind::Internal => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The problem `title`.
+    pub fn title(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidDid => "The DID is not valid.",
+            ErrorKind::InvalidDidUrl => "The DID URL is not valid.",
+            ErrorKind::InvalidOptions => "The resolution options are not valid.",
+            ErrorKind::NotFound => "The DID or DID document was not found.",
+            ErrorKind::RepresentationNotSupported => {
+                "The requested representation is not supported."
+            }
+            ErrorKind::MethodNotSupported => "The DID method is not supported.",
+            ErrorKind::FeatureNotSupported => "The requested feature is not supported.",
+            ErrorKind::InvalidDidDocument => "The DID document is not valid.",
+            ErrorKind::Internal => "An internal error occurred.",
+        }
+    }
+
+    /// The HTTP status of the DID Resolution HTTP(S) binding.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidDid | ErrorKind::InvalidDidUrl | ErrorKind::InvalidOptions => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::RepresentationNotSupported => 406,
+            ErrorKind::MethodNotSupported | ErrorKind::FeatureNotSupported => 501,
+            ErrorKind::InvalidDidDocument | ErrorKind::Internal => 500,
+        }
+    }
+}
+
+/// A failed resolution or dereference: the error type, a detail for people, and resolution
+/// metadata that goes with it (a ledger proof of absence, for one).
+#[derive(Debug, Clone, PartialEq, Error)]
+#[error("{}: {detail}", kind.code())]
+pub struct ResolutionError {
+    /// The error type.
+    pub kind: ErrorKind,
+    /// What exactly is wrong.
+    pub detail: String,
+    /// More resolution metadata to answer with the error.
+    pub metadata: Map<String, Value>,
+}
+
+impl ResolutionError {
+    /// An error of `kind`.
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> ResolutionError {
+        ResolutionError {
+            kind,
+            detail: detail.into(),
+            metadata: Map::new(),
+        }
+    }
+
+    /// The same error with one more resolution metadata member.
+    pub fn with_metadata(mut self, name: &str, value: Value) -> ResolutionError {
+        self.metadata.insert(name.into(), value);
+        self
+    }
+
+    /// The RFC 9457 problem object (`type`, `title`, `detail`).
+    pub fn problem(&self) -> Value {
+        json!({
+            "type": format!("{ERROR_TYPE_PREFIX}{}", self.kind.code()),
+            "title": self.kind.title(),
+            "detail": self.detail,
+        })
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ResolutionError {
+    ResolutionError::new(ErrorKind::Internal, e.to_string())
+}
+
+fn invalid_options(detail: impl Into<String>) -> ResolutionError {
+    ResolutionError::new(ErrorKind::InvalidOptions, detail)
+}
+
+/// The outcome of resolving a DID: the document (none when deactivated) and the two metadata
+/// maps of DID Resolution.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resolution {
+    /// The DID document, in its DID Core JSON form.
+    pub document: Option<Value>,
+    /// `didDocumentMetadata`.
+    pub document_metadata: Map<String, Value>,
+    /// `didResolutionMetadata` (without `contentType`, which the door sets).
+    pub resolution_metadata: Map<String, Value>,
+}
+
+impl Resolution {
+    /// True when the DID is deactivated (`didDocumentMetadata.deactivated: true`).
+    pub fn deactivated(&self) -> bool {
+        self.document_metadata.get("deactivated") == Some(&Value::Bool(true))
+    }
+}
+
+/// What a DID URL dereferences to, besides the resolution of its DID.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    /// The DID document itself (a DID, maybe with `versionId` / `versionTime`), or nothing for
+    /// a deactivated DID.
+    Document,
+    /// A part of the document selected by the fragment: a verification method or a service.
+    Resource(Value),
+    /// Services selected by `service` / `serviceType`: the document with only those services,
+    /// and their endpoint URLs (with `relativeRef` and the fragment applied).
+    Services {
+        /// The document with only the selected services.
+        document: Value,
+        /// The selected URL endpoints, in document order.
+        urls: Vec<String>,
+    },
+}
+
+/// A dereferenced DID URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dereferenced {
+    /// The resolution of the DID URL's DID.
+    pub resolution: Resolution,
+    /// What the DID URL selects in it.
+    pub content: Content,
+}
+
+/// Identifiers the bridges know to be the same subject as a DID: `equivalentId` and
+/// `canonicalId` of DID Resolution's document metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Aliases {
+    /// Same-method DIDs that are logically equivalent.
+    pub equivalent_id: Vec<String>,
+    /// The one DID to use instead, if any.
+    pub canonical_id: Option<String>,
+    /// Foreign identifiers bound to the DID on the ledger by their namespaces' owners
+    /// (`vaa:…`, `hdl:…`, `dns:…`): `alsoKnownAs` of the document metadata (not of the
+    /// document, which only the DID's controller writes).
+    pub also_known_as: Vec<String>,
+}
+
+/// The resolution options this resolver understands. Built by [`ResolutionOptions::collect`]
+/// from a DID URL's parameters and the request's options.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResolutionOptions {
+    /// `accept`: the media type asked for, when given as an option rather than a header.
+    pub accept: Option<String>,
+    /// `versionId`.
+    pub version_id: Option<String>,
+    /// `versionTime`.
+    pub version_time: Option<OffsetDateTime>,
+    /// `noCache`: read the ledger, not the cache.
+    pub no_cache: bool,
+    /// `proof`: attach the ledger proof (did:bid only).
+    pub proof: bool,
+    /// `expandRelativeUrls`: absolutize relative DID URLs in the document.
+    pub expand_relative_urls: bool,
+    /// did:key's `publicKeyFormat` and `enableEncryptionKeyDerivation`.
+    pub key: KeyOptions,
+}
+
+/// DID parameters (in a DID URL's query) that select what a DID URL dereferences to.
+pub const DID_PARAMETERS: [&str; 5] = [
+    "service",
+    "serviceType",
+    "relativeRef",
+    "versionId",
+    "versionTime",
+];
+
+/// Resolution options (query parameters of the HTTP binding, or the POST body). The same
+/// names are accepted in a DID URL's query, as DID Resolution passes DID parameters on as
+/// options (and a plain DID in the binding's path takes its options from there).
+pub const OPTION_NAMES: [&str; 8] = [
+    "accept",
+    "versionId",
+    "versionTime",
+    "noCache",
+    "proof",
+    "expandRelativeUrls",
+    "publicKeyFormat",
+    "enableEncryptionKeyDerivation",
+];
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, ResolutionError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(invalid_options(format!(
+            "{name} is \"true\" or \"false\", not {other:?}"
+        ))),
+    }
+}
+
+impl ResolutionOptions {
+    /// The options of a request: the DID URL's parameters and the request's own options
+    /// (`name`, `value` pairs, already decoded). Unknown names are `INVALID_DID_URL` in the DID
+    /// URL and `INVALID_OPTIONS` among the options; a name given in both with different values,
+    /// a malformed value, and `versionId` with `versionTime` are `INVALID_OPTIONS`.
+    pub fn collect(
+        url: &DidUrl,
+        options: &[(String, String)],
+    ) -> Result<ResolutionOptions, ResolutionError> {
+        let mut merged: Vec<(&str, &str)> = Vec::new();
+        for (name, value) in url.params() {
+            let known =
+                DID_PARAMETERS.contains(&name.as_str()) || OPTION_NAMES.contains(&name.as_str());
+            if !known {
+                return Err(ResolutionError::new(
+                    ErrorKind::InvalidDidUrl,
+                    format!(
+                        "unknown DID parameter {name:?}: known are {} and the options {}",
+                        DID_PARAMETERS.join(", "),
+                        OPTION_NAMES.join(", ")
+                    ),
+                ));
+            }
+            if !DID_PARAMETERS[..3].contains(&name.as_str()) {
+                merged.push((name, value));
+            }
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for (name, value) in options {
+            if !OPTION_NAMES.contains(&name.as_str()) {
+                return Err(invalid_options(format!(
+                    "unknown resolution option {name:?}: known are {}",
+                    OPTION_NAMES.join(", ")
+                )));
+            }
+            if seen.contains(&name.as_str()) {
+                return Err(invalid_options(format!(
+                    "the option {name:?} is given more than once"
+                )));
+            }
+            seen.push(name);
+            match merged.iter().find(|(n, _)| n == name) {
+                Some((_, v)) if v != value => {
+                    return Err(invalid_options(format!(
+                        "{name} is {v:?} in the DID URL but {value:?} in the options"
+                    )))
+                }
+                Some(_) => {}
+                None => merged.push((name, value)),
+            }
+        }
+        let mut o = ResolutionOptions::default();
+        for (name, value) in merged {
+            match name {
+                "accept" => o.accept = Some(value.to_string()),
+                "versionId" => {
+                    if value.is_empty() {
+                        return Err(invalid_options("versionId is empty"));
+                    }
+                    o.version_id = Some(value.to_string());
+                }
+                "versionTime" => {
+                    o.version_time = Some(OffsetDateTime::parse(value, &Rfc3339).map_err(|e| {
+                        invalid_options(format!(
+                            "versionTime {value:?} is not an XML/RFC 3339 date-time such \
+                                 as 2024-06-01T19:23:24Z: {e}"
+                        ))
+                    })?)
+                }
+                "noCache" => o.no_cache = parse_bool(name, value)?,
+                "proof" => o.proof = parse_bool(name, value)?,
+                "expandRelativeUrls" => o.expand_relative_urls = parse_bool(name, value)?,
+                "publicKeyFormat" => o.key.public_key_format = Some(value.to_string()),
+                "enableEncryptionKeyDerivation" => {
+                    o.key.enable_encryption_key_derivation = parse_bool(name, value)?
+                }
+                _ => {}
+            }
+        }
+        if o.version_id.is_some() && o.version_time.is_some() {
+            return Err(invalid_options(
+                "versionId and versionTime are mutually exclusive",
+            ));
+        }
+        if o.proof && o.expand_relative_urls {
+            return Err(invalid_options(
+                "proof=true proves the document as stored; expandRelativeUrls would change it",
+            ));
+        }
+        Ok(o)
+    }
+
+    fn selects_version(&self) -> bool {
+        self.version_id.is_some() || self.version_time.is_some()
+    }
+}
+
+/// Resolves DIDs and dereferences DID URLs.
 #[derive(Clone)]
 pub struct Resolver {
     records: Records,
+    drivers: Arc<Drivers>,
 }
 
 impl Resolver {
-    /// A resolver over `ledger`.
+    /// A resolver over `records`, with no drivers.
     pub fn new(records: Records) -> Resolver {
-        Resolver { records }
+        Resolver {
+            records,
+            drivers: Arc::new(Drivers::default()),
+        }
+    }
+
+    /// The same resolver proxying other methods to `drivers`.
+    pub fn with_drivers(mut self, drivers: Drivers) -> Resolver {
+        self.drivers = Arc::new(drivers);
+        self
     }
 
     /// The ledger.
@@ -78,7 +435,17 @@ impl Resolver {
         self.records.ledger()
     }
 
-    /// Resolves a DID to its current record.
+    /// The records (the read path's cache sits behind them).
+    pub fn records(&self) -> &Records {
+        &self.records
+    }
+
+    /// The configured drivers.
+    pub fn drivers(&self) -> &Drivers {
+        &self.drivers
+    }
+
+    /// Resolves a did:bid DID to its current record (blocking: reads the ledger).
     pub fn resolve(&self, did: &str) -> Result<Resolved, ResolveError> {
         if did.len() > MAX_IDENTIFIER_LEN {
             return Err(ResolveError::InvalidDid(format!(
@@ -116,5 +483,831 @@ impl Resolver {
         let record: DidRecord = serde_json::from_str(&anchored.value)
             .map_err(|e| ResolveError::Internal(format!("stored record: {e}")))?;
         Ok(Resolved { bid, record })
+    }
+
+    /// The DID methods this resolver answers: `bid`, `key`, then the drivers' methods.
+    pub fn methods(&self) -> Vec<String> {
+        let mut methods = vec!["bid".to_string(), "key".to_string()];
+        for driver in self.drivers.iter() {
+            for m in driver.methods() {
+                if !methods.contains(&m) {
+                    methods.push(m);
+                }
+            }
+        }
+        methods
+    }
+
+    /// Example DIDs per method, as the Universal Resolver's `/1.0/testIdentifiers` lists them:
+    /// the did:key spec's vectors, and the drivers' configured test identifiers. did:bid has
+    /// none to offer until a DID is registered; `bid` lists the DIDs in `bid_examples`.
+    pub fn test_identifiers(&self, bid_examples: &[String]) -> Map<String, Value> {
+        let mut map = Map::new();
+        map.insert("bid".into(), json!(bid_examples));
+        map.insert(
+            "key".into(),
+            json!([
+                "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp",
+                "did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme",
+                "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169",
+            ]),
+        );
+        for driver in self.drivers.iter() {
+            for id in driver.test_identifiers() {
+                let Some(method) = id.strip_prefix("did:").and_then(|r| r.split(':').next()) else {
+                    continue;
+                };
+                let entry = map.entry(method.to_string()).or_insert_with(|| json!([]));
+                if let Some(list) = entry.as_array_mut() {
+                    if !list.iter().any(|v| v == id) {
+                        list.push(json!(id));
+                    }
+                }
+            }
+        }
+        map
+    }
+
+    /// The resolver's properties, as the Universal Resolver's `/1.0/properties` gives them: one
+    /// entry per driver, keyed by its pattern.
+    pub fn properties(&self) -> Map<String, Value> {
+        let ledger = self.ledger();
+        let mut map = Map::new();
+        map.insert(
+            "^(did:bid:.+)$".into(),
+            json!({ "local": {
+                "method": "bid",
+                "chainId": ledger.genesis().chain_id,
+                "height": ledger.height(),
+                "cache": self.records.cache().is_some(),
+                "options": ["versionId", "versionTime", "noCache", "proof", "expandRelativeUrls"],
+            }}),
+        );
+        map.insert(
+            "^(did:key:.+)$".into(),
+            json!({ "local": {
+                "method": "key",
+                "keyTypes": ["Ed25519", "X25519", "secp256k1", "P-256"],
+                "options": ["publicKeyFormat", "enableEncryptionKeyDerivation", "expandRelativeUrls"],
+            }}),
+        );
+        for driver in self.drivers.iter() {
+            map.insert(driver.pattern().to_string(), driver.properties());
+        }
+        map
+    }
+
+    /// What bridges know about a DID's other identifiers: the VAA codes, handles and DNS names
+    /// bound to it (its reverse index on the ledger, read through the cache).
+    /// [`Resolver::resolve_did`] writes them into the document metadata (`alsoKnownAs`;
+    /// `equivalentId` and `canonicalId` are for same-method DIDs and stay empty).
+    pub fn aliases(&self, did: &str) -> Aliases {
+        let also_known_as = crate::bridge_source::aliases(&self.records, did).unwrap_or_else(|e| {
+            tracing::warn!(did, error = %e, "reading the DID's bound identifiers");
+            Vec::new()
+        });
+        Aliases {
+            also_known_as,
+            ..Aliases::default()
+        }
+    }
+
+    /// DID Resolution's `resolve`: `did` must be a DID (no path, query or fragment).
+    pub async fn resolve_did(
+        &self,
+        did: &DidUrl,
+        options: &ResolutionOptions,
+    ) -> Result<Resolution, ResolutionError> {
+        if !did.is_did() {
+            return Err(ResolutionError::new(
+                ErrorKind::InvalidDid,
+                format!("{did} is a DID URL, not a DID"),
+            ));
+        }
+        let method = did.method();
+        if method != "key" && options.key != KeyOptions::default() {
+            return Err(invalid_options(
+                "publicKeyFormat and enableEncryptionKeyDerivation apply to did:key only",
+            ));
+        }
+        let mut resolution = match method {
+            "bid" => {
+                let this = self.clone();
+                let did_text = did.did().to_string();
+                let options = options.clone();
+                tokio::task::spawn_blocking(move || this.resolve_bid(&did_text, &options))
+                    .await
+                    .map_err(internal)??
+            }
+            "key" => {
+                if options.proof {
+                    return Err(ResolutionError::new(
+                        ErrorKind::FeatureNotSupported,
+                        "proof=true: did:key is not on the ledger, there is nothing to prove",
+                    ));
+                }
+                if options.selects_version() {
+                    return Err(ResolutionError::new(
+                        ErrorKind::FeatureNotSupported,
+                        "did:key documents have no versions (versionId, versionTime)",
+                    ));
+                }
+                let document = didkey::resolve(did.method_specific_id(), &options.key).map_err(
+                    |e| match e {
+                        DidKeyError::InvalidDid(m) => {
+                            ResolutionError::new(ErrorKind::InvalidDid, format!("{did}: {m}"))
+                        }
+                        DidKeyError::InvalidOptions(m) => invalid_options(m),
+                        DidKeyError::Unsupported(m) => {
+                            ResolutionError::new(ErrorKind::FeatureNotSupported, m)
+                        }
+                    },
+                )?;
+                Resolution {
+                    document: Some(document),
+                    ..Resolution::default()
+                }
+            }
+            other => {
+                let Some(driver) = self.drivers.find(did.did()) else {
+                    return Err(ResolutionError::new(
+                        ErrorKind::MethodNotSupported,
+                        format!(
+                            "did:{other} is not supported here: this resolver answers {}",
+                            self.methods()
+                                .iter()
+                                .map(|m| format!("did:{m}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                };
+                if options.proof || options.selects_version() {
+                    return Err(ResolutionError::new(
+                        ErrorKind::FeatureNotSupported,
+                        format!(
+                            "did:{other} is resolved by a driver: proof, versionId and \
+                             versionTime are answered for did:bid only"
+                        ),
+                    ));
+                }
+                driver.resolve(did.did()).await?
+            }
+        };
+        if options.expand_relative_urls {
+            if let Some(document) = resolution.document.as_mut() {
+                expand_relative_urls(document, did.did());
+            }
+        }
+        let aliases = self.aliases(did.did());
+        if !aliases.equivalent_id.is_empty() {
+            resolution
+                .document_metadata
+                .insert("equivalentId".into(), json!(aliases.equivalent_id));
+        }
+        if let Some(canonical) = aliases.canonical_id {
+            resolution
+                .document_metadata
+                .insert("canonicalId".into(), json!(canonical));
+        }
+        if !aliases.also_known_as.is_empty() {
+            resolution
+                .document_metadata
+                .insert("alsoKnownAs".into(), json!(aliases.also_known_as));
+        }
+        Ok(resolution)
+    }
+
+    /// The did:bid read (blocking): the current record through the cache, or the proven one, or
+    /// a version from the ledger's history.
+    fn resolve_bid(
+        &self,
+        did: &str,
+        options: &ResolutionOptions,
+    ) -> Result<Resolution, ResolutionError> {
+        let bid: Bid = did
+            .parse()
+            .map_err(|e| ResolutionError::new(ErrorKind::InvalidDid, format!("{did}: {e}")))?;
+        let key = did_key(&bid);
+        let ledger = self.records.ledger();
+        let parse = |text: &str| -> Result<DidRecord, ResolutionError> {
+            serde_json::from_str(text).map_err(|e| internal(format!("stored record of {did}: {e}")))
+        };
+        let mut proof = None;
+        let current = if options.proof {
+            // The answer is rendered from the proven value: one snapshot for both.
+            let proven = ledger.prove(&key).map_err(internal)?;
+            proof = Some(serde_json::to_value(&proven).map_err(internal)?);
+            proven.value.as_deref().map(parse).transpose()?
+        } else {
+            self.records
+                .current(&key, options.no_cache)
+                .map_err(internal)?
+                .map(|anchored| parse(&anchored.value))
+                .transpose()?
+        };
+        let Some(current) = current else {
+            let error = ResolutionError::new(
+                ErrorKind::NotFound,
+                format!("{did} is not registered on this ledger"),
+            );
+            return Err(match proof {
+                Some(p) => error.with_metadata(LEDGER_PROOF, p),
+                None => error,
+            });
+        };
+        let (record, next) = if options.selects_version() {
+            let history = ledger
+                .history(&key)
+                .map_err(internal)?
+                .iter()
+                .map(|(_, text)| parse(text))
+                .collect::<Result<Vec<_>, _>>()?;
+            let index = select_version(&history, options, did, &current)?;
+            let record = history[index].clone();
+            if options.proof && record.version_id != current.version_id {
+                return Err(invalid_options(format!(
+                    "proof=true: the ledger proves only the current state (versionId {}), \
+                     not version {}; ask without proof for older versions",
+                    current.version_id, record.version_id
+                )));
+            }
+            (record, history.get(index + 1).cloned())
+        } else {
+            (current, None)
+        };
+        let mut resolution = Resolution {
+            document: if record.deactivated {
+                None
+            } else {
+                let document = record
+                    .bid_document()
+                    .map_err(|e| internal(format!("stored document of {did}: {e}")))?;
+                Some(document.to_did_core())
+            },
+            document_metadata: document_metadata(&record, next.as_ref()),
+            resolution_metadata: Map::new(),
+        };
+        if let Some(p) = proof {
+            resolution
+                .resolution_metadata
+                .insert(LEDGER_PROOF.into(), p);
+        }
+        Ok(resolution)
+    }
+
+    /// DID URL dereferencing. A path is `NOT_FOUND` (no method here defines paths); `service`
+    /// and `serviceType` select services and `relativeRef` resolves against their endpoints; a
+    /// fragment alone selects a verification method or a service by id. A deactivated DID
+    /// dereferences to its resolution ([`Content::Document`]) whatever the DID URL selects.
+    pub async fn dereference(
+        &self,
+        url: &DidUrl,
+        options: &ResolutionOptions,
+    ) -> Result<Dereferenced, ResolutionError> {
+        if !url.path().is_empty() {
+            return Err(ResolutionError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{url}: did:{} defines no DID URL paths, so {:?} names nothing",
+                    url.method(),
+                    url.path()
+                ),
+            ));
+        }
+        let service = url.param("service");
+        let service_type = url.param("serviceType");
+        let relative_ref = url.param("relativeRef");
+        let fragment = url.fragment().filter(|f| !f.is_empty());
+        let selects_services = service.is_some() || service_type.is_some();
+        if relative_ref.is_some() && !selects_services {
+            return Err(ResolutionError::new(
+                ErrorKind::InvalidDidUrl,
+                format!("{url}: relativeRef needs service or serviceType to resolve against"),
+            ));
+        }
+        if options.proof && (selects_services || fragment.is_some()) {
+            return Err(invalid_options(
+                "proof=true applies to resolving a DID (with versionId or versionTime), not to \
+                 dereferencing a fragment or a service",
+            ));
+        }
+        let did = DidUrl::parse(url.did())
+            .map_err(|e| ResolutionError::new(ErrorKind::InvalidDid, e.to_string()))?;
+        let resolution = self.resolve_did(&did, options).await?;
+        let Some(document) = resolution
+            .document
+            .as_ref()
+            .filter(|_| !resolution.deactivated())
+        else {
+            return Ok(Dereferenced {
+                resolution,
+                content: Content::Document,
+            });
+        };
+        let content = if selects_services {
+            select_services(url, document, service, service_type, relative_ref, fragment)?
+        } else if let Some(fragment) = fragment {
+            Content::Resource(
+                find_by_fragment(document, url.did(), fragment).ok_or_else(|| {
+                    ResolutionError::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "{} has no verification method or service with id #{fragment}",
+                            url.did()
+                        ),
+                    )
+                })?,
+            )
+        } else {
+            Content::Document
+        };
+        Ok(Dereferenced {
+            resolution,
+            content,
+        })
+    }
+}
+
+/// The index in `history` of the version the options select.
+fn select_version(
+    history: &[DidRecord],
+    options: &ResolutionOptions,
+    did: &str,
+    current: &DidRecord,
+) -> Result<usize, ResolutionError> {
+    if let Some(version) = &options.version_id {
+        return history
+            .iter()
+            .position(|r| r.version_id.to_string() == *version)
+            .ok_or_else(|| {
+                ResolutionError::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "{did} has no version {version:?}: its versions are 1 to {}",
+                        current.version_id
+                    ),
+                )
+            });
+    }
+    let Some(at) = options.version_time else {
+        return Err(internal("no version selected"));
+    };
+    let mut found = None;
+    for (i, record) in history.iter().enumerate() {
+        let updated = OffsetDateTime::parse(&record.updated, &Rfc3339)
+            .map_err(|e| internal(format!("stored time {:?}: {e}", record.updated)))?;
+        if updated <= at {
+            found = Some(i);
+        } else {
+            break;
+        }
+    }
+    found.ok_or_else(|| {
+        let at = at.format(&Rfc3339).unwrap_or_default();
+        let created = history.first().map(|r| r.created.as_str()).unwrap_or("?");
+        ResolutionError::new(
+            ErrorKind::NotFound,
+            format!("{did} did not exist at {at}: it was created at {created}"),
+        )
+    })
+}
+
+/// `didDocumentMetadata` of a record (and of the version after it, when it is not the latest).
+fn document_metadata(record: &DidRecord, next: Option<&DidRecord>) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("created".into(), json!(record.created));
+    // DID Core: `updated` is left out while the DID has never been updated.
+    if record.version_id > 1 {
+        m.insert("updated".into(), json!(record.updated));
+    }
+    m.insert("versionId".into(), json!(record.version_id.to_string()));
+    m.insert("deactivated".into(), json!(record.deactivated));
+    if let Some(next) = next {
+        m.insert("nextUpdate".into(), json!(next.updated));
+        m.insert("nextVersionId".into(), json!(next.version_id.to_string()));
+    }
+    m
+}
+
+/// Whether a document member's `id` names `#fragment` of `did`.
+fn id_matches(id: Option<&Value>, did: &str, fragment: &str) -> bool {
+    match id.and_then(Value::as_str) {
+        Some(id) => match id.split_once('#') {
+            Some((base, frag)) => frag == fragment && (base.is_empty() || base == did),
+            None => false,
+        },
+        None => false,
+    }
+}
+
+/// The verification method or service of `document` whose id is `did#fragment` (or
+/// `#fragment`), also among those embedded in verification relationships.
+fn find_by_fragment(document: &Value, did: &str, fragment: &str) -> Option<Value> {
+    let members = [
+        "verificationMethod",
+        "service",
+        "authentication",
+        "assertionMethod",
+        "keyAgreement",
+        "capabilityInvocation",
+        "capabilityDelegation",
+    ];
+    members
+        .iter()
+        .filter_map(|m| document.get(*m).and_then(Value::as_array))
+        .flatten()
+        .find(|item| item.is_object() && id_matches(item.get("id"), did, fragment))
+        .cloned()
+}
+
+fn select_services(
+    url: &DidUrl,
+    document: &Value,
+    service: Option<&str>,
+    service_type: Option<&str>,
+    relative_ref: Option<&str>,
+    fragment: Option<&str>,
+) -> Result<Content, ResolutionError> {
+    let did = url.did();
+    let selected: Vec<Value> = document
+        .get("service")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|s| service.is_none_or(|name| id_matches(s.get("id"), did, name)))
+        .filter(|s| {
+            service_type.is_none_or(|t| match s.get("type") {
+                Some(Value::String(x)) => x == t,
+                Some(Value::Array(xs)) => xs.iter().any(|x| x.as_str() == Some(t)),
+                _ => false,
+            })
+        })
+        .cloned()
+        .collect();
+    if selected.is_empty() {
+        let what = match (service, service_type) {
+            (Some(s), Some(t)) => format!("a service #{s} of type {t:?}"),
+            (Some(s), None) => format!("a service #{s}"),
+            (_, Some(t)) => format!("a service of type {t:?}"),
+            (None, None) => "a service".into(),
+        };
+        return Err(ResolutionError::new(
+            ErrorKind::NotFound,
+            format!("{did} has no {what}"),
+        ));
+    }
+    let mut urls = Vec::new();
+    for s in &selected {
+        let endpoints: Vec<&str> = match s.get("serviceEndpoint") {
+            Some(Value::String(e)) => vec![e.as_str()],
+            Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for endpoint in endpoints {
+            if let Some(u) = endpoint_url(endpoint, relative_ref, fragment)? {
+                urls.push(u);
+            }
+        }
+    }
+    let mut filtered = document.clone();
+    if let Some(map) = filtered.as_object_mut() {
+        map.insert("service".into(), Value::Array(selected));
+    }
+    Ok(Content::Services {
+        document: filtered,
+        urls,
+    })
+}
+
+/// An endpoint with `relativeRef` applied (its path appended to the endpoint's path, its query
+/// added to the endpoint's, as DID Resolution's worked example does) and the DID URL's
+/// fragment. Endpoints that are not absolute URLs (a BID resolver service's bare IP address)
+/// give none.
+fn endpoint_url(
+    endpoint: &str,
+    relative_ref: Option<&str>,
+    fragment: Option<&str>,
+) -> Result<Option<String>, ResolutionError> {
+    let Ok(mut u) = reqwest::Url::parse(endpoint) else {
+        return Ok(None);
+    };
+    if u.cannot_be_a_base() {
+        return Ok(None);
+    }
+    let bad = |why: &str| {
+        ResolutionError::new(
+            ErrorKind::InvalidDidUrl,
+            format!("relativeRef {:?} {why}", relative_ref.unwrap_or_default()),
+        )
+    };
+    let mut ref_fragment = None;
+    if let Some(rel) = relative_ref {
+        let scheme_like = rel
+            .split(['/', '?', '#'])
+            .next()
+            .is_some_and(|first| first.contains(':'));
+        if scheme_like || rel.starts_with("//") {
+            return Err(bad(
+                "must be a relative reference (no scheme, no authority)",
+            ));
+        }
+        let (rest, frag) = match rel.split_once('#') {
+            Some((r, f)) => (r, Some(f)),
+            None => (rel, None),
+        };
+        ref_fragment = frag;
+        let (path, query) = match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (rest, None),
+        };
+        if path.split('/').any(|seg| seg == ".." || seg == ".") {
+            return Err(bad("must not contain \".\" or \"..\" path segments"));
+        }
+        if !path.is_empty() {
+            let base = u.path().trim_end_matches('/').to_string();
+            let joined = if path.starts_with('/') {
+                format!("{base}{path}")
+            } else {
+                format!("{base}/{path}")
+            };
+            u.set_path(&joined);
+        }
+        if let Some(q) = query {
+            let merged = match u.query() {
+                Some(existing) if !existing.is_empty() => format!("{existing}&{q}"),
+                _ => q.to_string(),
+            };
+            u.set_query(Some(&merged));
+        }
+    }
+    if let Some(f) = ref_fragment.or(fragment) {
+        if u.fragment().is_some() {
+            return Err(ResolutionError::new(
+                ErrorKind::InvalidDidUrl,
+                format!(
+                    "the service endpoint {endpoint} already has a fragment; #{f} cannot be added"
+                ),
+            ));
+        }
+        u.set_fragment(Some(f));
+    }
+    Ok(Some(u.to_string()))
+}
+
+/// Absolutizes relative DID URLs (`#key-1`) in a document's verification methods, services and
+/// verification relationships (DID Resolution's `expandRelativeUrls`).
+fn expand_relative_urls(document: &mut Value, did: &str) {
+    let absolute = |v: &mut Value| {
+        if let Some(s) = v.as_str() {
+            if s.starts_with('#') || s.starts_with('?') || s.starts_with('/') {
+                *v = json!(format!("{did}{s}"));
+            }
+        }
+    };
+    for member in ["verificationMethod", "service"] {
+        if let Some(list) = document.get_mut(member).and_then(Value::as_array_mut) {
+            for item in list {
+                if let Some(id) = item.get_mut("id") {
+                    absolute(id);
+                }
+                if let Some(controller) = item.get_mut("controller") {
+                    absolute(controller);
+                }
+            }
+        }
+    }
+    for member in [
+        "authentication",
+        "assertionMethod",
+        "keyAgreement",
+        "capabilityInvocation",
+        "capabilityDelegation",
+    ] {
+        if let Some(list) = document.get_mut(member).and_then(Value::as_array_mut) {
+            for item in list {
+                if item.is_string() {
+                    absolute(item);
+                } else if let Some(id) = item.get_mut("id") {
+                    absolute(id);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> DidUrl {
+        DidUrl::parse(s).unwrap()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn options_merge_did_parameters_and_request_options() {
+        let o = ResolutionOptions::collect(
+            &url("did:bid:x?versionId=2&noCache=true"),
+            &pairs(&[("proof", "true"), ("noCache", "true")]),
+        )
+        .unwrap();
+        assert_eq!(o.version_id.as_deref(), Some("2"));
+        assert!(o.no_cache && o.proof);
+        let kind = |u: &str, p: &[(&str, &str)]| {
+            ResolutionOptions::collect(&url(u), &pairs(p))
+                .unwrap_err()
+                .kind
+        };
+        assert_eq!(
+            kind("did:bid:x", &[("bogus", "1")]),
+            ErrorKind::InvalidOptions
+        );
+        assert_eq!(kind("did:bid:x?bogus=1", &[]), ErrorKind::InvalidDidUrl);
+        assert_eq!(
+            ResolutionOptions::collect(&url("did:bid:x?accept=a"), &[])
+                .unwrap()
+                .accept
+                .as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            kind("did:bid:x", &[("service", "a")]),
+            ErrorKind::InvalidOptions
+        );
+        assert_eq!(
+            kind("did:bid:x", &[("noCache", "yes")]),
+            ErrorKind::InvalidOptions
+        );
+        assert_eq!(
+            kind("did:bid:x?versionId=1", &[("versionId", "2")]),
+            ErrorKind::InvalidOptions
+        );
+        assert_eq!(
+            kind(
+                "did:bid:x",
+                &[("versionId", "1"), ("versionTime", "2024-01-01T00:00:00Z")]
+            ),
+            ErrorKind::InvalidOptions
+        );
+        assert_eq!(
+            kind("did:bid:x", &[("versionTime", "yesterday")]),
+            ErrorKind::InvalidOptions
+        );
+        assert_eq!(
+            kind(
+                "did:bid:x",
+                &[("proof", "true"), ("expandRelativeUrls", "true")]
+            ),
+            ErrorKind::InvalidOptions
+        );
+        assert_eq!(
+            kind("did:bid:x", &[("noCache", "true"), ("noCache", "true")]),
+            ErrorKind::InvalidOptions
+        );
+        // The same value in both places is fine.
+        assert!(ResolutionOptions::collect(
+            &url("did:bid:x?versionId=1"),
+            &pairs(&[("versionId", "1")])
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn error_kinds_have_the_binding_status_codes() {
+        for (kind, status) in [
+            (ErrorKind::InvalidDid, 400),
+            (ErrorKind::InvalidDidUrl, 400),
+            (ErrorKind::InvalidOptions, 400),
+            (ErrorKind::NotFound, 404),
+            (ErrorKind::RepresentationNotSupported, 406),
+            (ErrorKind::MethodNotSupported, 501),
+            (ErrorKind::FeatureNotSupported, 501),
+            (ErrorKind::Internal, 500),
+            (ErrorKind::InvalidDidDocument, 500),
+        ] {
+            assert_eq!(kind.status(), status, "{kind:?}");
+        }
+        let p = ResolutionError::new(ErrorKind::NotFound, "gone").problem();
+        assert_eq!(p["type"], "https://www.w3.org/ns/did#NOT_FOUND");
+        assert_eq!(p["detail"], "gone");
+    }
+
+    #[test]
+    fn relative_refs_append_to_endpoints() {
+        let f = |e: &str, r: Option<&str>, frag: Option<&str>| endpoint_url(e, r, frag);
+        // DID Resolution's worked example.
+        assert_eq!(
+            f(
+                "https://example.com/messages/8377464",
+                Some("/some/path?query"),
+                Some("frag")
+            )
+            .unwrap()
+            .unwrap(),
+            "https://example.com/messages/8377464/some/path?query#frag"
+        );
+        assert_eq!(
+            f("https://example.com/files/", Some("resume.pdf"), None)
+                .unwrap()
+                .unwrap(),
+            "https://example.com/files/resume.pdf"
+        );
+        assert_eq!(
+            f("https://api.example/v1?key=a", Some("/items?id=3"), None)
+                .unwrap()
+                .unwrap(),
+            "https://api.example/v1/items?key=a&id=3"
+        );
+        assert_eq!(
+            f("https://x.example", None, None).unwrap().unwrap(),
+            "https://x.example/"
+        );
+        assert_eq!(f("192.168.1.23", Some("/a"), None).unwrap(), None);
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/x",
+            "/a/../b",
+            "javascript:x",
+        ] {
+            assert_eq!(
+                f("https://x.example/", Some(bad), None).unwrap_err().kind,
+                ErrorKind::InvalidDidUrl,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            f("https://x.example/#top", None, Some("f"))
+                .unwrap_err()
+                .kind,
+            ErrorKind::InvalidDidUrl
+        );
+    }
+
+    #[test]
+    fn fragments_and_services_are_found_by_id_and_type() {
+        let did = "did:bid:x";
+        let doc = json!({
+            "id": did,
+            "verificationMethod": [{"id": "did:bid:x#key-1", "type": "Multikey"}],
+            "authentication": ["did:bid:x#key-1", {"id": "#key-2", "type": "Multikey"}],
+            "service": [
+                {"id": "#files", "type": "DIDStorage", "serviceEndpoint": "https://files.example/"},
+                {"id": "did:bid:x#hub", "type": ["Hub", "DIDStorage"],
+                 "serviceEndpoint": ["https://a.example", {"uri": "x"}, "https://b.example"]},
+            ],
+        });
+        assert_eq!(
+            find_by_fragment(&doc, did, "key-1").unwrap()["type"],
+            "Multikey"
+        );
+        assert_eq!(
+            find_by_fragment(&doc, did, "key-2").unwrap()["id"],
+            "#key-2"
+        );
+        assert_eq!(
+            find_by_fragment(&doc, did, "files").unwrap()["type"],
+            "DIDStorage"
+        );
+        assert!(find_by_fragment(&doc, did, "nope").is_none());
+        assert!(find_by_fragment(&doc, "did:bid:y", "key-1").is_none());
+        let u = url("did:bid:x?serviceType=DIDStorage&relativeRef=%2Fa.pdf");
+        let Content::Services { document, urls } =
+            select_services(&u, &doc, None, Some("DIDStorage"), Some("/a.pdf"), None).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(document["service"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            urls,
+            vec![
+                "https://files.example/a.pdf",
+                "https://a.example/a.pdf",
+                "https://b.example/a.pdf"
+            ]
+        );
+        let none = select_services(&u, &doc, Some("files"), Some("Hub"), None, None).unwrap_err();
+        assert_eq!(none.kind, ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn relative_urls_expand() {
+        let mut doc = json!({
+            "verificationMethod": [{"id": "#k", "controller": "did:x:y"}],
+            "authentication": ["#k", {"id": "#k2"}],
+            "service": [{"id": "#s"}],
+        });
+        expand_relative_urls(&mut doc, "did:x:y");
+        assert_eq!(doc["verificationMethod"][0]["id"], "did:x:y#k");
+        assert_eq!(
+            doc["authentication"],
+            json!(["did:x:y#k", {"id": "did:x:y#k2"}])
+        );
+        assert_eq!(doc["service"][0]["id"], "did:x:y#s");
     }
 }

@@ -1,0 +1,263 @@
+//! `sparkid-bench`: the helpers of `scripts/bench-resolver`.
+//!
+//! - `load`: creates a dev ledger (as `sparkid serve --dev` would) holding N new DIDs with random
+//!   keys, signed and verified in parallel and committed in full blocks; writes the DIDs, one a
+//!   line.
+//! - `fetch`: resolves DIDs through a running daemon (warming its cache) and, with `--out`,
+//!   saves each answer as a static file at `<out>/1.0/identifiers/<did>` for nginx.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use sparkid_bid::PrivateKey;
+use sparkid_ledger::store::MAX_BLOCK_TXS;
+use sparkid_ledger::{CommitCertificate, Genesis, Ledger, TxBody, TxOutcome, VerifiedTransaction};
+use sparkid_registrar::{BidStateMachine, Operation};
+
+/// Benchmark helpers for the sparkid resolver.
+#[derive(Debug, Parser)]
+#[command(name = "sparkid-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a dev ledger holding COUNT new DIDs.
+    Load {
+        /// Data directory (must not hold a ledger yet).
+        #[arg(long)]
+        data: PathBuf,
+        /// How many DIDs.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: usize,
+        /// Where to write the DIDs, one a line.
+        #[arg(long)]
+        dids: PathBuf,
+        /// Signing threads [default: the number of cores].
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Resolve DIDs through a daemon; save the answers with --out.
+    Fetch {
+        /// The daemon's base URL.
+        #[arg(long)]
+        endpoint: String,
+        /// A file of DIDs, one a line.
+        #[arg(long)]
+        dids: PathBuf,
+        /// A directory to save the answers under (`1.0/identifiers/<did>`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Load {
+            data,
+            count,
+            dids,
+            threads,
+        } => load(&data, count, &dids, threads),
+        Command::Fetch {
+            endpoint,
+            dids,
+            out,
+            concurrency,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(fetch(endpoint, &dids, out, concurrency)),
+    }
+}
+
+struct Batch {
+    txs: Vec<VerifiedTransaction>,
+    dids: Vec<String>,
+}
+
+fn make_batch(chain_id: &str, valid_until: u64, n: usize) -> anyhow::Result<Batch> {
+    let mut txs = Vec::with_capacity(n);
+    let mut dids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let key = PrivateKey::generate();
+        let document = sparkid_registrar::api::new_document(&key.public_key(), None)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let did = document["id"].as_str().context("document id")?.to_string();
+        let tx = TxBody {
+            chain_id: chain_id.to_string(),
+            signer: format!("{did}#key-1"),
+            public_key: key.public_key().to_encoded(),
+            nonce: TxBody::random_nonce(),
+            valid_until,
+            operation: Operation::Create { document }.to_value(),
+        }
+        .sign(&key)
+        .verify()?;
+        txs.push(tx);
+        dids.push(did);
+    }
+    Ok(Batch { txs, dids })
+}
+
+fn load(data: &Path, count: usize, dids_path: &Path, threads: Option<usize>) -> anyhow::Result<()> {
+    if Ledger::exists(data) {
+        bail!("{} already holds a ledger", data.display());
+    }
+    // The dev ledger `sparkid serve --dev` opens: its key in `validator.key`, a genesis naming
+    // it as the only validator. The ledger is dropped at the end, so redb closes it cleanly.
+    std::fs::create_dir_all(data)?;
+    let validator = PrivateKey::generate();
+    write_secret(
+        &data.join(sparkid_resolver::node::DEV_KEY_FILE),
+        &validator.to_encoded(),
+    )?;
+    let genesis = Genesis {
+        chain_id: "sparkid-dev".into(),
+        time: sparkid_registrar::service::now(),
+        validators: vec![validator.public_key().to_encoded()],
+        authority: None,
+        other: Default::default(),
+    };
+    let ledger = Ledger::create(data, genesis, &[&validator])?;
+    let machine = BidStateMachine::for_genesis(ledger.genesis());
+    let chain_id = ledger.genesis().chain_id.clone();
+    // Every block of the load commits well within the validity window.
+    let valid_until = ledger.height() + 50_000;
+    let blocks = count.div_ceil(MAX_BLOCK_TXS);
+    let threads = threads
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(2)
+        .max(1);
+    let next = Arc::new(AtomicUsize::new(0));
+    let (sender, receiver) = mpsc::sync_channel::<anyhow::Result<Batch>>(threads * 2);
+    let started = Instant::now();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dids_path)?);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        for _ in 0..threads {
+            let (next, sender, chain_id) = (next.clone(), sender.clone(), chain_id.clone());
+            scope.spawn(move || loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= blocks {
+                    return;
+                }
+                let n = MAX_BLOCK_TXS.min(count - b * MAX_BLOCK_TXS);
+                if sender.send(make_batch(&chain_id, valid_until, n)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(sender);
+        let mut done = 0usize;
+        for batch in receiver {
+            let batch = batch?;
+            let commit_started = Instant::now();
+            let proposal = ledger.propose(
+                &machine,
+                batch.txs,
+                sparkid_registrar::service::now(),
+                |h| Ok(CommitCertificate::sign(h, &[&validator])),
+            )?;
+            for outcome in &proposal.outcomes {
+                if let TxOutcome::Rejected { reason, .. } = outcome {
+                    bail!("a create was refused: {reason}");
+                }
+            }
+            for did in &batch.dids {
+                writeln!(out, "{did}")?;
+            }
+            done += batch.dids.len();
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "loaded {done}/{count} DIDs at height {} ({:.0}/s; last block committed in {} ms)",
+                ledger.height(),
+                done as f64 / secs,
+                commit_started.elapsed().as_millis()
+            );
+        }
+        Ok(())
+    })?;
+    out.flush()?;
+    drop(ledger);
+    eprintln!(
+        "loaded {count} DIDs in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+async fn fetch(
+    endpoint: String,
+    dids: &Path,
+    out: Option<PathBuf>,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let dids: Arc<Vec<String>> = Arc::new(
+        std::fs::read_to_string(dids)?
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect(),
+    );
+    if let Some(out) = &out {
+        std::fs::create_dir_all(out.join("1.0/identifiers"))?;
+    }
+    let client = reqwest::Client::new();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (dids, next, client, out) = (dids.clone(), next.clone(), client.clone(), out.clone());
+        let endpoint = endpoint.trim_end_matches('/').to_string();
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(did) = dids.get(i) else {
+                    return Ok::<(), anyhow::Error>(());
+                };
+                let response = client
+                    .get(format!("{endpoint}/1.0/identifiers/{did}"))
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    bail!("{did}: {}", response.status());
+                }
+                let body = response.bytes().await?;
+                if let Some(out) = &out {
+                    tokio::task::block_in_place(|| {
+                        std::fs::write(out.join("1.0/identifiers").join(did), &body)
+                    })?;
+                }
+            }
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
+    Ok(())
+}

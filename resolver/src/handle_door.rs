@@ -1,0 +1,175 @@
+//! The Handle native door: RFC 3652 resolution over UDP and TCP (port 2641 by default).
+//!
+//! The protocol itself (decoding, answering, truncation) is `sparkid_bridges::handle::wire`;
+//! this module only moves bytes. UDP answers fit in one 512-byte datagram, or are cut to their
+//! first packet with the truncated flag so that the client asks again over TCP. TCP carries
+//! any number of messages per connection, each an envelope and the message it announces.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sparkid_bridges::handle::{wire, HandleBridge};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tracing::{debug, warn};
+
+use crate::bridge_source::BridgeContext;
+
+/// UDP threads (blocking sockets: a datagram is read, answered and sent by one thread, with no
+/// task hand-offs).
+pub const UDP_THREADS: usize = 4;
+/// Open TCP connections at most; more are closed at once.
+pub const MAX_TCP_CONNECTIONS: usize = 512;
+/// How long a TCP connection may sit idle between messages.
+pub const TCP_IDLE: Duration = Duration::from_secs(30);
+/// How long a client may take to send one whole message once its envelope arrived.
+pub const TCP_READ: Duration = Duration::from_secs(10);
+/// The largest UDP datagram read (requests past 512 bytes are answered with a protocol error).
+const UDP_BUFFER: usize = 65_536;
+
+/// The addresses the door listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandleDoor {
+    /// UDP.
+    pub udp: SocketAddr,
+    /// TCP.
+    pub tcp: SocketAddr,
+}
+
+/// The answer to one message (an envelope and its message), or none when it must not be
+/// answered.
+pub fn answer(ctx: &BridgeContext, bytes: &[u8]) -> Option<Vec<u8>> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().min(u32::MAX.into()) as u32);
+    wire::respond(bytes, now, |request| {
+        HandleBridge
+            .answer(
+                &ctx.records,
+                request.handle,
+                &request.indexes,
+                &request.types,
+                &ctx.base_url,
+            )
+            .into_lookup()
+    })
+}
+
+async fn answer_blocking(ctx: &Arc<BridgeContext>, bytes: Vec<u8>) -> Option<Vec<u8>> {
+    let ctx = ctx.clone();
+    // Ledger and cache reads block; keep them off the I/O threads.
+    match tokio::task::spawn_blocking(move || answer(&ctx, &bytes)).await {
+        Ok(out) => out,
+        Err(e) => {
+            warn!(error = %e, "handle request failed");
+            None
+        }
+    }
+}
+
+/// Binds UDP and TCP on `addr` (TCP first; with port 0, UDP takes the port TCP got) and serves
+/// until the process ends.
+pub async fn start(addr: SocketAddr, ctx: Arc<BridgeContext>) -> std::io::Result<HandleDoor> {
+    let tcp = TcpListener::bind(addr).await?;
+    let tcp_addr = tcp.local_addr()?;
+    let udp = std::net::UdpSocket::bind(tcp_addr)?;
+    let udp_addr = udp.local_addr()?;
+    let runtime = tokio::runtime::Handle::current();
+    for i in 0..UDP_THREADS {
+        let (socket, ctx, runtime) = (udp.try_clone()?, ctx.clone(), runtime.clone());
+        std::thread::Builder::new()
+            .name(format!("handle-udp-{i}"))
+            .spawn(move || {
+                // Inside the runtime's context, should a read ever need it.
+                let _guard = runtime.enter();
+                udp_thread(&socket, &ctx)
+            })?;
+    }
+    tokio::spawn(tcp_loop(tcp, ctx));
+    Ok(HandleDoor {
+        udp: udp_addr,
+        tcp: tcp_addr,
+    })
+}
+
+fn udp_thread(socket: &std::net::UdpSocket, ctx: &BridgeContext) {
+    let mut buf = vec![0u8; UDP_BUFFER];
+    loop {
+        let (n, peer) = match socket.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e) => {
+                // ICMP errors of earlier sends surface here; the socket is still good.
+                debug!(error = %e, "handle udp receive");
+                continue;
+            }
+        };
+        let Some(reply) = answer(ctx, &buf[..n]) else {
+            debug!(%peer, bytes = n, "handle udp: not a request, not answered");
+            continue;
+        };
+        if let Err(e) = socket.send_to(&wire::udp_datagram(reply), peer) {
+            debug!(%peer, error = %e, "handle udp send");
+        }
+    }
+}
+
+async fn tcp_loop(listener: TcpListener, ctx: Arc<BridgeContext>) {
+    let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "handle tcp accept");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            debug!(%peer, "handle tcp: too many connections");
+            continue;
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(stream, &ctx).await {
+                debug!(%peer, error = %e, "handle tcp connection");
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Serves one connection: envelope, message, answer, until the client closes or idles.
+async fn connection(mut stream: TcpStream, ctx: &Arc<BridgeContext>) -> std::io::Result<()> {
+    loop {
+        let mut envelope = [0u8; wire::ENVELOPE_LEN];
+        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut envelope)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Ok(()),
+        }
+        let announced =
+            u32::from_be_bytes([envelope[16], envelope[17], envelope[18], envelope[19]]) as usize;
+        // Past the limit, read only the header: enough to answer with a protocol error, and the
+        // stream cannot be trusted afterwards.
+        let over = announced > wire::MAX_MESSAGE_LEN;
+        let mut message = vec![0u8; if over { wire::HEADER_LEN } else { announced }];
+        match tokio::time::timeout(TCP_READ, stream.read_exact(&mut message)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Ok(()),
+        }
+        let mut bytes = Vec::with_capacity(wire::ENVELOPE_LEN + message.len());
+        bytes.extend_from_slice(&envelope);
+        bytes.extend_from_slice(&message);
+        match answer_blocking(ctx, bytes).await {
+            Some(reply) => stream.write_all(&reply).await?,
+            None => return Ok(()),
+        }
+        if over {
+            return Ok(());
+        }
+    }
+}

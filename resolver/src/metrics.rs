@@ -1,0 +1,287 @@
+//! Operator metrics: `GET /metrics` in the Prometheus text exposition format.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `sparkid_cache_hits_total` | counter | `tier` (`l1`, `l2`) |
+//! | `sparkid_cache_misses_total` | counter | `tier` (`l1`, `l2`) |
+//! | `sparkid_cache_l2_errors_total` | counter | - (a failed Redis command or connection attempt) |
+//! | `sparkid_cache_l2_skipped_total` | counter | - (reads that did not try Redis because it is down) |
+//! | `sparkid_cache_l2_up` | gauge | - (1 while Redis is in use) |
+//! | `sparkid_cache_invalidations_total` | counter | `source` (`local`: a block committed here; `remote`: a replica's, over Redis) |
+//! | `sparkid_cache_stale_refused_total` | counter | - (values read before a block that changed them, kept out of the cache) |
+//! | `sparkid_cache_l1_bytes`, `sparkid_cache_l1_entries` | gauge | - |
+//! | `sparkid_ledger_head_height` | gauge | - |
+//! | `sparkid_http_requests_total` | counter | `route`, `status` |
+//! | `sparkid_http_request_duration_seconds` | histogram | `route` |
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+use sparkid_ledger::Ledger;
+use thiserror::Error;
+
+/// Why the metrics could not be set up.
+#[derive(Debug, Error)]
+#[error("metrics: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+/// The cache's counters and gauges (cheap to clone: handles to shared atomics).
+#[derive(Clone)]
+pub struct CacheMetrics {
+    /// L1 hits.
+    pub l1_hits: IntCounter,
+    /// L1 misses (only counted while L1 is on).
+    pub l1_misses: IntCounter,
+    /// L2 hits.
+    pub l2_hits: IntCounter,
+    /// L2 misses.
+    pub l2_misses: IntCounter,
+    /// Failed Redis commands and connection attempts.
+    pub l2_errors: IntCounter,
+    /// Reads that skipped Redis while it was down.
+    pub l2_skipped: IntCounter,
+    /// 1 while Redis is in use.
+    pub l2_up: IntGauge,
+    /// Keys invalidated by blocks committed here.
+    pub invalidations_local: IntCounter,
+    /// Keys invalidated by replicas' blocks (Redis channel).
+    pub invalidations_remote: IntCounter,
+    /// Values kept out of the cache because a newer block changed them.
+    pub stale_refused: IntCounter,
+    /// L1 bytes in use (the cache's weight).
+    pub l1_bytes: IntGauge,
+    /// L1 entries.
+    pub l1_entries: IntGauge,
+}
+
+impl CacheMetrics {
+    /// Metrics in a registry of their own (for a cache outside a daemon, such as in tests).
+    pub fn standalone() -> Result<CacheMetrics, MetricsError> {
+        Ok(CacheMetrics::register(&Registry::new())?)
+    }
+
+    fn register(registry: &Registry) -> Result<CacheMetrics, prometheus::Error> {
+        let hits = IntCounterVec::new(
+            Opts::new("sparkid_cache_hits_total", "Cache hits by tier."),
+            &["tier"],
+        )?;
+        let misses = IntCounterVec::new(
+            Opts::new("sparkid_cache_misses_total", "Cache misses by tier."),
+            &["tier"],
+        )?;
+        let invalidations = IntCounterVec::new(
+            Opts::new(
+                "sparkid_cache_invalidations_total",
+                "State keys dropped from the cache by committed blocks.",
+            ),
+            &["source"],
+        )?;
+        let l2_errors = IntCounter::new(
+            "sparkid_cache_l2_errors_total",
+            "Failed Redis commands and connection attempts.",
+        )?;
+        let l2_skipped = IntCounter::new(
+            "sparkid_cache_l2_skipped_total",
+            "Reads that did not try Redis because it was down.",
+        )?;
+        let l2_up = IntGauge::new("sparkid_cache_l2_up", "1 while the Redis tier is in use.")?;
+        let stale_refused = IntCounter::new(
+            "sparkid_cache_stale_refused_total",
+            "Values kept out of the cache because a newer block changed their key.",
+        )?;
+        let l1_bytes = IntGauge::new("sparkid_cache_l1_bytes", "L1 cache bytes in use.")?;
+        let l1_entries = IntGauge::new("sparkid_cache_l1_entries", "L1 cache entries.")?;
+        registry.register(Box::new(hits.clone()))?;
+        registry.register(Box::new(misses.clone()))?;
+        registry.register(Box::new(invalidations.clone()))?;
+        registry.register(Box::new(l2_errors.clone()))?;
+        registry.register(Box::new(l2_skipped.clone()))?;
+        registry.register(Box::new(l2_up.clone()))?;
+        registry.register(Box::new(stale_refused.clone()))?;
+        registry.register(Box::new(l1_bytes.clone()))?;
+        registry.register(Box::new(l1_entries.clone()))?;
+        Ok(CacheMetrics {
+            l1_hits: hits.get_metric_with_label_values(&["l1"])?,
+            l1_misses: misses.get_metric_with_label_values(&["l1"])?,
+            l2_hits: hits.get_metric_with_label_values(&["l2"])?,
+            l2_misses: misses.get_metric_with_label_values(&["l2"])?,
+            l2_errors,
+            l2_skipped,
+            l2_up,
+            invalidations_local: invalidations.get_metric_with_label_values(&["local"])?,
+            invalidations_remote: invalidations.get_metric_with_label_values(&["remote"])?,
+            stale_refused,
+            l1_bytes,
+            l1_entries,
+        })
+    }
+}
+
+type Refresh = Box<dyn Fn() + Send + Sync>;
+
+/// The daemon's metrics and the registry they are exposed from.
+pub struct Metrics {
+    registry: Registry,
+    /// The cache's.
+    pub cache: CacheMetrics,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    head_height: IntGauge,
+    refresh: Mutex<Vec<Refresh>>,
+}
+
+impl Metrics {
+    /// A registry holding every sparkid metric.
+    pub fn new() -> Result<Arc<Metrics>, MetricsError> {
+        let registry = Registry::new();
+        let cache = CacheMetrics::register(&registry)?;
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "sparkid_http_requests_total",
+                "HTTP requests by route and status.",
+            ),
+            &["route", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "sparkid_http_request_duration_seconds",
+                "HTTP request latency by route.",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5,
+            ]),
+            &["route"],
+        )?;
+        let head_height = IntGauge::new(
+            "sparkid_ledger_head_height",
+            "The newest committed block height.",
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(head_height.clone()))?;
+        Ok(Arc::new(Metrics {
+            registry,
+            cache,
+            http_requests,
+            http_duration,
+            head_height,
+            refresh: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Reports `ledger`'s head height (read at each scrape).
+    pub fn watch_ledger(&self, ledger: &Arc<Ledger>) {
+        let ledger: Weak<Ledger> = Arc::downgrade(ledger);
+        let gauge = self.head_height.clone();
+        self.on_scrape(Box::new(move || {
+            if let Some(ledger) = ledger.upgrade() {
+                gauge.set(i64::try_from(ledger.height()).unwrap_or(i64::MAX));
+            }
+        }));
+    }
+
+    /// Runs `refresh` before each scrape (to set gauges that are read, not counted).
+    pub fn on_scrape(&self, refresh: Box<dyn Fn() + Send + Sync>) {
+        self.refresh
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(refresh);
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        for refresh in self
+            .refresh
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            refresh();
+        }
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!("encoding metrics: {e}");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    fn observe(&self, route: &str, status: StatusCode, seconds: f64) {
+        if let Ok(c) = self
+            .http_requests
+            .get_metric_with_label_values(&[route, status.as_str()])
+        {
+            c.inc();
+        }
+        if let Ok(h) = self.http_duration.get_metric_with_label_values(&[route]) {
+            h.observe(seconds);
+        }
+    }
+}
+
+/// The `/metrics` route.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(metrics)
+}
+
+/// Counts every request of `router` by route template and status, and times it.
+pub fn instrument(router: Router, metrics: Arc<Metrics>) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(metrics, track))
+}
+
+async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics.render(),
+    )
+        .into_response()
+}
+
+async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    let route = route
+        .as_ref()
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
+    metrics.observe(route, response.status(), start.elapsed().as_secs_f64());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_names_every_cache_metric() {
+        let m = Metrics::new().unwrap();
+        m.cache.l1_hits.inc();
+        m.cache.l2_errors.inc_by(3);
+        m.observe("/healthz", StatusCode::OK, 0.001);
+        let text = m.render();
+        assert!(
+            text.contains("sparkid_cache_hits_total{tier=\"l1\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("sparkid_cache_l2_errors_total 3"), "{text}");
+        assert!(text.contains("sparkid_http_requests_total{route=\"/healthz\",status=\"200\"} 1"));
+        assert!(text.contains("sparkid_ledger_head_height"));
+    }
+}

@@ -1,0 +1,727 @@
+//! The chain-anchored cache, with real `redis-server` processes (`scripts/test` installs it):
+//! spawned `sparkid` daemons driven over HTTP, and two in-process replicas of one chain sharing
+//! one Redis.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+use sparkid_bid::{Bid, PrivateKey};
+use sparkid_ledger::{CommitCertificate, Genesis, Ledger, TxBody, TxOutcome};
+use sparkid_registrar::{did_key, BidStateMachine, Operation};
+use sparkid_resolver::config::CacheConfig;
+use sparkid_resolver::metrics::CacheMetrics;
+use sparkid_resolver::records::{namespace, Records};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sparkid");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `redis-server` on a free port, with no persistence, in a temporary directory.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let mut redis = Redis {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        redis.spawn();
+        redis
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/test installs it)");
+        self.child = Some(child);
+        let url = self.url();
+        wait_for("redis-server", Duration::from_secs(10), || {
+            redis::Client::open(url.as_str())
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .is_ok()
+        });
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// SIGKILL: Redis vanishes mid-run.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// A new (empty) Redis on the same port.
+    fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url().as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct Daemon {
+    child: Child,
+    base: String,
+}
+
+impl Daemon {
+    fn start(data: &Path, extra: &[&str]) -> Daemon {
+        let port = free_port();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--data"])
+            .arg(data)
+            .args(["--http", &format!("127.0.0.1:{port}"), "--log", "warn"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sparkid");
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[sparkid] {line}");
+            }
+        });
+        let base = format!("http://127.0.0.1:{port}");
+        wait_for("the daemon", Duration::from_secs(30), || {
+            reqwest::blocking::get(format!("{base}/healthz")).is_ok()
+        });
+        Daemon { child, base }
+    }
+
+    /// A sample of `/metrics`, by exact series name (with labels).
+    fn metric(&self, series: &str) -> f64 {
+        let text = client()
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn post(url: &str, body: &Value) -> (u16, Value) {
+    let r = client().post(url).json(body).send().unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap())
+}
+
+fn resolve(base: &str, did: &str) -> (u16, Value) {
+    let r = client()
+        .get(format!("{base}/1.0/identifiers/{did}"))
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap())
+}
+
+fn version(resolved: &Value) -> u64 {
+    resolved["didDocumentMetadata"]["versionId"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no versionId in {resolved}"))
+}
+
+/// The client-managed registrar exchange: ask, sign the serialized payload, answer.
+fn sign_and_send(url: &str, body: Value, key: &PrivateKey) -> (u16, Value) {
+    let (status, first) = post(url, &body);
+    if first["didState"]["state"] != "action" {
+        return (status, first);
+    }
+    let payload = first["didState"]["signingRequest"]["signingRequest0"]["serializedPayload"]
+        .as_str()
+        .unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload)
+        .unwrap();
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign(&bytes).0);
+    post(
+        url,
+        &json!({ "jobId": first["jobId"], "secret": { "signingResponse": { "signingRequest0": { "signature": signature } } } }),
+    )
+}
+
+/// Creates a DID through the daemon; returns it and its native document.
+fn create(base: &str, key: &PrivateKey) -> (String, Value) {
+    let doc = sparkid_registrar::api::new_document(&key.public_key(), None).unwrap();
+    let did = doc["id"].as_str().unwrap().to_string();
+    let (status, created) = sign_and_send(
+        &format!("{base}/1.0/create?method=bid"),
+        json!({"options": {"clientSecretMode": true}, "didDocument": doc}),
+        key,
+    );
+    assert_eq!(status, 201, "{created}");
+    (did, doc)
+}
+
+/// Updates the DID's service endpoint to `https://v<n>.example`.
+fn update(base: &str, did: &str, doc: &Value, key: &PrivateKey, n: u64) {
+    let mut changed = doc.clone();
+    changed["service"] = json!([{"id": format!("{did}#svc"), "type": "LinkedDomains", "serviceEndpoint": format!("https://v{n}.example")}]);
+    let (status, answer) = sign_and_send(
+        &format!("{base}/1.0/update"),
+        json!({"did": did, "didDocument": changed}),
+        key,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["didState"]["state"], "finished", "{answer}");
+}
+
+/// (a) Warm entries, then updates: the resolution after each finished update shows it, and no
+/// resolution ever goes back to an older version than one already acknowledged, with L1 and
+/// with L1 off (Redis serving).
+#[test]
+fn the_resolution_after_an_update_shows_it_never_a_stale_version() {
+    let redis = Redis::start();
+    for l1_bytes in ["134217728", "0"] {
+        let dir = tempfile::tempdir().unwrap();
+        let url = redis.url();
+        let d = Daemon::start(
+            dir.path(),
+            &["--redis-url", &url, "--cache-bytes", l1_bytes],
+        );
+        wait_for("Redis in use", Duration::from_secs(10), || {
+            d.metric("sparkid_cache_l2_up") == 1.0
+        });
+        let key = PrivateKey::generate();
+        let (did, doc) = create(&d.base, &key);
+        // Warm: the first resolution fills the cache, the next ones are hits.
+        for _ in 0..5 {
+            let (status, body) = resolve(&d.base, &did);
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(version(&body), 1);
+        }
+        let tier = if l1_bytes == "0" { "l2" } else { "l1" };
+        let hits = format!("sparkid_cache_hits_total{{tier=\"{tier}\"}}");
+        wait_for("cache hits", Duration::from_secs(10), || {
+            resolve(&d.base, &did);
+            d.metric(&hits) >= 1.0
+        });
+
+        // Readers resolve without pause while the DID is updated.
+        let acknowledged = Arc::new(AtomicU64::new(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let (base, did) = (d.base.clone(), did.clone());
+                let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut seen = 0;
+                    while !stop.load(Ordering::Acquire) {
+                        let floor = acknowledged.load(Ordering::Acquire);
+                        let (status, body) = resolve(&base, &did);
+                        assert_eq!(status, 200, "{body}");
+                        let v = version(&body);
+                        assert!(
+                            v >= floor,
+                            "resolved version {v} after {floor} was finished"
+                        );
+                        seen += 1;
+                    }
+                    seen
+                })
+            })
+            .collect();
+        for n in 2..=6 {
+            update(&d.base, &did, &doc, &key, n);
+            acknowledged.store(n, Ordering::Release);
+            let (status, body) = resolve(&d.base, &did);
+            assert_eq!(status, 200);
+            assert_eq!(version(&body), n, "{body}");
+            assert_eq!(
+                body["didDocument"]["service"][0]["serviceEndpoint"],
+                json!(format!("https://v{n}.example"))
+            );
+        }
+        stop.store(true, Ordering::Release);
+        let reads: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+        assert!(reads > 10, "the readers ran {reads} resolutions");
+        assert!(d.metric("sparkid_cache_invalidations_total{source=\"local\"}") >= 6.0);
+        assert_eq!(d.metric("sparkid_cache_l2_errors_total"), 0.0);
+    }
+}
+
+/// (c) Redis killed mid-run: answers stay correct (and prompt), the L2 error metric counts up;
+/// Redis started again on the same port: L2 is used again without restarting the daemon.
+#[test]
+fn redis_stopped_mid_run_costs_speed_not_answers_and_is_used_again_when_back() {
+    let mut redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    // L1 off: every read goes to Redis, so its loss and return are visible.
+    let d = Daemon::start(dir.path(), &["--redis-url", &url, "--cache-bytes", "0"]);
+    wait_for("Redis in use", Duration::from_secs(10), || {
+        d.metric("sparkid_cache_l2_up") == 1.0
+    });
+    let key = PrivateKey::generate();
+    let (did, doc) = create(&d.base, &key);
+    let l2_hits = "sparkid_cache_hits_total{tier=\"l2\"}";
+    wait_for("L2 hits", Duration::from_secs(10), || {
+        assert_eq!(version(&resolve(&d.base, &did).1), 1);
+        d.metric(l2_hits) >= 1.0
+    });
+    assert_eq!(d.metric("sparkid_cache_l2_errors_total"), 0.0);
+
+    redis.kill();
+    let start = Instant::now();
+    for _ in 0..20 {
+        let (status, body) = resolve(&d.base, &did);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(version(&body), 1);
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "20 resolutions took {:?} with Redis down",
+        start.elapsed()
+    );
+    update(&d.base, &did, &doc, &key, 2);
+    assert_eq!(version(&resolve(&d.base, &did).1), 2);
+    assert!(d.metric("sparkid_cache_l2_errors_total") >= 1.0);
+    assert_eq!(d.metric("sparkid_cache_l2_up"), 0.0);
+    let errors = d.metric("sparkid_cache_l2_errors_total");
+    wait_for(
+        "reconnection attempts to count",
+        Duration::from_secs(10),
+        || d.metric("sparkid_cache_l2_errors_total") > errors,
+    );
+
+    redis.restart();
+    wait_for("Redis in use again", Duration::from_secs(15), || {
+        d.metric("sparkid_cache_l2_up") == 1.0
+    });
+    let hits = d.metric(l2_hits);
+    wait_for("L2 hits again", Duration::from_secs(10), || {
+        assert_eq!(version(&resolve(&d.base, &did).1), 2);
+        d.metric(l2_hits) > hits
+    });
+    // And it is still never stale.
+    update(&d.base, &did, &doc, &key, 3);
+    assert_eq!(version(&resolve(&d.base, &did).1), 3);
+}
+
+/// (d) The TTL cap applies to L1 entries in the daemon.
+#[test]
+fn an_l1_entry_lives_no_longer_than_the_ttl_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &["--cache-ttl-max", "1"]);
+    let key = PrivateKey::generate();
+    let (did, _) = create(&d.base, &key);
+    let misses = "sparkid_cache_misses_total{tier=\"l1\"}";
+    let hits = "sparkid_cache_hits_total{tier=\"l1\"}";
+    resolve(&d.base, &did);
+    let (m0, h0) = (d.metric(misses), d.metric(hits));
+    resolve(&d.base, &did);
+    // A resolution reads the DID's record (and its bound identifiers): all from L1 now.
+    assert!(d.metric(hits) > h0);
+    assert_eq!(d.metric(misses), m0);
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(version(&resolve(&d.base, &did).1), 1);
+    assert!(d.metric(misses) > m0, "the entry outlived the 1 s cap");
+}
+
+/// One chain's ledger: a temporary directory, one validator, blocks proposed here or applied
+/// from another replica.
+struct Chain {
+    ledger: Arc<Ledger>,
+    validator: PrivateKey,
+    machine: BidStateMachine,
+    time: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl Chain {
+    fn new(genesis: &Genesis, validator: &PrivateKey) -> Chain {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::create(dir.path(), genesis.clone(), &[validator]).unwrap();
+        Chain {
+            ledger: Arc::new(ledger),
+            validator: PrivateKey::from_encoded(&validator.to_encoded()).unwrap(),
+            machine: BidStateMachine::for_genesis(genesis),
+            time: genesis.time,
+            _dir: dir,
+        }
+    }
+
+    /// Two replicas of one new chain.
+    fn pair() -> (Chain, Chain) {
+        let validator = PrivateKey::generate();
+        let genesis = Genesis {
+            chain_id: "cache-test".into(),
+            time: 1_700_000_000,
+            validators: vec![validator.public_key().to_encoded()],
+            authority: None,
+            other: Default::default(),
+        };
+        (
+            Chain::new(&genesis, &validator),
+            Chain::new(&genesis, &validator),
+        )
+    }
+
+    fn tx(
+        &self,
+        key: &PrivateKey,
+        signer: &str,
+        op: &Operation,
+    ) -> sparkid_ledger::VerifiedTransaction {
+        TxBody {
+            chain_id: "cache-test".into(),
+            signer: signer.into(),
+            public_key: key.public_key().to_encoded(),
+            nonce: TxBody::random_nonce(),
+            valid_until: self.ledger.height() + 10,
+            operation: op.to_value(),
+        }
+        .sign(key)
+        .verify()
+        .unwrap()
+    }
+
+    fn propose(&mut self, ops: Vec<(&PrivateKey, String, Operation)>) -> u64 {
+        self.time += 5;
+        let txs = ops
+            .iter()
+            .map(|(key, signer, op)| self.tx(key, signer, op))
+            .collect();
+        let validator = &self.validator;
+        let proposal = self
+            .ledger
+            .propose(&self.machine, txs, self.time, |h| {
+                Ok(CommitCertificate::sign(h, &[validator]))
+            })
+            .unwrap();
+        for outcome in &proposal.outcomes {
+            assert!(matches!(outcome, TxOutcome::Included { .. }), "{outcome:?}");
+        }
+        proposal.block.unwrap().header.height
+    }
+
+    /// Applies `from`'s block at `height`, as a follower would.
+    fn apply(&self, from: &Chain, height: u64) {
+        let block = from.ledger.block(height).unwrap().unwrap();
+        self.ledger.apply_block(&self.machine, block).unwrap();
+    }
+}
+
+/// A DID with its key and native document (with `extension.ttl` when given).
+struct Identity {
+    key: PrivateKey,
+    did: String,
+    state_key: String,
+    doc: Value,
+}
+
+impl Identity {
+    fn new(ttl: Option<u64>) -> Identity {
+        let key = PrivateKey::generate();
+        let template = ttl.map(|t| json!({"extension": {"ttl": t}}));
+        let doc = sparkid_registrar::api::new_document(&key.public_key(), template).unwrap();
+        let did = doc["id"].as_str().unwrap().to_string();
+        let bid: Bid = did.parse().unwrap();
+        Identity {
+            key,
+            state_key: did_key(&bid),
+            did,
+            doc,
+        }
+    }
+
+    fn create(&self) -> (&PrivateKey, String, Operation) {
+        (
+            &self.key,
+            format!("{}#key-1", self.did),
+            Operation::Create {
+                document: self.doc.clone(),
+            },
+        )
+    }
+
+    fn update(&self, n: u64) -> (&PrivateKey, String, Operation) {
+        let mut doc = self.doc.clone();
+        doc["service"] = json!([{"id": format!("{}#svc", self.did), "type": "LinkedDomains", "serviceEndpoint": format!("https://v{n}.example")}]);
+        (
+            &self.key,
+            format!("{}#key-1", self.did),
+            Operation::Update { document: doc },
+        )
+    }
+}
+
+fn version_of(records: &Records, key: &str) -> Option<u64> {
+    records.current(key, false).unwrap().map(|a| {
+        serde_json::from_str::<Value>(&a.value).unwrap()["versionId"]
+            .as_u64()
+            .unwrap()
+    })
+}
+
+fn cached(
+    chain: &Chain,
+    redis: Option<&Redis>,
+    l1_bytes: u64,
+    ttl_max: u64,
+) -> (Records, CacheMetrics) {
+    let metrics = CacheMetrics::standalone().unwrap();
+    let config = CacheConfig {
+        l1_bytes,
+        redis_url: redis.map(Redis::url),
+        ttl_max,
+    };
+    let records = Records::cached(chain.ledger.clone(), &config, metrics.clone()).unwrap();
+    if redis.is_some() {
+        assert!(records.cache().unwrap().l2_settle(Duration::from_secs(10)));
+    }
+    (records, metrics)
+}
+
+/// (b) Two replicas of one chain share one Redis: a block committed on one drops the changed
+/// keys from the other's L1 through the Redis channel, before the other has even applied the
+/// block; the other then refuses to cache its own older value, and serves the new one once it
+/// has the block.
+#[test]
+fn a_block_committed_on_one_replica_drops_the_entry_from_the_others_l1() {
+    let redis = Redis::start();
+    let (mut a, b) = Chain::pair();
+    let id = Identity::new(None);
+    let newcomer = Identity::new(None);
+    let h = a.propose(vec![id.create()]);
+    b.apply(&a, h);
+    let (ra, ma) = cached(&a, Some(&redis), 1 << 20, 3600);
+    let (rb, mb) = cached(&b, Some(&redis), 1 << 20, 3600);
+
+    // A reads from its ledger and fills Redis; B is served from Redis, then from its L1.
+    assert_eq!(version_of(&ra, &id.state_key), Some(1));
+    assert!(ra.cache().unwrap().l2_settle(Duration::from_secs(5)));
+    assert_eq!(version_of(&rb, &id.state_key), Some(1));
+    assert_eq!(mb.l2_hits.get(), 1);
+    assert!(rb.cache().unwrap().l1_contains(&id.state_key));
+    // B also caches that the newcomer does not exist.
+    assert_eq!(version_of(&rb, &newcomer.state_key), None);
+    assert!(rb.cache().unwrap().l1_contains(&newcomer.state_key));
+
+    // A commits an update and a create. B has not applied the block yet.
+    let h = a.propose(vec![id.update(2), newcomer.create()]);
+    wait_for(
+        "B's L1 to drop the changed keys",
+        Duration::from_secs(5),
+        || {
+            let c = rb.cache().unwrap();
+            !c.l1_contains(&id.state_key) && !c.l1_contains(&newcomer.state_key)
+        },
+    );
+    assert_eq!(mb.invalidations_remote.get(), 2);
+    assert_eq!(ma.invalidations_local.get(), 2);
+
+    // B's own ledger still says version 1 (the truth at its height), but it does not cache it:
+    // a newer block is known to have changed the key. Redis holds the change's tombstone.
+    let refused = mb.stale_refused.get();
+    assert_eq!(version_of(&rb, &id.state_key), Some(1));
+    assert!(mb.stale_refused.get() > refused);
+    assert!(!rb.cache().unwrap().l1_contains(&id.state_key));
+
+    // A reads the new version and puts it in Redis: B is served the chain's newest version
+    // from there even before its own ledger has the block.
+    assert_eq!(version_of(&ra, &id.state_key), Some(2));
+    assert_eq!(version_of(&ra, &newcomer.state_key), Some(1));
+    assert!(ra.cache().unwrap().l2_settle(Duration::from_secs(5)));
+    assert_eq!(version_of(&rb, &id.state_key), Some(2));
+
+    // Once B applies the block its own ledger agrees, and so does anyone after it.
+    b.apply(&a, h);
+    assert_eq!(version_of(&rb, &id.state_key), Some(2));
+    assert_eq!(version_of(&rb, &newcomer.state_key), Some(1));
+    assert!(rb.cache().unwrap().l1_contains(&id.state_key));
+    assert!(rb.cache().unwrap().l2_settle(Duration::from_secs(5)));
+    let (rc, mc) = cached(&b, Some(&redis), 1 << 20, 3600);
+    assert_eq!(version_of(&rc, &id.state_key), Some(2));
+    assert_eq!(mc.l2_hits.get(), 1);
+}
+
+/// Redis's copy of a value changed by a block is replaced by a tombstone: a replica with L1 off
+/// never gets the old value from Redis.
+#[test]
+fn redis_never_serves_a_value_older_than_the_block_that_changed_it() {
+    let redis = Redis::start();
+    let (mut a, b) = Chain::pair();
+    let id = Identity::new(None);
+    let h = a.propose(vec![id.create()]);
+    b.apply(&a, h);
+    let (ra, _) = cached(&a, Some(&redis), 0, 3600);
+    let (rb, mb) = cached(&b, Some(&redis), 0, 3600);
+    assert_eq!(version_of(&ra, &id.state_key), Some(1));
+    assert!(ra.cache().unwrap().l2_settle(Duration::from_secs(5)));
+    let h = a.propose(vec![id.update(2)]);
+    assert!(ra.cache().unwrap().l2_settle(Duration::from_secs(5)));
+    let redis_key = format!("sparkid:{}:k:{}", namespace(&a.ledger), id.state_key);
+    let stored: String = redis::cmd("GET")
+        .arg(&redis_key)
+        .query(&mut redis.connection())
+        .unwrap();
+    assert_eq!(stored, format!("t{h}"));
+    b.apply(&a, h);
+    let hits = mb.l2_hits.get();
+    assert_eq!(version_of(&rb, &id.state_key), Some(2));
+    assert_eq!(mb.l2_hits.get(), hits, "a tombstone is not a hit");
+    assert!(rb.cache().unwrap().l2_settle(Duration::from_secs(5)));
+    assert_eq!(version_of(&ra, &id.state_key), Some(2));
+}
+
+/// (d) In Redis, an entry expires at the document's `extension.ttl` under the configured cap.
+#[test]
+fn redis_entries_expire_at_the_documents_ttl_under_the_cap() {
+    let redis = Redis::start();
+    let (mut a, _) = Chain::pair();
+    let short = Identity::new(Some(5));
+    let long = Identity::new(None); // the method's default: 86400 s
+    a.propose(vec![short.create(), long.create()]);
+    let (ra, _) = cached(&a, Some(&redis), 0, 60);
+    assert_eq!(version_of(&ra, &short.state_key), Some(1));
+    assert_eq!(version_of(&ra, &long.state_key), Some(1));
+    assert!(ra.cache().unwrap().l2_settle(Duration::from_secs(5)));
+    let ns = namespace(&a.ledger);
+    let ttl = |id: &Identity| -> i64 {
+        redis::cmd("TTL")
+            .arg(format!("sparkid:{ns}:k:{}", id.state_key))
+            .query(&mut redis.connection())
+            .unwrap()
+    };
+    let (short_ttl, long_ttl) = (ttl(&short), ttl(&long));
+    assert!((1..=5).contains(&short_ttl), "{short_ttl}");
+    assert!((50..=60).contains(&long_ttl), "{long_ttl}");
+}
+
+/// (e) L1 stays within its byte bound over many real records.
+#[test]
+fn l1_stays_within_its_byte_bound() {
+    let (mut a, _) = Chain::pair();
+    let ids: Vec<Identity> = (0..400).map(|_| Identity::new(None)).collect();
+    a.propose(ids.iter().map(Identity::create).collect());
+    let bound = 64 * 1024;
+    let (ra, m) = cached(&a, None, bound, 3600);
+    for id in &ids {
+        assert_eq!(version_of(&ra, &id.state_key), Some(1));
+        let (used, limit) = ra.cache().unwrap().l1_bytes();
+        assert!(used <= limit && limit == bound, "{used} of {limit}");
+    }
+    let c = ra.cache().unwrap();
+    assert!(c.l1_len() > 10 && c.l1_len() < ids.len(), "{}", c.l1_len());
+    // The most recently read records are still served from L1.
+    let hits = m.l1_hits.get();
+    assert_eq!(version_of(&ra, &ids[399].state_key), Some(1));
+    assert_eq!(m.l1_hits.get(), hits + 1);
+}
+
+/// A form derived from a record (here its parsed versionId) is computed once per L1 entry, is
+/// served without blocking while the entry lives, and follows the record's changes.
+#[test]
+fn a_derived_form_is_computed_once_and_follows_its_record() {
+    let (mut a, _) = Chain::pair();
+    let id = Identity::new(None);
+    a.propose(vec![id.create()]);
+    let (ra, _) = cached(&a, None, 1 << 20, 3600);
+    let calls = AtomicU64::new(0);
+    let derive = |anchored: &sparkid_resolver::records::Anchored| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        serde_json::from_str::<Value>(&anchored.value).unwrap()["versionId"].as_u64()
+    };
+    assert_eq!(
+        ra.peek(&id.state_key),
+        None,
+        "not in L1 before the first read"
+    );
+    let (_, v) = ra
+        .current_derived(&id.state_key, false, derive)
+        .unwrap()
+        .unwrap();
+    assert_eq!(*v, Some(1));
+    for _ in 0..3 {
+        let (_, v) = ra.peek_derived(&id.state_key, derive).unwrap().unwrap();
+        assert_eq!(*v, Some(1));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    a.propose(vec![id.update(2)]);
+    assert_eq!(ra.peek(&id.state_key), None, "the update dropped the entry");
+    let (_, v) = ra
+        .current_derived(&id.state_key, false, derive)
+        .unwrap()
+        .unwrap();
+    assert_eq!(*v, Some(2));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // noCache reads the ledger (and refreshes the entry).
+    let (anchored, v) = ra
+        .current_derived(&id.state_key, true, derive)
+        .unwrap()
+        .unwrap();
+    assert_eq!((*v, anchored.height), (Some(2), a.ledger.height()));
+    // Absence is cached too, and peek says so.
+    let nobody = Identity::new(None);
+    assert_eq!(ra.current(&nobody.state_key, false).unwrap(), None);
+    assert_eq!(ra.peek(&nobody.state_key), Some(None));
+}

@@ -1,0 +1,153 @@
+//! Shared helpers of the end-to-end tests: a spawned `sparkid` daemon on a free port, an HTTP
+//! client, and the registrar's client-managed exchange. Each test file uses part of them.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+use sparkid_bid::PrivateKey;
+
+/// The `sparkid` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_sparkid");
+
+/// A running daemon, killed when dropped.
+pub struct Daemon {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+}
+
+impl Daemon {
+    /// Starts `sparkid serve` (dev mode) on `data`, with `extra` arguments, and waits for
+    /// `/healthz`.
+    pub fn start_with(data: &Path, extra: &[&str]) -> Daemon {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--data"])
+            .arg(data)
+            .args(["--http", &format!("127.0.0.1:{port}"), "--log", "warn"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sparkid");
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[sparkid] {line}");
+            }
+        });
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
+            assert!(Instant::now() < deadline, "the daemon did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Daemon { child, base }
+    }
+
+    /// Starts `sparkid serve` (dev mode) on `data`.
+    pub fn start(data: &Path) -> Daemon {
+        Daemon::start_with(data, &[])
+    }
+
+    /// Kills the process with SIGKILL: no shutdown code runs.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking client with a 30 s timeout.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// POSTs JSON; returns the status and the JSON answer.
+pub fn post(url: &str, body: &Value) -> (u16, Value) {
+    let r = client().post(url).json(body).send().unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap())
+}
+
+/// GETs a URL; returns the status, the Content-Type and the body text.
+pub fn get(url: &str) -> (u16, String, String) {
+    let r = client().get(url).send().unwrap();
+    let status = r.status().as_u16();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (status, content_type, r.text().unwrap())
+}
+
+/// GETs a URL that answers JSON; returns the status and the JSON.
+pub fn get_json(url: &str) -> (u16, Value) {
+    let (status, _, text) = get(url);
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: {e}: {text}"));
+    (status, value)
+}
+
+/// The client-managed exchange: ask, sign the serialized payload with `key`, answer.
+pub fn sign_and_send(url: &str, body: Value, key: &PrivateKey) -> (u16, Value) {
+    let (status, first) = post(url, &body);
+    if first["didState"]["state"] != "action" {
+        return (status, first);
+    }
+    let payload = first["didState"]["signingRequest"]["signingRequest0"]["serializedPayload"]
+        .as_str()
+        .unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload)
+        .unwrap();
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign(&bytes).0);
+    post(
+        url,
+        &json!({ "jobId": first["jobId"], "secret": { "signingResponse": { "signingRequest0": { "signature": signature } } } }),
+    )
+}
+
+/// Creates a DID for a new key whose native document has the members of `template` (services,
+/// alsoKnownAs, extension members); returns the key and the DID.
+pub fn create_did(base: &str, template: Option<Value>) -> (PrivateKey, String) {
+    let key = PrivateKey::generate();
+    let doc = sparkid_registrar::api::new_document(&key.public_key(), template).unwrap();
+    let did = doc["id"].as_str().unwrap().to_string();
+    let (status, created) = sign_and_send(
+        &format!("{base}/1.0/create?method=bid"),
+        json!({"options": {"clientSecretMode": true}, "didDocument": doc}),
+        &key,
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["didState"]["state"], "finished", "{created}");
+    (key, did)
+}
+
+/// Deactivates `did` with its recovery key.
+pub fn deactivate(base: &str, did: &str, key: &PrivateKey) {
+    let (status, answer) =
+        sign_and_send(&format!("{base}/1.0/deactivate"), json!({"did": did}), key);
+    assert_eq!(status, 200, "{answer}");
+}
