@@ -235,6 +235,70 @@ fn dns_door_answers_dig_and_dnspython() {
         "NOERROR"
     );
 
+    // VAA codes and Handles bound on the ledger have names in the service zone too.
+    let delegate = |kind: &str, namespace: &str| {
+        cli(&[
+            "namespace",
+            "delegate",
+            "--endpoint",
+            &base,
+            "--key",
+            authority_key.to_str().unwrap(),
+            "--kind",
+            kind,
+            "--namespace",
+            namespace,
+            "--owner",
+            &owner,
+        ])
+    };
+    let bind_kind = |kind: &str, identifier: &str| {
+        cli(&[
+            "namespace",
+            "bind",
+            "--endpoint",
+            &base,
+            "--key",
+            &owner_key,
+            "--kind",
+            kind,
+            "--identifier",
+            identifier,
+            "--did",
+            &subject,
+        ])
+    };
+    delegate("vaa", "VAA1234");
+    bind_kind("vaa", "VAA1234X9");
+    delegate("handle", "86.100");
+    bind_kind("handle", "86.100.1/Pump 7");
+    let long_handle = format!("86.100/{}", "泵".repeat(80));
+    bind_kind("handle", &long_handle);
+    let vaa_name = service.vaa_name("VAA1234X9").unwrap();
+    assert_eq!(vaa_name, "vaa1234x9.vaa.sparkid.test");
+    let out = dig.run(&[&vaa_name, "TXT"]);
+    assert!(out.contains(&format!("\"did={subject}\"")), "{out}");
+    assert!(out.contains("\"vaa=VAA1234X9\""), "{out}");
+    let handle_name = service.handle_name("86.100.1/Pump 7").unwrap();
+    assert_eq!(handle_name, "pumpx207._.1.100.86.handle.sparkid.test");
+    let out = dig.run(&[&handle_name, "URI"]);
+    assert!(out.contains(&format!("URI 1 0 \"{subject}\"")), "{out}");
+    let out = dig.run(&[&handle_name, "TXT"]);
+    assert!(out.contains("\"hdl=86.100.1/pump 7\""), "{out}");
+    let hashed = service.handle_name(&long_handle).unwrap();
+    assert!(hashed.contains("._hash.handle."), "{hashed}");
+    let out = dig.run(&[&hashed, "TXT"]);
+    assert!(out.contains(&format!("\"did={subject}\"")), "{out}");
+    // Empty non-terminals of the Handle tree exist; a sibling does not.
+    assert_eq!(
+        Dig::status(&dig.run(&["1.100.86.handle.sparkid.test", "TXT"])),
+        "NOERROR"
+    );
+    assert_eq!(
+        Dig::status(&dig.run(&["pump8._.1.100.86.handle.sparkid.test", "TXT"])),
+        "NXDOMAIN"
+    );
+
     // A new bind moves the serial and changes the answer at once.
     let before = dig.serial(ZONE);
     let answer = bind(&base, &owner_key, "pump.example.com", &owner);

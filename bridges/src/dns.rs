@@ -437,18 +437,21 @@ impl ServiceZone {
         }
         let mut prefix = Vec::new();
         for segment in segments {
-            match unescape(segment) {
+            match unescape(segment).and_then(|b| String::from_utf8(b).ok()) {
                 Some(s) => prefix.push(s),
                 None => return ServiceName::Other,
             }
         }
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         for label in suffix.iter().rev() {
             match unescape(label) {
-                Some(s) => text.push_str(&s),
+                Some(b) => bytes.extend_from_slice(&b),
                 None => return ServiceName::Other,
             }
         }
+        let Ok(text) = String::from_utf8(bytes) else {
+            return ServiceName::Other;
+        };
         let handle = format!("{}/{text}", prefix.join("."));
         match self.handle_name(&handle) {
             Ok(canonical) if canonical == name => ServiceName::Handle(handle),
@@ -530,9 +533,9 @@ pub fn escape_labels(text: &str) -> Vec<String> {
     labels
 }
 
-/// Undoes [`escape_labels`] for one label: none when the label is not in the escaped alphabet
-/// or does not decode to UTF-8.
-pub fn unescape(label: &str) -> Option<String> {
+/// Undoes [`escape_labels`] for one label, to bytes (a character's UTF-8 bytes may straddle two
+/// labels): none when the label is not in the escaped alphabet.
+pub fn unescape(label: &str) -> Option<Vec<u8>> {
     let bytes = label.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -560,7 +563,7 @@ pub fn unescape(label: &str) -> Option<String> {
             _ => return None,
         }
     }
-    String::from_utf8(out).ok()
+    Some(out)
 }
 
 fn decode_address_label(label: &str) -> Option<String> {
@@ -724,6 +727,9 @@ mod tests {
             &format!("86.1/{}", "-".repeat(120)),
             &format!("86.1/{}", "a-".repeat(100)),
             &format!("86.1/{}", "泵".repeat(80)),
+            &format!("86.1/{}", "泵".repeat(25)),
+            &format!("86.1/a{}", "泵".repeat(25)),
+            &format!("86.1/ab{}", "泵".repeat(25)),
         ] {
             let name = z.handle_name(handle).unwrap();
             assert!(name.len() <= MAX_NAME_LEN, "{name}");

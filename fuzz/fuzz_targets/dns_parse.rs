@@ -1,5 +1,5 @@
 //! The DNS door on arbitrary messages (`sparkid_resolver::dns_door::DnsAuthority::respond`,
-//! the code the server runs for each datagram or TCP frame), over a fresh dev ledger (the
+//! the code the server runs for each datagram or TCP frame), over a fresh one-validator ledger (the
 //! service zone; every other name goes through the delegated-zone lookups and is refused): no
 //! input makes it panic; every answer is a response with the question's
 //! id, and a UDP answer is never larger than the request allows (512 bytes without EDNS, else
@@ -7,10 +7,10 @@
 
 #![no_main]
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use sparkid_resolver::config::{DnsConfig, ServeConfig};
+use sparkid_resolver::config::DnsConfig;
 use sparkid_resolver::dns_door::{DnsAuthority, UDP_PAYLOAD_CAP};
 
 struct World {
@@ -23,28 +23,25 @@ fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = ServeConfig {
-            data: dir.path().to_path_buf(),
-            http: "127.0.0.1:8080".parse().expect("addr"),
-            dev: true,
-            genesis: None,
-            validator_key: None,
-            log: "off".into(),
-            subchains: Vec::new(),
-            cache: Default::default(),
-            handle: Default::default(),
-            dns: DnsConfig {
-                listen: Some("127.0.0.1:5300".parse().expect("addr")),
-                ..DnsConfig::default()
-            },
+        let key = sparkid_bid::PrivateKey::generate();
+        let genesis = sparkid_ledger::Genesis {
+            chain_id: "sparkid-fuzz".into(),
+            time: 1_700_000_000,
+            validators: vec![key.public_key().to_encoded()],
+            authority: None,
+            other: Default::default(),
+        };
+        let ledger = sparkid_ledger::Ledger::create(dir.path(), genesis, &[&key]).expect("ledger");
+        let records = sparkid_resolver::records::Records::new(Arc::new(ledger));
+        let config = DnsConfig {
+            listen: Some("127.0.0.1:5300".parse().expect("addr")),
+            ..DnsConfig::default()
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
-        let node = sparkid_resolver::node::open(&config).expect("dev ledger");
-        let records = sparkid_resolver::records::Records::new(node.ledger.clone());
-        let door = DnsAuthority::new(&config.dns, "http://127.0.0.1:8080", records).expect("door");
+        let door = DnsAuthority::new(&config, "http://127.0.0.1:8080", records).expect("door");
         door.index_chain().expect("index");
         World {
             runtime,

@@ -35,6 +35,11 @@ pub trait StateMachine: Send + Sync {
 
     /// Executes one transaction. The outer error is a storage failure (the block is abandoned);
     /// the inner one a refusal of this transaction (it is left out of the block).
+    ///
+    /// The result must depend on nothing but `tx`, `ctx` and what is read from `state`:
+    /// followers re-execute blocks to the same root, and the ledger executes a block's
+    /// transactions ahead, on all cores, keeping a result only when nothing it read changed
+    /// earlier in the block.
     fn execute(
         &self,
         tx: &VerifiedTransaction,

@@ -9,13 +9,13 @@
 //! A proof is the leaf found on the key's path (the key's own, another key's, or none) and the
 //! sibling hashes from the root down. [`StateProof::verify`] needs nothing but the root.
 //!
-//! Nodes are stored by their [`Position`] in the tree, not by their hash: a node that changes
-//! overwrites its old version in place (nothing to remove), and the positions sort in depth-first
-//! order, so a key's path ends in a subtree stored contiguously. A block's writes then touch few
-//! storage pages, where hash-keyed nodes scatter every write and every removal across the whole
-//! table. Keys are only ever set, never deleted, so a subtree never shrinks and no stale node can
-//! hide below a leaf or an empty child. Every read is checked against the hash its parent (or the
-//! root) expects, so a stale or foreign node is an error, never a wrong answer.
+//! Nodes are read and written by their [`Position`] in the tree, not by their hash: a node that
+//! changes overwrites its old version in place (nothing to remove), and positions sort in
+//! depth-first order, so a key's path ends in a subtree stored contiguously (the ledger groups
+//! them further, four levels to a record). Keys are only ever set, never deleted, so a subtree
+//! never shrinks and no stale node can hide below a leaf or an empty child. Every read is checked
+//! against the hash its parent (or the root) expects, so a stale or foreign node is an error,
+//! never a wrong answer.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;

@@ -6,10 +6,13 @@
 //! and serves at once; nothing is replayed.
 //!
 //! What a block costs is mostly the pages its commit rewrites (redb copies every page it
-//! changes), so the layout keeps random-key writes few: each state write is one entry in
-//! [`RECORDS`] (the current value is a key's newest version, not a second copy), tree nodes are
-//! stored by position so that a block's paths share pages and nothing is removed (see
-//! [`crate::smt`]), and a block stores its transactions' canonical JSON as verified.
+//! changes, and keys like DIDs and hashes are random), so the layout keeps writes few: each state
+//! write is one entry in the records table (a key's current value is its newest version, not a
+//! second copy), the tree is stored by position in chunks of four levels, overwritten in place
+//! with nothing to remove (see `chunk.rs`), and a block stores its transactions' canonical JSON
+//! as they were verified. Execution runs on all cores with the outcome of running in order
+//! ([`Ledger::propose`]), and the new tree is computed on one core while the records are
+//! written on another.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -297,12 +300,12 @@ fn tree_err<E: std::fmt::Display>(e: smt::TreeError<E>) -> LedgerError {
     LedgerError::Tree(e.to_string())
 }
 
-/// The [`RECORDS`] key of `key`'s version written at `height`.
+/// The records key of `key`'s version written at `height`.
 fn history_key(key: &str, height: u64) -> String {
     format!("{key}\u{0}{height:020}")
 }
 
-/// The newest version of `key` in [`RECORDS`]: the last entry of its range.
+/// The newest version of `key` in the records table: the last entry of its range.
 fn current<T: ReadableTable<&'static str, &'static str>>(
     table: &T,
     key: &str,

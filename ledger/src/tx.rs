@@ -21,7 +21,8 @@ pub const MAX_TX_BYTES: usize = 64 * 1024;
 /// How far ahead of the next height `validUntil` may be.
 pub const MAX_VALIDITY_BLOCKS: u64 = 100_000;
 
-/// What a transaction says, without its signature.
+/// What a transaction says, without its signature. (Its canonical JSON is written member by
+/// member in [`TxBody::canonical`]: a new member goes there too.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TxBody {
@@ -69,6 +70,12 @@ impl TxBody {
         out.push_str(",\"validUntil\":");
         out.push_str(&self.valid_until.to_string());
         out.push('}');
+        // What is signed must be all of the body: a member added to the struct and not here
+        // fails every debug build's transactions.
+        debug_assert_eq!(
+            out,
+            canonical_json(&serde_json::to_value(self).unwrap_or(Value::Null))
+        );
         out
     }
 
