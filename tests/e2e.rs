@@ -1,108 +1,20 @@
 //! End-to-end: a spawned `sparkid` daemon driven over real sockets by an HTTP client and by the
 //! `sparkid` CLI.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use base64::Engine;
 use serde_json::{json, Value};
 use sparkid_bid::PrivateKey;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sparkid");
+mod common;
 
-struct Daemon {
-    child: Child,
-    base: String,
-}
-
-impl Daemon {
-    fn start(data: &Path) -> Daemon {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--data"])
-            .arg(data)
-            .args(["--http", &format!("127.0.0.1:{port}"), "--log", "warn"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sparkid");
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[sparkid] {line}");
-            }
-        });
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
-            assert!(Instant::now() < deadline, "the daemon did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Daemon { child, base }
-    }
-
-    fn kill9(mut self) {
-        // Child::kill is SIGKILL on Unix: no shutdown code runs.
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-fn post(url: &str, body: &Value) -> (u16, Value) {
-    let r = client().post(url).json(body).send().unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().unwrap())
-}
+use common::{client, post, sign_and_send, Daemon, BIN};
 
 fn resolve(base: &str, did: &str) -> (u16, Value) {
-    let r = client()
-        .get(format!("{base}/1.0/identifiers/{did}"))
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().unwrap())
-}
-
-/// The client-managed exchange done by hand: ask, sign the serialized payload, answer.
-fn sign_and_send(url: &str, body: Value, key: &PrivateKey) -> (u16, Value) {
-    let (status, first) = post(url, &body);
-    if first["didState"]["state"] != "action" {
-        return (status, first);
-    }
-    let payload = first["didState"]["signingRequest"]["signingRequest0"]["serializedPayload"]
-        .as_str()
-        .unwrap();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(payload)
-        .unwrap();
-    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign(&bytes).0);
-    post(
-        url,
-        &json!({ "jobId": first["jobId"], "secret": { "signingResponse": { "signingRequest0": { "signature": signature } } } }),
-    )
+    common::get_json(&format!("{base}/1.0/identifiers/{did}"))
 }
 
 #[test]

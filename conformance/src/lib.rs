@@ -53,7 +53,13 @@ pub fn check_did_syntax(did: &str) -> Result<(), Violation> {
             "the method-specific-id must end with at least one idchar".into(),
         ));
     }
-    let bytes = id.as_bytes();
+    check_characters(id, b".-_:", "a method-specific-id").map_err(violation)
+}
+
+/// Checks that `text` holds only ASCII letters, digits, the `allowed` bytes and valid
+/// percent-encodings; the error says where it does not.
+fn check_characters(text: &str, allowed: &[u8], what: &str) -> Result<(), String> {
+    let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -61,16 +67,16 @@ pub fn check_did_syntax(did: &str) -> Result<(), Violation> {
                 let ok = bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
                     && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
                 if !ok {
-                    return Err(violation(format!("bad percent-encoding at offset {i}")));
+                    return Err(format!("bad percent-encoding at offset {i}"));
                 }
                 i += 3;
             }
-            b if b.is_ascii_alphanumeric() || b".-_:".contains(&b) => i += 1,
+            b if b.is_ascii_alphanumeric() || allowed.contains(&b) => i += 1,
             b => {
-                return Err(violation(format!(
-                    "character {:?} is not allowed in a method-specific-id",
+                return Err(format!(
+                    "character {:?} is not allowed in {what}",
                     b as char
-                )))
+                ))
             }
         }
     }
@@ -87,30 +93,7 @@ pub fn check_did_url_syntax(url: &str) -> Result<(), Violation> {
     let end = url.find(['/', '?', '#']).unwrap_or(url.len());
     check_did_syntax(&url[..end])?;
     let rest = &url[end..];
-    let bytes = rest.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let ok = bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                    && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
-                if !ok {
-                    return Err(violation(format!(
-                        "bad percent-encoding at offset {}",
-                        end + i
-                    )));
-                }
-                i += 3;
-            }
-            b if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?#".contains(&b) => i += 1,
-            b => {
-                return Err(violation(format!(
-                    "character {:?} is not allowed in a DID URL",
-                    b as char
-                )))
-            }
-        }
-    }
+    check_characters(rest, b"-._~!$&'()*+,;=:@/?#", "a DID URL").map_err(violation)?;
     if rest.matches('#').count() > 1 {
         return Err(violation("a DID URL has at most one fragment".into()));
     }
