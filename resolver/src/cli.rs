@@ -11,6 +11,10 @@ use sparkid_bid::{AcCode, Bid, PrivateKey, PublicKey};
 
 use crate::config::{FileConfig, ServeConfig, DEFAULT_DATA, DEFAULT_HTTP};
 
+/// The default log filter: hickory-server logs every query at `info`, and queries name
+/// identifiers, which the logs should not collect by default.
+const DEFAULT_LOG: &str = "info,hickory_server=warn";
+
 /// sparkid: did:bid, VAA, Handle and DNS identity resolution from a verifiable ledger.
 #[derive(Debug, Parser)]
 #[command(name = "sparkid", version, about)]
@@ -151,7 +155,7 @@ struct ServeArgs {
     /// This node's validator key file (priSPK...).
     #[arg(long, env = "SPARKID_VALIDATOR_KEY")]
     validator_key: Option<PathBuf>,
-    /// Log filter (RUST_LOG syntax) [default: info].
+    /// Log filter (RUST_LOG syntax) [default: info,hickory_server=warn].
     #[arg(long, env = "SPARKID_LOG")]
     log: Option<String>,
     /// Host the sub-chain with this AC code (repeatable; a dev node creates its ledger in
@@ -372,7 +376,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or(genesis.is_none() && validator_key.is_none()),
         genesis,
         validator_key,
-        log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
+        log: args
+            .log
+            .or(file.log)
+            .unwrap_or_else(|| DEFAULT_LOG.into()),
         subchains: if args.subchains.is_empty() {
             file.subchains.unwrap_or_default()
         } else {

@@ -258,7 +258,20 @@ struct NameIndex {
     hashed: HashMap<String, String>,
     /// The DNS zones delegated on the ledger (a delegation is never withdrawn).
     zones: HashSet<String>,
+    /// The last block the index (and, since its listener runs after the cache's, the read
+    /// cache) has taken in.
+    height: u64,
 }
+
+/// Answers already computed at one height: valid until the next block, whatever it changes.
+#[derive(Default)]
+struct AnswerCache {
+    height: u64,
+    answers: HashMap<(String, RecordType), Arc<Answer>>,
+}
+
+/// The most answers kept for one height.
+const ANSWER_CACHE_ENTRIES: usize = 100_000;
 
 fn reversed(name: &str) -> String {
     let mut labels: Vec<&str> = name.split('.').collect();
@@ -287,6 +300,7 @@ struct Authority {
     hostmaster: Name,
     public_url: String,
     index: RwLock<NameIndex>,
+    cache: RwLock<AnswerCache>,
 }
 
 fn name(text: &str) -> Result<Name, AnswerError> {
@@ -319,6 +333,7 @@ impl Authority {
             public_url: base_url.trim_end_matches('/').to_string(),
             records,
             index: RwLock::new(NameIndex::default()),
+            cache: RwLock::new(AnswerCache::default()),
         })
     }
 
@@ -353,6 +368,8 @@ impl Authority {
                     }
                 }
             }
+            let mut index = authority.index.write().unwrap_or_else(|p| p.into_inner());
+            index.height = index.height.max(block.height);
         }));
         let height = ledger.height();
         for h in 0..=height {
@@ -386,6 +403,8 @@ impl Authority {
                 }
             }
         }
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        index.height = index.height.max(height);
         Ok(())
     }
 
@@ -489,12 +508,46 @@ impl Authority {
         soa
     }
 
-    /// The answer to one question.
-    fn answer(&self, qname: &Name, qtype: RecordType) -> Result<Answer, AnswerError> {
-        // The serial is read first: the records read after it are at least as new.
-        let serial = self.records.ledger().height() as u32;
+    /// The answer to one question (`qname` in lower case), from the answers computed at the
+    /// current height when there is one. An answer is kept only when the index (and so the read
+    /// cache) has taken in the block it was computed at, and is dropped at the next block.
+    fn answer(&self, qname: &Name, qtype: RecordType) -> Result<Arc<Answer>, AnswerError> {
+        // The height is read first: the records read after it are at least as new.
+        let height = self.records.ledger().height();
+        let indexed = self.index.read().unwrap_or_else(|p| p.into_inner()).height;
         let text = qname.to_string();
-        let text = text.trim_end_matches('.').to_ascii_lowercase();
+        let text = text.trim_end_matches('.').to_string();
+        let key = (text, qtype);
+        {
+            let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+            if cache.height == height {
+                if let Some(hit) = cache.answers.get(&key) {
+                    return Ok(hit.clone());
+                }
+            }
+        }
+        let answer = Arc::new(self.compute(qname, &key.0, qtype, height)?);
+        if indexed >= height {
+            let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+            if cache.height != height || cache.answers.len() >= ANSWER_CACHE_ENTRIES {
+                cache.answers.clear();
+                cache.height = height;
+            }
+            cache.answers.insert(key, answer.clone());
+        }
+        Ok(answer)
+    }
+
+    /// Computes the answer to one question at `height` (`text`: `qname` without the final dot).
+    fn compute(
+        &self,
+        qname: &Name,
+        text: &str,
+        qtype: RecordType,
+        height: u64,
+    ) -> Result<Answer, AnswerError> {
+        let serial = height as u32;
+        let text = text.to_ascii_lowercase();
         let Some(zone) = self.find_zone(&text)? else {
             return Ok(Answer::refused());
         };
@@ -740,7 +793,8 @@ impl RequestHandler for Handler {
                 Err(ResponseCode::Refused)
             } else {
                 let authority = &self.authority;
-                let qname = query.original().name().clone();
+                // Owner names in lower case: one cached answer serves every spelling.
+                let qname = Name::from(query.name().clone());
                 match authority.answer(&qname, qtype) {
                     Ok(a) => Ok(a),
                     Err(e) => {
