@@ -17,6 +17,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
@@ -869,15 +870,18 @@ impl Ledger {
         if threads == 1 || candidates.len() < PARALLEL_MIN_TXS {
             return out;
         }
-        let run = |chunk: &[usize]| -> Vec<(usize, Speculation<M::Rejection>)> {
+        // One transaction at a time to whichever thread is free: on a shared machine a thread
+        // that waits for a core leaves its share to the others.
+        let next = AtomicUsize::new(0);
+        let run = || -> Vec<(usize, Speculation<M::Rejection>)> {
             let Ok(rtx) = self.db.begin_read() else {
                 return Vec::new();
             };
             let Ok(table) = rtx.open_table(RECORDS) else {
                 return Vec::new();
             };
-            let mut done = Vec::with_capacity(chunk.len());
-            for &i in chunk {
+            let mut done = Vec::new();
+            while let Some(&i) = candidates.get(next.fetch_add(1, Ordering::Relaxed)) {
                 let view = Recording {
                     table: &table,
                     reads: RefCell::new(Vec::new()),
@@ -889,14 +893,15 @@ impl Ledger {
             }
             done
         };
-        let size = candidates.len().div_ceil(threads);
-        let mut chunks = candidates.chunks(size);
-        let mine = chunks.next().unwrap_or_default();
         let results = std::thread::scope(|s| {
-            let handles: Vec<_> = chunks.map(|c| s.spawn(move || run(c))).collect();
-            let mut all = run(mine);
-            for handle in handles {
-                all.extend(handle.join().unwrap_or_default());
+            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(run)).collect();
+            let mut all = run();
+            for helper in helpers {
+                all.extend(
+                    helper
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                );
             }
             all
         });

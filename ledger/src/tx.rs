@@ -7,6 +7,8 @@
 //! it has already included, or whose `validUntil` has passed: a signed operation runs at most
 //! once, and only soon after it was signed.
 
+use std::sync::Mutex;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sparkid_bid::{canonical_json, KeyError, PrivateKey, PublicKey, Signature};
@@ -221,22 +223,51 @@ pub fn verify_all(txs: Vec<Transaction>) -> Vec<Result<VerifiedTransaction, TxEr
     if txs.len() < 64 || threads == 1 {
         return txs.into_iter().map(Transaction::verify).collect();
     }
-    let chunk = txs.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<Transaction>> = Vec::new();
-    let mut iter = txs.into_iter().peekable();
-    while iter.peek().is_some() {
-        chunks.push(iter.by_ref().take(chunk).collect());
+    // Small pieces, taken by whichever thread is free: on a shared machine a thread that waits
+    // for a core leaves its share to the others instead of holding them up at the end.
+    const PIECE: usize = 16;
+    let mut pieces: Vec<(usize, Vec<Transaction>)> = Vec::new();
+    let mut rest = txs.into_iter();
+    let mut start = 0;
+    loop {
+        let piece: Vec<Transaction> = rest.by_ref().take(PIECE).collect();
+        if piece.is_empty() {
+            break;
+        }
+        let len = piece.len();
+        pieces.push((start, piece));
+        start += len;
     }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|c| s.spawn(move || c.into_iter().map(Transaction::verify).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+    // Taken from the end: reversed, they are taken in order.
+    pieces.reverse();
+    let queue = Mutex::new(pieces);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let Some((start, piece)) = next else {
+                return done;
+            };
+            let verified: Vec<_> = piece.into_iter().map(Transaction::verify).collect();
+            done.push((start, verified));
+        }
+    };
+    let mut done = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for helper in helpers {
+            all.extend(
+                helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        all
+    });
+    done.sort_unstable_by_key(|(start, _)| *start);
+    done.into_iter()
+        .flat_map(|(_, verified)| verified)
+        .collect()
 }
 
 #[cfg(test)]

@@ -376,10 +376,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or(genesis.is_none() && validator_key.is_none()),
         genesis,
         validator_key,
-        log: args
-            .log
-            .or(file.log)
-            .unwrap_or_else(|| DEFAULT_LOG.into()),
+        log: args.log.or(file.log).unwrap_or_else(|| DEFAULT_LOG.into()),
         subchains: if args.subchains.is_empty() {
             file.subchains.unwrap_or_default()
         } else {
