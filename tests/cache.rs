@@ -2,15 +2,12 @@
 //! spawned `sparkid` daemons driven over HTTP, and two in-process replicas of one chain sharing
 //! one Redis.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use serde_json::{json, Value};
 use sparkid_bid::{Bid, PrivateKey};
 use sparkid_ledger::{CommitCertificate, Genesis, Ledger, TxBody, TxOutcome};
@@ -19,7 +16,9 @@ use sparkid_resolver::config::CacheConfig;
 use sparkid_resolver::metrics::CacheMetrics;
 use sparkid_resolver::records::{namespace, Records};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sparkid");
+mod common;
+
+use common::{client, sign_and_send, Daemon};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -106,80 +105,24 @@ impl Drop for Redis {
     }
 }
 
-struct Daemon {
-    child: Child,
-    base: String,
-}
-
-impl Daemon {
-    fn start(data: &Path, extra: &[&str]) -> Daemon {
-        let port = free_port();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--data"])
-            .arg(data)
-            .args(["--http", &format!("127.0.0.1:{port}"), "--log", "warn"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sparkid");
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[sparkid] {line}");
-            }
-        });
-        let base = format!("http://127.0.0.1:{port}");
-        wait_for("the daemon", Duration::from_secs(30), || {
-            reqwest::blocking::get(format!("{base}/healthz")).is_ok()
-        });
-        Daemon { child, base }
-    }
-
-    /// A sample of `/metrics`, by exact series name (with labels).
-    fn metric(&self, series: &str) -> f64 {
-        let text = client()
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-            .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
-            .trim()
-            .parse()
-            .unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
+/// A sample of the daemon's `/metrics`, by exact series name (with labels).
+fn metric(d: &Daemon, series: &str) -> f64 {
+    let text = client()
+        .get(format!("{}/metrics", d.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
+        .trim()
+        .parse()
         .unwrap()
 }
 
-fn post(url: &str, body: &Value) -> (u16, Value) {
-    let r = client().post(url).json(body).send().unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().unwrap())
-}
-
 fn resolve(base: &str, did: &str) -> (u16, Value) {
-    let r = client()
-        .get(format!("{base}/1.0/identifiers/{did}"))
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().unwrap())
+    common::get_json(&format!("{base}/1.0/identifiers/{did}"))
 }
 
 fn version(resolved: &Value) -> u64 {
@@ -190,24 +133,6 @@ fn version(resolved: &Value) -> u64 {
 }
 
 /// The client-managed registrar exchange: ask, sign the serialized payload, answer.
-fn sign_and_send(url: &str, body: Value, key: &PrivateKey) -> (u16, Value) {
-    let (status, first) = post(url, &body);
-    if first["didState"]["state"] != "action" {
-        return (status, first);
-    }
-    let payload = first["didState"]["signingRequest"]["signingRequest0"]["serializedPayload"]
-        .as_str()
-        .unwrap();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(payload)
-        .unwrap();
-    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign(&bytes).0);
-    post(
-        url,
-        &json!({ "jobId": first["jobId"], "secret": { "signingResponse": { "signingRequest0": { "signature": signature } } } }),
-    )
-}
-
 /// Creates a DID through the daemon; returns it and its native document.
 fn create(base: &str, key: &PrivateKey) -> (String, Value) {
     let doc = sparkid_registrar::api::new_document(&key.public_key(), None).unwrap();
@@ -243,12 +168,12 @@ fn the_resolution_after_an_update_shows_it_never_a_stale_version() {
     for l1_bytes in ["134217728", "0"] {
         let dir = tempfile::tempdir().unwrap();
         let url = redis.url();
-        let d = Daemon::start(
+        let d = Daemon::start_with(
             dir.path(),
             &["--redis-url", &url, "--cache-bytes", l1_bytes],
         );
         wait_for("Redis in use", Duration::from_secs(10), || {
-            d.metric("sparkid_cache_l2_up") == 1.0
+            metric(&d, "sparkid_cache_l2_up") == 1.0
         });
         let key = PrivateKey::generate();
         let (did, doc) = create(&d.base, &key);
@@ -262,7 +187,7 @@ fn the_resolution_after_an_update_shows_it_never_a_stale_version() {
         let hits = format!("sparkid_cache_hits_total{{tier=\"{tier}\"}}");
         wait_for("cache hits", Duration::from_secs(10), || {
             resolve(&d.base, &did);
-            d.metric(&hits) >= 1.0
+            metric(&d, &hits) >= 1.0
         });
 
         // Readers resolve without pause while the DID is updated.
@@ -303,8 +228,8 @@ fn the_resolution_after_an_update_shows_it_never_a_stale_version() {
         stop.store(true, Ordering::Release);
         let reads: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
         assert!(reads > 10, "the readers ran {reads} resolutions");
-        assert!(d.metric("sparkid_cache_invalidations_total{source=\"local\"}") >= 6.0);
-        assert_eq!(d.metric("sparkid_cache_l2_errors_total"), 0.0);
+        assert!(metric(&d, "sparkid_cache_invalidations_total{source=\"local\"}") >= 6.0);
+        assert_eq!(metric(&d, "sparkid_cache_l2_errors_total"), 0.0);
     }
 }
 
@@ -316,18 +241,18 @@ fn redis_stopped_mid_run_costs_speed_not_answers_and_is_used_again_when_back() {
     let dir = tempfile::tempdir().unwrap();
     let url = redis.url();
     // L1 off: every read goes to Redis, so its loss and return are visible.
-    let d = Daemon::start(dir.path(), &["--redis-url", &url, "--cache-bytes", "0"]);
+    let d = Daemon::start_with(dir.path(), &["--redis-url", &url, "--cache-bytes", "0"]);
     wait_for("Redis in use", Duration::from_secs(10), || {
-        d.metric("sparkid_cache_l2_up") == 1.0
+        metric(&d, "sparkid_cache_l2_up") == 1.0
     });
     let key = PrivateKey::generate();
     let (did, doc) = create(&d.base, &key);
     let l2_hits = "sparkid_cache_hits_total{tier=\"l2\"}";
     wait_for("L2 hits", Duration::from_secs(10), || {
         assert_eq!(version(&resolve(&d.base, &did).1), 1);
-        d.metric(l2_hits) >= 1.0
+        metric(&d, l2_hits) >= 1.0
     });
-    assert_eq!(d.metric("sparkid_cache_l2_errors_total"), 0.0);
+    assert_eq!(metric(&d, "sparkid_cache_l2_errors_total"), 0.0);
 
     redis.kill();
     let start = Instant::now();
@@ -343,23 +268,23 @@ fn redis_stopped_mid_run_costs_speed_not_answers_and_is_used_again_when_back() {
     );
     update(&d.base, &did, &doc, &key, 2);
     assert_eq!(version(&resolve(&d.base, &did).1), 2);
-    assert!(d.metric("sparkid_cache_l2_errors_total") >= 1.0);
-    assert_eq!(d.metric("sparkid_cache_l2_up"), 0.0);
-    let errors = d.metric("sparkid_cache_l2_errors_total");
+    assert!(metric(&d, "sparkid_cache_l2_errors_total") >= 1.0);
+    assert_eq!(metric(&d, "sparkid_cache_l2_up"), 0.0);
+    let errors = metric(&d, "sparkid_cache_l2_errors_total");
     wait_for(
         "reconnection attempts to count",
         Duration::from_secs(10),
-        || d.metric("sparkid_cache_l2_errors_total") > errors,
+        || metric(&d, "sparkid_cache_l2_errors_total") > errors,
     );
 
     redis.restart();
     wait_for("Redis in use again", Duration::from_secs(15), || {
-        d.metric("sparkid_cache_l2_up") == 1.0
+        metric(&d, "sparkid_cache_l2_up") == 1.0
     });
-    let hits = d.metric(l2_hits);
+    let hits = metric(&d, l2_hits);
     wait_for("L2 hits again", Duration::from_secs(10), || {
         assert_eq!(version(&resolve(&d.base, &did).1), 2);
-        d.metric(l2_hits) > hits
+        metric(&d, l2_hits) > hits
     });
     // And it is still never stale.
     update(&d.base, &did, &doc, &key, 3);
@@ -370,20 +295,20 @@ fn redis_stopped_mid_run_costs_speed_not_answers_and_is_used_again_when_back() {
 #[test]
 fn an_l1_entry_lives_no_longer_than_the_ttl_cap() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path(), &["--cache-ttl-max", "1"]);
+    let d = Daemon::start_with(dir.path(), &["--cache-ttl-max", "1"]);
     let key = PrivateKey::generate();
     let (did, _) = create(&d.base, &key);
     let misses = "sparkid_cache_misses_total{tier=\"l1\"}";
     let hits = "sparkid_cache_hits_total{tier=\"l1\"}";
     resolve(&d.base, &did);
-    let (m0, h0) = (d.metric(misses), d.metric(hits));
+    let (m0, h0) = (metric(&d, misses), metric(&d, hits));
     resolve(&d.base, &did);
     // A resolution reads the DID's record (and its bound identifiers): all from L1 now.
-    assert!(d.metric(hits) > h0);
-    assert_eq!(d.metric(misses), m0);
+    assert!(metric(&d, hits) > h0);
+    assert_eq!(metric(&d, misses), m0);
     std::thread::sleep(Duration::from_millis(1300));
     assert_eq!(version(&resolve(&d.base, &did).1), 1);
-    assert!(d.metric(misses) > m0, "the entry outlived the 1 s cap");
+    assert!(metric(&d, misses) > m0, "the entry outlived the 1 s cap");
 }
 
 /// One chain's ledger: a temporary directory, one validator, blocks proposed here or applied
