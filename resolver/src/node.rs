@@ -53,7 +53,8 @@ fn read_key(path: &Path) -> anyhow::Result<PrivateKey> {
         .with_context(|| format!("validator key {}", path.display()))
 }
 
-fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Writes a secret to a new file readable by its owner only (mode 0600 on Unix), synced.
+pub fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

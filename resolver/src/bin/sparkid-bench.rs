@@ -118,7 +118,7 @@ fn load(data: &Path, count: usize, dids_path: &Path, threads: Option<usize>) -> 
     // it as the only validator. The ledger is dropped at the end, so redb closes it cleanly.
     std::fs::create_dir_all(data)?;
     let validator = PrivateKey::generate();
-    write_secret(
+    sparkid_resolver::node::write_secret(
         &data.join(sparkid_resolver::node::DEV_KEY_FILE),
         &validator.to_encoded(),
     )?;
@@ -193,22 +193,6 @@ fn load(data: &Path, count: usize, dids_path: &Path, threads: Option<usize>) -> 
         "loaded {count} DIDs in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    Ok(())
-}
-
-fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
     Ok(())
 }
 
