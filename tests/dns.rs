@@ -9,7 +9,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 use std::process::Command;
 
-use common::{get_json, sign_and_send, Daemon, BIN};
+use common::{cli, get_json, sign_and_send, Daemon};
 use serde_json::{json, Value};
 use sparkid_bid::PrivateKey;
 use sparkid_bridges::dns::ServiceZone;
@@ -27,16 +27,6 @@ fn free_port() -> u16 {
     }
 }
 
-fn cli(args: &[&str]) -> Value {
-    let out = Command::new(BIN).args(args).output().expect("run sparkid");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "sparkid {args:?}: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
 
 struct Dig {
     port: u16,

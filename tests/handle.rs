@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{get_json, Daemon, BIN};
+use common::{cli, get_json, Daemon};
 use serde_json::{json, Value};
 
 // ---- a native Handle client, from the reference's layout ----------------------------------
@@ -183,16 +183,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn cli(args: &[&str]) -> Value {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "sparkid {args:?}: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or(Value::Null)
-}
 
 struct World {
     daemon: Daemon,

@@ -928,6 +928,17 @@ fn spawn_driver() -> String {
             "did:example:bare" => {
                 typed(StatusCode::OK, "application/did+json", doc(&did).to_string())
             }
+            "did:example:counter" => {
+                static ASKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = ASKED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                typed(
+                    StatusCode::OK,
+                    "application/did-resolution",
+                    json!({"didDocument": doc(&did), "didResolutionMetadata": {},
+                           "didDocumentMetadata": {"versionId": n.to_string()}})
+                    .to_string(),
+                )
+            }
             "did:example:missing" => typed(StatusCode::NOT_FOUND, "text/plain", "no such DID".into()),
             "did:example:gone" => typed(StatusCode::GONE, "text/plain", String::new()),
             "did:example:boom" => typed(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "boom".into()),
@@ -1018,6 +1029,15 @@ fn other_methods_are_proxied_to_drivers_with_errors_and_timeouts_mapped() {
         .as_str()
         .unwrap()
         .starts_with("application/did-resolution"));
+    // A driver's answer is reused within its TTL (60 s by default), unless noCache.
+    let (_, first) = get_json(&url("did:example:counter"));
+    let (_, again) = get_json(&url("did:example:counter"));
+    assert_eq!(first["didDocumentMetadata"]["versionId"], "1", "{first}");
+    assert_eq!(again["didDocumentMetadata"]["versionId"], "1", "{again}");
+    assert_eq!(again["didResolutionMetadata"]["driverCached"], true);
+    let (_, fresh) = get_json(&url("did:example:counter?noCache=true"));
+    assert_eq!(fresh["didDocumentMetadata"]["versionId"], "2", "{fresh}");
+    assert!(fresh["didResolutionMetadata"].get("driverCached").is_none());
     // A bare document from the driver, served in any representation.
     let (status, ct, bare) = fetch_json(&url("did:example:bare"), Some("application/did+json"));
     assert_eq!((status, ct.as_str()), (200, "application/did+json"));

@@ -4,21 +4,10 @@
 
 mod common;
 
-use std::process::Command;
 
-use common::{get, get_json, Daemon, BIN};
+use common::{cli, get, get_json, namespace, Daemon};
 use serde_json::{json, Value};
 
-fn cli(args: &[&str]) -> Value {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "sparkid {args:?}: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or(Value::Null)
-}
 
 /// `did create` through the CLI: the DID and its new private key.
 fn create(base: &str) -> (String, String) {
@@ -32,11 +21,6 @@ fn create(base: &str) -> (String, String) {
     )
 }
 
-fn namespace(base: &str, key: &str, args: &[&str]) -> Value {
-    let mut all = vec!["namespace", args[0], "--endpoint", base, "--key", key];
-    all.extend_from_slice(&args[1..]);
-    cli(&all)
-}
 
 fn also_known_as(base: &str, did: &str) -> Vec<String> {
     let (status, r) = get_json(&format!("{base}/1.0/identifiers/{did}"));

@@ -170,6 +170,61 @@ pub struct Service {
     pub other: Map<String, Value>,
 }
 
+impl Service {
+    /// The endpoint as a URI, for a BID resolver service whose `serviceEndpoint` is a bare host
+    /// (`serverType` 0, a domain name, or 1, an IP address) with `protocol` (0 UDP, 1 TCP,
+    /// 2 HTTP, 3 HTTPS) and `port` beside it: `https://192.168.1.23:8080` for the spec's example
+    /// `{"serverType":1,"protocol":3,"serviceEndpoint":"192.168.1.23","port":8080}`. DID Core
+    /// requires a URI there. None when the endpoint is already a URI (or not a string).
+    ///
+    /// Without `protocol` the scheme is `https`: the BID resolution protocol runs over HTTP or
+    /// HTTPS, and the secure one is the safe guess. An IPv6 address is bracketed.
+    pub fn endpoint_uri(&self) -> Option<String> {
+        let host = self.service_endpoint.as_str()?.trim();
+        // `fe80::1` reads like a scheme; an IP address is a bare host whatever it looks like.
+        let ip = host.parse::<std::net::IpAddr>().is_ok();
+        if host.is_empty() || (!ip && has_scheme(host)) {
+            return None;
+        }
+        let number = |name: &str| match self.other.get(name) {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        };
+        let scheme = match number("protocol") {
+            Some(0) => "udp",
+            Some(1) => "tcp",
+            Some(2) => "http",
+            _ => "https",
+        };
+        let (authority, path) = match host.find('/') {
+            Some(i) => host.split_at(i),
+            None => (host, ""),
+        };
+        let authority = if authority.contains(':') && !authority.starts_with('[') {
+            format!("[{authority}]")
+        } else {
+            authority.to_string()
+        };
+        let port = number("port")
+            .filter(|p| *p <= u64::from(u16::MAX))
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        Some(format!("{scheme}://{authority}{port}{path}"))
+    }
+}
+
+/// Whether `text` starts with an RFC 3986 scheme and `:` (`https:`, `did:`, `urn:`). A bare
+/// host, `192.168.1.23` or `::1`, does not.
+fn has_scheme(text: &str) -> bool {
+    let Some((scheme, _)) = text.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+}
+
 /// `proof` of a native document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -403,7 +458,13 @@ impl BidDocument {
             let services: Vec<Value> = self
                 .service
                 .iter()
-                .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+                .map(|s| {
+                    let mut value = serde_json::to_value(s).unwrap_or(Value::Null);
+                    if let Some(uri) = s.endpoint_uri() {
+                        value["serviceEndpoint"] = json!(uri);
+                    }
+                    value
+                })
                 .collect();
             doc.insert("service".into(), Value::Array(services));
         }
@@ -507,6 +568,65 @@ mod tests {
         assert_eq!(core["bid"]["extension"]["future"]["x"], 1);
         assert_eq!(core["bid"]["unknownTop"], true);
         assert_eq!(core["bid"]["alsoKnownAs"][0]["type"], 105);
+    }
+
+    #[test]
+    fn bare_host_endpoints_become_uris() {
+        let (doc, _) = sample();
+        let service = |extra: Value| {
+            let mut s = json!({"id": format!("{}#sub", doc.id), "type": "DIDSubResolver"});
+            for (k, v) in extra.as_object().unwrap() {
+                s[k] = v.clone();
+            }
+            serde_json::from_value::<Service>(s).unwrap()
+        };
+        // The spec's example.
+        let spec = service(json!({"version": "1.0.0", "serverType": 1, "protocol": 3,
+                                  "serviceEndpoint": "192.168.1.23", "port": 8080}));
+        assert_eq!(
+            spec.endpoint_uri().as_deref(),
+            Some("https://192.168.1.23:8080")
+        );
+        let cases = [
+            (
+                json!({"serverType": "1", "protocol": "2", "serviceEndpoint": "10.0.0.1", "port": "80"}),
+                Some("http://10.0.0.1:80"),
+            ),
+            (
+                json!({"serverType": 0, "protocol": 3, "serviceEndpoint": "resolver.example/bid"}),
+                Some("https://resolver.example/bid"),
+            ),
+            (
+                json!({"serverType": 1, "protocol": 1, "serviceEndpoint": "fe80::1", "port": 9000}),
+                Some("tcp://[fe80::1]:9000"),
+            ),
+            (
+                json!({"serviceEndpoint": "192.168.1.23"}),
+                Some("https://192.168.1.23"),
+            ),
+            (
+                json!({"protocol": 3, "serviceEndpoint": "https://r.example", "port": 1}),
+                None,
+            ),
+            (json!({"serviceEndpoint": {"uri": "x"}}), None),
+        ];
+        for (fields, want) in cases {
+            assert_eq!(
+                service(fields.clone()).endpoint_uri().as_deref(),
+                want,
+                "{fields}"
+            );
+        }
+        let mut with_ip = doc.clone();
+        with_ip.service = vec![spec];
+        let core = with_ip.to_did_core();
+        assert_eq!(
+            core["service"][0]["serviceEndpoint"],
+            "https://192.168.1.23:8080"
+        );
+        // The BID fields stay for BID clients.
+        assert_eq!(core["service"][0]["port"], 8080);
+        assert_eq!(core["service"][0]["serverType"], 1);
     }
 
     #[test]

@@ -5,12 +5,17 @@
 //! - [`document`]: the properties of a DID document (DID Core §5).
 //! - [`resolution`]: resolution and dereferencing results, their metadata and error shapes
 //!   (DID Core §7, DID Resolution).
+//! - [`dts`]: the rules the W3C did-test-suite applies to the implementation fixtures it reads.
+//! - [`fixtures`]: records a resolver's answers and writes them as did-test-suite fixtures
+//!   (`sparkid conformance --out DIR`).
 //!
 //! Every check returns all the violations it finds, each naming its section, so that a failing
 //! run says everything that is wrong at once.
 #![deny(missing_docs)]
 
 pub mod document;
+pub mod dts;
+pub mod fixtures;
 pub mod resolution;
 
 use thiserror::Error;

@@ -126,15 +126,45 @@ impl BlockHeader {
 pub struct Vote {
     /// The validator's encoded public key.
     pub validator: String,
-    /// Ed25519 over [`vote_bytes`].
+    /// Ed25519 over [`vote_bytes_in_round`].
     pub signature: Signature,
+    /// The consensus round the vote was cast in (`spec/consensus.md`); 0, the round of a
+    /// block's first proposal and of every single-validator chain, is left out of the JSON.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub round: u64,
 }
 
-/// What a validator signs to commit a block.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What a validator signs to commit a block in round 0.
 pub fn vote_bytes(chain_id: &str, height: u64, block_hash: &Hash) -> Vec<u8> {
+    vote_bytes_in_round(chain_id, height, block_hash, 0)
+}
+
+/// What a validator signs to commit a block in `round`. Round 0 signs the bytes of the first
+/// format (no round line), so every certificate made before rounds existed still verifies; a
+/// later round is part of the signed bytes, so a vote cannot be moved to another round.
+pub fn vote_bytes_in_round(chain_id: &str, height: u64, block_hash: &Hash, round: u64) -> Vec<u8> {
     let mut out = COMMIT_DOMAIN.to_vec();
     out.extend_from_slice(format!("{chain_id}\n{height}\n{block_hash}").as_bytes());
+    if round > 0 {
+        out.extend_from_slice(format!("\n{round}").as_bytes());
+    }
     out
+}
+
+impl Vote {
+    /// `key`'s vote for `header` in `round`.
+    pub fn sign(header: &BlockHeader, round: u64, key: &PrivateKey) -> Vote {
+        let bytes = vote_bytes_in_round(&header.chain_id, header.height, &header.hash(), round);
+        Vote {
+            validator: key.public_key().to_encoded(),
+            signature: key.sign(&bytes),
+            round,
+        }
+    }
 }
 
 /// A quorum of votes on one header.
@@ -164,6 +194,9 @@ pub enum CertificateError {
     /// Two votes by one validator.
     #[error("two votes by validator {0}")]
     DuplicateVote(String),
+    /// Votes of different rounds: a quorum must vote in one round (`spec/consensus.md`).
+    #[error("votes of rounds {0} and {1}: a certificate's votes are of one round")]
+    MixedRounds(u64, u64),
     /// A vote does not verify.
     #[error("the vote of validator {0} does not verify")]
     BadVote(String),
@@ -178,7 +211,7 @@ pub enum CertificateError {
 }
 
 impl CommitCertificate {
-    /// A certificate with the votes of the given validator keys.
+    /// A certificate with the round-0 votes of the given validator keys.
     pub fn sign(header: &BlockHeader, signers: &[&PrivateKey]) -> CommitCertificate {
         let block_hash = header.hash();
         let bytes = vote_bytes(&header.chain_id, header.height, &block_hash);
@@ -187,9 +220,15 @@ impl CommitCertificate {
             .map(|k| Vote {
                 validator: k.public_key().to_encoded(),
                 signature: k.sign(&bytes),
+                round: 0,
             })
             .collect();
         CommitCertificate { block_hash, votes }
+    }
+
+    /// The round its votes were cast in (0 for a certificate without votes).
+    pub fn round(&self) -> u64 {
+        self.votes.first().map(|v| v.round).unwrap_or(0)
     }
 
     /// Checks that a quorum of `validators` signed exactly this header.
@@ -205,7 +244,8 @@ impl CommitCertificate {
                 actual,
             });
         }
-        let bytes = vote_bytes(&header.chain_id, header.height, &actual);
+        let round = self.round();
+        let bytes = vote_bytes_in_round(&header.chain_id, header.height, &actual, round);
         let mut seen: Vec<&str> = Vec::with_capacity(self.votes.len());
         for vote in &self.votes {
             let key = PublicKey::from_encoded(&vote.validator)
@@ -217,6 +257,9 @@ impl CommitCertificate {
                 return Err(CertificateError::DuplicateVote(vote.validator.clone()));
             }
             seen.push(normalized);
+            if vote.round != round {
+                return Err(CertificateError::MixedRounds(round, vote.round));
+            }
             key.verify(&bytes, &vote.signature)
                 .map_err(|_| CertificateError::BadVote(vote.validator.clone()))?;
         }
@@ -312,6 +355,24 @@ mod tests {
             bad.verify(&h, &set),
             Err(CertificateError::NotAValidator(_))
         ));
+        let round_two: Vec<Vote> = keys[..3].iter().map(|k| Vote::sign(&h, 2, k)).collect();
+        let in_round_two = CommitCertificate {
+            block_hash: h.hash(),
+            votes: round_two.clone(),
+        };
+        in_round_two.verify(&h, &set).unwrap();
+        // A vote moved to another round does not verify, and rounds do not mix.
+        let mut moved = in_round_two.clone();
+        moved.votes[0].round = 3;
+        assert!(moved.verify(&h, &set).is_err());
+        let mixed = CommitCertificate {
+            block_hash: h.hash(),
+            votes: vec![round_two[0].clone(), round_two[1].clone(), Vote::sign(&h, 0, &keys[2])],
+        };
+        assert_eq!(
+            mixed.verify(&h, &set),
+            Err(CertificateError::MixedRounds(2, 0))
+        );
         let mut other = h.clone();
         other.state_root = Hash([1; 32]);
         assert!(matches!(

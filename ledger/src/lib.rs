@@ -25,8 +25,8 @@ pub use error::LedgerError;
 pub use hash::Hash;
 pub use machine::{ExecContext, StateMachine, StateView, Writes};
 pub use store::{
-    CommitListener, CommittedBlock, Ledger, Proposal, RecordProof, RecordProofError, TxOutcome,
-    TxRejection,
+    CommitListener, CommittedBlock, Ledger, LedgerOptions, Proposal, RecordProof, RecordProofError,
+    TxOutcome, TxRejection,
 };
 pub use tx::{Transaction, TxBody, TxError, VerifiedTransaction};
 pub use verify::{verify_chain, VerifyReport};

@@ -36,7 +36,7 @@ use crate::error::LedgerError;
 use crate::hash::Hash;
 use crate::machine::{ExecContext, StateMachine, StateView};
 use crate::smt::{self, key_hash, Position, StateProof};
-use crate::tx::{verify_all, VerifiedTransaction, MAX_VALIDITY_BLOCKS};
+use crate::tx::{verify_all, Transaction, VerifiedTransaction, MAX_VALIDITY_BLOCKS};
 
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 /// Height → the block's JSON.
@@ -358,6 +358,18 @@ impl<T: ReadableTable<&'static str, &'static str>> StateView for Overlay<'_, T> 
     }
 }
 
+/// How a ledger's database is opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LedgerOptions {
+    /// The database's page cache (what it keeps of the file in memory, for reads and for the
+    /// writes of a commit), in bytes; none: redb's default, [`DEFAULT_CACHE_SIZE`]. It is most
+    /// of the ledger's resident memory once the state is larger than it.
+    pub cache_size: Option<usize>,
+}
+
+/// redb's own page cache size, used when [`LedgerOptions::cache_size`] is none.
+pub const DEFAULT_CACHE_SIZE: usize = 1024 * 1024 * 1024;
+
 impl Ledger {
     /// Creates a ledger in `dir` from a genesis, certified by `signers` (a quorum of its
     /// validators).
@@ -366,18 +378,93 @@ impl Ledger {
         genesis: Genesis,
         signers: &[&PrivateKey],
     ) -> Result<Ledger, LedgerError> {
+        Self::create_with(dir, genesis, |header| {
+            CommitCertificate::sign(header, signers)
+        })
+    }
+
+    /// Creates a ledger in `dir` from a genesis and the certificate of its block 0 as a peer
+    /// holds it (a follower has no validator key to sign one): the certificate must commit the
+    /// block 0 this genesis makes, with a quorum of its validators. On any failure no ledger is
+    /// left behind.
+    pub fn create_certified(
+        dir: &Path,
+        genesis: Genesis,
+        certificate: CommitCertificate,
+    ) -> Result<Ledger, LedgerError> {
+        Self::create_with(dir, genesis, |_| certificate)
+    }
+
+    /// The genesis block's header (height 0), computed in memory: what each validator signs,
+    /// on its own machine, to certify a genesis that names several validators
+    /// (`sparkid ledger genesis-vote`), before any of them holds a ledger.
+    pub fn genesis_header(genesis: &Genesis) -> Result<BlockHeader, LedgerError> {
+        /// A tree with no chunk stored yet.
+        struct Empty;
+        impl ChunkSource for Empty {
+            type Error = std::convert::Infallible;
+            fn with_chunk<R>(
+                &mut self,
+                _: &Position,
+                _: impl FnOnce(&[u8]) -> R,
+            ) -> Result<Option<R>, Self::Error> {
+                Ok(None)
+            }
+        }
+        genesis
+            .validator_set()
+            .map_err(|e| LedgerError::InvalidGenesis(e.to_string()))?;
+        let genesis_json = genesis.canonical();
+        let root = smt::update(
+            &mut Chunks::new(Empty),
+            Hash::ZERO,
+            &[(key_hash(GENESIS_KEY), Hash::of(&[genesis_json.as_bytes()]))],
+        )
+        .map_err(tree_err)?;
+        // The same header `create` builds (a test below holds them equal).
+        Ok(BlockHeader {
+            chain_id: genesis.chain_id.clone(),
+            height: 0,
+            previous_hash: Hash::ZERO,
+            time: genesis.time,
+            tx_root: Hash::of(&[genesis_json.as_bytes()]),
+            tx_count: 0,
+            state_root: root,
+            proposer: genesis.validators[0].clone(),
+        })
+    }
+
+    fn create_with(
+        dir: &Path,
+        genesis: Genesis,
+        certify: impl FnOnce(&BlockHeader) -> CommitCertificate,
+    ) -> Result<Ledger, LedgerError> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(DB_FILE);
         if path.exists() {
             return Err(LedgerError::AlreadyExists(path.display().to_string()));
         }
+        let created = Self::create_in(dir, &path, genesis, certify);
+        if created.is_err() {
+            // A half-made file would read as an existing, corrupt ledger on the next start.
+            let _ = std::fs::remove_file(&path);
+        }
+        created
+    }
+
+    fn create_in(
+        dir: &Path,
+        path: &Path,
+        genesis: Genesis,
+        certify: impl FnOnce(&BlockHeader) -> CommitCertificate,
+    ) -> Result<Ledger, LedgerError> {
         let validators = genesis
             .validator_set()
             .map_err(|e| LedgerError::InvalidGenesis(e.to_string()))?;
         if genesis.chain_id.is_empty() {
             return Err(LedgerError::InvalidGenesis("chainId is empty".into()));
         }
-        let db = Database::create(&path)?;
+        let db = Database::create(path)?;
         let genesis_json = genesis.canonical();
         let wtx = db.begin_write()?;
         let certified;
@@ -397,7 +484,7 @@ impl Ledger {
                 state_root: root,
                 proposer: genesis.validators[0].clone(),
             };
-            let certificate = CommitCertificate::sign(&header, signers);
+            let certificate = certify(&header);
             certificate.verify(&header, &validators)?;
             let block = Block {
                 header: header.clone(),
@@ -433,11 +520,37 @@ impl Ledger {
 
     /// Opens the ledger in `dir`.
     pub fn open(dir: &Path) -> Result<Ledger, LedgerError> {
+        Self::open_with_options(dir, &LedgerOptions::default())
+    }
+
+    /// Creates a ledger as [`Ledger::create`] does, then serves it opened with `options`.
+    pub fn create_with_options(
+        dir: &Path,
+        genesis: Genesis,
+        signers: &[&PrivateKey],
+        options: &LedgerOptions,
+    ) -> Result<Ledger, LedgerError> {
+        if *options == LedgerOptions::default() {
+            return Self::create(dir, genesis, signers);
+        }
+        // The options are the database's, which is opened once by creation; creating is rare,
+        // so it is closed (dropped) and opened again with them rather than threading them
+        // through every way a ledger is created.
+        drop(Self::create(dir, genesis, signers)?);
+        Self::open_with_options(dir, options)
+    }
+
+    /// Opens the ledger in `dir` with `options` (the database's page cache size).
+    pub fn open_with_options(dir: &Path, options: &LedgerOptions) -> Result<Ledger, LedgerError> {
         let path = dir.join(DB_FILE);
         if !path.exists() {
             return Err(LedgerError::NotFound(path.display().to_string()));
         }
-        let db = Database::open(&path)?;
+        let mut builder = redb::Builder::new();
+        if let Some(bytes) = options.cache_size {
+            builder.set_cache_size(bytes);
+        }
+        let db = builder.open(&path)?;
         let (genesis, head, format) = {
             let rtx = db.begin_read()?;
             let meta = rtx.open_table(META)?;
@@ -573,6 +686,35 @@ impl Ledger {
         }
     }
 
+    /// The stored JSON of consecutive blocks from `from` (each a [`Block`]), read from one
+    /// snapshot: at most `limit` blocks and, after the first, at most `max_bytes` in all. Empty
+    /// when `from` is past the head. Peers are sent these bytes as they are (they verify every
+    /// block anyway), so serving a block decodes and encodes nothing.
+    pub fn block_range_json(
+        &self,
+        from: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, LedgerError> {
+        let rtx = self.db.begin_read()?;
+        let table = rtx.open_table(BLOCKS)?;
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let mut bytes = 0usize;
+        for entry in table.range(from..)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, value) = entry?;
+            let value = value.value();
+            if !out.is_empty() && bytes + value.len() > max_bytes {
+                break;
+            }
+            bytes += value.len();
+            out.push(value.to_vec());
+        }
+        Ok(out)
+    }
+
     /// Where a transaction was included: height and index.
     pub fn find_transaction(&self, hash: &Hash) -> Result<Option<(u64, u32)>, LedgerError> {
         let rtx = self.db.begin_read()?;
@@ -582,13 +724,30 @@ impl Ledger {
 
     /// Executes `txs` in order on top of the head, and commits the block of those that the
     /// ledger and the state machine accept, with the certificate `certify` returns. Nothing is
-    /// written when no transaction is accepted.
+    /// written when no transaction is accepted. The header names the first validator as its
+    /// proposer (see [`Ledger::propose_as`]).
     pub fn propose<M: StateMachine>(
         &self,
         machine: &M,
         txs: Vec<VerifiedTransaction>,
         now: u64,
         certify: impl FnOnce(&BlockHeader) -> Result<CommitCertificate, LedgerError>,
+    ) -> Result<Proposal<M::Rejection>, LedgerError> {
+        let proposer = self.genesis.validators[0].clone();
+        self.propose_as(machine, txs, now, &proposer, |header, _| certify(header))
+    }
+
+    /// [`Ledger::propose`] with the header naming `proposer` (an encoded validator key), and a
+    /// `certify` that also sees the block's transactions, in order: a validator set votes on
+    /// the whole block (`spec/consensus.md`). `certify` runs inside the block's write
+    /// transaction, holding the writer lock; when it fails nothing is written.
+    pub fn propose_as<M: StateMachine>(
+        &self,
+        machine: &M,
+        txs: Vec<VerifiedTransaction>,
+        now: u64,
+        proposer: &str,
+        certify: impl FnOnce(&BlockHeader, &[VerifiedTransaction]) -> Result<CommitCertificate, LedgerError>,
     ) -> Result<Proposal<M::Rejection>, LedgerError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let started = Instant::now();
@@ -610,8 +769,10 @@ impl Ledger {
         }
         let executed = Instant::now();
         let hashes: Vec<Hash> = included.iter().map(VerifiedTransaction::hash).collect();
-        let (header, keys) = self.write_state(&wtx, &head.header, height, time, &hashes, writes)?;
-        let certificate = certify(&header)?;
+        let (mut header, keys) =
+            self.write_state(&wtx, &head.header, height, time, &hashes, writes)?;
+        header.proposer = proposer.to_string();
+        let certificate = certify(&header, &included)?;
         certificate.verify(&header, &self.validators)?;
         let certified = CertifiedHeader {
             header,
@@ -644,8 +805,58 @@ impl Ledger {
         block: Block,
     ) -> Result<(), LedgerError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let head = self.head();
+        block.certificate.verify(&block.header, &self.validators)?;
+        let (wtx, included, keys) = self.replay(machine, &block.header, &block.transactions)?;
         let header = &block.header;
+        let certified = CertifiedHeader {
+            header: header.clone(),
+            certificate: block.certificate.clone(),
+        };
+        self.write_block(&wtx, &included, &certified)?;
+        wtx.commit()?;
+        *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
+        self.notify(header.height, keys);
+        Ok(())
+    }
+
+    /// Checks a proposed block without committing it: everything [`Ledger::apply_block`]
+    /// checks but the certificate (a proposal has none yet), plus that its proposer is a
+    /// validator. The block is executed in a write transaction that is then aborted: what a
+    /// validator does before it votes (`spec/consensus.md`).
+    pub fn check_block<M: StateMachine>(
+        &self,
+        machine: &M,
+        header: &BlockHeader,
+        transactions: &[Transaction],
+    ) -> Result<(), LedgerError> {
+        let proposer_is_validator = sparkid_bid::PublicKey::from_encoded(&header.proposer)
+            .map(|k| self.validators.keys().contains(&k))
+            .unwrap_or(false);
+        if !proposer_is_validator {
+            return Err(LedgerError::BadBlock {
+                height: header.height,
+                reason: format!("proposer {:?} is not a validator", header.proposer),
+            });
+        }
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let (wtx, _, _) = self.replay(machine, header, transactions)?;
+        wtx.abort()?;
+        Ok(())
+    }
+
+    /// Re-executes a block on the head inside a new write transaction, and checks that it
+    /// extends the head, that its transactions verify, match `txRoot`, are all accepted, and
+    /// lead to exactly its state root. Returns the open transaction (with the state written,
+    /// the block not yet), the verified transactions and the written keys. The caller holds
+    /// the writer lock.
+    #[allow(clippy::type_complexity)]
+    fn replay<M: StateMachine>(
+        &self,
+        machine: &M,
+        header: &BlockHeader,
+        transactions: &[Transaction],
+    ) -> Result<(redb::WriteTransaction, Vec<VerifiedTransaction>, Vec<String>), LedgerError> {
+        let head = self.head();
         let bad = |reason: String| LedgerError::BadBlock {
             height: header.height,
             reason,
@@ -665,8 +876,7 @@ impl Ledger {
         if header.time < head.header.time {
             return Err(bad("time goes backwards".into()));
         }
-        block.certificate.verify(header, &self.validators)?;
-        let verified: Vec<VerifiedTransaction> = verify_all(block.transactions.clone())
+        let verified: Vec<VerifiedTransaction> = verify_all(transactions.to_vec())
             .into_iter()
             .collect::<Result<_, _>>()?;
         let hashes: Vec<Hash> = verified.iter().map(VerifiedTransaction::hash).collect();
@@ -711,15 +921,7 @@ impl Ledger {
                 header.state_root, rebuilt.state_root
             )));
         }
-        let certified = CertifiedHeader {
-            header: header.clone(),
-            certificate: block.certificate.clone(),
-        };
-        self.write_block(&wtx, &included, &certified)?;
-        wtx.commit()?;
-        *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
-        self.notify(header.height, keys);
-        Ok(())
+        Ok((wtx, included, keys))
     }
 
     /// Registers `listener` to hear of every block committed from now on, after its commit is
@@ -1246,5 +1448,48 @@ mod tests {
             .verify(ledger.validators())
             .unwrap();
         crate::verify_chain(&ledger, &Set).unwrap();
+    }
+
+    #[test]
+    fn a_follower_ledger_is_created_from_a_peers_block_0_and_applies_its_blocks() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let validator = PrivateKey::generate();
+        let user = PrivateKey::generate();
+        let genesis = Genesis {
+            chain_id: "t".into(),
+            time: 1,
+            validators: vec![validator.public_key().to_encoded()],
+            authority: None,
+            other: Default::default(),
+        };
+        let peer = Ledger::create(a.path(), genesis.clone(), &[&validator]).unwrap();
+        let certify = |h: &BlockHeader| Ok(CommitCertificate::sign(h, &[&validator]));
+        for i in 0..3 {
+            let txs = vec![set(&user, &format!("k{i}"), "v")];
+            peer.propose(&Set, txs, 2 + i, certify).unwrap();
+        }
+        let raw = peer.block_range_json(0, 10, 1 << 20).unwrap();
+        assert_eq!(raw.len(), 4);
+        assert_eq!(peer.block_range_json(1, 2, 1 << 20).unwrap().len(), 2);
+        assert_eq!(peer.block_range_json(1, 10, 1).unwrap().len(), 1, "always one");
+        assert!(peer.block_range_json(4, 10, 1 << 20).unwrap().is_empty());
+        let blocks: Vec<Block> = raw
+            .iter()
+            .map(|b| serde_json::from_slice(b).unwrap())
+            .collect();
+
+        // A certificate that does not commit this genesis's block 0 leaves nothing behind.
+        let mut other = genesis.clone();
+        other.time = 2;
+        assert!(Ledger::create_certified(b.path(), other, blocks[0].certificate.clone()).is_err());
+        assert!(!Ledger::exists(b.path()));
+
+        let follower =
+            Ledger::create_certified(b.path(), genesis, blocks[0].certificate.clone()).unwrap();
+        for block in blocks.into_iter().skip(1) {
+            follower.apply_block(&Set, block).unwrap();
+        }
+        assert_eq!(follower.head(), peer.head());
+        assert_eq!(follower.get("kv/k2").unwrap().as_deref(), Some("\"v\""));
     }
 }

@@ -18,7 +18,7 @@ use sparkid_bid::{Bid, BidDocument, PrivateKey, Signature};
 use sparkid_ledger::{Ledger, Transaction, TxBody};
 
 use crate::operation::{did_key, DidRecord, Operation};
-use crate::service::{SubmitError, Submitter};
+use crate::service::Submitter;
 
 /// How many blocks a prepared transaction stays valid.
 pub const VALIDITY_BLOCKS: u64 = 1000;
@@ -157,6 +157,19 @@ impl Registrar {
         }
     }
 
+    /// Whether this registrar holds the job `job_id` (waiting for its signature).
+    pub fn has_job(&self, job_id: &str) -> bool {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(job_id)
+    }
+
+    /// The ledger this registrar writes.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
     /// The submitter, for callers that bring their own signed transactions.
     pub fn submitter(&self) -> &Submitter {
         &self.submitter
@@ -272,7 +285,8 @@ impl Registrar {
 
     fn prepare_internal_create(&self, request: &RegistrarRequest) -> Result<Prepared, Refusal> {
         let key = PrivateKey::generate();
-        let document = new_document(&key.public_key(), request.did_document.clone())
+        let ac = crate::BidStateMachine::for_genesis(self.ledger.genesis()).ac_code;
+        let document = new_document_on(&key.public_key(), ac, request.did_document.clone())
             .map_err(|reason| refuse(None, 400, reason))?;
         let kid = document["authentication"][0]
             .as_str()
@@ -642,22 +656,7 @@ impl Registrar {
                 }
                 response
             }
-            Err(e) => {
-                let status = if e.is_client_error() {
-                    match &e {
-                        SubmitError::Rejected(sparkid_ledger::TxRejection::Operation(
-                            crate::operation::OperationError::NotFound(_),
-                        )) => 404,
-                        SubmitError::Rejected(sparkid_ledger::TxRejection::Operation(
-                            crate::operation::OperationError::AlreadyExists(_),
-                        )) => 409,
-                        _ => 400,
-                    }
-                } else {
-                    500
-                };
-                RegistrarResponse::failed(did, status, e.to_string())
-            }
+            Err(e) => RegistrarResponse::failed(did, e.http_status(), e.to_string()),
         }
     }
 }
@@ -732,7 +731,17 @@ pub fn new_document(
     key: &sparkid_bid::PublicKey,
     template: Option<Value>,
 ) -> Result<Value, String> {
-    let bid = Bid::derive(key, None).map_err(|e| e.to_string())?;
+    new_document_on(key, None, template)
+}
+
+/// [`new_document`] for the chain with AC code `ac` (none: the main chain): the BID carries
+/// the code (`did:bid:<ac>:…`).
+pub fn new_document_on(
+    key: &sparkid_bid::PublicKey,
+    ac: Option<sparkid_bid::AcCode>,
+    template: Option<Value>,
+) -> Result<Value, String> {
+    let bid = Bid::derive(key, ac).map_err(|e| e.to_string())?;
     let did = bid.to_string();
     let kid = format!("{did}#key-1");
     let mut document = template.unwrap_or_else(|| json!({}));

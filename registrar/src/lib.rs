@@ -7,6 +7,7 @@
 //! - [`api`]: Universal Registrar requests and responses.
 #![deny(missing_docs)]
 
+pub mod anchor;
 pub mod api;
 pub mod namespace;
 pub mod operation;
@@ -15,4 +16,4 @@ pub mod service;
 pub use api::{Function, Registrar, RegistrarRequest, RegistrarResponse};
 pub use namespace::{AliasRecord, BindingRecord, Kind, NamespaceRecord};
 pub use operation::{did_key, BidStateMachine, DidRecord, Operation, OperationError};
-pub use service::{Certifier, Committed, SubmitError, Submitter};
+pub use service::{Certifier, Committed, LocalSequencer, Sequencer, SubmitError, Submitter};

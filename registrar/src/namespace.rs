@@ -604,7 +604,7 @@ fn live_did(
 
 /// Checks that the signer speaks for `controller`: an authentication key of its live document,
 /// or, when `allow_derived` and the DID has no record yet, the key its BID derives from.
-fn speaks_for(
+pub(crate) fn speaks_for(
     controller: &str,
     signer: &str,
     signer_key: &PublicKey,

@@ -78,6 +78,17 @@ pub enum Operation {
         /// The identifier.
         identifier: String,
     },
+    /// Record a sub-chain's certified header on this (main) chain, by the AC code's owner
+    /// ([`crate::anchor`]).
+    Anchor {
+        /// The sub-chain's AC code.
+        ac: String,
+        /// The sub-chain's genesis: required on the first anchor, the same one after.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        genesis: Option<sparkid_ledger::Genesis>,
+        /// The header and its certificate by the sub-chain's validators.
+        header: sparkid_ledger::CertifiedHeader,
+    },
 }
 
 impl Operation {
@@ -91,6 +102,7 @@ impl Operation {
             Operation::Delegate { .. } => "delegate",
             Operation::Bind { .. } => "bind",
             Operation::Unbind { .. } => "unbind",
+            Operation::Anchor { .. } => "anchor",
         }
     }
 
@@ -103,7 +115,7 @@ impl Operation {
             Operation::Deactivate { id } => Some(id),
             Operation::Delegate { owner, .. } => Some(owner),
             Operation::Bind { did, .. } => Some(did),
-            Operation::Unbind { .. } => None,
+            Operation::Unbind { .. } | Operation::Anchor { .. } => None,
         }
     }
 
@@ -111,7 +123,10 @@ impl Operation {
     pub fn is_namespace_operation(&self) -> bool {
         matches!(
             self,
-            Operation::Delegate { .. } | Operation::Bind { .. } | Operation::Unbind { .. }
+            Operation::Delegate { .. }
+                | Operation::Bind { .. }
+                | Operation::Unbind { .. }
+                | Operation::Anchor { .. }
         )
     }
 
@@ -410,12 +425,13 @@ impl BidStateMachine {
                     ),
                 ))
             }
-            Operation::Delegate { .. } | Operation::Bind { .. } | Operation::Unbind { .. } => {
-                Err(OperationError::Malformed(format!(
-                    "{} is a namespace operation, not a DID operation",
-                    op.name()
-                )))
-            }
+            Operation::Delegate { .. }
+            | Operation::Bind { .. }
+            | Operation::Unbind { .. }
+            | Operation::Anchor { .. } => Err(OperationError::Malformed(format!(
+                "{} is a namespace operation, not a DID operation",
+                op.name()
+            ))),
         }
     }
 }
@@ -497,6 +513,17 @@ impl StateMachine for BidStateMachine {
             Ok(op) => op,
             Err(e) => return Ok(Err(OperationError::Malformed(e.to_string()))),
         };
+        if let Operation::Anchor { ac, genesis, header } = &op {
+            return crate::anchor::execute(
+                ac,
+                genesis.as_ref(),
+                header,
+                &body.signer,
+                tx.key(),
+                state,
+                ctx,
+            );
+        }
         if op.is_namespace_operation() {
             return crate::namespace::execute(
                 &op,

@@ -3,6 +3,11 @@
 //! Writers hand signed transactions to one producer thread. It takes everything waiting (up to
 //! a block's worth), proposes one block, commits it durably and answers every writer: while one
 //! block is being fsynced, the next batch gathers, so durable throughput grows with load.
+//!
+//! How a batch becomes a committed block is a [`Sequencer`]: a single validator certifies it
+//! with its own key ([`LocalSequencer`]); a validator of several runs the consensus of
+//! `spec/consensus.md` (the daemon's `consensus` module), which may forward the batch to
+//! another validator.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,6 +25,71 @@ use crate::operation::{BidStateMachine, OperationError};
 
 /// Signs the commit certificate of a proposed block (the local validator key in dev mode).
 pub type Certifier = Box<dyn Fn(&BlockHeader) -> Result<CommitCertificate, LedgerError> + Send>;
+
+/// Turns a batch of transactions into committed blocks: one answer per transaction, in order.
+pub trait Sequencer: Send + 'static {
+    /// Commits what it can of `txs`. `forwarded`: another validator forwarded some of them
+    /// here to be proposed, so this node must propose them itself, never forward them again.
+    fn sequence(
+        &mut self,
+        ledger: &Ledger,
+        machine: &BidStateMachine,
+        txs: Vec<VerifiedTransaction>,
+        forwarded: bool,
+    ) -> Vec<Result<Committed, SubmitError>>;
+}
+
+/// The single-validator sequencer: proposes on the local ledger and certifies with `certify`.
+pub struct LocalSequencer(pub Certifier);
+
+impl Sequencer for LocalSequencer {
+    fn sequence(
+        &mut self,
+        ledger: &Ledger,
+        machine: &BidStateMachine,
+        txs: Vec<VerifiedTransaction>,
+        _forwarded: bool,
+    ) -> Vec<Result<Committed, SubmitError>> {
+        let count = txs.len();
+        match ledger.propose(machine, txs, now(), &self.0) {
+            Ok(proposal) => {
+                if let Some(block) = &proposal.block {
+                    debug!(
+                        height = block.header.height,
+                        txs = block.header.tx_count,
+                        "committed block"
+                    );
+                }
+                answers(proposal.outcomes)
+            }
+            Err(e) => {
+                error!("block commit failed: {e}");
+                vec![Err(SubmitError::Ledger(e.to_string())); count]
+            }
+        }
+    }
+}
+
+/// The writers' answers for a proposal's outcomes.
+pub fn answers(
+    outcomes: Vec<TxOutcome<OperationError>>,
+) -> Vec<Result<Committed, SubmitError>> {
+    outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            TxOutcome::Included {
+                height,
+                index,
+                hash,
+            } => Ok(Committed {
+                height,
+                index,
+                tx_hash: hash,
+            }),
+            TxOutcome::Rejected { reason, .. } => Err(SubmitError::Rejected(reason)),
+        })
+        .collect()
+}
 
 /// A transaction committed in a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,17 +117,60 @@ pub enum SubmitError {
     /// The producer is not running.
     #[error("the block producer is not running")]
     Unavailable,
+    /// Too few validators voted: nothing was committed (`spec/consensus.md`).
+    #[error(
+        "no quorum: {answered} of {validators} validators answered, {needed} are needed; \
+         nothing was committed, submit again later"
+    )]
+    NoQuorum {
+        /// Validators that answered (this one included).
+        answered: usize,
+        /// The quorum.
+        needed: usize,
+        /// The validator set's size.
+        validators: usize,
+    },
+    /// The validator this write was forwarded to refused it or failed, with this status.
+    #[error("{reason}")]
+    Remote {
+        /// The HTTP status it answered with (4xx: the transaction was refused).
+        status: u16,
+        /// Its reason.
+        reason: String,
+    },
 }
 
 impl SubmitError {
     /// Whether the client's input caused it (as opposed to the server).
     pub fn is_client_error(&self) -> bool {
-        matches!(self, SubmitError::Tx(_) | SubmitError::Rejected(_))
+        match self {
+            SubmitError::Tx(_) | SubmitError::Rejected(_) => true,
+            SubmitError::Remote { status, .. } => (400..500).contains(status),
+            _ => false,
+        }
+    }
+
+    /// The HTTP status a registrar answers with: 404 and 409 for a DID that is missing or
+    /// exists, 400 for other refusals, 503 when the validators cannot commit now (retrying
+    /// later may work), 500 otherwise.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            SubmitError::Rejected(TxRejection::Operation(OperationError::NotFound(_))) => 404,
+            SubmitError::Rejected(TxRejection::Operation(OperationError::AlreadyExists(_))) => {
+                409
+            }
+            SubmitError::Tx(_) | SubmitError::Rejected(_) => 400,
+            SubmitError::Remote { status, .. } => *status,
+            SubmitError::NoQuorum { .. } | SubmitError::Unavailable => 503,
+            SubmitError::Ledger(_) => 500,
+        }
     }
 }
 
 struct Submission {
     tx: VerifiedTransaction,
+    /// Forwarded by another validator: propose it here.
+    forwarded: bool,
     reply: oneshot::Sender<Result<Committed, SubmitError>>,
 }
 
@@ -68,12 +181,22 @@ pub struct Submitter {
 }
 
 impl Submitter {
-    /// Starts the producer thread for `ledger`.
+    /// Starts the producer thread for `ledger`, certifying blocks with `certify` (a single
+    /// validator).
     pub fn start(ledger: Arc<Ledger>, machine: BidStateMachine, certify: Certifier) -> Submitter {
+        Self::start_with(ledger, machine, Box::new(LocalSequencer(certify)))
+    }
+
+    /// Starts the producer thread for `ledger`, making blocks with `sequencer`.
+    pub fn start_with(
+        ledger: Arc<Ledger>,
+        machine: BidStateMachine,
+        sequencer: Box<dyn Sequencer>,
+    ) -> Submitter {
         let (sender, receiver) = mpsc::channel::<Submission>(MAX_BLOCK_TXS * 4);
         std::thread::Builder::new()
             .name("block-producer".into())
-            .spawn(move || produce(ledger, machine, certify, receiver))
+            .spawn(move || produce(ledger, machine, sequencer, receiver))
             .map_err(|e| error!("cannot start the block producer: {e}"))
             .ok();
         Submitter { sender }
@@ -81,9 +204,29 @@ impl Submitter {
 
     /// Submits a verified transaction and waits until its block is committed (or it is refused).
     pub async fn submit(&self, tx: VerifiedTransaction) -> Result<Committed, SubmitError> {
+        self.send(tx, false).await
+    }
+
+    /// Submits a transaction another validator forwarded: this node proposes it itself.
+    pub async fn submit_forwarded(
+        &self,
+        tx: VerifiedTransaction,
+    ) -> Result<Committed, SubmitError> {
+        self.send(tx, true).await
+    }
+
+    async fn send(
+        &self,
+        tx: VerifiedTransaction,
+        forwarded: bool,
+    ) -> Result<Committed, SubmitError> {
         let (reply, answer) = oneshot::channel();
         self.sender
-            .send(Submission { tx, reply })
+            .send(Submission {
+                tx,
+                forwarded,
+                reply,
+            })
             .await
             .map_err(|_| SubmitError::Unavailable)?;
         answer.await.map_err(|_| SubmitError::Unavailable)?
@@ -101,7 +244,7 @@ pub fn now() -> u64 {
 fn produce(
     ledger: Arc<Ledger>,
     machine: BidStateMachine,
-    certify: Certifier,
+    mut sequencer: Box<dyn Sequencer>,
     mut receiver: mpsc::Receiver<Submission>,
 ) {
     while let Some(first) = receiver.blocking_recv() {
@@ -112,38 +255,20 @@ fn produce(
                 Err(_) => break,
             }
         }
+        let forwarded = batch.iter().any(|s| s.forwarded);
         let (txs, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|s| (s.tx, s.reply)).unzip();
-        match ledger.propose(&machine, txs, now(), &certify) {
-            Ok(proposal) => {
-                if let Some(block) = &proposal.block {
-                    debug!(
-                        height = block.header.height,
-                        txs = block.header.tx_count,
-                        "committed block"
-                    );
-                }
-                for (outcome, reply) in proposal.outcomes.into_iter().zip(replies) {
-                    let answer = match outcome {
-                        TxOutcome::Included {
-                            height,
-                            index,
-                            hash,
-                        } => Ok(Committed {
-                            height,
-                            index,
-                            tx_hash: hash,
-                        }),
-                        TxOutcome::Rejected { reason, .. } => Err(SubmitError::Rejected(reason)),
-                    };
-                    let _ = reply.send(answer);
-                }
-            }
-            Err(e) => {
-                error!("block commit failed: {e}");
-                for reply in replies {
-                    let _ = reply.send(Err(SubmitError::Ledger(e.to_string())));
-                }
-            }
+        let count = replies.len();
+        let mut answers = sequencer
+            .sequence(&ledger, &machine, txs, forwarded)
+            .into_iter();
+        for reply in replies {
+            // A sequencer answers every transaction; one that did not is a bug, not the
+            // writer's fault, and the writer must not wait forever.
+            let answer = answers.next().unwrap_or_else(|| {
+                error!(count, "the sequencer left a transaction unanswered");
+                Err(SubmitError::Ledger("no answer for this transaction".into()))
+            });
+            let _ = reply.send(answer);
         }
     }
 }

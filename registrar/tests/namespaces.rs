@@ -381,3 +381,122 @@ fn an_ac_code_delegation_names_its_resolver_endpoints() {
         OperationError::Name(NameError::ReservedHandlePrefix(_))
     ));
 }
+
+/// A sub-chain ledger (genesis `acCode`), one validator, with `blocks` blocks of one DID each.
+fn sub_chain(ac: &str, blocks: usize) -> Chain {
+    let dir = tempfile::tempdir().unwrap();
+    let validator = sparkid_bid::PrivateKey::generate();
+    let mut other = serde_json::Map::new();
+    other.insert("acCode".into(), serde_json::json!(ac));
+    let genesis = sparkid_ledger::Genesis {
+        chain_id: format!("sub-{ac}"),
+        time: GENESIS_TIME,
+        validators: vec![validator.public_key().to_encoded()],
+        authority: None,
+        other,
+    };
+    let ledger = sparkid_ledger::Ledger::create(dir.path(), genesis.clone(), &[&validator]).unwrap();
+    let machine = BidStateMachine::for_genesis(&genesis);
+    let mut chain = Chain::from_parts(ledger, validator, machine, dir);
+    for _ in 0..blocks {
+        let id = Identity::on(Some(ac.parse().unwrap()), 2);
+        let body = sparkid_ledger::TxBody {
+            chain_id: genesis.chain_id.clone(),
+            signer: id.kid(1),
+            public_key: id.key(1).public_key().to_encoded(),
+            nonce: sparkid_ledger::TxBody::random_nonce(),
+            valid_until: chain.ledger.height() + 10,
+            operation: Operation::Create {
+                document: id.standard_document(),
+            }
+            .to_value(),
+        };
+        let tx = body.sign(id.key(1)).verify().unwrap();
+        assert_included(&chain.propose(vec![tx]).remove(0));
+    }
+    chain
+}
+
+fn anchor_op(sub: &Chain, with_genesis: bool) -> Operation {
+    Operation::Anchor {
+        ac: "byo1".into(),
+        genesis: with_genesis.then(|| sub.ledger.genesis().clone()),
+        header: sub.ledger.head(),
+    }
+}
+
+#[test]
+fn the_owner_anchors_certified_sub_chain_headers_that_only_move_forward() {
+    use sparkid_registrar::anchor::{anchor_key, AnchorRecord};
+    let authority = Identity::new(2);
+    let operator = Identity::new(2);
+    let stranger = Identity::new(2);
+    let mut chain = chain_with(&authority, &[&operator, &stranger]);
+    let mut sub = sub_chain("byo1", 2);
+
+    // Nothing to anchor under before the AC code is delegated.
+    let refused = refusal(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&sub, true)));
+    assert!(matches!(refused, OperationError::NoNamespace { .. }), "{refused}");
+    assert_included(&chain.submit(
+        &authority.kid(1),
+        authority.key(1),
+        Operation::Delegate {
+            kind: Kind::Ac,
+            namespace: "byo1".into(),
+            owner: operator.did.clone(),
+            chain: None,
+            endpoints: vec!["http://127.0.0.1:9000".into()],
+        },
+    ));
+    // Only the owner anchors; the first anchor carries the genesis.
+    let refused = refusal(&chain.submit(&stranger.kid(1), stranger.key(1), anchor_op(&sub, true)));
+    assert!(matches!(refused, OperationError::NotNamespaceOwner { .. }), "{refused}");
+    let refused = refusal(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&sub, false)));
+    assert!(refused.to_string().contains("must carry the sub-chain's genesis"), "{refused}");
+    assert_included(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&sub, true)));
+    let record: AnchorRecord = get(&chain, &anchor_key("byo1")).unwrap();
+    assert_eq!(record.height, 2);
+    assert_eq!(record.chain_id, "sub-byo1");
+    assert_eq!(record.block_hash, sub.ledger.head().header.hash().to_hex());
+    assert_eq!(record.version_id, 1);
+
+    // The same height again, or a header its validators did not certify, is refused.
+    let refused = refusal(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&sub, false)));
+    assert!(refused.to_string().contains("is not above the latest anchor"), "{refused}");
+    let other = sub_chain("byo1", 3);
+    let refused = refusal(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&other, false)));
+    assert!(refused.to_string().contains("not certified by the anchored validators"), "{refused}");
+    // Another genesis cannot replace the first one.
+    let refused = refusal(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&other, true)));
+    assert!(refused.to_string().contains("genesis differs"), "{refused}");
+
+    // A later certified header moves the anchor, and the record checks answers against it.
+    let id = Identity::on(Some("byo1".parse().unwrap()), 2);
+    let body = sparkid_ledger::TxBody {
+        chain_id: "sub-byo1".into(),
+        signer: id.kid(1),
+        public_key: id.key(1).public_key().to_encoded(),
+        nonce: sparkid_ledger::TxBody::random_nonce(),
+        valid_until: sub.ledger.height() + 10,
+        operation: Operation::Create {
+            document: id.standard_document(),
+        }
+        .to_value(),
+    };
+    assert_included(&sub.propose(vec![body.sign(id.key(1)).verify().unwrap()]).remove(0));
+    assert_included(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&sub, false)));
+    let record: AnchorRecord = get(&chain, &anchor_key("byo1")).unwrap();
+    assert_eq!((record.height, record.version_id), (3, 2));
+    assert!(record.check(&sub.ledger.head()).is_ok());
+    let older = sub.ledger.block(2).unwrap().unwrap();
+    let older = sparkid_ledger::CertifiedHeader {
+        header: older.header,
+        certificate: older.certificate,
+    };
+    assert!(record.check(&older).unwrap_err().contains("older than the latest anchor"));
+    assert!(record
+        .check(&other.ledger.head())
+        .unwrap_err()
+        .contains("not the anchored block"));
+    verify_chain(&chain.ledger, &chain.machine).unwrap();
+}

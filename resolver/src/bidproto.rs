@@ -45,15 +45,15 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde_json::{json, Map, Value};
 use sparkid_bid::{Bid, PublicKey, Signature};
-use sparkid_registrar::{BidStateMachine, DidRecord};
+use sparkid_registrar::DidRecord;
 use thiserror::Error;
 
 use crate::http::AppState;
 use crate::resolution::Resolver;
+use crate::routes::{get, Routes};
+use crate::subchain;
 use crate::verifiable;
 
 /// The protocol version that sub-path answers carry in `data.version`.
@@ -295,8 +295,8 @@ impl Options {
 
 /// The routes: `/{bid}` and `/{bid}/{sub-path}`. Static routes of other routers (`/1.0/…`,
 /// `/healthz`, `/metrics`) take precedence over these.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes<AppState> {
+    Routes::new()
         .route("/{bid}", get(document))
         .route("/{bid}/", get(document))
         .route("/{bid}/{*rest}", get(sub_path))
@@ -389,6 +389,9 @@ pub fn respond(resolver: &Resolver, raw: &str, sub: &SubPath, options: &Options)
         Err(e) => return failure(&e, None),
     };
     let did = bid.to_string();
+    if bid.is_ac_code_only() {
+        return respond_ac_code(resolver, &bid, sub, options);
+    }
     // The one resolution service decides validity and existence.
     let resolved = match resolver.resolve(&did) {
         Ok(resolved) => Some(resolved.record),
@@ -410,8 +413,9 @@ pub fn respond(resolver: &Resolver, raw: &str, sub: &SubPath, options: &Options)
         },
     };
     // With a proof, the answer is rendered from the proven record: one snapshot for both.
-    let (record, proof) = if options.proof {
-        match verifiable::prove_did(resolver.ledger(), &bid) {
+    let holder = resolver.local_records(&bid);
+    let (record, proof) = if let Some(holder) = holder.as_ref().filter(|_| options.proof) {
+        match verifiable::prove_did(holder.ledger(), &bid) {
             Ok(proven) => {
                 let proof = proven.proof_json();
                 (proven.record, Some(proof))
@@ -467,26 +471,102 @@ fn parse_bid(raw: &str) -> Result<Bid, BidProtoError> {
     }
 }
 
-/// Not found: code 6, or 10 when the BID belongs to a sub-chain that this ledger neither is nor
-/// has a record of.
+/// Not found: code 6, or 10 when the BID belongs to a sub-chain that this daemon neither
+/// holds nor finds delegated. A DID of a sub-chain delegated here but resolved elsewhere is 6,
+/// with the way there: the protocol's client resolves `did:bid:<ac>` and asks its
+/// `DIDSubResolver`.
 fn not_found(resolver: &Resolver, bid: &Bid) -> BidProtoError {
     if let Some(ac) = bid.ac_code() {
-        let this = BidStateMachine::for_genesis(resolver.ledger().genesis()).ac_code;
-        if this != Some(ac) {
-            let chain = format!("did:bid:{ac}");
-            let known = match resolver.resolve(&chain) {
-                Ok(_) => true,
-                Err(e) => e.code() != "NOT_FOUND",
-            };
-            if !known {
-                return BidProtoError::UnknownChain {
+        if resolver.local_records(bid).is_none() {
+            return match subchain::delegation(resolver.records(), &ac) {
+                Ok(Some(delegation)) => BidProtoError::NotFound(format!(
+                    "{bid} (sub-chain {ac} is resolved at {}; its record is did:bid:{ac})",
+                    delegation.endpoints.join(", ")
+                )),
+                _ => BidProtoError::UnknownChain {
                     ac: ac.to_string(),
                     bid: bid.to_string(),
-                };
-            }
+                },
+            };
         }
     }
     BidProtoError::NotFound(bid.to_string())
+}
+
+/// `GET /did:bid:<ac>`: the sub-chain's record, from its AC code's delegation on this chain,
+/// as a native document ([`ac_native_document`]); code 10 when the code is not delegated.
+fn respond_ac_code(resolver: &Resolver, bid: &Bid, sub: &SubPath, options: &Options) -> Value {
+    let Some(ac) = bid.ac_code() else {
+        return failure(&BidProtoError::Internal(format!("{bid} has no AC code")), None);
+    };
+    let key = sparkid_registrar::namespace::namespace_key(sparkid_registrar::Kind::Ac, ac.as_str());
+    let (value, proof) = if options.proof {
+        match resolver.ledger().prove(&key) {
+            Ok(proven) => {
+                let json = verifiable::proof_json(&proven);
+                (proven.value, Some(json))
+            }
+            Err(e) => return failure(&BidProtoError::Internal(e.to_string()), None),
+        }
+    } else {
+        match resolver.records().current(&key, false) {
+            Ok(anchored) => (anchored.map(|a| a.value.to_string()), None),
+            Err(e) => return failure(&BidProtoError::Internal(e.to_string()), None),
+        }
+    };
+    let delegation: sparkid_registrar::NamespaceRecord = match value.as_deref().map(serde_json::from_str).transpose() {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return failure(
+                &BidProtoError::UnknownChain {
+                    ac: ac.to_string(),
+                    bid: bid.to_string(),
+                },
+                proof,
+            )
+        }
+        Err(e) => return failure(&BidProtoError::Internal(format!("stored {key}: {e}")), None),
+    };
+    let document = ac_native_document(&bid.to_string(), &delegation);
+    let mut data = match render(bid, &document, sub, options) {
+        Ok(data) => data,
+        Err(e) => return failure(&e, proof),
+    };
+    if let Some(proof) = proof {
+        data["ledgerProof"] = proof;
+    }
+    success(data)
+}
+
+/// The native BID document of a sub-chain's AC code (`extension.type` 206): the delegation's
+/// owner as controller, and one `DIDSubResolver` service per resolver endpoint, with the
+/// protocol's resolver extras (`version`, `protocol` 2 HTTP / 3 HTTPS, `serverType` 0 domain).
+pub fn ac_native_document(did: &str, delegation: &sparkid_registrar::NamespaceRecord) -> Value {
+    let services: Vec<Value> = delegation
+        .endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, endpoint)| {
+            json!({
+                "id": format!("{did}#subResolver-{}", i + 1),
+                "type": subchain::SUB_RESOLVER_TYPE,
+                "version": PROTOCOL_VERSION,
+                "protocol": if endpoint.starts_with("https://") { 3 } else { 2 },
+                "serverType": 0,
+                "serviceEndpoint": endpoint,
+            })
+        })
+        .collect();
+    json!({
+        "@context": [sparkid_bid::document::DID_CONTEXT],
+        "version": PROTOCOL_VERSION,
+        "id": did,
+        "controller": delegation.owner,
+        "service": services,
+        "extension": { "type": 206, "ttl": 3600 },
+        "created": delegation.created,
+        "updated": delegation.updated,
+    })
 }
 
 /// Whether `entry_id` is what a client named `asked`: the whole id, `#fragment` or `fragment`.

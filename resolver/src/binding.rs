@@ -34,8 +34,9 @@
 //! `didResolutionMetadata.error` (or `dereferencingMetadata.error`), whatever was asked for,
 //! with the binding's status: 400, 404, 406, 410 (deactivated, not an error), 500, 501.
 
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use crate::did_url::{self, looks_like_did_url, DidUrl, DidUrlError};
@@ -44,6 +45,7 @@ use crate::resolution::{
     Content, Dereferenced, ErrorKind, ResolutionError, ResolutionOptions, Resolver,
     MAX_IDENTIFIER_LEN,
 };
+use crate::warm;
 
 /// The path prefix of the binding.
 pub const PREFIX: &str = "/1.0/identifiers";
@@ -89,10 +91,14 @@ pub async fn identifiers(
     headers: &HeaderMap,
     body: Option<&[u8]>,
 ) -> Response {
-    let request = match parse_request(uri, body) {
+    let mut request = match parse_request(uri, body) {
         Ok(r) => r,
-        Err(e) => return error_response(&e, Shape::Resolution { legacy: false }),
+        Err(e) => return error_response(&e, requested_shape(headers)),
     };
+    request.options.subchain_hops = headers
+        .get(crate::subchain::HOPS_HEADER)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
     let header_accept = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -112,9 +118,48 @@ pub async fn identifiers(
             return error_response(&e, Shape::of(offered[0]));
         }
     };
+    // A plain did:bid asked for its current record: answered from L1 when it holds the DID
+    // (see `crate::warm`), without a blocking-pool hop; the general path fills L1 otherwise.
+    if request.url.is_did() && request.url.method() == "bid" && warm::serves(&request.options) {
+        let rendered = |resolution| {
+            let content = Content::Document;
+            rendered(
+                Dereferenced {
+                    resolution,
+                    content,
+                },
+                rep,
+            )
+        };
+        if let Some(response) = warm::answer(resolver, request.url.did(), rep, rendered) {
+            return response;
+        }
+    }
     match resolver.dereference(&request.url, &request.options).await {
-        Ok(d) => render(d, rep),
+        Ok(d) => rendered(d, rep).response(),
         Err(e) => error_response(&e, Shape::of(rep)),
+    }
+}
+
+/// The result shape of an answer given before the DID URL is parsed (it was invalid): a
+/// dereferencing result when the client asked for one, else a resolution result, so that an
+/// `INVALID_DID_URL` reaches a dereferencing client in `dereferencingMetadata`.
+fn requested_shape(headers: &HeaderMap) -> Shape {
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let results = [
+        Representation::ResolutionResult,
+        Representation::LegacyResolutionResult,
+        Representation::DereferencingResult,
+        Representation::LegacyDereferencingResult,
+    ];
+    match negotiate::negotiate(Some(&accept), &results) {
+        Ok(rep) => Shape::of(rep),
+        Err(_) => Shape::Resolution { legacy: false },
     }
 }
 
@@ -270,15 +315,43 @@ fn body_options(body: &[u8]) -> Result<Vec<(String, String)>, ResolutionError> {
     Ok(out)
 }
 
-fn respond(status: u16, content_type: &str, body: String) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(content_type) {
-        headers.insert(header::CONTENT_TYPE, v);
+/// An answer of the binding, ready to send (and to keep: see [`crate::warm`]).
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The status.
+    pub status: StatusCode,
+    /// `Content-Type`.
+    pub content_type: Option<HeaderValue>,
+    /// `Location` (a `303` to a service endpoint).
+    pub location: Option<HeaderValue>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Rendered {
+    /// The HTTP response (the body is shared, not copied).
+    pub fn response(&self) -> Response {
+        let mut response = Response::new(Body::from(self.body.clone()));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        if let Some(v) = &self.content_type {
+            headers.insert(header::CONTENT_TYPE, v.clone());
+        }
+        headers.insert(header::VARY, HeaderValue::from_static("accept"));
+        if let Some(v) = &self.location {
+            headers.insert(header::LOCATION, v.clone());
+        }
+        response
     }
-    headers.insert(header::VARY, HeaderValue::from_static("accept"));
-    response
+}
+
+fn respond(status: u16, content_type: &str, body: String) -> Rendered {
+    Rendered {
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        content_type: HeaderValue::from_str(content_type).ok(),
+        location: None,
+        body: Bytes::from(body),
+    }
 }
 
 fn with_content_type(mut metadata: Map<String, Value>, content_type: &str) -> Value {
@@ -314,13 +387,17 @@ fn full_result(shape: Shape, content: Value, metadata: Value, content_metadata: 
 }
 
 fn error_response(error: &ResolutionError, shape: Shape) -> Response {
+    error_rendered(error, shape).response()
+}
+
+fn error_rendered(error: &ResolutionError, shape: Shape) -> Rendered {
     let mut metadata = error.metadata.clone();
     metadata.insert("error".into(), error.problem());
     let body = full_result(shape, Value::Null, Value::Object(metadata), json!({}));
     respond(error.kind.status(), shape.media_type(), body.to_string())
 }
 
-fn render(d: Dereferenced, rep: Representation) -> Response {
+fn rendered(d: Dereferenced, rep: Representation) -> Rendered {
     let Dereferenced {
         resolution,
         content,
@@ -397,12 +474,10 @@ fn render(d: Dereferenced, rep: Representation) -> Response {
                     ErrorKind::NotFound,
                     "the selected services have no URL endpoint to redirect to",
                 );
-                return error_response(&e, Shape::Resolution { legacy: false });
+                return error_rendered(&e, Shape::Resolution { legacy: false });
             };
             let mut response = respond(303, negotiate::URI_LIST, uri_list(&urls));
-            if let Ok(location) = HeaderValue::from_str(first) {
-                response.headers_mut().insert(header::LOCATION, location);
-            }
+            response.location = HeaderValue::from_str(first).ok();
             response
         }
     }

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery};
-use axum::http::{header, StatusCode};
+use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Extension;
 use serde_json::{json, Value};
 use sparkid_bridges::handle::{rest_json, rest_status, wire, HandleAnswer, HandleBridge};
 use sparkid_bridges::vaa::{VaaBridge, VaaOutcome};
@@ -15,6 +15,7 @@ use sparkid_bridges::{BridgeError, RecordSource};
 
 use crate::bridge_source::BridgeContext;
 use crate::http::AppState;
+use crate::routes::{get, Routes};
 
 /// Problem type: the identifier breaks its grammar.
 pub const PROBLEM_INVALID: &str = "urn:sparkid:problem:invalid-identifier";
@@ -26,11 +27,11 @@ pub const PROBLEM_REFERRAL: &str = "urn:sparkid:problem:referral";
 pub const PROBLEM_INTERNAL: &str = "urn:sparkid:problem:internal";
 
 /// The routes, for merging into the daemon's router.
-pub fn router(ctx: Arc<BridgeContext>) -> Router<AppState> {
-    Router::new()
+pub fn router(ctx: Arc<BridgeContext>) -> Routes<AppState> {
+    Routes::new()
         .route("/1.0/vaa/{code}", get(vaa))
         .route("/api/handles/{*handle}", get(handle))
-        .layer(Extension(ctx))
+        .layer_with(|r| r.layer(Extension(ctx)))
 }
 
 fn problem(status: StatusCode, kind: &str, title: &str, detail: String, extra: Value) -> Response {
@@ -92,7 +93,24 @@ fn lookup_vaa(ctx: &BridgeContext, code: &str) -> Result<VaaOutcome, BridgeError
     Ok(outcome)
 }
 
-async fn vaa(Extension(ctx): Extension<Arc<BridgeContext>>, Path(code): Path<String>) -> Response {
+async fn vaa(
+    Extension(ctx): Extension<Arc<BridgeContext>>,
+    code: Result<Path<String>, PathRejection>,
+) -> Response {
+    // A path axum cannot decode (not UTF-8) is a bad identifier, answered as a problem like any
+    // other, not with axum's plain-text rejection.
+    let code = match code {
+        Ok(Path(code)) => code,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                PROBLEM_INVALID,
+                "The identifier is not valid.",
+                e.body_text(),
+                Value::Null,
+            )
+        }
+    };
     let lookup_ctx = ctx.clone();
     let outcome = match blocking(move || lookup_vaa(&lookup_ctx, &code)).await {
         Ok(o) => o,
@@ -245,9 +263,24 @@ fn handle_response(handle: &str, answer: &HandleAnswer, pretty: bool) -> Respons
 
 async fn handle(
     Extension(ctx): Extension<Arc<BridgeContext>>,
-    Path(handle): Path<String>,
+    handle: Result<Path<String>, PathRejection>,
+    uri: Uri,
     RawQuery(query): RawQuery,
 ) -> Response {
+    // A Handle that is not UTF-8 once decoded: a protocol error in the REST API's JSON (echoing
+    // the handle as sent), not axum's plain-text rejection.
+    let handle = match handle {
+        Ok(Path(handle)) => handle,
+        Err(e) => {
+            let raw = uri.path().strip_prefix("/api/handles/").unwrap_or(uri.path());
+            let answer = HandleAnswer {
+                code: wire::response_code::PROTOCOL_ERROR,
+                values: Vec::new(),
+                message: Some(e.body_text()),
+            };
+            return handle_response(raw, &answer, false);
+        }
+    };
     let query = match parse_query(query.as_deref()) {
         Ok(q) => q,
         Err(message) => {

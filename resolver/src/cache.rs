@@ -539,6 +539,11 @@ impl Cache {
         }
     }
 
+    /// The cache's counters.
+    pub fn metrics(&self) -> &CacheMetrics {
+        &self.inner.metrics
+    }
+
     /// Whether L1 holds `key` (without touching its recency).
     pub fn l1_contains(&self, key: &str) -> bool {
         self.inner

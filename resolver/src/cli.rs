@@ -49,6 +49,24 @@ enum Command {
     /// commit certificate, the Merkle path, the state key, and that the document and its
     /// metadata are what the proven record renders. Exits non-zero saying what failed.
     Verify(VerifyArgs),
+    /// Record W3C did-test-suite fixtures (did-bid.json, did-key.json and their dereferencer
+    /// files) from what a daemon answers: one started on a temporary ledger, or --endpoint.
+    /// Exits non-zero naming every rule an answer or a fixture breaks.
+    Conformance(ConformanceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ConformanceArgs {
+    /// The directory to write the fixtures to (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Record this running daemon instead of starting one. It registers the DIDs it needs
+    /// there, so it must accept registrations and host the --ac sub-chain.
+    #[arg(long)]
+    endpoint: Option<reqwest::Url>,
+    /// The AC code of the sub-chain the sub-chain DID is registered on.
+    #[arg(long, default_value = "cf01")]
+    ac: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -162,8 +180,23 @@ struct ServeArgs {
     /// <data>/subchains/<ac>).
     #[arg(long = "subchain", env = "SPARKID_SUBCHAINS", value_delimiter = ',')]
     subchains: Vec<String>,
+    /// Follower mode: sync certified blocks from this peer's base URL (repeatable; tried in
+    /// order, the next on failure), serve reads from the local copy, forward writes.
+    #[arg(long = "follow", env = "SPARKID_FOLLOW", value_delimiter = ',')]
+    follow: Vec<String>,
+    /// Where a follower forwards writes (repeatable) [default: the --follow peers].
+    #[arg(long = "validator-url", env = "SPARKID_VALIDATOR_URL", value_delimiter = ',')]
+    validator_urls: Vec<String>,
+    /// A validator of several: another validator's base URL (repeatable), for proposals,
+    /// votes, forwarded writes and catch-up (spec/consensus.md).
+    #[arg(long = "peer", env = "SPARKID_PEERS", value_delimiter = ',')]
+    peers: Vec<String>,
     #[command(flatten)]
     cache: crate::config::CacheArgs,
+    #[command(flatten)]
+    anchor: crate::config::AnchorArgs,
+    #[command(flatten)]
+    ledger: crate::config::LedgerArgs,
     #[command(flatten)]
     handle: crate::config::HandleArgs,
     #[command(flatten)]
@@ -210,6 +243,10 @@ enum DidCommand {
         /// A JSON file with document members to include (service, alsoKnownAs, extension).
         #[arg(long)]
         document: Option<PathBuf>,
+        /// Create the DID on the sub-chain with this AC code (`did:bid:<ac>:…`); the endpoint
+        /// must host that sub-chain.
+        #[arg(long)]
+        ac: Option<sparkid_bid::AcCode>,
     },
     /// Replace a DID's document (signed by an authentication key).
     Update {
@@ -249,6 +286,33 @@ enum LedgerCommand {
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
+    /// Sign the genesis block of a genesis naming several validators with this validator's
+    /// key, and print the vote (JSON): each validator runs it on its own machine, and a quorum
+    /// of the votes goes to `ledger init` (spec/consensus.md).
+    GenesisVote {
+        /// The genesis file (JSON).
+        #[arg(long)]
+        genesis: PathBuf,
+        /// This validator's key file (priSPK...).
+        #[arg(long)]
+        validator_key: PathBuf,
+    },
+    /// Create a validator's ledger from a genesis and a quorum of genesis votes.
+    Init {
+        /// Data directory.
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+        /// The genesis file (JSON).
+        #[arg(long)]
+        genesis: PathBuf,
+        /// A JSON array of the votes `ledger genesis-vote` printed.
+        #[arg(long)]
+        votes: PathBuf,
+    },
+}
+
+fn read_genesis(path: &std::path::Path) -> anyhow::Result<sparkid_ledger::Genesis> {
+    serde_json::from_str(&read_input(path)?).with_context(|| format!("genesis {}", path.display()))
 }
 
 /// Runs the command line.
@@ -294,6 +358,39 @@ pub fn run() -> anyhow::Result<()> {
         Command::Did(cmd) => runtime()?.block_on(did_command(cmd)),
         Command::Namespace(cmd) => runtime()?.block_on(namespace_command(cmd)),
         Command::Verify(args) => verify(args),
+        Command::Conformance(args) => conformance(args),
+        Command::Ledger(LedgerCommand::GenesisVote {
+            genesis,
+            validator_key,
+        }) => {
+            let genesis = read_genesis(&genesis)?;
+            let key = load_key(&read_input(&validator_key)?)?;
+            let header = sparkid_ledger::Ledger::genesis_header(&genesis)?;
+            let vote = sparkid_ledger::block::Vote::sign(&header, 0, &key);
+            println!("{}", serde_json::to_string_pretty(&vote)?);
+            Ok(())
+        }
+        Command::Ledger(LedgerCommand::Init {
+            data,
+            genesis,
+            votes,
+        }) => {
+            let genesis = read_genesis(&genesis)?;
+            let votes: Vec<sparkid_ledger::block::Vote> = serde_json::from_str(&read_input(&votes)?)
+                .with_context(|| format!("votes {}", votes.display()))?;
+            let header = sparkid_ledger::Ledger::genesis_header(&genesis)?;
+            let certificate = sparkid_ledger::CommitCertificate {
+                block_hash: header.hash(),
+                votes,
+            };
+            let ledger = sparkid_ledger::Ledger::create_certified(&data, genesis, certificate)?;
+            println!(
+                "created the ledger of chain {} in {}",
+                ledger.genesis().chain_id,
+                data.display()
+            );
+            Ok(())
+        }
         Command::Ledger(LedgerCommand::Verify { data }) => {
             let ledger = sparkid_ledger::Ledger::open(&data)?;
             let machine = sparkid_registrar::BidStateMachine::for_genesis(ledger.genesis());
@@ -361,6 +458,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let genesis = args.genesis.or(file.genesis);
     let validator_key = args.validator_key.or(file.validator_key);
+    let follow = if args.follow.is_empty() {
+        file.follow.unwrap_or_default()
+    } else {
+        args.follow
+    };
+    let validator_urls = if args.validator_urls.is_empty() {
+        file.validator_url.unwrap_or_default()
+    } else {
+        args.validator_urls
+    };
     let config = ServeConfig {
         data: args
             .data
@@ -373,7 +480,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         dev: args
             .dev
             .or(file.dev)
-            .unwrap_or(genesis.is_none() && validator_key.is_none()),
+            .unwrap_or(genesis.is_none() && validator_key.is_none() && follow.is_empty()),
         genesis,
         validator_key,
         log: args.log.or(file.log).unwrap_or_else(|| DEFAULT_LOG.into()),
@@ -388,14 +495,25 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .map_err(|e| anyhow!("sub-chain {ac:?}: {e}"))
         })
         .collect::<anyhow::Result<_>>()?,
+        anchor: args
+            .anchor
+            .resolve(file.anchor_to, file.anchor_key, file.anchor_interval),
         cache: args
             .cache
             .resolve(file.cache_bytes, file.redis_url, file.cache_ttl_max),
+        ledger: args.ledger.resolve(file.ledger_cache_mb),
         handle: args.handle.resolve(file.handle, file.public_url),
         dns: args
             .dns
             .resolve(file.dns, file.service_zone, file.dns_nameservers),
         drivers: file.drivers,
+        follow,
+        validator_urls,
+        peers: if args.peers.is_empty() {
+            file.peers.unwrap_or_default()
+        } else {
+            args.peers
+        },
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("log filter")?)
@@ -460,6 +578,7 @@ async fn did_command(cmd: DidCommand) -> anyhow::Result<()> {
             endpoint,
             key,
             document,
+            ac,
         } => {
             let (key, generated) = match key {
                 Some(k) => (load_key(&k)?, false),
@@ -469,7 +588,7 @@ async fn did_command(cmd: DidCommand) -> anyhow::Result<()> {
                 Some(path) => Some(serde_json::from_str(&std::fs::read_to_string(&path)?)?),
                 None => None,
             };
-            let doc = sparkid_registrar::api::new_document(&key.public_key(), template)
+            let doc = sparkid_registrar::api::new_document_on(&key.public_key(), ac, template)
                 .map_err(|e| anyhow!(e))?;
             let answer = client_managed(
                 &endpoint.endpoint,
@@ -612,4 +731,271 @@ async fn signer_for(
             anyhow!("{did} lists no key matching --key (as {relation} key or otherwise)")
         })?;
     Ok(json!(id))
+}
+
+/// The did:key DIDs `sparkid conformance` records: the did:key specification's Ed25519,
+/// secp256k1 and P-256 examples (the resolver's `/1.0/testIdentifiers` lists them too).
+const DID_KEY_EXAMPLES: [&str; 3] = [
+    "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp",
+    "did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme",
+    "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169",
+];
+
+/// A daemon of `sparkid conformance`'s own: dev mode on a temporary data directory, killed and
+/// removed when dropped.
+struct OwnDaemon {
+    child: std::process::Child,
+    base: String,
+    data: PathBuf,
+}
+
+impl OwnDaemon {
+    fn start(ac: &AcCode) -> anyhow::Result<OwnDaemon> {
+        let exe = std::env::current_exe().context("finding the sparkid binary")?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let data = std::env::temp_dir().join(format!(
+            "sparkid-conformance-{}-{nanos}",
+            std::process::id()
+        ));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("finding a free port")?
+            .port();
+        let mut command = std::process::Command::new(&exe);
+        command
+            .arg("serve")
+            .arg("--data")
+            .arg(&data)
+            .args(["--http", &format!("127.0.0.1:{port}")])
+            .args(["--subchain", ac.as_str(), "--dev", "true", "--log", "warn"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
+        // The caller's SPARKID_* settings (a config file, a validator key) are not this
+        // daemon's: it is a throwaway dev node.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("SPARKID_") {
+                command.env_remove(name);
+            }
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {} serve", exe.display()))?;
+        Ok(OwnDaemon {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            data,
+        })
+    }
+}
+
+impl Drop for OwnDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+/// The DIDs `sparkid conformance` registers.
+struct Subjects {
+    main: String,
+    services: String,
+    subchain: String,
+    deactivated: String,
+    not_found: String,
+}
+
+async fn wait_healthy(base: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match client.get(format!("{base}/healthz")).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            _ if std::time::Instant::now() > deadline => {
+                bail!("the daemon at {base} did not answer /healthz within 60 s")
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Registers `document` signed by `key` (client-managed); returns its DID.
+async fn register(base: &str, document: Value, key: &PrivateKey) -> anyhow::Result<String> {
+    let did = document["id"].as_str().unwrap_or_default().to_string();
+    let answer = client_managed(
+        base,
+        "/1.0/create?method=bid",
+        json!({ "didDocument": document }),
+        key,
+    )
+    .await?;
+    if answer["didState"]["state"] != "finished" {
+        bail!("registering {did}: the registrar answered {answer}");
+    }
+    Ok(did)
+}
+
+async fn register_subjects(base: &str, ac: AcCode) -> anyhow::Result<Subjects> {
+    let new_document = |key: &PrivateKey, template: Option<Value>| {
+        sparkid_registrar::api::new_document(&key.public_key(), template).map_err(|e| anyhow!(e))
+    };
+    let key = PrivateKey::generate();
+    let main = register(base, new_document(&key, None)?, &key).await?;
+
+    // A BID resolver service with the protocol's bare IP address and port beside a URL one:
+    // the DID Core rendering must give both as URIs.
+    let key = PrivateKey::generate();
+    let template = json!({ "service": [
+        { "id": "#files", "type": "DIDStorage", "serviceEndpoint": "https://files.example/bid" },
+        { "id": "#resolver", "type": "DIDSubResolver", "version": "1.0.0", "serverType": 1,
+          "protocol": 3, "serviceEndpoint": "192.168.1.23", "port": 8080 }
+    ]});
+    let services = register(base, new_document(&key, Some(template))?, &key).await?;
+
+    // The same document shape on the sub-chain: every id moves to did:bid:<ac>:...
+    let key = PrivateKey::generate();
+    let document = new_document(&key, None)?;
+    let main_id = Bid::derive(&key.public_key(), None)?.to_string();
+    let sub_id = Bid::derive(&key.public_key(), Some(ac))?.to_string();
+    let document: Value = serde_json::from_str(&document.to_string().replace(&main_id, &sub_id))?;
+    let subchain = register(base, document, &key).await?;
+
+    let key = PrivateKey::generate();
+    let deactivated = register(base, new_document(&key, None)?, &key).await?;
+    let body =
+        json!({ "did": deactivated, "options": { "signer": format!("{deactivated}#key-1") } });
+    let answer = client_managed(base, "/1.0/deactivate", body, &key).await?;
+    if answer["didState"]["state"] != "finished" {
+        bail!("deactivating {deactivated}: the registrar answered {answer}");
+    }
+
+    let not_found = Bid::derive(&PrivateKey::generate().public_key(), None)?.to_string();
+    Ok(Subjects {
+        main,
+        services,
+        subchain,
+        deactivated,
+        not_found,
+    })
+}
+
+fn conformance_plans(s: &Subjects) -> Vec<sparkid_conformance::fixtures::MethodPlan> {
+    use sparkid_conformance::fixtures::{MethodPlan, Outcome};
+    let implementation = format!("sparkid {}", env!("CARGO_PKG_VERSION"));
+    let implementer = "The sparkid project".to_string();
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    let (main, services, sub) = (&s.main, &s.services, &s.subchain);
+    let service = format!("{services}?service=files");
+    let relative_ref = format!("{services}?service=files&relativeRef=%2Fdocs%2Fa.pdf");
+    let version_id = format!("{main}?versionId=1");
+    let version_time = format!("{main}?versionTime={now}");
+    let bid = MethodPlan {
+        method: "did:bid".into(),
+        implementation: implementation.clone(),
+        implementer: implementer.clone(),
+        dids: vec![main.clone(), sub.clone(), services.clone()],
+        deactivated: vec![s.deactivated.clone()],
+        not_found: vec![s.not_found.clone()],
+        invalid: vec!["did:bid:ef!invalid".into(), "did:BID:efinvalid".into()],
+        did_urls: vec![
+            (main.clone(), Outcome::Default),
+            (format!("{main}#key-1"), Outcome::Default),
+            (version_id.clone(), Outcome::Default),
+            (version_time.clone(), Outcome::Default),
+            (format!("{main}#missing"), Outcome::NotFound),
+            (format!("{main}#a#b"), Outcome::InvalidDidUrl),
+            (sub.clone(), Outcome::Default),
+            (format!("{sub}#key-1"), Outcome::Default),
+            (services.clone(), Outcome::Default),
+            (format!("{services}#resolver"), Outcome::Default),
+            (service.clone(), Outcome::Default),
+            (relative_ref.clone(), Outcome::Default),
+            (format!("{services}?service=missing"), Outcome::NotFound),
+            (s.not_found.clone(), Outcome::NotFound),
+        ],
+        did_parameters: vec![
+            ("service".into(), service),
+            ("relativeRef".into(), relative_ref),
+            ("versionId".into(), version_id),
+            ("versionTime".into(), version_time),
+        ],
+    };
+    let first = DID_KEY_EXAMPLES[0];
+    let fragment = first.rsplit(':').next().unwrap_or_default();
+    let key = MethodPlan {
+        method: "did:key".into(),
+        implementation,
+        implementer,
+        dids: DID_KEY_EXAMPLES.iter().map(|d| d.to_string()).collect(),
+        invalid: vec!["did:key:z6Mk!invalid".into()],
+        did_urls: vec![
+            (first.into(), Outcome::Default),
+            (format!("{first}#{fragment}"), Outcome::Default),
+            (format!("{first}#missing"), Outcome::NotFound),
+            (format!("{first}#a#b"), Outcome::InvalidDidUrl),
+        ],
+        ..MethodPlan::default()
+    };
+    vec![bid, key]
+}
+
+fn conformance(args: ConformanceArgs) -> anyhow::Result<()> {
+    let ac: AcCode = args
+        .ac
+        .parse()
+        .map_err(|e| anyhow!("--ac {:?}: {e}", args.ac))?;
+    let daemon = match &args.endpoint {
+        Some(_) => None,
+        None => Some(OwnDaemon::start(&ac)?),
+    };
+    let base = match (&args.endpoint, &daemon) {
+        (Some(url), _) => url.as_str().trim_end_matches('/').to_string(),
+        (None, Some(d)) => d.base.clone(),
+        (None, None) => bail!("no daemon to record"),
+    };
+    let subjects = runtime()?.block_on(async {
+        wait_healthy(&base).await?;
+        register_subjects(&base, ac).await
+    })?;
+    // Recording uses a blocking client, so it runs outside the runtime above.
+    let recording = sparkid_conformance::fixtures::record(&base, &conformance_plans(&subjects))?;
+    drop(daemon);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    for (name, value) in &recording.files {
+        let path = args.out.join(name);
+        let text = serde_json::to_string_pretty(value)? + "\n";
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        let count = |member: &str| value[member].as_array().map_or(0, Vec::len);
+        match value.get("exchanges") {
+            Some(_) => println!("{} ({} exchanges)", path.display(), count("exchanges")),
+            None => println!(
+                "{} ({} DIDs, {} executions)",
+                path.display(),
+                count("dids"),
+                count("executions")
+            ),
+        }
+    }
+    if !recording.violations.is_empty() {
+        for v in &recording.violations {
+            eprintln!("violation: {v}");
+        }
+        bail!(
+            "{} rule(s) broken: the fixtures in {} are not fit for the did-test-suite",
+            recording.violations.len(),
+            args.out.display()
+        );
+    }
+    Ok(())
 }

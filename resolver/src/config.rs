@@ -29,12 +29,23 @@ pub struct FileConfig {
     pub log: Option<String>,
     /// AC codes of the sub-chains this daemon hosts (each in `<data>/subchains/<ac>`).
     pub subchains: Option<Vec<String>>,
+    /// Anchor the sub-chains this daemon holds on the main chain whose registrar is at this
+    /// base URL (`spec/did-bid.md` §6).
+    pub anchor_to: Option<String>,
+    /// The key that signs anchors: the AC code owner's (`priSPK...` file) [dev: the validator
+    /// key].
+    pub anchor_key: Option<PathBuf>,
+    /// Seconds between anchors [default: 60].
+    pub anchor_interval: Option<u64>,
     /// L1 (in-process) cache size in bytes; 0 turns L1 off.
     pub cache_bytes: Option<u64>,
     /// L2 cache: a Redis URL (`redis://host:port/db`), shared by replicas.
     pub redis_url: Option<String>,
     /// The longest a cache entry lives, in seconds, whatever the document's `extension.ttl`.
     pub cache_ttl_max: Option<u64>,
+    /// The ledger database's page cache, in MiB (most of the daemon's memory with a large
+    /// ledger) [default: 256].
+    pub ledger_cache_mb: Option<u64>,
     /// Handle native protocol (UDP and TCP) listen address, or `off`.
     pub handle: Option<Listen>,
     /// This daemon's public base URL, for the URLs the bridges hand out.
@@ -48,6 +59,12 @@ pub struct FileConfig {
     /// Universal Resolver drivers for other DID methods (`[[driver]]` tables).
     #[serde(default, rename = "driver")]
     pub drivers: Vec<DriverConfig>,
+    /// Follower mode: the base URLs of peers to sync certified blocks from, tried in order.
+    pub follow: Option<Vec<String>>,
+    /// Where a follower forwards writes [default: the `follow` peers].
+    pub validator_url: Option<Vec<String>>,
+    /// A validator of several: the other validators' base URLs (`spec/consensus.md`).
+    pub peers: Option<Vec<String>>,
 }
 
 /// Why the configuration cannot be used.
@@ -102,14 +119,52 @@ pub struct ServeConfig {
     pub log: String,
     /// The sub-chains hosted beside the main chain.
     pub subchains: Vec<sparkid_bid::AcCode>,
+    /// Anchoring of the sub-chains held here on the main chain.
+    pub anchor: AnchorConfig,
     /// The read cache.
     pub cache: CacheConfig,
+    /// How the ledgers (main chain and hosted sub-chains) are opened: their page cache size.
+    pub ledger: sparkid_ledger::LedgerOptions,
     /// The Handle door and the bridges' public URL.
     pub handle: HandleConfig,
     /// The DNS door.
     pub dns: DnsConfig,
     /// Universal Resolver drivers for the DID methods not answered in process.
     pub drivers: Vec<DriverConfig>,
+    /// Follower mode when not empty: peers to sync blocks from (see [`crate::follow`]).
+    pub follow: Vec<String>,
+    /// Where a follower forwards writes; empty: the `follow` peers.
+    pub validator_urls: Vec<String>,
+    /// A validator of several: the other validators' base URLs, in any order (each says which
+    /// validator it is); see [`crate::consensus`].
+    pub peers: Vec<String>,
+}
+
+/// The default page cache of a ledger's database, in MiB: with the default L1 (128 MiB) it keeps
+/// a daemon serving a 1,000,000-DID ledger under 1 GiB resident (redb's own default is 1 GiB).
+pub const DEFAULT_LEDGER_CACHE_MB: u64 = 256;
+
+/// The ledger flags of `sparkid serve` (each also an environment variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LedgerArgs {
+    /// The ledger database's page cache, in MiB [default: 256].
+    #[arg(long, env = "SPARKID_LEDGER_CACHE_MB")]
+    pub ledger_cache_mb: Option<u64>,
+}
+
+impl LedgerArgs {
+    /// The options: the flag (and environment) over the file's `ledger_cache_mb` over the
+    /// default. At least 1 MiB.
+    pub fn resolve(self, ledger_cache_mb: Option<u64>) -> sparkid_ledger::LedgerOptions {
+        let mb = self
+            .ledger_cache_mb
+            .or(ledger_cache_mb)
+            .unwrap_or(DEFAULT_LEDGER_CACHE_MB)
+            .max(1);
+        sparkid_ledger::LedgerOptions {
+            cache_size: Some(usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)),
+        }
+    }
 }
 
 /// The default L1 cache size in bytes (128 MiB).
@@ -134,6 +189,54 @@ impl Default for CacheConfig {
             l1_bytes: DEFAULT_CACHE_BYTES,
             redis_url: None,
             ttl_max: DEFAULT_CACHE_TTL_MAX,
+        }
+    }
+}
+
+/// The default number of seconds between two anchors of a sub-chain.
+pub const DEFAULT_ANCHOR_INTERVAL: u64 = 60;
+
+/// Where and how the sub-chains this daemon holds are anchored on the main chain.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AnchorConfig {
+    /// The main chain's registrar (base URL); none: no anchoring.
+    pub to: Option<String>,
+    /// The AC code owner's key file; none: the validator key (dev mode).
+    pub key: Option<PathBuf>,
+    /// Seconds between anchors.
+    pub interval: u64,
+}
+
+/// The anchoring flags of `sparkid serve`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AnchorArgs {
+    /// Anchor the sub-chains held here on the main chain whose registrar is at this base URL.
+    #[arg(long, env = "SPARKID_ANCHOR_TO")]
+    pub anchor_to: Option<String>,
+    /// The key file that signs anchors (the AC code owner's) [dev: the validator key].
+    #[arg(long, env = "SPARKID_ANCHOR_KEY")]
+    pub anchor_key: Option<PathBuf>,
+    /// Seconds between anchors [default: 60].
+    #[arg(long, env = "SPARKID_ANCHOR_INTERVAL")]
+    pub anchor_interval: Option<u64>,
+}
+
+impl AnchorArgs {
+    /// The settings: flags (and environment) over the file's values over the defaults.
+    pub fn resolve(
+        self,
+        to: Option<String>,
+        key: Option<PathBuf>,
+        interval: Option<u64>,
+    ) -> AnchorConfig {
+        AnchorConfig {
+            to: self.anchor_to.or(to).filter(|u| !u.trim().is_empty()),
+            key: self.anchor_key.or(key),
+            interval: self
+                .anchor_interval
+                .or(interval)
+                .unwrap_or(DEFAULT_ANCHOR_INTERVAL)
+                .max(1),
         }
     }
 }
@@ -345,4 +448,7 @@ pub struct DriverConfig {
     pub connect_timeout_ms: Option<u64>,
     /// Total timeout of one request in milliseconds [default: 10000].
     pub timeout_ms: Option<u64>,
+    /// How long a driver's answer (a document or a deactivation) is reused, in seconds; 0
+    /// asks the driver every time [default: 60]. Errors are never reused; `noCache` skips it.
+    pub cache_ttl_secs: Option<u64>,
 }

@@ -18,6 +18,7 @@
 //! driver and what happened. Only `http://` drivers are supported (the daemon is built without
 //! TLS); bodies over [`MAX_DRIVER_BODY`] bytes are refused.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use regex::Regex;
@@ -32,6 +33,11 @@ use crate::resolution::{ErrorKind, Resolution, ResolutionError};
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3_000;
 /// The default total timeout of one driver request (connect, send, read the body), in ms.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// How long a driver's answer is reused by default, in seconds.
+pub const DEFAULT_CACHE_TTL_SECS: u64 = 60;
+/// The most answers one driver's cache holds.
+const CACHE_ENTRIES: usize = 10_000;
+
 /// The largest driver answer read, in bytes.
 pub const MAX_DRIVER_BODY: usize = 1024 * 1024;
 
@@ -84,6 +90,23 @@ pub struct Driver {
     connect_timeout: Duration,
     timeout: Duration,
     client: reqwest::Client,
+    /// Answers by DID, with when they were fetched; none when the TTL is 0.
+    cache: Option<Arc<AnswerCache>>,
+}
+
+/// A driver's recent answers: they are not anchored to any block, so they live for a TTL.
+struct AnswerCache {
+    ttl: Duration,
+    entries: quick_cache::sync::Cache<String, (Instant, Resolution)>,
+}
+
+impl std::fmt::Debug for AnswerCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnswerCache")
+            .field("ttl", &self.ttl)
+            .field("entries", &self.entries.len())
+            .finish()
+    }
 }
 
 /// The configured drivers, in order.
@@ -156,6 +179,13 @@ impl Driver {
                 index,
                 error: e.to_string(),
             })?;
+        let ttl = config.cache_ttl_secs.unwrap_or(DEFAULT_CACHE_TTL_SECS);
+        let cache = (ttl > 0).then(|| {
+            Arc::new(AnswerCache {
+                ttl: Duration::from_secs(ttl),
+                entries: quick_cache::sync::Cache::new(CACHE_ENTRIES),
+            })
+        });
         Ok(Driver {
             pattern,
             pattern_text: config.pattern.clone(),
@@ -164,6 +194,7 @@ impl Driver {
             connect_timeout,
             timeout,
             client,
+            cache,
         })
     }
 
@@ -219,6 +250,7 @@ impl Driver {
                 "timeoutMs": self.timeout.as_millis() as u64,
             },
             "testIdentifiers": self.test_identifiers,
+            "cacheTtlSecs": self.cache.as_ref().map_or(0, |c| c.ttl.as_secs()),
         })
     }
 
@@ -234,40 +266,97 @@ impl Driver {
         fill(&self.url, &matched, did)
     }
 
+    /// Resolves `did` through the driver, or answers what it answered within its cache TTL
+    /// (unless `no_cache`); a reused answer says so (`didResolutionMetadata.driverCached`).
+    pub async fn resolve_cached(
+        &self,
+        did: &str,
+        no_cache: bool,
+    ) -> Result<Resolution, ResolutionError> {
+        let Some(cache) = &self.cache else {
+            return self.resolve(did).await;
+        };
+        if !no_cache {
+            if let Some((at, mut resolution)) = cache.entries.get(did) {
+                if at.elapsed() < cache.ttl {
+                    resolution
+                        .resolution_metadata
+                        .insert("driverCached".into(), json!(true));
+                    return Ok(resolution);
+                }
+            }
+        }
+        let resolution = self.resolve(did).await?;
+        cache
+            .entries
+            .insert(did.to_string(), (Instant::now(), resolution.clone()));
+        Ok(resolution)
+    }
+
     /// Resolves `did` through the driver.
     pub async fn resolve(&self, did: &str) -> Result<Resolution, ResolutionError> {
         let url = self.request_url(did);
+        let upstream = Upstream {
+            client: &self.client,
+            name: format!("the driver for {}", self.pattern_text),
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+        };
+        let (mut resolution, duration) = upstream.fetch(&url, did, &[]).await?;
+        let meta = &mut resolution.resolution_metadata;
+        meta.insert("pattern".into(), json!(self.pattern_text));
+        meta.insert("driverUrl".into(), json!(url));
+        meta.insert("driverDuration".into(), json!(duration));
+        Ok(resolution)
+    }
+}
+
+/// An HTTP resolver this daemon asks on a client's behalf: a Universal Resolver driver, or a
+/// sub-chain's resolver ([`crate::subchain`]).
+pub(crate) struct Upstream<'a> {
+    /// The client, built with the timeouts below.
+    pub client: &'a reqwest::Client,
+    /// How errors name it ("the driver for …").
+    pub name: String,
+    /// Its connect timeout (for messages).
+    pub connect_timeout: Duration,
+    /// Its total timeout (for messages).
+    pub timeout: Duration,
+}
+
+impl Upstream<'_> {
+    /// `GET url` for `did`, with `headers` added, read up to [`MAX_DRIVER_BODY`] bytes and
+    /// interpreted as a resolution result or a bare document; the duration in milliseconds.
+    pub async fn fetch(
+        &self,
+        url: &str,
+        did: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(Resolution, u64), ResolutionError> {
         let started = Instant::now();
+        let name = &self.name;
         let failed = |e: reqwest::Error| {
             let detail = if e.is_timeout() {
                 format!(
-                    "the driver for {} at {url} did not answer within {} ms",
-                    self.pattern_text,
+                    "{name} at {url} did not answer within {} ms",
                     self.timeout.as_millis()
                 )
             } else if e.is_connect() {
                 format!(
-                    "cannot connect to the driver for {} at {url} (connect timeout {} ms): {}",
-                    self.pattern_text,
+                    "cannot connect to {name} at {url} (connect timeout {} ms): {}",
                     self.connect_timeout.as_millis(),
                     error_chain(&e)
                 )
             } else {
-                format!(
-                    "the driver for {} at {url} failed: {}",
-                    self.pattern_text,
-                    error_chain(&e)
-                )
+                format!("{name} at {url} failed: {}", error_chain(&e))
             };
             ResolutionError::new(ErrorKind::Internal, detail)
         };
-        let mut response = self
-            .client
-            .get(&url)
-            .header(ACCEPT, DRIVER_ACCEPT)
-            .send()
-            .await
-            .map_err(failed)?;
+        let mut request = self.client.get(url).header(ACCEPT, DRIVER_ACCEPT);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = request.send().await.map_err(failed)?;
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -280,18 +369,13 @@ impl Driver {
             if body.len() + chunk.len() > MAX_DRIVER_BODY {
                 return Err(ResolutionError::new(
                     ErrorKind::Internal,
-                    format!("the driver at {url} answered more than {MAX_DRIVER_BODY} bytes"),
+                    format!("{name} at {url} answered more than {MAX_DRIVER_BODY} bytes"),
                 ));
             }
             body.extend_from_slice(&chunk);
         }
         let duration = started.elapsed().as_millis() as u64;
-        let mut resolution = interpret(did, &url, status, &content_type, &body)?;
-        let meta = &mut resolution.resolution_metadata;
-        meta.insert("pattern".into(), json!(self.pattern_text));
-        meta.insert("driverUrl".into(), json!(url));
-        meta.insert("driverDuration".into(), json!(duration));
-        Ok(resolution)
+        Ok((interpret(did, url, status, &content_type, &body)?, duration))
     }
 }
 
@@ -311,7 +395,7 @@ fn fill(template: &str, matched: &str, did: &str) -> String {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
-fn encode_component(text: &str) -> String {
+pub(crate) fn encode_component(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -521,6 +605,7 @@ mod tests {
                 test_identifiers: vec![],
                 connect_timeout_ms: None,
                 timeout_ms: None,
+                cache_ttl_secs: None,
             },
         )
         .unwrap()
@@ -559,6 +644,7 @@ mod tests {
             test_identifiers: vec!["did:web:example.com".into()],
             connect_timeout_ms: Some(5),
             timeout_ms: Some(10),
+            cache_ttl_secs: Some(0),
         }])
         .unwrap();
         assert!(drivers.find("did:web:example.com").is_some());
@@ -578,6 +664,7 @@ mod tests {
                 test_identifiers: vec![],
                 connect_timeout_ms: None,
                 timeout_ms: None,
+                cache_ttl_secs: None,
             }])
             .unwrap_err()
             .to_string()

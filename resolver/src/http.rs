@@ -6,16 +6,16 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use serde_json::{json, Value};
 use sparkid_registrar::{Function, Registrar, RegistrarRequest, RegistrarResponse};
 
 use crate::binding;
 use crate::resolution::Resolver;
+use crate::routes::{get, post, Routes};
 
 /// The largest request body, in bytes.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -29,11 +29,16 @@ pub struct AppState {
     pub resolver: Resolver,
     /// The write path.
     pub registrar: Arc<Registrar>,
+    /// The write paths of the hosted sub-chains, by AC code.
+    pub subchain_registrars: Arc<std::collections::HashMap<sparkid_bid::AcCode, Arc<Registrar>>>,
+    /// Follower mode: the sync state (for `/healthz`); writes are forwarded before they reach
+    /// the handlers here (see [`crate::follow`]).
+    pub follower: Option<Arc<crate::follow::Follower>>,
 }
 
-/// The router.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The routes.
+pub fn router(state: AppState) -> Routes {
+    Routes::new()
         .route("/1.0/identifiers", get(identifiers).post(identifiers_post))
         .route("/1.0/identifiers/", get(identifiers).post(identifiers_post))
         .route(
@@ -48,7 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/1.0/deactivate", post(deactivate))
         .route("/1.0/namespaces", post(namespaces))
         .route("/healthz", get(healthz))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer_with(|r| r.layer(DefaultBodyLimit::max(MAX_BODY)))
         .with_state(state)
 }
 
@@ -132,7 +137,67 @@ async fn registrar_call(
             ))
         }
     };
-    registrar_response(state.registrar.handle(function, request).await)
+    let registrar = match registrar_for(&state, function, &request) {
+        Ok(r) => r,
+        Err(refusal) => return registrar_response(refusal),
+    };
+    registrar_response(registrar.handle(function, request).await)
+}
+
+/// The registrar of the chain a request writes: a continued job's, else the chain of the DID
+/// it names (`did`, `didDocument.id`, or `options.acCode` for a create whose document the
+/// registrar makes). Namespaces are delegated on the main chain.
+fn registrar_for(
+    state: &AppState,
+    function: Function,
+    request: &RegistrarRequest,
+) -> Result<Arc<Registrar>, RegistrarResponse> {
+    if function == Function::Namespace || state.subchain_registrars.is_empty() {
+        return Ok(state.registrar.clone());
+    }
+    if let Some(job) = &request.job_id {
+        let owner = state.subchain_registrars.values().find(|r| r.has_job(job));
+        return Ok(owner.unwrap_or(&state.registrar).clone());
+    }
+    let named = request.did.clone().or_else(|| {
+        request
+            .did_document
+            .as_ref()
+            .and_then(|d| d.get("id"))
+            .and_then(Value::as_str)
+            .map(String::from)
+    });
+    let ac = match named {
+        Some(did) => match did.parse::<sparkid_bid::Bid>() {
+            Ok(bid) => bid.ac_code(),
+            // The registrar names what is wrong with the DID.
+            Err(_) => return Ok(state.registrar.clone()),
+        },
+        None => match request.options.get("acCode").and_then(Value::as_str) {
+            Some(code) => Some(code.parse::<sparkid_bid::AcCode>().map_err(|e| {
+                failed(400, format!("options.acCode {code:?} is not an AC code: {e}"))
+            })?),
+            None => None,
+        },
+    };
+    let Some(ac) = ac else {
+        return Ok(state.registrar.clone());
+    };
+    if let Some(registrar) = state.subchain_registrars.get(&ac) {
+        return Ok(registrar.clone());
+    }
+    let own = sparkid_registrar::BidStateMachine::for_genesis(state.registrar.ledger().genesis())
+        .ac_code;
+    if own == Some(ac) {
+        return Ok(state.registrar.clone());
+    }
+    Err(failed(
+        400,
+        format!(
+            "this registrar does not host sub-chain {ac}: write did:bid:{ac}:… DIDs through \
+             the sub-chain's own registrar"
+        ),
+    ))
 }
 
 fn failed(status: u16, reason: String) -> RegistrarResponse {
@@ -144,31 +209,51 @@ struct MethodQuery {
     method: Option<String>,
 }
 
+/// `?method=`, or a registrar `failed` answer for a query string axum cannot read (such as
+/// `method` given twice): the registrar's own JSON, not axum's plain-text rejection.
+fn method_query(
+    query: Result<Query<MethodQuery>, QueryRejection>,
+) -> Result<Option<String>, Response> {
+    query.map(|Query(q)| q.method).map_err(|e| {
+        registrar_response(failed(
+            400,
+            format!("the query string is not ?method=<method>: {}", e.body_text()),
+        ))
+    })
+}
+
 async fn create(
     State(state): State<AppState>,
-    Query(q): Query<MethodQuery>,
+    query: Result<Query<MethodQuery>, QueryRejection>,
     body: Bytes,
 ) -> Response {
-    match q.method.as_deref() {
-        None => registrar_response(failed(400, "create needs ?method=bid".into())),
-        Some(m) => registrar_call(state, Function::Create, Some(m), body).await,
+    match method_query(query) {
+        Err(response) => response,
+        Ok(None) => registrar_response(failed(400, "create needs ?method=bid".into())),
+        Ok(Some(m)) => registrar_call(state, Function::Create, Some(&m), body).await,
     }
 }
 
 async fn update(
     State(state): State<AppState>,
-    Query(q): Query<MethodQuery>,
+    query: Result<Query<MethodQuery>, QueryRejection>,
     body: Bytes,
 ) -> Response {
-    registrar_call(state, Function::Update, q.method.as_deref(), body).await
+    match method_query(query) {
+        Err(response) => response,
+        Ok(m) => registrar_call(state, Function::Update, m.as_deref(), body).await,
+    }
 }
 
 async fn deactivate(
     State(state): State<AppState>,
-    Query(q): Query<MethodQuery>,
+    query: Result<Query<MethodQuery>, QueryRejection>,
     body: Bytes,
 ) -> Response {
-    registrar_call(state, Function::Deactivate, q.method.as_deref(), body).await
+    match method_query(query) {
+        Err(response) => response,
+        Ok(m) => registrar_call(state, Function::Deactivate, m.as_deref(), body).await,
+    }
 }
 
 /// Delegate, bind, unbind: the registrar's namespace operations, in the same job protocol.
@@ -178,9 +263,17 @@ async fn namespaces(State(state): State<AppState>, body: Bytes) -> Response {
 
 async fn healthz(State(state): State<AppState>) -> Response {
     let head = state.resolver.ledger().head();
-    json_response(
-        StatusCode::OK,
-        "application/json",
-        &json!({ "status": "ok", "chainId": head.header.chain_id, "height": head.header.height }),
-    )
+    let mut body =
+        json!({ "status": "ok", "chainId": head.header.chain_id, "height": head.header.height });
+    let mut status = StatusCode::OK;
+    // A follower far behind its peer is catching up: 503, so a load balancer skips it.
+    if let Some(follower) = &state.follower {
+        let (healthy, sync) = follower.health();
+        if !healthy {
+            status = StatusCode::SERVICE_UNAVAILABLE;
+            body["status"] = json!("syncing");
+        }
+        body["sync"] = sync;
+    }
+    json_response(status, "application/json", &body)
 }

@@ -10,9 +10,11 @@
 //! | `sparkid_cache_invalidations_total` | counter | `source` (`local`: a block committed here; `remote`: a replica's, over Redis) |
 //! | `sparkid_cache_stale_refused_total` | counter | - (values read before a block that changed them, kept out of the cache) |
 //! | `sparkid_cache_l1_bytes`, `sparkid_cache_l1_entries` | gauge | - |
+//! | `sparkid_cache_rendered_total` | counter | `outcome` (`kept`: a did:bid answer sent as kept in L1; `rendered`: rendered from L1 and kept; see `crate::warm`) |
 //! | `sparkid_ledger_head_height` | gauge | - |
 //! | `sparkid_http_requests_total` | counter | `route`, `status` |
 //! | `sparkid_http_request_duration_seconds` | histogram | `route` |
+//! | `sparkid_sync_*` (followers: peer head, lag, blocks applied and refused, forwarded writes) | see [`crate::follow`] | |
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
@@ -21,7 +23,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -29,6 +30,8 @@ use prometheus::{
 };
 use sparkid_ledger::Ledger;
 use thiserror::Error;
+
+use crate::routes::{get, Routes};
 
 /// Why the metrics could not be set up.
 #[derive(Debug, Error)]
@@ -62,6 +65,10 @@ pub struct CacheMetrics {
     pub l1_bytes: IntGauge,
     /// L1 entries.
     pub l1_entries: IntGauge,
+    /// did:bid answers sent as kept with their L1 entry.
+    pub rendered_kept: IntCounter,
+    /// did:bid answers rendered from L1 (and kept).
+    pub rendered_new: IntCounter,
 }
 
 impl CacheMetrics {
@@ -101,6 +108,13 @@ impl CacheMetrics {
         )?;
         let l1_bytes = IntGauge::new("sparkid_cache_l1_bytes", "L1 cache bytes in use.")?;
         let l1_entries = IntGauge::new("sparkid_cache_l1_entries", "L1 cache entries.")?;
+        let rendered = IntCounterVec::new(
+            Opts::new(
+                "sparkid_cache_rendered_total",
+                "did:bid answers from L1: sent as kept, or rendered and kept.",
+            ),
+            &["outcome"],
+        )?;
         registry.register(Box::new(hits.clone()))?;
         registry.register(Box::new(misses.clone()))?;
         registry.register(Box::new(invalidations.clone()))?;
@@ -110,6 +124,7 @@ impl CacheMetrics {
         registry.register(Box::new(stale_refused.clone()))?;
         registry.register(Box::new(l1_bytes.clone()))?;
         registry.register(Box::new(l1_entries.clone()))?;
+        registry.register(Box::new(rendered.clone()))?;
         Ok(CacheMetrics {
             l1_hits: hits.get_metric_with_label_values(&["l1"])?,
             l1_misses: misses.get_metric_with_label_values(&["l1"])?,
@@ -123,6 +138,8 @@ impl CacheMetrics {
             stale_refused,
             l1_bytes,
             l1_entries,
+            rendered_kept: rendered.get_metric_with_label_values(&["kept"])?,
+            rendered_new: rendered.get_metric_with_label_values(&["rendered"])?,
         })
     }
 }
@@ -191,6 +208,12 @@ impl Metrics {
         }));
     }
 
+    /// The registry, for modules that bring metrics of their own (such as
+    /// [`crate::follow`]'s sync metrics).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Runs `refresh` before each scrape (to set gauges that are read, not counted).
     pub fn on_scrape(&self, refresh: Box<dyn Fn() + Send + Sync>) {
         self.refresh
@@ -230,8 +253,8 @@ impl Metrics {
 }
 
 /// The `/metrics` route.
-pub fn router(metrics: Arc<Metrics>) -> Router {
-    Router::new()
+pub fn router(metrics: Arc<Metrics>) -> Routes {
+    Routes::new()
         .route("/metrics", get(scrape))
         .with_state(metrics)
 }

@@ -28,6 +28,8 @@ pub struct Node {
     pub dev: bool,
     /// The sub-chains this node hosts beside the main chain.
     pub subchains: Vec<SubChain>,
+    /// A validator of several: its consensus (routes `/1.0/consensus/...`).
+    pub consensus: Option<Arc<crate::consensus::Consensus>>,
 }
 
 /// A sub-chain ("1+N") hosted in this daemon: its own ledger (whose genesis names its AC code)
@@ -46,7 +48,8 @@ pub fn subchain_dir(data: &Path, ac: &AcCode) -> PathBuf {
     data.join("subchains").join(ac.to_string())
 }
 
-fn read_key(path: &Path) -> anyhow::Result<PrivateKey> {
+/// Reads a private key file (`priSPK...`).
+pub fn read_key(path: &Path) -> anyhow::Result<PrivateKey> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading validator key {}", path.display()))?;
     PrivateKey::from_encoded(text.trim())
@@ -91,7 +94,7 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
             key
         };
         let ledger = if Ledger::exists(&config.data) {
-            Ledger::open(&config.data)?
+            Ledger::open_with_options(&config.data, &config.ledger)?
         } else {
             let genesis = Genesis {
                 chain_id: "sparkid-dev".into(),
@@ -103,7 +106,7 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
                 other: Default::default(),
             };
             info!(dir = %config.data.display(), "creating a dev ledger");
-            Ledger::create(&config.data, genesis, &[&key])?
+            Ledger::create_with_options(&config.data, genesis, &[&key], &config.ledger)?
         };
         (ledger, key)
     } else {
@@ -113,7 +116,7 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
             .context("a non-dev node needs --validator-key")?;
         let key = read_key(key_path)?;
         let ledger = if Ledger::exists(&config.data) {
-            Ledger::open(&config.data)?
+            Ledger::open_with_options(&config.data, &config.ledger)?
         } else {
             let path = config
                 .genesis
@@ -123,7 +126,16 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
                 .with_context(|| format!("reading {}", path.display()))?;
             let genesis: Genesis = serde_json::from_str(&text)
                 .with_context(|| format!("genesis {}", path.display()))?;
-            Ledger::create(&config.data, genesis, &[&key])?
+            if genesis.validators.len() > 1 {
+                bail!(
+                    "genesis {} names {} validators: its block needs a quorum of their votes; \
+                     create the ledger with `sparkid ledger genesis-vote` (on each validator) \
+                     and `sparkid ledger init --votes` (spec/consensus.md)",
+                    path.display(),
+                    genesis.validators.len()
+                );
+            }
+            Ledger::create_with_options(&config.data, genesis, &[&key], &config.ledger)?
         };
         (ledger, key)
     };
@@ -132,7 +144,7 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
         let dir = subchain_dir(&config.data, ac);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let sub = if Ledger::exists(&dir) {
-            Ledger::open(&dir)?
+            Ledger::open_with_options(&dir, &config.ledger)?
         } else if config.dev {
             let mut other = serde_json::Map::new();
             other.insert("acCode".into(), serde_json::json!(ac.to_string()));
@@ -144,7 +156,7 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
                 other,
             };
             info!(ac = %ac, dir = %dir.display(), "creating a dev sub-chain ledger");
-            Ledger::create(&dir, genesis, &[&key])?
+            Ledger::create_with_options(&dir, genesis, &[&key], &config.ledger)?
         } else {
             bail!(
                 "sub-chain {ac}: {} holds no ledger; create it with its own genesis (acCode {ac}) first",
@@ -164,12 +176,32 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
     }
     let ledger = Arc::new(ledger);
     let machine = BidStateMachine::for_genesis(ledger.genesis());
-    let registrar = start_registrar(&ledger, machine, &key, config.dev)?;
+    // A chain of several validators commits by their votes; a single validator (dev mode
+    // included) signs alone, exactly as before.
+    let (registrar, consensus) = if ledger.validators().keys().len() > 1 {
+        if !ledger.validators().keys().contains(&key.public_key()) {
+            bail!(
+                "the validator key is not one of chain {:?}'s validators",
+                ledger.genesis().chain_id
+            );
+        }
+        let (consensus, submitter) = crate::consensus::Consensus::start(
+            ledger.clone(),
+            machine,
+            key.clone(),
+            &config.peers,
+        )?;
+        let registrar = Arc::new(Registrar::new(ledger.clone(), submitter, config.dev));
+        (registrar, Some(consensus))
+    } else {
+        (start_registrar(&ledger, machine, &key, config.dev)?, None)
+    };
     Ok(Node {
         ledger,
         registrar,
         dev: config.dev,
         subchains,
+        consensus,
     })
 }
 

@@ -25,6 +25,7 @@ use crate::did_url::DidUrl;
 use crate::didkey::{self, DidKeyError, KeyOptions};
 use crate::drivers::Drivers;
 use crate::records::Records;
+use crate::subchain::{self, Route, SubChains};
 
 /// The longest identifier a door accepts, in bytes.
 pub const MAX_IDENTIFIER_LEN: usize = 2048;
@@ -276,6 +277,9 @@ pub struct ResolutionOptions {
     pub expand_relative_urls: bool,
     /// did:key's `publicKeyFormat` and `enableEncryptionKeyDerivation`.
     pub key: KeyOptions,
+    /// How many resolvers a recursive sub-chain request went through before this one (the
+    /// [`subchain::HOPS_HEADER`] header; not an option a client names).
+    pub subchain_hops: u32,
 }
 
 /// DID parameters (in a DID URL's query) that select what a DID URL dereferences to.
@@ -413,6 +417,18 @@ impl ResolutionOptions {
 pub struct Resolver {
     records: Records,
     drivers: Arc<Drivers>,
+    subchains: Arc<SubChains>,
+}
+
+/// Where a did:bid resolution was answered: here, or at a sub-chain's resolver.
+enum BidAnswer {
+    /// Answered from a ledger this daemon holds.
+    Local(Resolution),
+    /// To ask the resolvers of this AC-code delegation, checking against this anchor.
+    Remote(
+        sparkid_registrar::NamespaceRecord,
+        Option<sparkid_registrar::anchor::AnchorRecord>,
+    ),
 }
 
 impl Resolver {
@@ -421,7 +437,19 @@ impl Resolver {
         Resolver {
             records,
             drivers: Arc::new(Drivers::default()),
+            subchains: Arc::new(SubChains::default()),
         }
+    }
+
+    /// The same resolver answering `did:bid:<ac>:…` from `subchains` (hosted or delegated).
+    pub fn with_subchains(mut self, subchains: SubChains) -> Resolver {
+        self.subchains = Arc::new(subchains);
+        self
+    }
+
+    /// The sub-chains this resolver knows of.
+    pub fn subchains(&self) -> &SubChains {
+        &self.subchains
     }
 
     /// The same resolver proxying other methods to `drivers`.
@@ -475,14 +503,30 @@ impl Resolver {
         let bid: Bid = did
             .parse()
             .map_err(|e| ResolveError::InvalidDid(format!("{did}: {e}")))?;
-        let anchored = self
-            .records
+        let records = self
+            .local_records(&bid)
+            .ok_or_else(|| ResolveError::NotFound(did.to_string()))?;
+        let anchored = records
             .current(&did_key(&bid), false)
             .map_err(|e| ResolveError::Internal(e.to_string()))?
             .ok_or_else(|| ResolveError::NotFound(did.to_string()))?;
         let record: DidRecord = serde_json::from_str(&anchored.value)
             .map_err(|e| ResolveError::Internal(format!("stored record: {e}")))?;
         Ok(Resolved { bid, record })
+    }
+
+    /// The records of the ledger in this daemon that holds `bid`: this daemon's own ledger for a
+    /// DID of its chain, a hosted sub-chain's for a DID of that sub-chain, else none (the DID
+    /// lives on a sub-chain resolved elsewhere). A bare `did:bid:<ac>` is held by the chain
+    /// that delegates the code: this daemon's own.
+    pub fn local_records(&self, bid: &Bid) -> Option<Records> {
+        let Some(ac) = bid.ac_code().filter(|_| !bid.is_ac_code_only()) else {
+            return Some(self.records.clone());
+        };
+        if subchain::chain_ac(&self.records) == Some(ac) {
+            return Some(self.records.clone());
+        }
+        self.subchains.hosted(&ac).cloned()
     }
 
     /// The DID methods this resolver answers: `bid`, `key`, then the drivers' methods.
@@ -590,14 +634,40 @@ impl Resolver {
                 "publicKeyFormat and enableEncryptionKeyDerivation apply to did:key only",
             ));
         }
+        // The current record of a DID that L1 holds: answered here, with no blocking-pool hop.
+        if method == "bid" {
+            if let Some(mut resolution) = crate::warm::peek_resolution(self, did.did(), options) {
+                if options.expand_relative_urls {
+                    if let Some(document) = resolution.document.as_mut() {
+                        expand_relative_urls(document, did.did());
+                    }
+                }
+                return Ok(resolution);
+            }
+        }
         let mut resolution = match method {
             "bid" => {
                 let this = self.clone();
                 let did_text = did.did().to_string();
-                let options = options.clone();
-                tokio::task::spawn_blocking(move || this.resolve_bid(&did_text, &options))
-                    .await
-                    .map_err(internal)??
+                let owned = options.clone();
+                let answer =
+                    tokio::task::spawn_blocking(move || this.resolve_bid(&did_text, &owned))
+                        .await
+                        .map_err(internal)??;
+                match answer {
+                    BidAnswer::Local(resolution) => resolution,
+                    BidAnswer::Remote(delegation, anchor) => {
+                        self.subchains
+                            .resolve_remote(
+                                &delegation,
+                                anchor.as_ref(),
+                                did.did(),
+                                options,
+                                options.subchain_hops,
+                            )
+                            .await?
+                    }
+                }
             }
             "key" => {
                 if options.proof {
@@ -651,7 +721,7 @@ impl Resolver {
                         ),
                     ));
                 }
-                driver.resolve(did.did()).await?
+                driver.resolve_cached(did.did(), options.no_cache).await?
             }
         };
         if options.expand_relative_urls {
@@ -659,37 +729,124 @@ impl Resolver {
                 expand_relative_urls(document, did.did());
             }
         }
-        let aliases = self.aliases(did.did());
-        if !aliases.equivalent_id.is_empty() {
-            resolution
-                .document_metadata
-                .insert("equivalentId".into(), json!(aliases.equivalent_id));
-        }
-        if let Some(canonical) = aliases.canonical_id {
-            resolution
-                .document_metadata
-                .insert("canonicalId".into(), json!(canonical));
-        }
-        if !aliases.also_known_as.is_empty() {
-            resolution
-                .document_metadata
-                .insert("alsoKnownAs".into(), json!(aliases.also_known_as));
-        }
+        // From L1 when it holds them; a miss is read on a blocking thread, not on this worker.
+        add_aliases(&mut resolution, crate::warm::aliases(self, did.did()).await);
         Ok(resolution)
     }
 
-    /// The did:bid read (blocking): the current record through the cache, or the proven one, or
-    /// a version from the ledger's history.
+    /// The did:bid read (blocking): routes a sub-chain DID ([`crate::subchain`]), then reads
+    /// the ledger that holds it, or says which resolvers to ask.
     fn resolve_bid(
         &self,
         did: &str,
         options: &ResolutionOptions,
-    ) -> Result<Resolution, ResolutionError> {
+    ) -> Result<BidAnswer, ResolutionError> {
         let bid: Bid = did
             .parse()
             .map_err(|e| ResolutionError::new(ErrorKind::InvalidDid, format!("{did}: {e}")))?;
-        let key = did_key(&bid);
+        if bid.is_ac_code_only() {
+            return self.resolve_ac_code(did, &bid, options).map(BidAnswer::Local);
+        }
+        let records = match bid.ac_code() {
+            None => &self.records,
+            Some(ac) => match self.subchains.route(&self.records, &ac, did)? {
+                Route::Local(records) => {
+                    return Self::read_bid(&records, did, &bid, options).map(BidAnswer::Local)
+                }
+                Route::Remote(delegation, anchor) => {
+                    return Ok(BidAnswer::Remote(delegation, anchor))
+                }
+            },
+        };
+        Self::read_bid(records, did, &bid, options).map(BidAnswer::Local)
+    }
+
+    /// A bare `did:bid:<ac>`: the AC code's delegation on this chain, as a document
+    /// ([`subchain::ac_document`]), current, proven, or a version from its history.
+    fn resolve_ac_code(
+        &self,
+        did: &str,
+        bid: &Bid,
+        options: &ResolutionOptions,
+    ) -> Result<Resolution, ResolutionError> {
+        let ac = bid
+            .ac_code()
+            .ok_or_else(|| internal(format!("{did} has no AC code")))?;
+        let key = sparkid_registrar::namespace::namespace_key(sparkid_registrar::Kind::Ac, ac.as_str());
+        let parse = |text: &str| -> Result<sparkid_registrar::NamespaceRecord, ResolutionError> {
+            serde_json::from_str(text).map_err(|e| internal(format!("stored {key}: {e}")))
+        };
         let ledger = self.records.ledger();
+        let mut proof = None;
+        let current = if options.proof {
+            let proven = ledger.prove(&key).map_err(internal)?;
+            proof = Some(serde_json::to_value(&proven).map_err(internal)?);
+            proven.value.as_deref().map(parse).transpose()?
+        } else {
+            self.records
+                .current(&key, options.no_cache)
+                .map_err(internal)?
+                .map(|anchored| parse(&anchored.value))
+                .transpose()?
+        };
+        let Some(current) = current else {
+            let error = ResolutionError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{did}: the AC code {ac} is not delegated on chain {:?}",
+                    ledger.genesis().chain_id
+                ),
+            );
+            return Err(match proof {
+                Some(p) => error.with_metadata(LEDGER_PROOF, p),
+                None => error,
+            });
+        };
+        let (record, next) = if options.selects_version() {
+            let history = ledger
+                .history(&key)
+                .map_err(internal)?
+                .iter()
+                .map(|(_, text)| parse(text))
+                .collect::<Result<Vec<_>, _>>()?;
+            let index = select_version(&history, options, did, current.version_id)?;
+            if options.proof && history[index].version_id != current.version_id {
+                return Err(invalid_options(
+                    "proof=true: the ledger proves only the current delegation",
+                ));
+            }
+            (history[index].clone(), history.get(index + 1).cloned())
+        } else {
+            (current, None)
+        };
+        let mut document_metadata = subchain::ac_metadata(&record);
+        if let Some(next) = next {
+            document_metadata.insert("nextUpdate".into(), json!(next.updated));
+            document_metadata.insert("nextVersionId".into(), json!(next.version_id.to_string()));
+        }
+        let mut resolution = Resolution {
+            document: Some(subchain::ac_document(did, &record)),
+            document_metadata,
+            resolution_metadata: Map::new(),
+        };
+        if let Some(p) = proof {
+            resolution
+                .resolution_metadata
+                .insert(LEDGER_PROOF.into(), p);
+        }
+        Ok(resolution)
+    }
+
+    /// Reads the did:bid DID `did` (`bid`) from `records`: the current record through the
+    /// cache, or the proven one, or a version from the ledger's history.
+    fn read_bid(
+        records: &Records,
+        did: &str,
+        bid: &Bid,
+        options: &ResolutionOptions,
+    ) -> Result<Resolution, ResolutionError> {
+        let key = did_key(bid);
+        let ledger = records.ledger();
         let parse = |text: &str| -> Result<DidRecord, ResolutionError> {
             serde_json::from_str(text).map_err(|e| internal(format!("stored record of {did}: {e}")))
         };
@@ -700,7 +857,7 @@ impl Resolver {
             proof = Some(serde_json::to_value(&proven).map_err(internal)?);
             proven.value.as_deref().map(parse).transpose()?
         } else {
-            self.records
+            records
                 .current(&key, options.no_cache)
                 .map_err(internal)?
                 .map(|anchored| parse(&anchored.value))
@@ -723,7 +880,7 @@ impl Resolver {
                 .iter()
                 .map(|(_, text)| parse(text))
                 .collect::<Result<Vec<_>, _>>()?;
-            let index = select_version(&history, options, did, &current)?;
+            let index = select_version(&history, options, did, current.version_id)?;
             let record = history[index].clone();
             if options.proof && record.version_id != current.version_id {
                 return Err(invalid_options(format!(
@@ -829,23 +986,55 @@ impl Resolver {
     }
 }
 
-/// The index in `history` of the version the options select.
-fn select_version(
-    history: &[DidRecord],
+/// A versioned ledger record: a DID's, or an AC code's delegation.
+trait Versioned {
+    fn version_id(&self) -> u64;
+    fn created(&self) -> &str;
+    fn updated(&self) -> &str;
+}
+
+impl Versioned for DidRecord {
+    fn version_id(&self) -> u64 {
+        self.version_id
+    }
+    fn created(&self) -> &str {
+        &self.created
+    }
+    fn updated(&self) -> &str {
+        &self.updated
+    }
+}
+
+impl Versioned for sparkid_registrar::NamespaceRecord {
+    fn version_id(&self) -> u64 {
+        self.version_id
+    }
+    fn created(&self) -> &str {
+        &self.created
+    }
+    fn updated(&self) -> &str {
+        &self.updated
+    }
+}
+
+/// The index in `history` of the version the options select; `current` is the latest
+/// version's id.
+fn select_version<R: Versioned>(
+    history: &[R],
     options: &ResolutionOptions,
     did: &str,
-    current: &DidRecord,
+    current: u64,
 ) -> Result<usize, ResolutionError> {
     if let Some(version) = &options.version_id {
         return history
             .iter()
-            .position(|r| r.version_id.to_string() == *version)
+            .position(|r| r.version_id().to_string() == *version)
             .ok_or_else(|| {
                 ResolutionError::new(
                     ErrorKind::NotFound,
                     format!(
                         "{did} has no version {version:?}: its versions are 1 to {}",
-                        current.version_id
+                        current
                     ),
                 )
             });
@@ -855,8 +1044,8 @@ fn select_version(
     };
     let mut found = None;
     for (i, record) in history.iter().enumerate() {
-        let updated = OffsetDateTime::parse(&record.updated, &Rfc3339)
-            .map_err(|e| internal(format!("stored time {:?}: {e}", record.updated)))?;
+        let updated = OffsetDateTime::parse(record.updated(), &Rfc3339)
+            .map_err(|e| internal(format!("stored time {:?}: {e}", record.updated())))?;
         if updated <= at {
             found = Some(i);
         } else {
@@ -865,7 +1054,7 @@ fn select_version(
     }
     found.ok_or_else(|| {
         let at = at.format(&Rfc3339).unwrap_or_default();
-        let created = history.first().map(|r| r.created.as_str()).unwrap_or("?");
+        let created = history.first().map(|r| r.created()).unwrap_or("?");
         ResolutionError::new(
             ErrorKind::NotFound,
             format!("{did} did not exist at {at}: it was created at {created}"),
@@ -873,8 +1062,31 @@ fn select_version(
     })
 }
 
+/// Writes what the bridges know of a DID into its document metadata (`equivalentId`,
+/// `canonicalId`, `alsoKnownAs`).
+pub(crate) fn add_aliases(resolution: &mut Resolution, aliases: Aliases) {
+    if !aliases.equivalent_id.is_empty() {
+        resolution
+            .document_metadata
+            .insert("equivalentId".into(), json!(aliases.equivalent_id));
+    }
+    if let Some(canonical) = aliases.canonical_id {
+        resolution
+            .document_metadata
+            .insert("canonicalId".into(), json!(canonical));
+    }
+    if !aliases.also_known_as.is_empty() {
+        resolution
+            .document_metadata
+            .insert("alsoKnownAs".into(), json!(aliases.also_known_as));
+    }
+}
+
 /// `didDocumentMetadata` of a record (and of the version after it, when it is not the latest).
-fn document_metadata(record: &DidRecord, next: Option<&DidRecord>) -> Map<String, Value> {
+pub(crate) fn document_metadata(
+    record: &DidRecord,
+    next: Option<&DidRecord>,
+) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("created".into(), json!(record.created));
     // DID Core: `updated` is left out while the DID has never been updated.

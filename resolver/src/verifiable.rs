@@ -24,11 +24,10 @@
 
 use std::fmt;
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde_json::Value;
 use sparkid_bid::Bid;
 use sparkid_ledger::block::CertificateError;
@@ -38,6 +37,7 @@ use sparkid_registrar::{did_key, DidRecord};
 use thiserror::Error;
 
 use crate::http::AppState;
+use crate::routes::{get, Routes};
 
 /// Where the DID Resolution door puts the proof, under `didResolutionMetadata`.
 pub const LEDGER_PROOF: &str = "ledgerProof";
@@ -107,12 +107,57 @@ pub fn prove_did(ledger: &Ledger, bid: &Bid) -> Result<ProvenDid, ProveError> {
 
 /// The `GET /1.0/genesis` route: the chain's genesis as JSON (`chainId`, `time`, `validators`,
 /// `authority`), the file that `sparkid verify --genesis` and `sparkid serve --genesis` read.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/1.0/genesis", get(genesis))
+pub fn router() -> Routes<AppState> {
+    Routes::new().route("/1.0/genesis", get(genesis))
 }
 
-async fn genesis(State(state): State<AppState>) -> Response {
-    let genesis = state.resolver.ledger().genesis().clone();
+/// `?acCode=<ac>` asks for the genesis of a sub-chain hosted here (to check its answers).
+async fn genesis(
+    State(state): State<AppState>,
+    query: Result<Query<std::collections::HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    let problem = |status: StatusCode, detail: String| {
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            serde_json::json!({"title": status.canonical_reason(), "status": status.as_u16(), "detail": detail})
+                .to_string(),
+        )
+            .into_response()
+    };
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    if let Some(unknown) = query.keys().find(|k| *k != "acCode") {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!("unknown parameter {unknown:?}: the only one is acCode"),
+        );
+    }
+    let genesis = match query.get("acCode") {
+        None => state.resolver.ledger().genesis().clone(),
+        Some(code) => {
+            let ac: sparkid_bid::AcCode = match code.parse() {
+                Ok(ac) => ac,
+                Err(e) => {
+                    return problem(
+                        StatusCode::BAD_REQUEST,
+                        format!("acCode {code:?} is not an AC code: {e}"),
+                    )
+                }
+            };
+            match state.resolver.subchains().hosted(&ac) {
+                Some(records) => records.ledger().genesis().clone(),
+                None => {
+                    return problem(
+                        StatusCode::NOT_FOUND,
+                        format!("this daemon does not host sub-chain {ac}"),
+                    )
+                }
+            }
+        }
+    };
     let body = serde_json::to_string_pretty(&genesis).unwrap_or_default();
     (
         StatusCode::OK,
@@ -130,6 +175,14 @@ pub struct TrustAnchor {
 }
 
 impl TrustAnchor {
+    /// Trusts `validators`, and answers of chain `chain_id` only when given.
+    pub fn new(validators: ValidatorSet, chain_id: Option<String>) -> TrustAnchor {
+        TrustAnchor {
+            validators,
+            chain_id,
+        }
+    }
+
     /// The validators and chain id of a genesis.
     pub fn from_genesis(genesis: &Genesis) -> Result<TrustAnchor, VerifyError> {
         let validators = genesis
@@ -413,7 +466,13 @@ pub fn verify_result(
         did: did.clone(),
         error: format!("{e}"),
     })?;
-    let expected_key = did_key(&bid);
+    // A bare `did:bid:<ac>` is the AC code's delegation (crate::subchain).
+    let expected_key = if bid.is_ac_code_only() {
+        let ac = bid.ac_code().map(|a| a.to_string()).unwrap_or_default();
+        sparkid_registrar::namespace::namespace_key(sparkid_registrar::Kind::Ac, &ac)
+    } else {
+        did_key(&bid)
+    };
     if proof.key != expected_key {
         return Err(VerifyError::KeyMismatch {
             did,
@@ -451,6 +510,29 @@ pub fn verify_result(
             error,
         })?;
 
+    if bid.is_ac_code_only() {
+        let delegation: Option<sparkid_registrar::NamespaceRecord> = proof
+            .value
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| VerifyError::MalformedRecord {
+                key: proof.key.clone(),
+                error: e.to_string(),
+            })?;
+        let outcome = check_ac_claim(form, &claim, metadata, delegation.as_ref(), &did)?;
+        return Ok(Verified {
+            did: bid.to_string(),
+            outcome,
+            chain_id: header.chain_id.clone(),
+            height: header.height,
+            block_hash: header.hash(),
+            state_root: header.state_root,
+            votes: proof.anchor.certificate.votes.len(),
+            validators: anchor.validators.keys().len(),
+            quorum: anchor.validators.quorum(),
+        });
+    }
     let record: Option<DidRecord> = proof
         .value
         .as_deref()
@@ -499,6 +581,8 @@ fn read_result(result: &Value) -> Result<ReadResult<'_>, VerifyError> {
                     )),
                 },
                 Some(6) => Claim::NotFoundOrDeactivated,
+                // A bare AC code that is not delegated.
+                Some(10) => Claim::NotFound,
                 _ => {
                     return Err(VerifyError::Unverifiable(format!(
                         "errorCode {code} is neither a document (0) nor not found (6)"
@@ -618,6 +702,65 @@ fn check_claim(
         (Claim::NotFoundOrDeactivated, Some(_)) => {
             Err(mismatch("not found or deactivated (errorCode 6)"))
         }
+    }
+}
+
+/// [`check_claim`] for a bare `did:bid:<ac>`, whose proven record is the AC code's delegation.
+fn check_ac_claim(
+    form: Form,
+    claim: &Claim<'_>,
+    metadata: Option<&Value>,
+    delegation: Option<&sparkid_registrar::NamespaceRecord>,
+    did: &str,
+) -> Result<ProvenOutcome, VerifyError> {
+    match (claim, delegation) {
+        (Claim::Live(doc), Some(d)) => {
+            let rendered = match form {
+                Form::DidResolution => crate::subchain::ac_document(did, d),
+                Form::BidProtocol => crate::bidproto::ac_native_document(did, d),
+            };
+            if let Some((member, result, proven)) = first_difference("didDocument", doc, &rendered)
+            {
+                return Err(VerifyError::DocumentDiffers {
+                    member,
+                    result,
+                    proven,
+                });
+            }
+            if form == Form::DidResolution {
+                let expected = crate::subchain::ac_metadata(d);
+                for (member, proven) in &expected {
+                    let got = metadata.and_then(|m| m.get(member));
+                    if got != Some(proven) {
+                        return Err(VerifyError::MetadataDiffers {
+                            member: match member.as_str() {
+                                "created" => "created",
+                                "updated" => "updated",
+                                _ => "versionId",
+                            },
+                            result: got.map(brief).unwrap_or_else(|| "absent".into()),
+                            proven: brief(proven),
+                        });
+                    }
+                }
+            }
+            Ok(ProvenOutcome::Live {
+                version_id: d.version_id,
+            })
+        }
+        (Claim::NotFound | Claim::NotFoundOrDeactivated, None) => Ok(ProvenOutcome::Absent),
+        (Claim::Live(_), None) => Err(VerifyError::OutcomeMismatch {
+            claimed: "a live document".into(),
+            proven: "the AC code is not delegated".into(),
+        }),
+        (_, Some(d)) => Err(VerifyError::OutcomeMismatch {
+            claimed: "not found or deactivated".into(),
+            proven: format!("the AC code is delegated (versionId {})", d.version_id),
+        }),
+        (Claim::Deactivated, None) => Err(VerifyError::OutcomeMismatch {
+            claimed: "deactivated".into(),
+            proven: "the AC code is not delegated".into(),
+        }),
     }
 }
 

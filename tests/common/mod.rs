@@ -27,11 +27,12 @@ impl Daemon {
     /// Starts `sparkid serve` (dev mode) on `data`, with `extra` arguments, and waits for
     /// `/healthz`.
     pub fn start_with(data: &Path, extra: &[&str]) -> Daemon {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        Daemon::start_at(data, free_port(), extra)
+    }
+
+    /// Starts `sparkid serve` on `data` at `127.0.0.1:<port>` (a restarted validator keeps
+    /// the address its peers know), with `extra` arguments, and waits for `/healthz`.
+    pub fn start_at(data: &Path, port: u16, extra: &[&str]) -> Daemon {
         let mut child = Command::new(BIN)
             .args(["serve", "--data"])
             .arg(data)
@@ -73,6 +74,15 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A blocking client with a 30 s timeout.
@@ -150,4 +160,24 @@ pub fn deactivate(base: &str, did: &str, key: &PrivateKey) {
     let (status, answer) =
         sign_and_send(&format!("{base}/1.0/deactivate"), json!({"did": did}), key);
     assert_eq!(status, 200, "{answer}");
+}
+
+/// Runs the `sparkid` CLI with `args`; it must succeed. Its JSON output (null if none).
+pub fn cli(args: &[&str]) -> Value {
+    let out = Command::new(BIN).args(args).output().expect("run sparkid");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sparkid {args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or(Value::Null)
+}
+
+/// `sparkid namespace <args[0]> --endpoint base --key key <args[1..]>`: a namespace operation
+/// signed with `key` (the authority's key file for `delegate`).
+pub fn namespace(base: &str, key: &str, args: &[&str]) -> Value {
+    let mut all = vec!["namespace", args[0], "--endpoint", base, "--key", key];
+    all.extend_from_slice(&args[1..]);
+    cli(&all)
 }

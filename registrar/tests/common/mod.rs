@@ -53,6 +53,22 @@ impl Chain {
         }
     }
 
+    /// A chain over an existing ledger (another genesis, e.g. a sub-chain's).
+    pub fn from_parts(
+        ledger: Ledger,
+        validator: PrivateKey,
+        machine: BidStateMachine,
+        dir: TempDir,
+    ) -> Chain {
+        Chain {
+            ledger,
+            validator,
+            machine,
+            time: GENESIS_TIME,
+            _dir: dir,
+        }
+    }
+
     /// Signs `op` as `signer` with `key` and verifies it, as the registrar does before submitting.
     pub fn tx(&self, signer: &str, key: &PrivateKey, op: &Operation) -> VerifiedTransaction {
         TxBody {

@@ -1,0 +1,1380 @@
+//! Several validators: blocks commit with the votes of a quorum (2f+1 of 3f+1) of the genesis
+//! validators. The protocol, its proposer rule and its safety argument are in
+//! `spec/consensus.md`; in short, it is single-decree Paxos per height with signed votes:
+//!
+//! - **Rounds and proposers.** Round `r` (at any height) belongs to `validators[r mod N]`. The
+//!   stable leader is `validators[0]`: it proposes in round 0, with no prepare phase. A validator
+//!   that cannot reach the validators before it in genesis order proposes in a round of its
+//!   own, after a prepare phase; a write that arrives at a validator is forwarded to the first
+//!   validator in genesis order that answers (itself at the latest).
+//! - **Prepare** (`POST /1.0/consensus/prepare`): the proposer of round `r > 0` asks for
+//!   promises; a validator promises never to vote in a round below `r` at that height and
+//!   answers the block it last voted for. With a quorum of promises, the proposer re-proposes
+//!   the block voted for in the highest round, if any, else a block of its own.
+//! - **Proposal** (`POST /1.0/consensus/proposals`): a validator votes only for a block signed by
+//!   the round's proposer, in a round it has not promised away, that extends its head (it
+//!   catches up first when behind) and re-executes to exactly the header's state root
+//!   ([`Ledger::check_block`]); it never votes for two blocks in one round at one height. Its
+//!   promise and vote are synced to disk ([`VOTE_FILE`]) before it answers.
+//! - **Commit**: 2f+1 votes of one round are the block's commit certificate; the proposer
+//!   commits and pushes the certified block to the others (`POST /1.0/consensus/commits`), who
+//!   apply it with [`Ledger::apply_block`]. A validator that was down catches up from its peers
+//!   ([`crate::peer::catch_up`]), at start and every second.
+//! - **Forwarded writes** (`POST /1.0/consensus/transactions`): signed transactions another
+//!   validator hands to this one to propose; each gets its committed position or its refusal.
+//!
+//! Without a quorum nothing is committed and the writer gets
+//! [`SubmitError::NoQuorum`] (a 503 registrar answer naming how many validators answered).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Extension};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sparkid_bid::{PrivateKey, PublicKey, Signature};
+use sparkid_ledger::block::vote_bytes_in_round;
+use sparkid_ledger::{
+    Block, BlockHeader, CommitCertificate, Hash, Ledger, LedgerError, Transaction, TxOutcome,
+    VerifiedTransaction,
+};
+use sparkid_registrar::{
+    BidStateMachine, Committed, OperationError, Sequencer, SubmitError, Submitter,
+};
+use tracing::{debug, info, warn};
+
+use crate::http::AppState;
+use crate::peer::{catch_up, PeerClient};
+use crate::routes::{get, post, Routes};
+
+/// The file in the data directory that holds this validator's promise and vote at the height
+/// being decided, synced before any answer that depends on it.
+pub const VOTE_FILE: &str = "consensus-vote.json";
+/// The signing domain of prepare requests.
+pub const PREPARE_DOMAIN: &[u8] = b"sparkid/prepare/v1\n";
+/// The signing domain of proposals.
+pub const PROPOSAL_DOMAIN: &[u8] = b"sparkid/proposal/v1\n";
+/// Problem type of a refused prepare or proposal.
+pub const PROBLEM_REFUSED: &str = "urn:sparkid:problem:consensus-refused";
+/// Problem type of a consensus request that does not parse.
+pub const PROBLEM_BAD_REQUEST: &str = "urn:sparkid:problem:bad-consensus-request";
+
+/// Connecting to a validator.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// One prepare exchange.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(3);
+/// One proposal exchange: the validator re-executes the block before it answers.
+const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(8);
+/// A forwarded batch: the proposer may need its own prepare and proposal rounds.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(25);
+/// After a forward fails, the validator is skipped for this long.
+const SUSPECT_FOR: Duration = Duration::from_secs(2);
+/// How long a writer whose write another validator committed waits for this node to hold it.
+const READ_YOUR_WRITE: Duration = Duration::from_secs(5);
+/// Attempts of this node's own proposal for one batch (a prepare refused for a higher round,
+/// a re-proposed block committed first, a catch-up: each costs one).
+const OWN_ATTEMPTS: usize = 4;
+/// The background catch-up's period.
+const SYNC_PERIOD: Duration = Duration::from_secs(1);
+/// The largest consensus request body (a full block).
+const MAX_REQUEST: usize = 64 * 1024 * 1024;
+
+/// The block a validator voted for, and the round of that vote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Accepted {
+    /// The round of the vote.
+    pub round: u64,
+    /// The block's header.
+    pub header: BlockHeader,
+    /// Its transactions.
+    pub transactions: Vec<Transaction>,
+}
+
+/// A validator's durable state at the height being decided.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AcceptorRecord {
+    height: u64,
+    /// The round below which it votes no more at this height.
+    promised: Option<u64>,
+    /// Its last vote at this height.
+    accepted: Option<Accepted>,
+}
+
+/// The acceptor state on disk: one record, for the height after the head. Older records are
+/// for committed heights, where every request is refused anyway.
+struct VoteStore {
+    path: PathBuf,
+    record: Mutex<AcceptorRecord>,
+}
+
+impl VoteStore {
+    fn open(dir: &Path) -> anyhow::Result<VoteStore> {
+        let path = dir.join(VOTE_FILE);
+        let record = match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AcceptorRecord::default(),
+            Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+        };
+        Ok(VoteStore {
+            path,
+            record: Mutex::new(record),
+        })
+    }
+
+    /// Writes the record durably: a new file, synced, renamed over the old one, the directory
+    /// synced, so that a kill -9 at any point leaves the old record or the new one.
+    fn save(path: &Path, record: &AcceptorRecord) -> std::io::Result<()> {
+        use std::io::Write;
+        let tmp = path.with_extension("json.tmp");
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&serde_json::to_vec(record).unwrap_or_default())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a validator did not promise or vote.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// The height is committed here.
+    Committed {
+        /// This validator's head.
+        head: u64,
+    },
+    /// This validator is behind and could not catch up.
+    Behind {
+        /// This validator's head.
+        head: u64,
+    },
+    /// It promised a higher round.
+    Promised {
+        /// The round promised.
+        round: u64,
+    },
+    /// It voted for another block in this round.
+    Equivocation {
+        /// The round.
+        round: u64,
+    },
+    /// The request is not signed by the round's proposer.
+    WrongProposer(String),
+    /// The block does not check.
+    Invalid(String),
+    /// Its vote could not be made durable.
+    Storage(String),
+}
+
+impl Refusal {
+    fn status(&self) -> StatusCode {
+        match self {
+            Refusal::WrongProposer(_) => StatusCode::FORBIDDEN,
+            Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::CONFLICT,
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Refusal::Committed { head } => format!("this height is committed here (head {head})"),
+            Refusal::Behind { head } => format!("this validator is behind (head {head})"),
+            Refusal::Promised { round } => format!("promised round {round} at this height"),
+            Refusal::Equivocation { round } => format!(
+                "already voted for another block at this height in round {round}: a validator \
+                 votes for one block per height and round"
+            ),
+            Refusal::WrongProposer(why) => why.clone(),
+            Refusal::Invalid(why) => format!("the block does not check: {why}"),
+            Refusal::Storage(why) => format!("the vote could not be stored: {why}"),
+        }
+    }
+
+    fn response(&self, head: u64) -> Response {
+        let status = self.status();
+        let mut body = json!({
+            "type": PROBLEM_REFUSED,
+            "title": "The validator refused.",
+            "status": status.as_u16(),
+            "detail": self.detail(),
+            "head": head,
+        });
+        if let Refusal::Promised { round } = self {
+            body["promised"] = json!(round);
+        }
+        problem(status, body)
+    }
+}
+
+/// `POST /1.0/consensus/prepare`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Prepare {
+    /// The chain.
+    pub chain_id: String,
+    /// The height being decided.
+    pub height: u64,
+    /// The proposer's round.
+    pub round: u64,
+    /// The proposer's encoded key: `validators[round mod N]`.
+    pub validator: String,
+    /// Over [`prepare_bytes`].
+    pub signature: Signature,
+}
+
+/// The answer to a prepare: a promise.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Promise {
+    /// The validator's head height.
+    pub head: u64,
+    /// Its last vote at this height, if any.
+    pub accepted: Option<Accepted>,
+}
+
+/// `POST /1.0/consensus/proposals`: a block without its certificate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProposalRequest {
+    /// The round.
+    pub round: u64,
+    /// The header.
+    pub header: BlockHeader,
+    /// The transactions, in order.
+    pub transactions: Vec<Transaction>,
+    /// The proposer's encoded key: `validators[round mod N]`.
+    pub validator: String,
+    /// Over [`proposal_bytes`].
+    pub signature: Signature,
+}
+
+/// What a prepare request's signature covers.
+pub fn prepare_bytes(chain_id: &str, height: u64, round: u64) -> Vec<u8> {
+    let mut out = PREPARE_DOMAIN.to_vec();
+    out.extend_from_slice(format!("{chain_id}\n{height}\n{round}").as_bytes());
+    out
+}
+
+/// What a proposal's signature covers.
+pub fn proposal_bytes(chain_id: &str, height: u64, round: u64, block_hash: &Hash) -> Vec<u8> {
+    let mut out = PROPOSAL_DOMAIN.to_vec();
+    out.extend_from_slice(format!("{chain_id}\n{height}\n{round}\n{block_hash}").as_bytes());
+    out
+}
+
+impl ProposalRequest {
+    /// A proposal of `header` and `transactions` in `round`, signed by `key`.
+    pub fn sign(
+        round: u64,
+        header: BlockHeader,
+        transactions: Vec<Transaction>,
+        key: &PrivateKey,
+    ) -> ProposalRequest {
+        let bytes = proposal_bytes(&header.chain_id, header.height, round, &header.hash());
+        ProposalRequest {
+            round,
+            header,
+            transactions,
+            validator: key.public_key().to_encoded(),
+            signature: key.sign(&bytes),
+        }
+    }
+}
+
+/// `POST /1.0/consensus/transactions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ForwardRequest {
+    transactions: Vec<Transaction>,
+}
+
+/// One forwarded transaction's fate: committed (`height`, `index`, `txHash`) or refused
+/// (`status`, `reason`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ForwardOutcome {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    height: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    index: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tx_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ForwardAnswer {
+    outcomes: Vec<ForwardOutcome>,
+}
+
+/// Why this node's own attempt to commit a batch failed.
+#[derive(Debug)]
+enum DriveError {
+    /// Too few votes or promises.
+    NoQuorum { answered: usize },
+    /// Worth another attempt at once: a higher round was promised, a re-proposed block was
+    /// committed first, or this node caught up.
+    Retry(String),
+    /// The local ledger failed.
+    Ledger(String),
+}
+
+/// A validator of several: its key, its peers and its vote.
+pub struct Consensus {
+    ledger: Arc<Ledger>,
+    machine: Arc<BidStateMachine>,
+    key: PrivateKey,
+    /// This validator's index in genesis order.
+    me: usize,
+    /// Encoded validator keys, genesis order.
+    validators: Vec<String>,
+    quorum: usize,
+    peers: Vec<PeerClient>,
+    http: reqwest::Client,
+    /// Validator index → base URL, learned from `GET /1.0/consensus/status` of each peer.
+    urls: Mutex<Vec<Option<String>>>,
+    /// When each validator may be tried again after a failed forward.
+    suspect: Mutex<Vec<Option<Instant>>>,
+    /// The highest round seen refused-for at each height, to start above it.
+    seen_round: Mutex<HashMap<u64, u64>>,
+    store: VoteStore,
+    runtime: tokio::runtime::Handle,
+    submitter: OnceLock<Submitter>,
+}
+
+impl std::fmt::Debug for Consensus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consensus")
+            .field("me", &self.me)
+            .field("validators", &self.validators.len())
+            .finish()
+    }
+}
+
+/// The sequencer the block producer runs with: [`Consensus::sequence`].
+struct ConsensusSequencer(Arc<Consensus>);
+
+impl Sequencer for ConsensusSequencer {
+    fn sequence(
+        &mut self,
+        _ledger: &Ledger,
+        _machine: &BidStateMachine,
+        txs: Vec<VerifiedTransaction>,
+        forwarded: bool,
+    ) -> Vec<Result<Committed, SubmitError>> {
+        self.0.sequence(txs, forwarded)
+    }
+}
+
+fn problem(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn bad_request(detail: String) -> Response {
+    problem(
+        StatusCode::BAD_REQUEST,
+        json!({
+            "type": PROBLEM_BAD_REQUEST,
+            "title": "The consensus request does not parse.",
+            "status": 400,
+            "detail": detail,
+        }),
+    )
+}
+
+fn ok_json(body: &impl Serialize) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string(body).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+impl Consensus {
+    /// Starts consensus for `ledger` with this validator's `key` and the peers' base URLs, and
+    /// the block producer that uses it. Must run inside the tokio runtime.
+    pub fn start(
+        ledger: Arc<Ledger>,
+        machine: BidStateMachine,
+        key: PrivateKey,
+        peers: &[String],
+    ) -> anyhow::Result<(Arc<Consensus>, Submitter)> {
+        let validators = ledger.genesis().validators.clone();
+        let me = ledger
+            .validators()
+            .keys()
+            .iter()
+            .position(|k| *k == key.public_key())
+            .ok_or_else(|| anyhow::anyhow!("the validator key is not a genesis validator"))?;
+        let peers = peers
+            .iter()
+            .map(|url| PeerClient::new(url).map_err(|e| anyhow::anyhow!("--peer {url}: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()?;
+        let n = validators.len();
+        let store = VoteStore::open(ledger.dir())?;
+        let consensus = Arc::new(Consensus {
+            quorum: ledger.validators().quorum(),
+            machine: Arc::new(machine.clone()),
+            ledger: ledger.clone(),
+            key,
+            me,
+            validators,
+            peers,
+            http,
+            urls: Mutex::new(vec![None; n]),
+            suspect: Mutex::new(vec![None; n]),
+            seen_round: Mutex::new(HashMap::new()),
+            store,
+            runtime: tokio::runtime::Handle::current(),
+            submitter: OnceLock::new(),
+        });
+        let submitter = Submitter::start_with(
+            ledger,
+            machine,
+            Box::new(ConsensusSequencer(consensus.clone())),
+        );
+        let _ = consensus.submitter.set(submitter.clone());
+        info!(
+            validator = me,
+            validators = n,
+            quorum = consensus.quorum,
+            peers = consensus.peers.len(),
+            "consensus: validator of several"
+        );
+        let background = consensus.clone();
+        tokio::spawn(async move { background.sync_loop().await });
+        Ok((consensus, submitter))
+    }
+
+    fn n(&self) -> usize {
+        self.validators.len()
+    }
+
+    fn chain_id(&self) -> &str {
+        &self.ledger.genesis().chain_id
+    }
+
+    /// The validator whose round `round` is.
+    pub fn owner(&self, round: u64) -> usize {
+        (round % self.n() as u64) as usize
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // ---- The acceptor: what a validator promises and votes. ----
+
+    /// The record for height `h` (a fresh one when the stored record is for an older height).
+    fn record_for(record: &AcceptorRecord, h: u64) -> AcceptorRecord {
+        if record.height == h {
+            record.clone()
+        } else {
+            AcceptorRecord {
+                height: h,
+                ..Default::default()
+            }
+        }
+    }
+
+    fn head_refusal(&self, h: u64) -> Option<Refusal> {
+        let head = self.ledger.height();
+        if h <= head {
+            Some(Refusal::Committed { head })
+        } else if h > head + 1 {
+            Some(Refusal::Behind { head })
+        } else {
+            None
+        }
+    }
+
+    /// Promises round `r` at height `h`: never to vote below it there. Synced before it returns.
+    fn on_prepare(&self, h: u64, r: u64) -> Result<Promise, Refusal> {
+        let mut stored = Self::lock(&self.store.record);
+        if let Some(refusal) = self.head_refusal(h) {
+            return Err(refusal);
+        }
+        let mut record = Self::record_for(&stored, h);
+        if let Some(p) = record.promised {
+            if r <= p {
+                return Err(Refusal::Promised { round: p });
+            }
+        }
+        record.promised = Some(r);
+        VoteStore::save(&self.store.path, &record).map_err(|e| Refusal::Storage(e.to_string()))?;
+        *stored = record.clone();
+        Ok(Promise {
+            head: h - 1,
+            accepted: record.accepted,
+        })
+    }
+
+    /// Votes for a block in round `r`, after checking it when `check` (a block this node built
+    /// itself is not checked again). The vote is synced before it is returned.
+    fn on_proposal(
+        &self,
+        r: u64,
+        header: &BlockHeader,
+        transactions: &[Transaction],
+        check: bool,
+    ) -> Result<sparkid_ledger::block::Vote, Refusal> {
+        let h = header.height;
+        if check {
+            if let Some(refusal) = self.head_refusal(h) {
+                return Err(refusal);
+            }
+            // Outside the record's lock: checking takes the ledger's writer lock, which this
+            // node's own proposal holds while it gathers votes (and takes this lock).
+            self.ledger
+                .check_block(self.machine.as_ref(), header, transactions)
+                .map_err(|e| Refusal::Invalid(e.to_string()))?;
+        }
+        let mut stored = Self::lock(&self.store.record);
+        if let Some(refusal) = self.head_refusal(h) {
+            return Err(refusal);
+        }
+        let mut record = Self::record_for(&stored, h);
+        if let Some(p) = record.promised {
+            if r < p {
+                return Err(Refusal::Promised { round: p });
+            }
+        }
+        if let Some(a) = &record.accepted {
+            if a.round == r {
+                if a.header.hash() == header.hash() {
+                    // The same proposal again: the same vote.
+                    return Ok(sparkid_ledger::block::Vote::sign(header, r, &self.key));
+                }
+                return Err(Refusal::Equivocation { round: r });
+            }
+        }
+        record.promised = Some(r);
+        record.accepted = Some(Accepted {
+            round: r,
+            header: header.clone(),
+            transactions: transactions.to_vec(),
+        });
+        VoteStore::save(&self.store.path, &record).map_err(|e| Refusal::Storage(e.to_string()))?;
+        *stored = record;
+        Ok(sparkid_ledger::block::Vote::sign(header, r, &self.key))
+    }
+
+    /// Checks that `validator` is the proposer of `round` and signed `bytes`.
+    fn check_proposer(
+        &self,
+        round: u64,
+        validator: &str,
+        bytes: &[u8],
+        signature: &Signature,
+    ) -> Result<(), Refusal> {
+        let owner = self.owner(round);
+        let expected = &self.validators[owner];
+        if !validator.eq_ignore_ascii_case(expected) {
+            return Err(Refusal::WrongProposer(format!(
+                "round {round} is validator {owner}'s ({expected}), not {validator}'s"
+            )));
+        }
+        PublicKey::from_encoded(expected)
+            .ok()
+            .and_then(|k| k.verify(bytes, signature).ok())
+            .ok_or_else(|| {
+                Refusal::WrongProposer("the request's signature does not verify".into())
+            })
+    }
+
+    /// Catches up from the proposer of `round` when this node is behind height `h`.
+    async fn catch_up_for(&self, h: u64, round: u64) {
+        if self.ledger.height() + 1 >= h {
+            return;
+        }
+        if let Some(url) = self.url_of(self.owner(round)).await {
+            if let Ok(peer) = PeerClient::new(&url) {
+                if let Err(e) = catch_up(&self.ledger, &self.machine, &peer).await {
+                    warn!(peer = %url, error = %e, "consensus: catching up failed");
+                }
+            }
+        }
+    }
+
+    // ---- Peers. ----
+
+    /// The base URL of validator `idx`, asking the peers who they are when it is not known.
+    async fn url_of(&self, idx: usize) -> Option<String> {
+        if let Some(url) = Self::lock(&self.urls)[idx].clone() {
+            return Some(url);
+        }
+        self.discover().await;
+        Self::lock(&self.urls)[idx].clone()
+    }
+
+    /// Asks every peer whose validator is unknown for `GET /1.0/consensus/status`.
+    async fn discover(&self) {
+        let known: Vec<String> = Self::lock(&self.urls).iter().flatten().cloned().collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for peer in &self.peers {
+            if known.iter().any(|u| u == peer.url()) {
+                continue;
+            }
+            let url = peer.url().to_string();
+            let http = self.http.clone();
+            tasks.spawn(async move {
+                let answer = http
+                    .get(format!("{url}/1.0/consensus/status"))
+                    .timeout(PREPARE_TIMEOUT)
+                    .send()
+                    .await
+                    .ok()?
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()?;
+                Some((url, answer["validator"].as_str()?.to_string()))
+            });
+        }
+        while let Some(found) = tasks.join_next().await {
+            if let Ok(Some((url, key))) = found {
+                if let Some(idx) = self
+                    .validators
+                    .iter()
+                    .position(|v| v.eq_ignore_ascii_case(&key))
+                {
+                    Self::lock(&self.urls)[idx] = Some(url);
+                }
+            }
+        }
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        path: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<(u16, serde_json::Value), String> {
+        let response = self
+            .http
+            .post(format!("{url}{path}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let value = response.json().await.map_err(|e| e.to_string())?;
+        Ok((status, value))
+    }
+
+    /// Sends `body` to `path` of every other validator; answers as they come.
+    fn fan_out(
+        self: &Arc<Self>,
+        path: &'static str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> tokio::sync::mpsc::Receiver<(usize, Result<(u16, serde_json::Value), String>)> {
+        let (tx, rx) = tokio::sync::mpsc::channel(self.n());
+        for idx in (0..self.n()).filter(|&i| i != self.me) {
+            let this = self.clone();
+            let body = body.clone();
+            let tx = tx.clone();
+            self.runtime.spawn(async move {
+                let answer = match this.url_of(idx).await {
+                    Some(url) => this.post(&url, path, body, timeout).await,
+                    None => Err("no peer answers as this validator".into()),
+                };
+                let _ = tx.send((idx, answer)).await;
+            });
+        }
+        rx
+    }
+
+    /// Pushes a committed block to the other validators, without waiting.
+    fn push_commit(self: &Arc<Self>, height: u64) {
+        let block = match self.ledger.block(height) {
+            Ok(Some(b)) => b,
+            _ => return,
+        };
+        let body = Bytes::from(serde_json::to_vec(&block).unwrap_or_default());
+        let this = self.clone();
+        self.runtime.spawn(async move {
+            let mut answers = this.fan_out("/1.0/consensus/commits", body, PROPOSAL_TIMEOUT);
+            while answers.recv().await.is_some() {}
+        });
+    }
+
+    /// Every [`SYNC_PERIOD`]: catch up from any peer that is ahead (after a restart, a missed
+    /// push, a partition).
+    async fn sync_loop(self: Arc<Self>) {
+        loop {
+            for peer in &self.peers {
+                let head = tokio::time::timeout(PREPARE_TIMEOUT, peer.head()).await;
+                if let Ok(Ok(head)) = head {
+                    if head.header.height > self.ledger.height() {
+                        match catch_up(&self.ledger, &self.machine, peer).await {
+                            Ok(n) if n > 0 => info!(blocks = n, peer = %peer.url(), "caught up"),
+                            Ok(_) => {}
+                            Err(e) => debug!(peer = %peer.url(), error = %e, "catch-up"),
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(SYNC_PERIOD).await;
+        }
+    }
+
+    // ---- The proposer. ----
+
+    /// This node's next round at height `h`: its own rounds are `me`, `me + N`, ...; round 0
+    /// only while it has promised nothing at `h`, past that above anything promised or seen.
+    fn next_round(&self, h: u64) -> u64 {
+        let record = Self::record_for(&Self::lock(&self.store.record), h);
+        let seen = Self::lock(&self.seen_round).get(&h).copied();
+        let floor = match (record.promised, record.accepted.as_ref().map(|a| a.round), seen) {
+            (None, None, None) => None,
+            (p, a, s) => Some(p.unwrap_or(0).max(a.unwrap_or(0)).max(s.unwrap_or(0))),
+        };
+        let n = self.n() as u64;
+        let me = self.me as u64;
+        match floor {
+            None => me,
+            Some(f) => {
+                // The smallest round > f that is ≡ me (mod n).
+                let next = f + 1;
+                next + (me + n - next % n) % n
+            }
+        }
+    }
+
+    fn note_round(&self, h: u64, round: u64) {
+        let mut seen = Self::lock(&self.seen_round);
+        seen.retain(|&height, _| height >= h);
+        let entry = seen.entry(h).or_insert(round);
+        *entry = (*entry).max(round);
+    }
+
+    /// Commits a batch: forwards it to the first validator in genesis order that answers
+    /// (proposing it here when that is this node, or when it was forwarded here).
+    fn sequence(
+        self: &Arc<Self>,
+        txs: Vec<VerifiedTransaction>,
+        forwarded: bool,
+    ) -> Vec<Result<Committed, SubmitError>> {
+        let mut answers: Vec<Option<Result<Committed, SubmitError>>> = vec![None; txs.len()];
+        let mut last: Option<SubmitError> = None;
+        let first = if forwarded { self.me } else { 0 };
+        for target in first..=self.me {
+            let pending: Vec<usize> = (0..txs.len()).filter(|&i| answers[i].is_none()).collect();
+            if pending.is_empty() {
+                break;
+            }
+            if target != self.me {
+                let suspected = Self::lock(&self.suspect)[target].is_some_and(|t| t > Instant::now());
+                if suspected {
+                    continue;
+                }
+                match self.forward(target, &txs, &pending, &mut answers) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        debug!(target, error = %e, "consensus: forward failed");
+                        Self::lock(&self.suspect)[target] = Some(Instant::now() + SUSPECT_FOR);
+                        if !matches!(last, Some(SubmitError::NoQuorum { .. })) {
+                            last = Some(e);
+                        }
+                    }
+                }
+                continue;
+            }
+            let batch: Vec<VerifiedTransaction> = pending.iter().map(|&i| txs[i].clone()).collect();
+            match self.propose_here(batch) {
+                Ok(outcomes) => {
+                    for (i, answer) in pending.into_iter().zip(outcomes) {
+                        answers[i] = Some(answer);
+                    }
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let fallback = last.unwrap_or(SubmitError::NoQuorum {
+            answered: 1,
+            needed: self.quorum,
+            validators: self.n(),
+        });
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Err(fallback.clone())))
+            .collect()
+    }
+
+    /// Forwards the pending transactions to validator `target`; fills in the answers it gives
+    /// (a committed write only once this node holds its block). An error: try the next one.
+    fn forward(
+        self: &Arc<Self>,
+        target: usize,
+        txs: &[VerifiedTransaction],
+        pending: &[usize],
+        answers: &mut [Option<Result<Committed, SubmitError>>],
+    ) -> Result<(), SubmitError> {
+        let request = ForwardRequest {
+            transactions: pending.iter().map(|&i| txs[i].tx().clone()).collect(),
+        };
+        let body = Bytes::from(serde_json::to_vec(&request).unwrap_or_default());
+        let unreachable = |reason: String| SubmitError::Remote {
+            status: 503,
+            reason: format!("validator {target} did not answer: {reason}"),
+        };
+        let (url, status, value) = self.runtime.block_on(async {
+            let url = self
+                .url_of(target)
+                .await
+                .ok_or_else(|| unreachable("no peer answers as this validator".into()))?;
+            let (status, value) = self
+                .post(&url, "/1.0/consensus/transactions", body, FORWARD_TIMEOUT)
+                .await
+                .map_err(unreachable)?;
+            Ok::<_, SubmitError>((url, status, value))
+        })?;
+        if status != 200 {
+            return Err(unreachable(format!("status {status}: {value}")));
+        }
+        let answer: ForwardAnswer =
+            serde_json::from_value(value).map_err(|e| unreachable(e.to_string()))?;
+        if answer.outcomes.len() != pending.len() {
+            return Err(unreachable("it answered for other transactions".into()));
+        }
+        let mut retry: Option<SubmitError> = None;
+        let highest = answer.outcomes.iter().filter_map(|o| o.height).max();
+        if let Some(height) = highest {
+            // Read-your-writes: the writer's next read through this node sees its write.
+            self.runtime.block_on(self.wait_for_height(height, &url));
+        }
+        for (&i, outcome) in pending.iter().zip(answer.outcomes) {
+            match (outcome.height, outcome.index, outcome.status) {
+                (Some(height), Some(index), _) => {
+                    answers[i] = Some(Ok(Committed {
+                        height,
+                        index,
+                        tx_hash: txs[i].hash(),
+                    }))
+                }
+                (_, _, Some(status)) if status < 500 => {
+                    answers[i] = Some(Err(SubmitError::Remote {
+                        status,
+                        reason: outcome.reason.unwrap_or_default(),
+                    }))
+                }
+                (_, _, status) => {
+                    retry = Some(SubmitError::Remote {
+                        status: status.unwrap_or(503),
+                        reason: outcome.reason.unwrap_or_default(),
+                    })
+                }
+            }
+        }
+        match retry {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    async fn wait_for_height(&self, height: u64, url: &str) {
+        let deadline = Instant::now() + READ_YOUR_WRITE;
+        let Ok(peer) = PeerClient::new(url) else {
+            return;
+        };
+        while self.ledger.height() < height && Instant::now() < deadline {
+            // The proposer pushes the block; if it has not arrived, fetch it.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if self.ledger.height() < height {
+                let _ = catch_up(&self.ledger, &self.machine, &peer).await;
+            }
+        }
+    }
+
+    /// Proposes the batch from this node, retrying a few times when that is worth it.
+    fn propose_here(
+        self: &Arc<Self>,
+        txs: Vec<VerifiedTransaction>,
+    ) -> Result<Vec<Result<Committed, SubmitError>>, SubmitError> {
+        let mut last = String::new();
+        for attempt in 0..OWN_ATTEMPTS {
+            // Transactions a re-proposed block included meanwhile are committed already.
+            let mut done: Vec<Option<Result<Committed, SubmitError>>> = vec![None; txs.len()];
+            if attempt > 0 {
+                for (i, tx) in txs.iter().enumerate() {
+                    if let Ok(Some((height, index))) = self.ledger.find_transaction(&tx.hash()) {
+                        done[i] = Some(Ok(Committed {
+                            height,
+                            index,
+                            tx_hash: tx.hash(),
+                        }));
+                    }
+                }
+            }
+            let batch: Vec<VerifiedTransaction> = txs
+                .iter()
+                .zip(&done)
+                .filter(|(_, d)| d.is_none())
+                .map(|(t, _)| t.clone())
+                .collect();
+            let result = if batch.is_empty() {
+                Ok(Vec::new())
+            } else {
+                self.drive(batch)
+            };
+            match result {
+                Ok(outcomes) => {
+                    let mut outcomes = outcomes.into_iter();
+                    return Ok(done
+                        .into_iter()
+                        .map(|d| {
+                            d.unwrap_or_else(|| {
+                                outcomes.next().unwrap_or_else(|| {
+                                    Err(SubmitError::Ledger("no outcome".into()))
+                                })
+                            })
+                        })
+                        .collect());
+                }
+                Err(DriveError::Retry(why)) => {
+                    debug!(attempt, reason = %why, "consensus: proposing again");
+                    last = why;
+                }
+                Err(DriveError::NoQuorum { answered }) => {
+                    warn!(
+                        answered,
+                        needed = self.quorum,
+                        validators = self.n(),
+                        "consensus: no quorum, nothing committed"
+                    );
+                    return Err(SubmitError::NoQuorum {
+                        answered,
+                        needed: self.quorum,
+                        validators: self.n(),
+                    });
+                }
+                Err(DriveError::Ledger(e)) => return Err(SubmitError::Ledger(e)),
+            }
+        }
+        Err(SubmitError::Remote {
+            status: 503,
+            reason: format!("the validators did not agree on a block in time: {last}"),
+        })
+    }
+
+    /// One attempt: prepare (above round 0), re-propose a block voted for earlier or propose
+    /// the batch, gather a quorum of votes, commit, push.
+    fn drive(
+        self: &Arc<Self>,
+        txs: Vec<VerifiedTransaction>,
+    ) -> Result<Vec<Result<Committed, SubmitError>>, DriveError> {
+        let h = self.ledger.height() + 1;
+        let round = self.next_round(h);
+        if round > 0 {
+            let previous = self.prepare(h, round)?;
+            if let Some(accepted) = previous {
+                // A block may be decided already: it is the only one this round may propose.
+                info!(
+                    height = h,
+                    round,
+                    from_round = accepted.round,
+                    "consensus: re-proposing the block voted for earlier"
+                );
+                let certificate = self.gather_votes(round, &accepted.header, &accepted.transactions, true)?;
+                let block = Block {
+                    header: accepted.header,
+                    transactions: accepted.transactions,
+                    certificate,
+                };
+                self.ledger
+                    .apply_block(self.machine.as_ref(), block)
+                    .map_err(|e| DriveError::Retry(format!("applying the re-proposed block: {e}")))?;
+                self.push_commit(h);
+                return Err(DriveError::Retry("a re-proposed block took the height".into()));
+            }
+        }
+        let mut failure: Option<DriveError> = None;
+        let proposer = self.validators[self.me].clone();
+        let proposed = self.ledger.propose_as(
+            self.machine.as_ref(),
+            txs,
+            sparkid_registrar::service::now(),
+            &proposer,
+            |header, included| {
+                let transactions: Vec<Transaction> =
+                    included.iter().map(|t| t.tx().clone()).collect();
+                match self.gather_votes(round, header, &transactions, false) {
+                    Ok(certificate) => Ok(certificate),
+                    Err(e) => {
+                        failure = Some(e);
+                        Err(LedgerError::Corrupt("no commit certificate".into()))
+                    }
+                }
+            },
+        );
+        match proposed {
+            Ok(proposal) => {
+                if let Some(block) = &proposal.block {
+                    debug!(
+                        height = block.header.height,
+                        round,
+                        txs = block.header.tx_count,
+                        "consensus: committed block"
+                    );
+                    self.push_commit(block.header.height);
+                }
+                Ok(answers(proposal.outcomes))
+            }
+            Err(e) => Err(failure.unwrap_or(DriveError::Ledger(e.to_string()))),
+        }
+    }
+
+    /// Phase 1: a quorum of promises for `round` at `h`; the block voted for in the highest
+    /// round among them, if any.
+    fn prepare(self: &Arc<Self>, h: u64, round: u64) -> Result<Option<Accepted>, DriveError> {
+        let own = self.on_prepare(h, round).map_err(|r| match r {
+            Refusal::Promised { round: p } => {
+                self.note_round(h, p);
+                DriveError::Retry(r.detail())
+            }
+            Refusal::Storage(e) => DriveError::Ledger(e),
+            other => DriveError::Retry(other.detail()),
+        })?;
+        let request = Prepare {
+            chain_id: self.chain_id().to_string(),
+            height: h,
+            round,
+            validator: self.validators[self.me].clone(),
+            signature: self.key.sign(&prepare_bytes(self.chain_id(), h, round)),
+        };
+        let body = Bytes::from(serde_json::to_vec(&request).unwrap_or_default());
+        let this = self.clone();
+        let (promises, ahead, higher) = self.runtime.block_on(async move {
+            let mut answers = this.fan_out("/1.0/consensus/prepare", body, PREPARE_TIMEOUT);
+            let mut promises = vec![own];
+            let mut ahead: Option<usize> = None;
+            let mut higher: Option<u64> = None;
+            while let Some((idx, answer)) = answers.recv().await {
+                match answer {
+                    Ok((200, value)) => {
+                        if let Ok(p) = serde_json::from_value::<Promise>(value) {
+                            promises.push(p);
+                        }
+                    }
+                    Ok((_, value)) => {
+                        if value["head"].as_u64().is_some_and(|head| head >= h) {
+                            ahead = Some(idx);
+                        }
+                        if let Some(p) = value["promised"].as_u64() {
+                            higher = Some(higher.unwrap_or(0).max(p));
+                        }
+                    }
+                    Err(_) => {}
+                }
+            }
+            (promises, ahead, higher)
+        });
+        if let Some(p) = higher {
+            self.note_round(h, p);
+        }
+        if let Some(idx) = ahead {
+            self.catch_up_from(idx);
+            return Err(DriveError::Retry(format!("validator {idx} is past height {h}")));
+        }
+        if promises.len() < self.quorum {
+            if higher.is_some() {
+                return Err(DriveError::Retry("a higher round was promised".into()));
+            }
+            return Err(DriveError::NoQuorum {
+                answered: promises.len(),
+            });
+        }
+        Ok(promises
+            .into_iter()
+            .filter_map(|p| p.accepted)
+            .max_by_key(|a| a.round))
+    }
+
+    fn catch_up_from(self: &Arc<Self>, idx: usize) {
+        let this = self.clone();
+        self.runtime.block_on(async move {
+            if let Some(url) = this.url_of(idx).await {
+                if let Ok(peer) = PeerClient::new(&url) {
+                    let _ = catch_up(&this.ledger, &this.machine, &peer).await;
+                }
+            }
+        });
+    }
+
+    /// Phase 2: this node's vote and the others', until a quorum; the certificate.
+    fn gather_votes(
+        self: &Arc<Self>,
+        round: u64,
+        header: &BlockHeader,
+        transactions: &[Transaction],
+        check_own: bool,
+    ) -> Result<CommitCertificate, DriveError> {
+        let h = header.height;
+        let own = self
+            .on_proposal(round, header, transactions, check_own)
+            .map_err(|r| {
+                if let Refusal::Promised { round: p } = r {
+                    self.note_round(h, p);
+                }
+                DriveError::Retry(r.detail())
+            })?;
+        let request = ProposalRequest::sign(round, header.clone(), transactions.to_vec(), &self.key);
+        let body = Bytes::from(serde_json::to_vec(&request).unwrap_or_default());
+        let block_hash = header.hash();
+        let bytes = vote_bytes_in_round(&header.chain_id, h, &block_hash, round);
+        let this = self.clone();
+        let quorum = self.quorum;
+        let (votes, ahead, higher) = self.runtime.block_on(async move {
+            let mut answers = this.fan_out("/1.0/consensus/proposals", body, PROPOSAL_TIMEOUT);
+            let mut votes = vec![own];
+            let mut ahead = None;
+            let mut higher: Option<u64> = None;
+            while votes.len() < quorum {
+                let Some((idx, answer)) = answers.recv().await else {
+                    break;
+                };
+                match answer {
+                    Ok((200, value)) => {
+                        let vote: Option<sparkid_ledger::block::Vote> =
+                            serde_json::from_value(value["vote"].clone()).ok();
+                        // Only a vote of that validator, for this block and round, counts.
+                        let valid = vote.filter(|v| {
+                            v.round == round
+                                && v.validator.eq_ignore_ascii_case(&this.validators[idx])
+                                && PublicKey::from_encoded(&v.validator)
+                                    .is_ok_and(|k| k.verify(&bytes, &v.signature).is_ok())
+                        });
+                        match valid {
+                            Some(v) => votes.push(v),
+                            None => warn!(validator = idx, "consensus: an invalid vote"),
+                        }
+                    }
+                    Ok((status, value)) => {
+                        debug!(validator = idx, status, answer = %value, "consensus: vote refused");
+                        if value["head"].as_u64().is_some_and(|head| head >= h) {
+                            ahead = Some(idx);
+                        }
+                        if let Some(p) = value["promised"].as_u64() {
+                            higher = Some(higher.unwrap_or(0).max(p));
+                        }
+                    }
+                    Err(e) => debug!(validator = idx, error = %e, "consensus: no answer"),
+                }
+            }
+            (votes, ahead, higher)
+        });
+        if votes.len() >= self.quorum {
+            return Ok(CommitCertificate { block_hash, votes });
+        }
+        if let Some(p) = higher {
+            self.note_round(h, p);
+            return Err(DriveError::Retry(format!("round {p} was promised")));
+        }
+        if let Some(idx) = ahead {
+            // Not here: the ledger's writer lock may be held by the caller. The next attempt
+            // starts from the height the background sync reaches.
+            let this = self.clone();
+            self.runtime.spawn(async move {
+                if let Some(url) = this.url_of(idx).await {
+                    if let Ok(peer) = PeerClient::new(&url) {
+                        let _ = catch_up(&this.ledger, &this.machine, &peer).await;
+                    }
+                }
+            });
+            return Err(DriveError::Retry(format!("validator {idx} is past height {h}")));
+        }
+        Err(DriveError::NoQuorum {
+            answered: votes.len(),
+        })
+    }
+}
+
+fn answers(outcomes: Vec<TxOutcome<OperationError>>) -> Vec<Result<Committed, SubmitError>> {
+    sparkid_registrar::service::answers(outcomes)
+}
+
+// ---- HTTP. ----
+
+/// The consensus routes, for merging into a validator's router.
+pub fn router(consensus: Arc<Consensus>) -> Routes<AppState> {
+    Routes::new()
+        .route("/1.0/consensus/status", get(status))
+        .route("/1.0/consensus/prepare", post(prepare))
+        .route("/1.0/consensus/proposals", post(proposals))
+        .route("/1.0/consensus/commits", post(commits))
+        .route("/1.0/consensus/transactions", post(transactions))
+        .layer_with(|r| {
+            r.layer(Extension(consensus))
+                .layer(DefaultBodyLimit::max(MAX_REQUEST))
+        })
+}
+
+/// `GET /1.0/consensus/status`: who this validator is and where its head is.
+async fn status(Extension(c): Extension<Arc<Consensus>>) -> Response {
+    ok_json(&json!({
+        "chainId": c.chain_id(),
+        "validator": c.validators[c.me],
+        "index": c.me,
+        "validators": c.n(),
+        "quorum": c.quorum,
+        "height": c.ledger.height(),
+    }))
+}
+
+async fn prepare(Extension(c): Extension<Arc<Consensus>>, body: Bytes) -> Response {
+    let request: Prepare = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e.to_string()),
+    };
+    if request.chain_id != c.chain_id() {
+        return Refusal::Invalid(format!("chain {:?} is not this chain", request.chain_id))
+            .response(c.ledger.height());
+    }
+    let bytes = prepare_bytes(&request.chain_id, request.height, request.round);
+    if let Err(r) = c.check_proposer(request.round, &request.validator, &bytes, &request.signature)
+    {
+        return r.response(c.ledger.height());
+    }
+    c.catch_up_for(request.height, request.round).await;
+    let this = c.clone();
+    let answer = tokio::task::spawn_blocking(move || this.on_prepare(request.height, request.round))
+        .await
+        .unwrap_or_else(|e| Err(Refusal::Storage(e.to_string())));
+    match answer {
+        Ok(promise) => ok_json(&promise),
+        Err(r) => r.response(c.ledger.height()),
+    }
+}
+
+async fn proposals(Extension(c): Extension<Arc<Consensus>>, body: Bytes) -> Response {
+    let request: ProposalRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e.to_string()),
+    };
+    let header = &request.header;
+    let bytes = proposal_bytes(&header.chain_id, header.height, request.round, &header.hash());
+    if let Err(r) = c.check_proposer(request.round, &request.validator, &bytes, &request.signature)
+    {
+        return r.response(c.ledger.height());
+    }
+    c.catch_up_for(header.height, request.round).await;
+    let this = c.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        this.on_proposal(request.round, &request.header, &request.transactions, true)
+    })
+    .await
+    .unwrap_or_else(|e| Err(Refusal::Storage(e.to_string())));
+    match answer {
+        Ok(vote) => ok_json(&json!({ "vote": vote })),
+        Err(r) => {
+            info!(reason = %r.detail(), "consensus: refused to vote");
+            r.response(c.ledger.height())
+        }
+    }
+}
+
+async fn commits(Extension(c): Extension<Arc<Consensus>>, body: Bytes) -> Response {
+    let block: Block = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return bad_request(e.to_string()),
+    };
+    let height = block.header.height;
+    if height <= c.ledger.height() {
+        return ok_json(&json!({ "height": c.ledger.height() }));
+    }
+    if height > c.ledger.height() + 1 {
+        // Behind: the blocks before it come from whoever has them.
+        for peer in &c.peers {
+            let _ = catch_up(&c.ledger, &c.machine, peer).await;
+            if c.ledger.height() + 1 >= height {
+                break;
+            }
+        }
+    }
+    let this = c.clone();
+    let applied = tokio::task::spawn_blocking(move || {
+        if this.ledger.height() >= height {
+            return Ok(());
+        }
+        this.ledger.apply_block(this.machine.as_ref(), block)
+    })
+    .await;
+    match applied {
+        Ok(Ok(())) => ok_json(&json!({ "height": c.ledger.height() })),
+        Ok(Err(e)) => Refusal::Invalid(e.to_string()).response(c.ledger.height()),
+        Err(e) => Refusal::Storage(e.to_string()).response(c.ledger.height()),
+    }
+}
+
+async fn transactions(Extension(c): Extension<Arc<Consensus>>, body: Bytes) -> Response {
+    let request: ForwardRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e.to_string()),
+    };
+    let Some(submitter) = c.submitter.get().cloned() else {
+        return Refusal::Storage("the block producer is not running".into())
+            .response(c.ledger.height());
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, tx) in request.transactions.into_iter().enumerate() {
+        let submitter = submitter.clone();
+        tasks.spawn(async move {
+            let answer = match tx.verify() {
+                Ok(v) => submitter.submit_forwarded(v).await,
+                Err(e) => Err(SubmitError::Tx(e)),
+            };
+            (i, answer)
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        if let Ok((i, answer)) = done {
+            let outcome = match answer {
+                Ok(committed) => ForwardOutcome {
+                    height: Some(committed.height),
+                    index: Some(committed.index),
+                    tx_hash: Some(committed.tx_hash.to_hex()),
+                    ..Default::default()
+                },
+                Err(e) => ForwardOutcome {
+                    status: Some(e.http_status()),
+                    reason: Some(e.to_string()),
+                    ..Default::default()
+                },
+            };
+            outcomes.push((i, outcome));
+        }
+    }
+    outcomes.sort_by_key(|(i, _)| *i);
+    ok_json(&ForwardAnswer {
+        outcomes: outcomes.into_iter().map(|(_, o)| o).collect(),
+    })
+}

@@ -1,0 +1,606 @@
+//! Follower mode (`sparkid serve --follow URL`): a replica that syncs certified blocks from a
+//! peer, serves every read door from its own ledger, and forwards writes to the validators.
+//!
+//! **Trust.** A follower holds no key. On its first start it fetches the genesis from a peer
+//! (`GET /1.0/genesis`) and the certificate of block 0, and creates its ledger from them; a
+//! `--genesis` file, when given, must be exactly that genesis (the trust anchor: without it the
+//! first peer is trusted on first use, and a warning says so). From then on every block is
+//! checked by [`sparkid_ledger::Ledger::apply_block`] (quorum certificate of the genesis
+//! validators, link, transaction root, state root by re-execution) before it is applied; a
+//! refused block is logged at `error` with its height, peer and reason, counted in
+//! `sparkid_sync_blocks_refused_total{reason}`, and never applied; the follower backs off and
+//! tries the next peer.
+//!
+//! **Sync.** One task long-polls the peer (`GET /1.0/ledger/blocks?from=<head+1>&wait=..`, see
+//! [`crate::peer`]) and applies what comes on a blocking thread; the peer answers as soon as it
+//! commits a block, so a follower is usually one round trip and one re-execution behind. A
+//! follower that was down resumes from its own head. Applying a block runs the ledger's commit
+//! listeners, so the cache (L1, and Redis with its invalidation channel) is kept current exactly
+//! as on a validator.
+//!
+//! **Writes.** `POST /1.0/create|update|deactivate|namespaces` are forwarded as they are (path,
+//! query, body) to a validator (`--validator-url`, default the `--follow` peers) and its answer
+//! is returned as it is (status, body). A job (`jobId`) continues on the validator that started
+//! it. Read-your-writes: when the answer is `finished` at height `h`, the follower answers only
+//! once it has applied `h` itself (at most [`READ_YOUR_WRITES_WAIT`]; past that the validator's
+//! answer is returned anyway, with `Sparkid-Follower-Height` telling how far the follower is),
+//! so a client that writes and then reads through the same follower sees its write.
+//!
+//! **Sub-chains.** A follower follows the main chain only; `--subchain` is refused in follower
+//! mode. `did:bid:<ac>:...` is answered through the endpoints the main chain names for the AC
+//! code (recursive resolution), as on any node that does not host that sub-chain.
+//!
+//! **Metrics** (in `/metrics`): `sparkid_sync_peer_head_height`, `sparkid_sync_lag_blocks`,
+//! `sparkid_sync_blocks_applied_total`, `sparkid_sync_blocks_refused_total{reason}`
+//! (`certificate`, `state_root`, `transaction`, `link`, `chain`, `other`),
+//! `sparkid_sync_errors_total` (peer unreachable or answering garbage),
+//! `sparkid_forwarded_writes_total{status}`. `/healthz` carries a `sync` member, and answers 503
+//! while the follower is more than [`MAX_HEALTHY_LAG`] blocks behind its peer (catching up), so a
+//! load balancer sends it no reads until it is current.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use serde_json::{json, Value};
+use sparkid_ledger::{Genesis, Ledger};
+use sparkid_registrar::{BidStateMachine, RegistrarResponse};
+use tracing::{error, info, warn};
+
+use crate::config::ServeConfig;
+use crate::peer::{self, HeadWatch, PeerClient, SyncError};
+
+/// How long one long poll waits at the peer.
+pub const LONG_POLL: Duration = Duration::from_secs(10);
+/// The first and the longest pause after a failed round.
+pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest pause after failed rounds.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The longest a forwarded write waits for the follower to apply the block that holds it.
+pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
+/// How far behind its peer a follower still reports itself healthy.
+pub const MAX_HEALTHY_LAG: u64 = 100;
+/// How long a forwarded write may take at the validator (it waits for its block).
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
+/// The response header that tells how far this follower has applied the chain.
+pub const FOLLOWER_HEIGHT_HEADER: &str = "sparkid-follower-height";
+/// The registrar routes a follower forwards.
+pub const WRITE_ROUTES: [&str; 4] = [
+    "/1.0/create",
+    "/1.0/update",
+    "/1.0/deactivate",
+    "/1.0/namespaces",
+];
+/// Jobs remembered (their validator), for continuing them on the same one.
+const MAX_JOBS: usize = 100_000;
+
+/// Opens the follower's ledger, creating it from a peer's genesis and block 0 on the first
+/// start. Refuses a ledger or a peer whose genesis is not the `--genesis` file's.
+pub async fn open_ledger(config: &ServeConfig) -> anyhow::Result<Arc<Ledger>> {
+    if config.dev {
+        bail!("--follow and --dev exclude each other: a follower holds no validator key");
+    }
+    if config.validator_key.is_some() {
+        bail!("a follower certifies no block: drop --validator-key (or --follow)");
+    }
+    if !config.subchains.is_empty() {
+        bail!("a follower follows the main chain only: drop --subchain (or --follow)");
+    }
+    let expected: Option<Genesis> = match &config.genesis {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("genesis {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    std::fs::create_dir_all(&config.data)
+        .with_context(|| format!("creating {}", config.data.display()))?;
+    if Ledger::exists(&config.data) {
+        let ledger = tokio::task::block_in_place(|| Ledger::open(&config.data))?;
+        if let Some(expected) = &expected {
+            if ledger.genesis() != expected {
+                bail!(
+                    "the ledger in {} is chain {:?}, not the --genesis file's",
+                    config.data.display(),
+                    ledger.genesis().chain_id
+                );
+            }
+        }
+        return Ok(Arc::new(ledger));
+    }
+    let peers = clients(&config.follow)?;
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        for peer in &peers {
+            match create_from(peer, &config.data, expected.as_ref()).await {
+                Ok(ledger) => return Ok(Arc::new(ledger)),
+                Err(Bootstrap::Fatal(e)) => return Err(e),
+                Err(Bootstrap::Retry(e)) => {
+                    warn!(peer = %peer.url(), error = %e, "cannot fetch the genesis yet; retrying")
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Opens a follower's node: its ledger ([`open_ledger`]) and a registrar that cannot certify.
+/// Writes are forwarded before they reach it ([`Follower::forward`]); its certifier refuses
+/// every block all the same, so that nothing, whatever the route, makes a block on a follower.
+pub async fn open_node(config: &ServeConfig) -> anyhow::Result<crate::node::Node> {
+    let ledger = open_ledger(config).await?;
+    let machine = BidStateMachine::for_genesis(ledger.genesis());
+    let certify: sparkid_registrar::Certifier = Box::new(|header| {
+        Err(sparkid_ledger::LedgerError::BadBlock {
+            height: header.height,
+            reason: "a follower certifies no block; writes go to the validators".into(),
+        })
+    });
+    let submitter = sparkid_registrar::Submitter::start(ledger.clone(), machine, certify);
+    let registrar = Arc::new(sparkid_registrar::Registrar::new(
+        ledger.clone(),
+        submitter,
+        false,
+    ));
+    Ok(crate::node::Node {
+        ledger,
+        registrar,
+        dev: false,
+        subchains: Vec::new(),
+        consensus: None,
+    })
+}
+
+enum Bootstrap {
+    /// The peer could not be asked: try again.
+    Retry(SyncError),
+    /// The peer's chain is not ours, or the ledger cannot be made.
+    Fatal(anyhow::Error),
+}
+
+async fn create_from(
+    peer: &PeerClient,
+    data: &Path,
+    expected: Option<&Genesis>,
+) -> Result<Ledger, Bootstrap> {
+    let genesis = peer.genesis().await.map_err(Bootstrap::Retry)?;
+    match expected {
+        Some(expected) if &genesis != expected => {
+            return Err(Bootstrap::Fatal(anyhow::anyhow!(
+                "peer {} serves chain {:?} whose genesis is not the --genesis file's: refusing it",
+                peer.url(),
+                genesis.chain_id
+            )))
+        }
+        Some(_) => {}
+        None => warn!(
+            peer = %peer.url(),
+            chain = %genesis.chain_id,
+            "no --genesis given: trusting the peer's genesis on first use (pin it with --genesis)"
+        ),
+    }
+    let page = peer
+        .blocks(0, 1, Duration::ZERO)
+        .await
+        .map_err(Bootstrap::Retry)?;
+    let Some(block0) = page.blocks.into_iter().next().filter(|b| b.header.height == 0) else {
+        return Err(Bootstrap::Retry(SyncError::Decode {
+            url: peer.url().to_string(),
+            reason: "no block 0 in the answer".into(),
+        }));
+    };
+    let data = data.to_path_buf();
+    let chain = genesis.chain_id.clone();
+    let ledger = tokio::task::block_in_place(|| {
+        Ledger::create_certified(&data, genesis, block0.certificate)
+    })
+    .map_err(|e| Bootstrap::Fatal(anyhow::Error::new(e).context("block 0 of the peer")))?;
+    info!(peer = %peer.url(), %chain, "created a follower ledger from the peer's genesis");
+    Ok(ledger)
+}
+
+fn clients(urls: &[String]) -> anyhow::Result<Vec<PeerClient>> {
+    if urls.is_empty() {
+        bail!("follower mode needs at least one --follow URL");
+    }
+    urls.iter()
+        .map(|u| {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                bail!("--follow {u:?}: a base URL such as http://validator:8080");
+            }
+            PeerClient::new(u).map_err(anyhow::Error::new)
+        })
+        .collect()
+}
+
+/// The sync metrics.
+#[derive(Clone)]
+struct SyncMetrics {
+    peer_head: IntGauge,
+    lag: IntGauge,
+    applied: IntCounter,
+    refused: IntCounterVec,
+    errors: IntCounter,
+    forwarded: IntCounterVec,
+}
+
+impl SyncMetrics {
+    fn register(registry: &Registry) -> Result<SyncMetrics, prometheus::Error> {
+        let peer_head = IntGauge::new(
+            "sparkid_sync_peer_head_height",
+            "The head height of the peer this follower syncs from, as last reported.",
+        )?;
+        let lag = IntGauge::new(
+            "sparkid_sync_lag_blocks",
+            "Blocks the follower is behind its peer.",
+        )?;
+        let applied = IntCounter::new(
+            "sparkid_sync_blocks_applied_total",
+            "Blocks received from peers, verified and applied.",
+        )?;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "sparkid_sync_blocks_refused_total",
+                "Blocks received from peers and refused (never applied), by reason.",
+            ),
+            &["reason"],
+        )?;
+        let errors = IntCounter::new(
+            "sparkid_sync_errors_total",
+            "Failed sync rounds: peer unreachable, or an answer that does not decode.",
+        )?;
+        let forwarded = IntCounterVec::new(
+            Opts::new(
+                "sparkid_forwarded_writes_total",
+                "Writes forwarded to a validator, by the status returned.",
+            ),
+            &["status"],
+        )?;
+        registry.register(Box::new(peer_head.clone()))?;
+        registry.register(Box::new(lag.clone()))?;
+        registry.register(Box::new(applied.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
+        registry.register(Box::new(errors.clone()))?;
+        registry.register(Box::new(forwarded.clone()))?;
+        Ok(SyncMetrics {
+            peer_head,
+            lag,
+            applied,
+            refused,
+            errors,
+            forwarded,
+        })
+    }
+}
+
+/// A running follower: its peers, its sync state, and where its writes go.
+pub struct Follower {
+    ledger: Arc<Ledger>,
+    watch: HeadWatch,
+    peers: Vec<PeerClient>,
+    /// Index into `peers` of the peer in use.
+    current: AtomicUsize,
+    /// The peer's head as last reported; 0 before the first answer.
+    peer_head: AtomicU64,
+    refused: AtomicU64,
+    last_error: Mutex<Option<String>>,
+    upstream: Vec<String>,
+    /// Index into `upstream` of the validator writes go to first.
+    preferred: AtomicUsize,
+    http: reqwest::Client,
+    /// jobId → the upstream index that issued it, and when.
+    jobs: Mutex<HashMap<String, (usize, Instant)>>,
+    metrics: SyncMetrics,
+}
+
+impl Follower {
+    /// Starts syncing `ledger` from `config.follow`'s peers in a background task; writes go to
+    /// `config.validator_urls` (default: the same peers).
+    pub fn start(
+        ledger: Arc<Ledger>,
+        watch: HeadWatch,
+        config: &ServeConfig,
+        registry: &Registry,
+    ) -> anyhow::Result<Arc<Follower>> {
+        let peers = clients(&config.follow)?;
+        let upstream: Vec<String> = if config.validator_urls.is_empty() {
+            config.follow.clone()
+        } else {
+            config.validator_urls.clone()
+        }
+        .into_iter()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .collect();
+        let http = reqwest::Client::builder()
+            .connect_timeout(peer::CONNECT_TIMEOUT)
+            .timeout(FORWARD_TIMEOUT)
+            .build()?;
+        let follower = Arc::new(Follower {
+            ledger,
+            watch,
+            peers,
+            current: AtomicUsize::new(0),
+            peer_head: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            upstream,
+            preferred: AtomicUsize::new(0),
+            http,
+            jobs: Mutex::new(HashMap::new()),
+            metrics: SyncMetrics::register(registry)?,
+        });
+        let machine = Arc::new(BidStateMachine::for_genesis(follower.ledger.genesis()));
+        tokio::spawn(follower.clone().run(machine));
+        info!(
+            peers = ?config.follow,
+            height = follower.ledger.height(),
+            "following"
+        );
+        Ok(follower)
+    }
+
+    async fn run(self: Arc<Self>, machine: Arc<BidStateMachine>) {
+        let mut backoff = MIN_BACKOFF;
+        let mut caught_up = false;
+        loop {
+            let index = self.current.load(Ordering::Relaxed) % self.peers.len();
+            let peer = &self.peers[index];
+            let started = Instant::now();
+            match peer::sync_step(&self.ledger, &machine, peer, peer::MAX_LIMIT, LONG_POLL).await {
+                Ok(progress) => {
+                    backoff = MIN_BACKOFF;
+                    self.peer_head.store(progress.peer_head, Ordering::Relaxed);
+                    self.metrics.applied.inc_by(progress.applied);
+                    self.update_gauges();
+                    *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    let synced = progress.height >= progress.peer_head;
+                    if synced && !caught_up {
+                        info!(height = progress.height, peer = %peer.url(), "caught up with the peer");
+                    }
+                    caught_up = synced;
+                    // A peer that does not hold the long poll must not make this a busy loop.
+                    if progress.applied == 0 && started.elapsed() < Duration::from_millis(50) {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+                Err(e) => {
+                    if let Some(kind) = e.refusal_kind() {
+                        self.refused.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.refused.with_label_values(&[kind]).inc();
+                        error!(peer = %peer.url(), reason = kind, error = %e, "refused a block from a peer: it is not applied");
+                    } else {
+                        self.metrics.errors.inc();
+                        warn!(peer = %peer.url(), error = %e, "sync round failed");
+                    }
+                    *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(e.to_string());
+                    if self.peers.len() > 1 {
+                        self.current.store((index + 1) % self.peers.len(), Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    fn lag(&self) -> u64 {
+        self.peer_head
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.ledger.height())
+    }
+
+    fn update_gauges(&self) {
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.metrics
+            .peer_head
+            .set(clamp(self.peer_head.load(Ordering::Relaxed)));
+        self.metrics.lag.set(clamp(self.lag()));
+    }
+
+    /// The sync state for `/healthz`, and whether the follower is current enough to serve.
+    pub fn health(&self) -> (bool, Value) {
+        self.update_gauges();
+        let index = self.current.load(Ordering::Relaxed) % self.peers.len();
+        let lag = self.lag();
+        let last_error = self
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let healthy = lag <= MAX_HEALTHY_LAG;
+        let state = if !healthy {
+            "catching-up"
+        } else if last_error.is_some() {
+            "degraded"
+        } else {
+            "synced"
+        };
+        (
+            healthy,
+            json!({
+                "state": state,
+                "peer": self.peers[index].url(),
+                "height": self.ledger.height(),
+                "peerHeight": self.peer_head.load(Ordering::Relaxed),
+                "lag": lag,
+                "refusedBlocks": self.refused.load(Ordering::Relaxed),
+                "lastError": last_error,
+            }),
+        )
+    }
+
+    fn job_upstream(&self, body: &[u8]) -> Option<usize> {
+        let job = serde_json::from_slice::<Value>(body).ok()?;
+        let id = job.get("jobId")?.as_str()?;
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.get(id).map(|(i, _)| *i)
+    }
+
+    fn remember_job(&self, answer: &Value, upstream: usize) {
+        let Some(id) = answer.get("jobId").and_then(Value::as_str) else {
+            return;
+        };
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        if jobs.len() >= MAX_JOBS {
+            let ttl = sparkid_registrar::api::JOB_TTL;
+            jobs.retain(|_, (_, at)| at.elapsed() < ttl);
+            if jobs.len() >= MAX_JOBS {
+                jobs.clear();
+            }
+        }
+        jobs.insert(id.to_string(), (upstream, Instant::now()));
+    }
+
+    /// Forwards a registrar request (`path_and_query` of `/1.0/create` and the like, its
+    /// headers and body) to a validator and returns the validator's answer as it is; see the
+    /// module documentation for jobs and read-your-writes.
+    pub async fn forward(&self, path_and_query: &str, headers: &HeaderMap, body: Bytes) -> Response {
+        let n = self.upstream.len();
+        // A job continues where it started; anything else goes to the preferred validator and,
+        // when that one cannot be reached at all, to the next.
+        let (first, tries) = match self.job_upstream(&body) {
+            Some(i) => (i, 1),
+            None => (self.preferred.load(Ordering::Relaxed) % n, n),
+        };
+        let mut last_error = String::new();
+        for k in 0..tries {
+            let index = (first + k) % n;
+            let url = format!("{}{}", self.upstream[index], path_and_query);
+            let mut request = self.http.post(&url).body(body.clone());
+            if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+                request = request.header(header::CONTENT_TYPE, ct.clone());
+            }
+            match request.send().await {
+                Ok(response) => {
+                    self.preferred.store(index, Ordering::Relaxed);
+                    return self.relay(index, response).await;
+                }
+                // Only a request that never reached the validator is tried elsewhere: one that
+                // did may have been submitted.
+                Err(e) if e.is_connect() => {
+                    warn!(validator = %self.upstream[index], error = %e, "cannot reach the validator");
+                    last_error = format!("{}: {e}", self.upstream[index]);
+                }
+                Err(e) => {
+                    last_error = format!("{}: {e}", self.upstream[index]);
+                    break;
+                }
+            }
+        }
+        self.metrics.forwarded.with_label_values(&["502"]).inc();
+        let answer = RegistrarResponse::failed(
+            None,
+            502,
+            format!("this follower forwards writes to a validator, and none answered ({last_error})"),
+        );
+        (
+            StatusCode::BAD_GATEWAY,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string(&answer).unwrap_or_default(),
+        )
+            .into_response()
+    }
+
+    /// Middleware for the daemon's router on a follower: `POST` to a registrar route is
+    /// forwarded ([`Follower::forward`]); every other request goes on to its handler.
+    pub async fn forward_writes(
+        State(follower): State<Arc<Follower>>,
+        request: Request,
+        next: Next,
+    ) -> Response {
+        let is_write = request.method() == Method::POST
+            && WRITE_ROUTES.contains(&request.uri().path());
+        if !is_write {
+            return next.run(request).await;
+        }
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
+        let (parts, body) = request.into_parts();
+        let body = match axum::body::to_bytes(body, crate::http::MAX_BODY).await {
+            Ok(b) => b,
+            Err(e) => {
+                let answer = RegistrarResponse::failed(
+                    None,
+                    413,
+                    format!("the request body is not readable or over {} bytes: {e}", crate::http::MAX_BODY),
+                );
+                return (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    serde_json::to_string(&answer).unwrap_or_default(),
+                )
+                    .into_response();
+            }
+        };
+        follower.forward(&path_and_query, &parts.headers, body).await
+    }
+
+    async fn relay(&self, index: usize, response: reqwest::Response) -> Response {
+        let status = StatusCode::from_u16(response.status().as_u16())
+            .unwrap_or(StatusCode::BAD_GATEWAY);
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static("application/json"));
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                let answer = RegistrarResponse::failed(
+                    None,
+                    502,
+                    format!("the validator's answer broke off: {e}"),
+                );
+                self.metrics.forwarded.with_label_values(&["502"]).inc();
+                return (
+                    StatusCode::BAD_GATEWAY,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    serde_json::to_string(&answer).unwrap_or_default(),
+                )
+                    .into_response();
+            }
+        };
+        self.metrics
+            .forwarded
+            .with_label_values(&[status.as_str()])
+            .inc();
+        if let Ok(answer) = serde_json::from_slice::<Value>(&body) {
+            self.remember_job(&answer, index);
+            let finished_at = (answer["didState"]["state"] == "finished")
+                .then(|| answer["didRegistrationMetadata"]["height"].as_u64())
+                .flatten();
+            if let Some(height) = finished_at {
+                if !self.watch.wait_for(height, READ_YOUR_WRITES_WAIT).await {
+                    warn!(
+                        height,
+                        local = self.ledger.height(),
+                        "a forwarded write finished at a height this follower has not applied yet"
+                    );
+                }
+            }
+        }
+        let mut out = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+        if let Ok(v) = HeaderValue::from_str(&self.ledger.height().to_string()) {
+            out.headers_mut().insert(FOLLOWER_HEIGHT_HEADER, v);
+        }
+        out
+    }
+}

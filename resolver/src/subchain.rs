@@ -1,0 +1,441 @@
+//! Sub-chains ("1+N") on the read path.
+//!
+//! A `did:bid:<ac>:<address>` lives on the sub-chain whose genesis names the AC code `<ac>`. The
+//! resolver answers it, in this order:
+//! 1. from this daemon's own ledger, when that ledger is the sub-chain;
+//! 2. from a sub-chain ledger hosted beside the main chain (`--subchain <ac>`);
+//! 3. by asking a resolver endpoint that the AC code's delegation on the main chain names
+//!    (`ns/ac/<ac>`, written by the authority's `delegate {kind: "ac", endpoints}`), in order,
+//!    until one answers: recursive resolution, as the BID protocol describes it.
+//!
+//! An AC code that is neither hosted nor delegated is `NOT_FOUND`. A bare `did:bid:<ac>` names
+//! the sub-chain itself and resolves to the delegation record, rendered by [`ac_document`]: its
+//! controller is the delegation's owner and its `DIDSubResolver` services are the endpoints.
+//!
+//! A recursive request carries [`HOPS_HEADER`]; a daemon asked with it does not recurse again,
+//! so two resolvers naming each other answer an error instead of looping.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use sparkid_bid::document::DID_CONTEXT;
+use sparkid_bid::AcCode;
+use sparkid_registrar::anchor::{anchor_key, AnchorRecord};
+use sparkid_registrar::namespace::namespace_key;
+use sparkid_registrar::{Kind, NamespaceRecord};
+
+use crate::drivers::Upstream;
+use crate::records::Records;
+use crate::resolution::{ErrorKind, Resolution, ResolutionError, ResolutionOptions};
+
+/// The header a recursive sub-chain request carries: the number of resolvers it went through.
+pub const HOPS_HEADER: &str = "sparkid-subchain-hops";
+
+/// The service type of a sub-chain resolver in an AC code's document (BIF's convention).
+pub const SUB_RESOLVER_TYPE: &str = "DIDSubResolver";
+
+/// Connect timeout of a recursive request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Total timeout of one recursive request.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The sub-chains a resolver knows of: those hosted in this daemon, and a client for the
+/// resolvers of the others.
+#[derive(Clone)]
+pub struct SubChains {
+    hosted: HashMap<AcCode, Records>,
+    client: reqwest::Client,
+}
+
+impl Default for SubChains {
+    fn default() -> SubChains {
+        SubChains::new(Vec::new())
+    }
+}
+
+impl std::fmt::Debug for SubChains {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubChains")
+            .field("hosted", &self.hosted.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Where a sub-chain DID is answered.
+pub enum Route {
+    /// From these records (this daemon's ledger or a hosted sub-chain).
+    Local(Records),
+    /// By the resolvers the delegation names, checked against the sub-chain's latest anchor on
+    /// this chain, if any.
+    Remote(NamespaceRecord, Option<AnchorRecord>),
+}
+
+impl SubChains {
+    /// Knows the hosted sub-chains `hosted` (AC code, records).
+    pub fn new(hosted: Vec<(AcCode, Records)>) -> SubChains {
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        SubChains {
+            hosted: hosted.into_iter().collect(),
+            client,
+        }
+    }
+
+    /// The records of a hosted sub-chain.
+    pub fn hosted(&self, ac: &AcCode) -> Option<&Records> {
+        self.hosted.get(ac)
+    }
+
+    /// Every hosted sub-chain.
+    pub fn iter(&self) -> impl Iterator<Item = (&AcCode, &Records)> {
+        self.hosted.iter()
+    }
+
+    /// Where a DID with the AC code `ac` is answered, given the main chain's `main` records
+    /// (blocking: may read the ledger). `did` is for the error message.
+    pub fn route(&self, main: &Records, ac: &AcCode, did: &str) -> Result<Route, ResolutionError> {
+        if chain_ac(main).as_ref() == Some(ac) {
+            return Ok(Route::Local(main.clone()));
+        }
+        if let Some(records) = self.hosted.get(ac) {
+            return Ok(Route::Local(records.clone()));
+        }
+        match delegation(main, ac)? {
+            Some(record) if !record.endpoints.is_empty() => {
+                Ok(Route::Remote(record, latest_anchor(main, ac)?))
+            }
+            Some(_) => Err(ResolutionError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{did}: the sub-chain {ac} is delegated on this chain but its delegation \
+                     names no resolver endpoint, and this daemon does not host it"
+                ),
+            )),
+            None => Err(ResolutionError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{did}: the AC code {ac} is not delegated on chain {:?}, and this daemon \
+                     does not host that sub-chain",
+                    main.ledger().genesis().chain_id
+                ),
+            )),
+        }
+    }
+
+    /// Resolves `did` through the endpoints of its sub-chain's delegation, in order: the first
+    /// answer that is a resolution or a DID Resolution error other than `INTERNAL_ERROR` is
+    /// kept; when every endpoint fails, the last failure is returned. `hops` is how many
+    /// resolvers the request went through before this one.
+    ///
+    /// With an anchor, the resolver is asked for a proof and its answer is kept only if the
+    /// proof holds against the anchor: the proof's header is the anchored block or a later one
+    /// certified by the validators the anchor records, its Merkle path leads to the record, and
+    /// the document and metadata are that record's. An answer that fails is treated as a
+    /// failed endpoint. (A `NOT_FOUND` is passed on unchecked: a resolver can deny a DID, not
+    /// forge one.)
+    pub async fn resolve_remote(
+        &self,
+        delegation: &NamespaceRecord,
+        anchor: Option<&AnchorRecord>,
+        did: &str,
+        options: &ResolutionOptions,
+        hops: u32,
+    ) -> Result<Resolution, ResolutionError> {
+        if hops > 0 {
+            return Err(ResolutionError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{did}: this resolver was asked on behalf of another one and does not host \
+                     sub-chain {}; it does not recurse twice (a loop between resolvers?)",
+                    delegation.namespace
+                ),
+            ));
+        }
+        let mut asked = options.clone();
+        asked.proof |= anchor.is_some();
+        let query = forwarded_query(&asked);
+        let hops_value = (hops + 1).to_string();
+        let upstream = Upstream {
+            client: &self.client,
+            name: format!("the resolver of sub-chain {}", delegation.namespace),
+            connect_timeout: CONNECT_TIMEOUT,
+            timeout: TIMEOUT,
+        };
+        let mut last = None;
+        for endpoint in &delegation.endpoints {
+            let url = format!("{}{query}", request_url(endpoint, did));
+            match upstream
+                .fetch(&url, did, &[(HOPS_HEADER, hops_value.as_str())])
+                .await
+            {
+                Ok((mut resolution, duration)) => {
+                    let checked = match anchor {
+                        Some(anchor) => match check_against_anchor(&resolution, anchor, did) {
+                            Ok(()) => json!({
+                                "checked": true,
+                                "height": anchor.height,
+                                "blockHash": anchor.block_hash,
+                                "mainHeight": anchor.main_height,
+                            }),
+                            Err(why) => {
+                                let e = ResolutionError::new(
+                                    ErrorKind::Internal,
+                                    format!(
+                                        "the answer of {url} does not hold against the latest \
+                                         anchor of sub-chain {} (height {}): {why}",
+                                        delegation.namespace, anchor.height
+                                    ),
+                                );
+                                tracing::warn!(did, endpoint, error = %e.detail, "sub-chain answer refused");
+                                last = Some(e);
+                                continue;
+                            }
+                        },
+                        None => json!({
+                            "checked": false,
+                            "reason": format!(
+                                "sub-chain {} has no anchor on this chain yet",
+                                delegation.namespace
+                            ),
+                        }),
+                    };
+                    let meta = &mut resolution.resolution_metadata;
+                    if !options.proof {
+                        meta.remove(crate::resolution::LEDGER_PROOF);
+                    }
+                    meta.insert("subChainResolver".into(), json!(url));
+                    meta.insert("subChainDuration".into(), json!(duration));
+                    meta.insert("subChainAnchor".into(), checked);
+                    return Ok(resolution);
+                }
+                Err(e) if e.kind != ErrorKind::Internal => return Err(e),
+                Err(e) => {
+                    tracing::warn!(did, endpoint, error = %e.detail, "sub-chain resolver failed");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            ResolutionError::new(
+                ErrorKind::NotFound,
+                format!("{did}: the sub-chain's delegation names no resolver endpoint"),
+            )
+        }))
+    }
+}
+
+/// Checks a sub-chain resolver's answer, which carries its ledger proof, against `anchor`.
+fn check_against_anchor(
+    resolution: &Resolution,
+    anchor: &AnchorRecord,
+    did: &str,
+) -> Result<(), String> {
+    let proof = resolution
+        .resolution_metadata
+        .get(crate::resolution::LEDGER_PROOF)
+        .ok_or("it carries no ledger proof")?;
+    let header: sparkid_ledger::CertifiedHeader = serde_json::from_value(
+        proof.get("anchor").cloned().unwrap_or(Value::Null),
+    )
+    .map_err(|e| format!("its proof's header: {e}"))?;
+    anchor.check(&header)?;
+    let validators = sparkid_ledger::ValidatorSet::from_encoded(&anchor.validators)
+        .map_err(|e| format!("the anchored validators: {e}"))?;
+    let result = json!({
+        "didDocument": resolution.document,
+        "didDocumentMetadata": resolution.document_metadata,
+        "didResolutionMetadata": resolution.resolution_metadata,
+    });
+    let trust = crate::verifiable::TrustAnchor::new(validators, Some(anchor.chain_id.clone()));
+    crate::verifiable::verify_result(&result, &trust, Some(did))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The latest anchor of the sub-chain `ac` on the chain `records` holds, through the cache.
+pub fn latest_anchor(
+    records: &Records,
+    ac: &AcCode,
+) -> Result<Option<AnchorRecord>, ResolutionError> {
+    let key = anchor_key(ac.as_str());
+    let Some(anchored) = records.current(&key, false).map_err(|e| {
+        ResolutionError::new(ErrorKind::Internal, format!("reading {key}: {e}"))
+    })?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(&anchored.value)
+        .map(Some)
+        .map_err(|e| ResolutionError::new(ErrorKind::Internal, format!("stored {key}: {e}")))
+}
+
+/// The AC code of the chain `records` holds (none for a main chain).
+pub fn chain_ac(records: &Records) -> Option<AcCode> {
+    sparkid_registrar::BidStateMachine::for_genesis(records.ledger().genesis()).ac_code
+}
+
+/// The delegation of the AC code `ac` on the chain `records` holds, through the cache.
+pub fn delegation(
+    records: &Records,
+    ac: &AcCode,
+) -> Result<Option<NamespaceRecord>, ResolutionError> {
+    let key = namespace_key(Kind::Ac, ac.as_str());
+    let Some(anchored) = records.current(&key, false).map_err(|e| {
+        ResolutionError::new(ErrorKind::Internal, format!("reading {key}: {e}"))
+    })?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(&anchored.value)
+        .map(Some)
+        .map_err(|e| ResolutionError::new(ErrorKind::Internal, format!("stored {key}: {e}")))
+}
+
+/// The request URL of `did` at a sub-chain resolver endpoint: a `{did}` placeholder is filled;
+/// an endpoint that already ends in `/1.0/identifiers/` gets the DID appended; any other
+/// endpoint is a resolver's base URL and gets `/1.0/identifiers/<did>`.
+pub fn request_url(endpoint: &str, did: &str) -> String {
+    if endpoint.contains("{did}") {
+        endpoint.replace("{did}", did)
+    } else if endpoint.ends_with("/1.0/identifiers/") {
+        format!("{endpoint}{did}")
+    } else {
+        format!("{}/1.0/identifiers/{did}", endpoint.trim_end_matches('/'))
+    }
+}
+
+/// The options a recursive request passes on, as a query string (`?…`, or empty).
+fn forwarded_query(options: &ResolutionOptions) -> String {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    if let Some(v) = &options.version_id {
+        pairs.push(("versionId", v.clone()));
+    }
+    if let Some(t) = options.version_time {
+        if let Ok(text) = t.format(&time::format_description::well_known::Rfc3339) {
+            pairs.push(("versionTime", text));
+        }
+    }
+    for (name, on) in [
+        ("noCache", options.no_cache),
+        ("proof", options.proof),
+        ("expandRelativeUrls", options.expand_relative_urls),
+    ] {
+        if on {
+            pairs.push((name, "true".into()));
+        }
+    }
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let encoded: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", crate::drivers::encode_component(v)))
+        .collect();
+    format!("?{}", encoded.join("&"))
+}
+
+/// The DID Core document of the bare DID `did` (`did:bid:<ac>`) rendered from its AC code's
+/// delegation: the owner is the controller, each endpoint a `DIDSubResolver` service.
+pub fn ac_document(did: &str, record: &NamespaceRecord) -> Value {
+    let services: Vec<Value> = record
+        .endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, endpoint)| {
+            json!({
+                "id": format!("{did}#subResolver-{}", i + 1),
+                "type": SUB_RESOLVER_TYPE,
+                "serviceEndpoint": endpoint,
+            })
+        })
+        .collect();
+    let mut document = Map::new();
+    document.insert("@context".into(), json!([DID_CONTEXT]));
+    document.insert("id".into(), json!(did));
+    document.insert("controller".into(), json!(record.owner));
+    if !services.is_empty() {
+        document.insert("service".into(), Value::Array(services));
+    }
+    Value::Object(document)
+}
+
+/// The document metadata of a bare AC-code DID: the delegation's times and version.
+pub fn ac_metadata(record: &NamespaceRecord) -> Map<String, Value> {
+    let mut metadata = Map::new();
+    metadata.insert("created".into(), json!(record.created));
+    metadata.insert("updated".into(), json!(record.updated));
+    metadata.insert("versionId".into(), json!(record.version_id.to_string()));
+    metadata
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(endpoints: &[&str]) -> NamespaceRecord {
+        NamespaceRecord {
+            kind: Kind::Ac,
+            namespace: "by01".into(),
+            owner: "did:bid:efowner".into(),
+            chain: None,
+            endpoints: endpoints.iter().map(|s| s.to_string()).collect(),
+            created: "2026-01-01T00:00:00Z".into(),
+            updated: "2026-01-02T00:00:00Z".into(),
+            version_id: 2,
+            height: 7,
+        }
+    }
+
+    #[test]
+    fn request_urls_follow_the_endpoint_form() {
+        let did = "did:bid:by01:efabc";
+        assert_eq!(
+            request_url("http://sub:8080", did),
+            "http://sub:8080/1.0/identifiers/did:bid:by01:efabc"
+        );
+        assert_eq!(
+            request_url("http://sub:8080/", did),
+            "http://sub:8080/1.0/identifiers/did:bid:by01:efabc"
+        );
+        assert_eq!(
+            request_url("http://sub/r/1.0/identifiers/", did),
+            "http://sub/r/1.0/identifiers/did:bid:by01:efabc"
+        );
+        assert_eq!(
+            request_url("http://sub/resolve?id={did}", did),
+            "http://sub/resolve?id=did:bid:by01:efabc"
+        );
+    }
+
+    #[test]
+    fn options_that_change_the_answer_are_passed_on() {
+        let mut options = ResolutionOptions::default();
+        assert_eq!(forwarded_query(&options), "");
+        options.version_id = Some("2".into());
+        options.no_cache = true;
+        options.proof = true;
+        assert_eq!(
+            forwarded_query(&options),
+            "?versionId=2&noCache=true&proof=true"
+        );
+    }
+
+    #[test]
+    fn the_ac_document_names_the_owner_and_the_resolvers() {
+        let doc = ac_document("did:bid:by01", &record(&["http://a", "http://b"]));
+        assert_eq!(doc["id"], "did:bid:by01");
+        assert_eq!(doc["controller"], "did:bid:efowner");
+        assert_eq!(doc["service"][1]["id"], "did:bid:by01#subResolver-2");
+        assert_eq!(doc["service"][1]["type"], SUB_RESOLVER_TYPE);
+        assert_eq!(doc["service"][1]["serviceEndpoint"], "http://b");
+        let bare = ac_document("did:bid:by01", &record(&[]));
+        assert!(bare.get("service").is_none());
+        let meta = ac_metadata(&record(&[]));
+        assert_eq!(meta["versionId"], "2");
+    }
+}

@@ -1,0 +1,279 @@
+//! The warm path of a did:bid resolution: answered from the in-process cache (L1) on the
+//! async worker that received the request, with no blocking-pool hop, no Redis and no ledger.
+//!
+//! A did:bid answer is a function of two state keys: the DID's record `did/<did>` and its
+//! reverse index `aka/<did>` (the bridges' bound identifiers, `alsoKnownAs`). When L1 holds both
+//! (present or cached as absent), the answer is computed from them here; otherwise the caller
+//! takes the general path, which reads them on a blocking thread and fills L1 for the next time.
+//!
+//! **Rendered answers.** The HTTP binding keeps, in the derived form of the DID's L1 entry
+//! ([`crate::cache::Memo`]), the bytes it last answered for it ([`RenderSlot`]), with the
+//! representation and the `aka/<did>` value they were rendered with. A request for a DID whose
+//! entry holds a rendering of the same representation made with the `aka/<did>` value that L1
+//! holds now is answered with those bytes. That is exactly as current as the general path:
+//! - the rendering dies with its entry, which the block that changes the DID's record drops;
+//! - it is used only while `aka/<did>` (itself kept current in L1 by the blocks that change it)
+//!   still has the value it was rendered with, so binding or unbinding an identifier, which
+//!   changes `aka/<did>` and not the DID's record, is seen at once;
+//! - only requests whose answer is the current record's take this path ([`serves`]): no
+//!   `versionId`, `versionTime`, `noCache`, `proof`, `expandRelativeUrls`, key options, and only
+//!   DIDs of this ledger with no AC code (sub-chain DIDs are routed by the general path).
+//!
+//! An entry keeps one rendering (the last representation asked for): L1 charges each entry
+//! room for one derived form about the size of its value ([`crate::cache::entry_weight`]).
+
+use std::sync::{Arc, Mutex};
+
+use axum::response::Response;
+use serde_json::Map;
+use sparkid_bid::Bid;
+use sparkid_bridges::{BridgeError, Bridges, RecordSource};
+use sparkid_registrar::namespace::alias_key;
+use sparkid_registrar::{did_key, DidRecord};
+
+use crate::binding::Rendered;
+use crate::didkey::KeyOptions;
+use crate::negotiate::Representation;
+use crate::records::Records;
+use crate::resolution::{
+    add_aliases, document_metadata, Aliases, Resolution, ResolutionOptions, Resolver,
+};
+
+/// The derived form of a `did/<did>` L1 entry: the last answer rendered from it.
+#[derive(Default)]
+pub struct RenderSlot(Mutex<Option<Arc<Kept>>>);
+
+impl RenderSlot {
+    fn get(&self) -> Option<Arc<Kept>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, kept: Arc<Kept>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(kept);
+    }
+}
+
+/// A rendered answer and what it was rendered from (besides the entry's own value).
+struct Kept {
+    did: Box<str>,
+    aka: Option<Arc<str>>,
+    rep: Representation,
+    rendered: Rendered,
+}
+
+/// Whether the options leave the answer the current record's: no version selected, no
+/// `noCache`, no `proof`, no did:key options, not forwarded by another resolver (sub-chain
+/// hops). `expandRelativeUrls` is allowed (the caller applies it).
+pub fn applies(options: &ResolutionOptions) -> bool {
+    options.version_id.is_none()
+        && options.version_time.is_none()
+        && !options.no_cache
+        && !options.proof
+        && options.key == KeyOptions::default()
+        && options.subchain_hops == 0
+}
+
+/// Whether the HTTP binding may answer these options with a kept rendering: [`applies`] and
+/// no `expandRelativeUrls`.
+pub fn serves(options: &ResolutionOptions) -> bool {
+    applies(options) && !options.expand_relative_urls
+}
+
+/// What L1 holds for a DID: its record (present) with the entry's slot, and its `aka/<did>`.
+struct Peeked {
+    record: Arc<str>,
+    slot: Arc<RenderSlot>,
+    aka: Option<Arc<str>>,
+}
+
+/// Both keys of `did` from L1, or none when either is missing (or the DID is cached as absent:
+/// the general path words that answer).
+fn peek(records: &Records, did: &str) -> Option<Peeked> {
+    let key = format!("did/{did}");
+    let (anchored, slot) = records.peek_derived(&key, |_| RenderSlot::default())??;
+    let aka = records.peek(&alias_key(did))?.map(|a| a.value);
+    Some(Peeked {
+        record: anchored.value,
+        slot,
+        aka,
+    })
+}
+
+/// The DID if this ledger answers it as it is: a main-chain-style DID (no AC code) written
+/// canonically (its state key is `did/<did>`, the key [`peek`] looked up).
+fn local_bid(did: &str) -> Option<Bid> {
+    let bid: Bid = did.parse().ok()?;
+    if bid.ac_code().is_some() || bid.is_ac_code_only() {
+        return None;
+    }
+    (did_key(&bid).strip_prefix("did/") == Some(did)).then_some(bid)
+}
+
+fn same(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+        _ => false,
+    }
+}
+
+/// One record, as the bridges read it: `aka/<did>` as L1 holds it.
+struct OneRecord<'a> {
+    key: &'a str,
+    value: Option<&'a Arc<str>>,
+}
+
+impl RecordSource for OneRecord<'_> {
+    fn record(&self, key: &str) -> Result<Option<Arc<str>>, BridgeError> {
+        if key == self.key {
+            Ok(self.value.cloned())
+        } else {
+            Err(BridgeError::Source(format!("{key} was not read")))
+        }
+    }
+}
+
+fn bridges() -> &'static Bridges {
+    static BRIDGES: std::sync::OnceLock<Bridges> = std::sync::OnceLock::new();
+    BRIDGES.get_or_init(Bridges::standard)
+}
+
+/// The bound identifiers of `did` from its `aka/<did>` value.
+fn aliases_of(did: &str, aka: Option<&Arc<str>>) -> Result<Aliases, BridgeError> {
+    let key = alias_key(did);
+    let source = OneRecord {
+        key: &key,
+        value: aka,
+    };
+    Ok(Aliases {
+        also_known_as: bridges().aliases(&source, did)?,
+        ..Aliases::default()
+    })
+}
+
+/// The resolution of the current record `record` (its stored JSON) of `did`, with the aliases
+/// of `aka`: what the general path answers. None when something does not parse (the general
+/// path then words the error).
+fn resolution_of(did: &str, record: &str, aka: Option<&Arc<str>>) -> Option<Resolution> {
+    let record: DidRecord = serde_json::from_str(record).ok()?;
+    let document = if record.deactivated {
+        None
+    } else {
+        Some(record.bid_document().ok()?.to_did_core())
+    };
+    let mut resolution = Resolution {
+        document,
+        document_metadata: document_metadata(&record, None),
+        resolution_metadata: Map::new(),
+    };
+    add_aliases(&mut resolution, aliases_of(did, aka).ok()?);
+    Some(resolution)
+}
+
+/// The resolution of `did` from L1 alone, if it holds both keys and the options leave the
+/// answer the current record's ([`applies`]; `expandRelativeUrls` is the caller's to apply).
+/// Never blocks.
+pub fn peek_resolution(
+    resolver: &Resolver,
+    did: &str,
+    options: &ResolutionOptions,
+) -> Option<Resolution> {
+    if !applies(options) {
+        return None;
+    }
+    let peeked = peek(resolver.records(), did)?;
+    local_bid(did)?;
+    resolution_of(did, &peeked.record, peeked.aka.as_ref())
+}
+
+/// The HTTP binding's answer to a plain `did` in `rep`, from L1 alone: the kept rendering when
+/// it is still the answer, else one rendered now by `render` (and kept). None: take the general
+/// path. The caller checks [`serves`]. Never blocks.
+pub fn answer(
+    resolver: &Resolver,
+    did: &str,
+    rep: Representation,
+    render: impl FnOnce(Resolution) -> Rendered,
+) -> Option<Response> {
+    let peeked = peek(resolver.records(), did)?;
+    let metrics = resolver.records().cache().map(|c| c.metrics());
+    if let Some(kept) = peeked.slot.get() {
+        if kept.rep == rep && same(&kept.aka, &peeked.aka) && *kept.did == *did {
+            if let Some(m) = metrics {
+                m.rendered_kept.inc();
+            }
+            return Some(kept.rendered.response());
+        }
+    }
+    local_bid(did)?;
+    let resolution = resolution_of(did, &peeked.record, peeked.aka.as_ref())?;
+    let rendered = render(resolution);
+    let response = rendered.response();
+    if let Some(m) = metrics {
+        m.rendered_new.inc();
+    }
+    peeked.slot.set(Arc::new(Kept {
+        did: did.into(),
+        aka: peeked.aka,
+        rep,
+        rendered,
+    }));
+    Some(response)
+}
+
+/// [`Resolver::aliases`] without blocking an async worker: from L1 when it holds `aka/<did>`,
+/// else read on a blocking thread (which fills L1).
+pub async fn aliases(resolver: &Resolver, did: &str) -> Aliases {
+    if let Some(aka) = resolver.records().peek(&alias_key(did)) {
+        if let Ok(aliases) = aliases_of(did, aka.map(|a| a.value).as_ref()) {
+            return aliases;
+        }
+    }
+    let this = resolver.clone();
+    let owned = did.to_string();
+    match tokio::task::spawn_blocking(move || this.aliases(&owned)).await {
+        Ok(aliases) => aliases,
+        Err(e) => {
+            tracing::warn!(did, error = %e, "reading the DID's bound identifiers");
+            Aliases::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_current_record_options_take_the_warm_path() {
+        let mut o = ResolutionOptions::default();
+        assert!(applies(&o) && serves(&o));
+        o.expand_relative_urls = true;
+        assert!(applies(&o) && !serves(&o));
+        for change in [
+            |o: &mut ResolutionOptions| o.no_cache = true,
+            |o: &mut ResolutionOptions| o.proof = true,
+            |o: &mut ResolutionOptions| o.version_id = Some("1".into()),
+            |o: &mut ResolutionOptions| o.subchain_hops = 1,
+            |o: &mut ResolutionOptions| o.key.public_key_format = Some("Multikey".into()),
+        ] {
+            let mut o = ResolutionOptions::default();
+            change(&mut o);
+            assert!(!applies(&o) && !serves(&o), "{o:?}");
+        }
+    }
+
+    #[test]
+    fn only_canonical_main_chain_dids_are_local() {
+        let key = sparkid_bid::PrivateKey::generate();
+        let bid = Bid::derive(&key.public_key(), None).unwrap().to_string();
+        assert!(local_bid(&bid).is_some());
+        let ac: sparkid_bid::AcCode = "by01".parse().unwrap();
+        let sub = Bid::derive(&key.public_key(), Some(ac))
+            .unwrap()
+            .to_string();
+        assert!(local_bid(&sub).is_none());
+        assert!(local_bid("did:bid:by01").is_none());
+        assert!(local_bid("did:bid:nope").is_none());
+    }
+}

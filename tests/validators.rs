@@ -1,0 +1,410 @@
+//! Several validators (`spec/consensus.md`): four `sparkid` processes on loopback, with a
+//! genesis naming four keys and made by the genesis ceremony (`ledger genesis-vote`, `ledger
+//! init`). Writes through any validator commit with a quorum (3 of 4) and every validator
+//! answers the same; with one validator killed (kill -9) writes go on; with two, writes fail
+//! with a clear 503 in bounded time and reads go on; restarted validators catch up. A proposal
+//! whose state root is wrong gets no vote, and a validator votes for one block per height and
+//! round, across a kill -9.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{client, create_did, free_port, get, get_json, Daemon};
+use serde_json::{json, Value};
+use sparkid_bid::PrivateKey;
+use sparkid_ledger::block::{tx_root, vote_bytes_in_round, Vote};
+use sparkid_ledger::{BlockHeader, Hash};
+
+const N: usize = 4;
+
+/// Four validators of one chain, each with its data directory, key file and port.
+struct Cluster {
+    _dir: tempfile::TempDir,
+    keys: Vec<PrivateKey>,
+    key_files: Vec<PathBuf>,
+    data: Vec<PathBuf>,
+    ports: Vec<u16>,
+    nodes: Vec<Option<Daemon>>,
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<PrivateKey> = (0..N).map(|_| PrivateKey::generate()).collect();
+        let key_files: Vec<PathBuf> = (0..N)
+            .map(|i| {
+                let path = dir.path().join(format!("validator-{i}.key"));
+                write(&path, &keys[i].to_encoded());
+                path
+            })
+            .collect();
+        let genesis = json!({
+            "chainId": "sparkid-quorum-test",
+            "time": 1_700_000_000u64,
+            "validators": keys.iter().map(|k| k.public_key().to_encoded()).collect::<Vec<_>>(),
+        });
+        let genesis_path = dir.path().join("genesis.json");
+        write(&genesis_path, &genesis.to_string());
+        // The ceremony: three validators (a quorum) sign the genesis block, each with its key.
+        let votes: Vec<Value> = key_files[..3]
+            .iter()
+            .map(|k| {
+                common::cli(&[
+                    "ledger",
+                    "genesis-vote",
+                    "--genesis",
+                    genesis_path.to_str().unwrap(),
+                    "--validator-key",
+                    k.to_str().unwrap(),
+                ])
+            })
+            .collect();
+        let votes_path = dir.path().join("votes.json");
+        write(&votes_path, &Value::Array(votes).to_string());
+        let data: Vec<PathBuf> = (0..N)
+            .map(|i| {
+                let d = dir.path().join(format!("node-{i}"));
+                let out = std::process::Command::new(common::BIN)
+                    .args(["ledger", "init", "--data"])
+                    .arg(&d)
+                    .args(["--genesis", genesis_path.to_str().unwrap()])
+                    .args(["--votes", votes_path.to_str().unwrap()])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{out:?}");
+                d
+            })
+            .collect();
+        let ports: Vec<u16> = (0..N).map(|_| free_port()).collect();
+        let mut cluster = Cluster {
+            _dir: dir,
+            keys,
+            key_files,
+            data,
+            ports,
+            nodes: (0..N).map(|_| None).collect(),
+        };
+        for i in 0..N {
+            cluster.start(i);
+        }
+        cluster
+    }
+
+    fn base(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[i])
+    }
+
+    fn start(&mut self, i: usize) {
+        let key = self.key_files[i].to_str().unwrap().to_string();
+        let peers: Vec<String> = (0..N).filter(|&j| j != i).map(|j| self.base(j)).collect();
+        let mut args = vec!["--validator-key", &key, "--handle", "off"];
+        for p in &peers {
+            args.extend(["--peer", p.as_str()]);
+        }
+        self.nodes[i] = Some(Daemon::start_at(&self.data[i], self.ports[i], &args));
+    }
+
+    fn kill9(&mut self, i: usize) {
+        if let Some(node) = self.nodes[i].take() {
+            node.kill9();
+        }
+    }
+
+    fn height(&self, i: usize) -> u64 {
+        get_json(&format!("{}/healthz", self.base(i))).1["height"]
+            .as_u64()
+            .unwrap()
+    }
+
+    fn head(&self, i: usize) -> Value {
+        get_json(&format!("{}/1.0/ledger/head", self.base(i))).1
+    }
+
+    /// Waits until every running validator has the same head (same header), at most 20 s.
+    fn converge(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let heads: Vec<Value> = (0..N)
+                .filter(|&i| self.nodes[i].is_some())
+                .map(|i| self.head(i)["header"].clone())
+                .collect();
+            if heads.windows(2).all(|w| w[0] == w[1]) {
+                return heads[0].clone();
+            }
+            assert!(Instant::now() < deadline, "the validators do not converge: {heads:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The DID's document as validator `i` resolves it, waiting up to 10 s for it to exist.
+    fn resolve(&self, i: usize, did: &str) -> Value {
+        let url = format!("{}/1.0/identifiers/{did}", self.base(i));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, _, body) = get(&url);
+            if status == 200 {
+                let v: Value = serde_json::from_str(&body).unwrap();
+                return v["didDocument"].clone();
+            }
+            assert!(Instant::now() < deadline, "validator {i} does not resolve {did}: {body}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Every running validator answers the same document for `did`.
+    fn same_everywhere(&self, did: &str) {
+        let docs: Vec<Value> = (0..N)
+            .filter(|&i| self.nodes[i].is_some())
+            .map(|i| self.resolve(i, did))
+            .collect();
+        assert!(docs[0]["id"] == json!(did), "{docs:?}");
+        assert!(docs.windows(2).all(|w| w[0] == w[1]), "{docs:?}");
+    }
+}
+
+/// A create attempt that may fail: status, answer, and how long the call that commits (the
+/// signed second step of the client-managed exchange) took.
+fn try_create_timed(base: &str) -> (u16, Value, Duration) {
+    use base64::Engine;
+    let key = PrivateKey::generate();
+    let doc = sparkid_registrar::api::new_document(&key.public_key(), None).unwrap();
+    let url = format!("{base}/1.0/create?method=bid");
+    let (status, first) = common::post(
+        &url,
+        &json!({"options": {"clientSecretMode": true}, "didDocument": doc}),
+    );
+    assert_eq!(first["didState"]["state"], "action", "{status} {first}");
+    let payload = first["didState"]["signingRequest"]["signingRequest0"]["serializedPayload"]
+        .as_str()
+        .unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload)
+        .unwrap();
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign(&bytes).0);
+    let started = Instant::now();
+    let (status, answer) = common::post(
+        &url,
+        &json!({ "jobId": first["jobId"], "secret": { "signingResponse": { "signingRequest0": { "signature": signature } } } }),
+    );
+    (status, answer, started.elapsed())
+}
+
+/// A create attempt that may fail: status and answer.
+fn try_create(base: &str) -> (u16, Value) {
+    let (status, answer, _) = try_create_timed(base);
+    (status, answer)
+}
+
+#[test]
+fn four_validators_commit_with_a_quorum_and_survive_failures() {
+    let mut c = Cluster::new();
+    // Writes through every validator (the leader, and three that forward) commit, and every
+    // validator answers the same.
+    let mut dids = Vec::new();
+    for i in 0..N {
+        let (_, did) = create_did(&c.base(i), None);
+        c.same_everywhere(&did);
+        dids.push(did);
+    }
+    let head = c.converge();
+    assert!(head["height"].as_u64().unwrap() >= N as u64, "{head}");
+    // Every certificate has a quorum: three votes of one round at least.
+    let votes = c.head(2)["certificate"]["votes"].as_array().unwrap().len();
+    assert!(votes >= 3, "{votes} votes");
+
+    // One validator down (the leader, kill -9): writes go on, through any other.
+    c.kill9(0);
+    for i in 1..N {
+        let (_, did) = create_did(&c.base(i), None);
+        c.same_everywhere(&did);
+        dids.push(did);
+    }
+
+    // Two down: a write fails in bounded time with a clear answer; reads go on.
+    c.kill9(3);
+    let started = Instant::now();
+    let (status, answer) = try_create(&c.base(1));
+    let took = started.elapsed();
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["didState"]["state"], "failed", "{answer}");
+    let reason = answer["didState"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no quorum") && reason.contains("3 are needed") && reason.contains("of 4"),
+        "{reason}"
+    );
+    assert!(took < Duration::from_secs(20), "the refusal took {took:?}");
+    eprintln!("two of four down: refused in {took:?}: {reason}");
+    let (status, answer) = try_create(&c.base(2));
+    assert_eq!(status, 503, "{answer}");
+    for i in [1, 2] {
+        for did in &dids {
+            assert_eq!(c.resolve(i, did)["id"], json!(did));
+        }
+    }
+    let stalled = c.height(1);
+
+    // Restarted, they catch up from their peers, and writes go on (through the restarted
+    // leader too).
+    c.start(0);
+    c.start(3);
+    let head = c.converge();
+    assert!(head["height"].as_u64().unwrap() >= stalled);
+    for did in &dids {
+        c.same_everywhere(did);
+    }
+    for i in [0, 3, 1] {
+        let (_, did) = create_did(&c.base(i), None);
+        c.same_everywhere(&did);
+    }
+    c.converge();
+    // Every validator's chain verifies from genesis.
+    drop(c.nodes.iter_mut().map(Option::take).collect::<Vec<_>>());
+    for d in &c.data {
+        common::cli(&["ledger", "verify", "--data", d.to_str().unwrap()]);
+    }
+}
+
+/// An empty block on top of validator `i`'s head, proposed by validator `proposer`.
+fn empty_block(c: &Cluster, i: usize, proposer: usize, time_offset: u64) -> BlockHeader {
+    let head: BlockHeader = serde_json::from_value(c.head(i)["header"].clone()).unwrap();
+    BlockHeader {
+        chain_id: head.chain_id.clone(),
+        height: head.height + 1,
+        previous_hash: head.hash(),
+        time: head.time + time_offset,
+        tx_root: tx_root(&[]),
+        tx_count: 0,
+        state_root: head.state_root,
+        proposer: c.keys[proposer].public_key().to_encoded(),
+    }
+}
+
+fn propose(c: &Cluster, to: usize, round: u64, header: &BlockHeader, signer: usize) -> (u16, Value) {
+    let hash = header.hash();
+    let mut bytes = b"sparkid/proposal/v1\n".to_vec();
+    bytes.extend_from_slice(
+        format!("{}\n{}\n{round}\n{hash}", header.chain_id, header.height).as_bytes(),
+    );
+    let body = json!({
+        "round": round,
+        "header": header,
+        "transactions": [],
+        "validator": c.keys[signer].public_key().to_encoded(),
+        "signature": c.keys[signer].sign(&bytes),
+    });
+    let r = client()
+        .post(format!("{}/1.0/consensus/proposals", c.base(to)))
+        .json(&body)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap())
+}
+
+#[test]
+fn a_validator_votes_only_for_checked_blocks_and_once_per_round() {
+    let mut c = Cluster::new();
+    let (_, did) = create_did(&c.base(0), None);
+    c.same_everywhere(&did);
+    c.converge();
+    let to = 2;
+
+    // A wrong state root: no vote, and the reason says so.
+    let mut bad = empty_block(&c, to, 1, 0);
+    bad.state_root = Hash([7; 32]);
+    let (status, answer) = propose(&c, to, 1, &bad, 1);
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["detail"].as_str().unwrap().contains("state root"), "{answer}");
+
+    // Round 1 is validator 1's: validator 3 cannot propose in it.
+    let good = empty_block(&c, to, 1, 0);
+    let (status, answer) = propose(&c, to, 1, &good, 3);
+    assert_eq!(status, 403, "{answer}");
+
+    // A checked block gets a vote for that block and round.
+    let (status, answer) = propose(&c, to, 1, &good, 1);
+    assert_eq!(status, 200, "{answer}");
+    let vote: Vote = serde_json::from_value(answer["vote"].clone()).unwrap();
+    assert_eq!(vote.round, 1);
+    assert_eq!(vote.validator, c.keys[to].public_key().to_encoded());
+    c.keys[to]
+        .public_key()
+        .verify(
+            &vote_bytes_in_round(&good.chain_id, good.height, &good.hash(), 1),
+            &vote.signature,
+        )
+        .unwrap();
+
+    // Another block at the same height and round: refused, also after a kill -9 and restart
+    // (the vote was synced before it was answered). The same block again: the same vote.
+    let other = empty_block(&c, to, 1, 5);
+    assert_ne!(other.hash(), good.hash());
+    let (status, answer) = propose(&c, to, 1, &other, 1);
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["detail"].as_str().unwrap().contains("already voted"), "{answer}");
+    c.kill9(to);
+    c.start(to);
+    let (status, answer) = propose(&c, to, 1, &other, 1);
+    assert_eq!(status, 409, "{answer}");
+    let (status, again) = propose(&c, to, 1, &good, 1);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["vote"], serde_json::to_value(&vote).unwrap());
+
+    // The liveness trap: validators 2 and 3 vote for validator 1's block in round 1, and
+    // validator 1 goes no further. The leader's round 0 cannot get a quorum any more (they
+    // promised round 1), yet the chain commits at that height: the leader's next round finds
+    // the votes in its prepare phase and re-proposes that very block; then the write.
+    let (status, answer) = propose(&c, 3, 1, &good, 1);
+    assert_eq!(status, 200, "{answer}");
+    let before = c.height(0);
+    let (_, did) = create_did(&c.base(0), None);
+    c.same_everywhere(&did);
+    let head = c.converge();
+    assert!(head["height"].as_u64().unwrap() >= before + 2, "{head}");
+    let at = c.head(0);
+    let block = get_json(&format!(
+        "{}/1.0/ledger/blocks?from={}&limit=1",
+        c.base(0),
+        good.height
+    ))
+    .1;
+    assert_eq!(
+        block["blocks"][0]["header"],
+        serde_json::to_value(&good).unwrap(),
+        "the locked block was committed at its height: {at}"
+    );
+}
+
+/// Commit latency with four validators: writes through the leader and through a validator
+/// that forwards to it. Prints median and p99.
+#[test]
+fn commit_latency_with_four_validators() {
+    let c = Cluster::new();
+    let writes: usize = std::env::var("SPARKID_LATENCY_WRITES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    for (label, node) in [("leader", 0), ("forwarded", 2)] {
+        let mut took: Vec<Duration> = Vec::with_capacity(writes);
+        for _ in 0..writes {
+            let (status, answer, elapsed) = try_create_timed(&c.base(node));
+            took.push(elapsed);
+            assert_eq!(status, 201, "{answer}");
+        }
+        took.sort();
+        let median = took[took.len() / 2];
+        let p99 = took[(took.len() * 99 / 100).min(took.len() - 1)];
+        eprintln!(
+            "commit latency, 4 validators, through the {label} (validator {node}), {writes} \
+             sequential creates (the committing registrar call): median {median:?}, p99 {p99:?}"
+        );
+        assert!(p99 < Duration::from_secs(10), "p99 {p99:?}");
+    }
+    c.converge();
+}

@@ -1,0 +1,221 @@
+//! The warm path (`resolver/src/warm.rs`) against a spawned daemon: a did:bid answer kept with
+//! its L1 entry is byte for byte the general path's, in every representation, and stops being
+//! served the moment a block changes what it was rendered from: the DID's record (an update, a
+//! deactivation) or its reverse index (a bridge binding that changes `alsoKnownAs`).
+
+mod common;
+
+use common::{cli, client, namespace, Daemon};
+use serde_json::{json, Value};
+use sparkid_bid::PrivateKey;
+
+/// A sample of the daemon's `/metrics`, by exact series name (with labels); 0 when absent.
+fn metric(base: &str, series: &str) -> f64 {
+    let text = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+fn kept(base: &str) -> f64 {
+    metric(base, "sparkid_cache_rendered_total{outcome=\"kept\"}")
+}
+
+/// GET with an `Accept` header (none: no header): status, Content-Type, Vary, body.
+fn fetch(url: &str, accept: Option<&str>) -> (u16, String, String, String) {
+    let mut request = client().get(url);
+    if let Some(a) = accept {
+        request = request.header("accept", a);
+    }
+    let r = request.send().unwrap();
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (content_type, vary) = (header("content-type"), header("vary"));
+    (r.status().as_u16(), content_type, vary, r.text().unwrap())
+}
+
+fn resolve(base: &str, did: &str) -> (u16, Value) {
+    let (status, _, _, body) = fetch(&format!("{base}/1.0/identifiers/{did}"), None);
+    (status, serde_json::from_str(&body).unwrap())
+}
+
+const ACCEPTS: [Option<&str>; 5] = [
+    None,
+    Some("application/did-resolution"),
+    Some("application/ld+json;profile=\"https://w3id.org/did-resolution\""),
+    Some("application/did-url-dereferencing"),
+    Some("application/did+ld+json"),
+];
+
+/// Every representation, asked twice (the second is served as kept), is exactly what the
+/// general path (`noCache=true`, which reads the ledger) answers.
+fn assert_warm_equals_general(base: &str, did: &str) {
+    for accept in ACCEPTS {
+        let url = format!("{base}/1.0/identifiers/{did}");
+        let first = fetch(&url, accept);
+        let before = kept(base);
+        let second = fetch(&url, accept);
+        assert_eq!(
+            kept(base),
+            before + 1.0,
+            "{accept:?} was not served as kept"
+        );
+        let general = fetch(&format!("{url}?noCache=true"), accept);
+        assert_eq!(first, second, "{accept:?}");
+        assert_eq!(second, general, "{accept:?}");
+        assert_eq!(second.2, "accept");
+    }
+}
+
+fn also_known_as(resolved: &Value) -> Value {
+    resolved["didDocumentMetadata"]["alsoKnownAs"].clone()
+}
+
+#[test]
+fn a_kept_answer_follows_updates_bindings_and_deactivation() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = Daemon::start_with(&data, &["--handle", "off"]);
+    let base = d.base.as_str();
+    let authority = data.join("validator.key").to_string_lossy().to_string();
+
+    let key = PrivateKey::generate();
+    let doc = sparkid_registrar::api::new_document(&key.public_key(), None).unwrap();
+    let did = doc["id"].as_str().unwrap().to_string();
+    let (status, created) = common::sign_and_send(
+        &format!("{base}/1.0/create?method=bid"),
+        json!({"options": {"clientSecretMode": true}, "didDocument": doc}),
+        &key,
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_warm_equals_general(base, &did);
+
+    // An update: the very next answer is the new version (the kept one died with its entry).
+    let mut changed = doc.clone();
+    changed["service"] = json!([{"id": format!("{did}#svc"), "type": "LinkedDomains",
+        "serviceEndpoint": "https://v2.example"}]);
+    let (status, answer) = common::sign_and_send(
+        &format!("{base}/1.0/update"),
+        json!({"did": did, "didDocument": changed}),
+        &key,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (status, r) = resolve(base, &did);
+    assert_eq!(status, 200);
+    assert_eq!(r["didDocumentMetadata"]["versionId"], "2", "{r}");
+    assert_eq!(
+        r["didDocument"]["service"][0]["serviceEndpoint"],
+        "https://v2.example"
+    );
+    assert_warm_equals_general(base, &did);
+
+    // A binding changes `aka/<did>`, not the DID's record: the kept answer must not survive it.
+    let owner = cli(&["did", "create", "--endpoint", base]);
+    let owner_did = owner["didState"]["did"].as_str().unwrap().to_string();
+    let owner_key = owner["generatedKey"]["privateKey"].as_str().unwrap();
+    namespace(
+        base,
+        &authority,
+        &[
+            "delegate",
+            "--kind",
+            "vaa",
+            "--namespace",
+            "VAA77",
+            "--owner",
+            &owner_did,
+        ],
+    );
+    let before = kept(base);
+    resolve(base, &did);
+    assert_eq!(also_known_as(&resolve(base, &did).1), Value::Null);
+    assert!(kept(base) > before, "warm before the binding");
+    namespace(
+        base,
+        owner_key,
+        &[
+            "bind",
+            "--kind",
+            "vaa",
+            "--identifier",
+            "VAA77X1",
+            "--did",
+            &did,
+        ],
+    );
+    assert_eq!(
+        also_known_as(&resolve(base, &did).1),
+        json!(["vaa:VAA77X1"])
+    );
+    assert_warm_equals_general(base, &did);
+    namespace(
+        base,
+        owner_key,
+        &["unbind", "--kind", "vaa", "--identifier", "VAA77X1"],
+    );
+    assert_eq!(also_known_as(&resolve(base, &did).1), Value::Null);
+    assert_warm_equals_general(base, &did);
+
+    // Deactivation: 410 at once, and the 410 is kept and served like any answer.
+    common::deactivate(base, &did, &key);
+    let (status, r) = resolve(base, &did);
+    assert_eq!(status, 410, "{r}");
+    assert_eq!(r["didDocumentMetadata"]["deactivated"], true);
+    assert_warm_equals_general(base, &did);
+}
+
+#[test]
+fn answers_that_are_not_the_current_records_are_never_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with(&dir.path().join("data"), &["--handle", "off"]);
+    let base = d.base.as_str();
+    let key = PrivateKey::generate();
+    let doc = sparkid_registrar::api::new_document(&key.public_key(), None).unwrap();
+    let did = doc["id"].as_str().unwrap().to_string();
+    let (status, _) = common::sign_and_send(
+        &format!("{base}/1.0/create?method=bid"),
+        json!({"options": {"clientSecretMode": true}, "didDocument": doc}),
+        &key,
+    );
+    assert_eq!(status, 201);
+    resolve(base, &did);
+    let before = kept(base);
+    for query in [
+        "?versionId=1",
+        "?proof=true",
+        "?noCache=true",
+        "?expandRelativeUrls=true",
+        "#key-1",
+    ] {
+        for _ in 0..2 {
+            let url = format!(
+                "{base}/1.0/identifiers/{}",
+                format!("{did}{query}").replace('#', "%23")
+            );
+            let (status, _, _, body) = fetch(&url, None);
+            assert_eq!(status, 200, "{query}: {body}");
+        }
+    }
+    assert_eq!(kept(base), before, "an option's answer was served as kept");
+    // The proof answer carries the proof, which a kept answer would not.
+    let (_, r) = common::get_json(&format!("{base}/1.0/identifiers/{did}?proof=true"));
+    assert!(r["didResolutionMetadata"]["ledgerProof"].is_object(), "{r}");
+    // A DID that is not registered: 404 from the general path, every time.
+    let other = sparkid_bid::Bid::derive(&PrivateKey::generate().public_key(), None)
+        .unwrap()
+        .to_string();
+    for _ in 0..2 {
+        assert_eq!(resolve(base, &other).0, 404);
+    }
+    assert_eq!(kept(base), before);
+}
