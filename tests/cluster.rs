@@ -241,7 +241,15 @@ fn writes_through_any_node_are_read_alike_from_every_follower_over_http_dns_and_
         let out = namespace(
             f1.base(),
             authority,
-            &["delegate", "--kind", kind, "--namespace", ns, "--owner", &owner],
+            &[
+                "delegate",
+                "--kind",
+                kind,
+                "--namespace",
+                ns,
+                "--owner",
+                &owner,
+            ],
         );
         assert_eq!(out["didState"]["state"], "finished", "{out}");
     }
@@ -263,8 +271,12 @@ fn writes_through_any_node_are_read_alike_from_every_follower_over_http_dns_and_
         }
         let finished = Instant::now();
         let expected_doc = v.http_document(&did).expect("the validator serves the DID");
-        let expected_handle = v.handle_values(&handle).expect("the validator serves the Handle");
-        assert!(expected_handle.iter().any(|x| x["data"]["value"] == did.as_str()));
+        let expected_handle = v
+            .handle_values(&handle)
+            .expect("the validator serves the Handle");
+        assert!(expected_handle
+            .iter()
+            .any(|x| x["data"]["value"] == did.as_str()));
         for f in followers {
             let seen = wait_until(Duration::from_secs(10), || {
                 f.http_document(&did).as_ref() == Some(&expected_doc)
@@ -296,7 +308,10 @@ fn writes_through_any_node_are_read_alike_from_every_follower_over_http_dns_and_
         "visibility on every follower, over HTTP, DNS and Handle: median {:?}, max {worst:?}",
         percentile(&delays, 0.5)
     );
-    assert!(worst <= BLOCK_INTERVAL, "a write took {worst:?} to reach every follower");
+    assert!(
+        worst <= BLOCK_INTERVAL,
+        "a write took {worst:?} to reach every follower"
+    );
     assert_eq!(f1.height(), v.height());
     assert_eq!(f2.height(), v.height());
 
@@ -366,7 +381,8 @@ fn a_follower_killed_while_writes_go_on_catches_up_when_it_comes_back() {
     count(at_kill + 30).expect("writes go on while the follower is down");
     let f = Node::follower(&f_data, &[v.base()], &[]);
     // It resumes from its own head, while the writes go on.
-    count(dids.lock().unwrap().len() + 20).expect("writes go on");
+    let now = dids.lock().unwrap().len();
+    count(now + 20).expect("writes go on");
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     let target = v.height();
@@ -387,7 +403,11 @@ fn a_follower_killed_while_writes_go_on_catches_up_when_it_comes_back() {
         .arg(&f_data)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("ok: {} blocks", target + 1)));
 }
 
@@ -524,12 +544,17 @@ fn a_tampered_block_is_refused_never_applied_and_the_follower_recovers_from_an_h
         let served_before = evil.served.load(Ordering::Relaxed);
         write();
         // Refused (the metric names why, /healthz says what), and never applied.
-        wait_until(Duration::from_secs(10), || f.metric(&metric) > refused_before)
-            .unwrap_or_else(|| panic!("{tamper:?}: no refusal counted"));
+        wait_until(Duration::from_secs(10), || {
+            f.metric(&metric) > refused_before
+        })
+        .unwrap_or_else(|| panic!("{tamper:?}: no refusal counted"));
         assert!(evil.served.load(Ordering::Relaxed) > served_before);
         let (_, health) = get_json(&format!("{}/healthz", f.base()));
         let last = health["sync"]["lastError"].as_str().unwrap_or_default();
-        assert!(last.contains(&format!("block {}", held + 1)), "{tamper:?}: {health}");
+        assert!(
+            last.contains(&format!("block {}", held + 1)),
+            "{tamper:?}: {health}"
+        );
         assert!(health["sync"]["refusedBlocks"].as_u64().unwrap() > 0);
         std::thread::sleep(Duration::from_millis(500));
         assert_eq!(f.height(), held, "{tamper:?}: a tampered block was applied");
@@ -552,7 +577,14 @@ fn a_tampered_block_is_refused_never_applied_and_the_follower_recovers_from_an_h
     let out = Command::new(common::BIN)
         .args(["serve", "--data"])
         .arg(dir.path().join("g"))
-        .args(["--http", "127.0.0.1:0", "--handle", "off", "--follow", v.base()])
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--handle",
+            "off",
+            "--follow",
+            v.base(),
+        ])
         .arg("--genesis")
         .arg(&genesis_path)
         .stdout(Stdio::null())
@@ -699,7 +731,11 @@ fn followers_sharing_redis_never_serve_a_value_their_applied_block_replaced() {
                 "{} served an old version after applying block {at}",
                 f.base()
             );
-            assert!(applied <= BLOCK_INTERVAL, "{} took {applied:?} to apply a block", f.base());
+            assert!(
+                applied <= BLOCK_INTERVAL,
+                "{} took {applied:?} to apply a block",
+                f.base()
+            );
         }
     }
     stop.store(true, Ordering::Relaxed);
@@ -712,7 +748,142 @@ fn followers_sharing_redis_never_serve_a_value_their_applied_block_replaced() {
     // Redis was used by both, and the invalidations crossed over its channel.
     for f in [&f1, &f2] {
         assert_eq!(f.metric("sparkid_cache_l2_up"), 1.0, "{}", f.base());
-        assert!(f.metric("sparkid_cache_hits_total{tier=\"l2\"}") + f.metric("sparkid_cache_misses_total{tier=\"l2\"}") > 0.0);
+        assert!(
+            f.metric("sparkid_cache_hits_total{tier=\"l2\"}")
+                + f.metric("sparkid_cache_misses_total{tier=\"l2\"}")
+                > 0.0
+        );
     }
     drop(v);
+}
+
+// ---- the docker/ topology, from processes ----------------------------------------------------
+
+/// `docker/docker-compose.yml` without Docker: `docker/init-cluster.sh` runs the genesis ceremony
+/// of four validators, which run with `--peer`; two followers of all four share one Redis. A
+/// write through either follower reaches both; with the first validator killed, writes still
+/// commit (3 of 4) and the followers sync from the others.
+#[test]
+fn the_compose_topology_four_validators_two_followers_and_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let bin_dir = Path::new(common::BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../docker/init-cluster.sh");
+    let uid = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
+    let out = Command::new("sh")
+        .arg(script)
+        .env("PATH", path)
+        .env("KEYS", root.join("keys"))
+        .env("GENESIS", root.join("genesis"))
+        .env("DATA", root.join("validators"))
+        .env("OWNER_UID", uid.trim())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init-cluster.sh: {out:?}");
+
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let bases: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let start_validator = |i: usize| {
+        let key = root.join(format!("keys/v{}.key", i + 1));
+        let key = key.to_str().unwrap().to_string();
+        let mut args = vec![
+            "--validator-key".to_string(),
+            key,
+            "--handle".into(),
+            "off".into(),
+        ];
+        for (j, b) in bases.iter().enumerate() {
+            if j != i {
+                args.extend(["--peer".to_string(), b.clone()]);
+            }
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Daemon::start_at(
+            &root.join(format!("validators/v{}", i + 1)),
+            ports[i],
+            &args,
+        )
+    };
+    let mut validators: Vec<Option<Daemon>> = (0..4).map(|i| Some(start_validator(i))).collect();
+
+    let redis = Redis::start();
+    let url = redis.url();
+    let genesis = root.join("genesis/genesis.json");
+    let mut follower_args = vec!["--genesis", genesis.to_str().unwrap(), "--redis-url", &url];
+    for b in &bases {
+        follower_args.extend(["--follow", b.as_str()]);
+    }
+    let r1 = Node::start(&root.join("r1"), &follower_args);
+    let r2 = Node::start(&root.join("r2"), &follower_args);
+
+    // The chain authority (made by the init script) delegates a DNS zone, through a follower.
+    let authority: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("keys/authority.json")).unwrap())
+            .unwrap();
+    let authority_key = root.join("authority.key");
+    std::fs::write(&authority_key, authority["privateKey"].as_str().unwrap()).unwrap();
+    let (owner, owner_key) = create(r1.base());
+    let out = namespace(
+        r1.base(),
+        authority_key.to_str().unwrap(),
+        &[
+            "delegate",
+            "--kind",
+            "dns",
+            "--namespace",
+            "example.com",
+            "--owner",
+            &owner,
+        ],
+    );
+    assert_eq!(out["didState"]["state"], "finished", "{out}");
+
+    let check = |i: usize, writer: &Node| {
+        let (did, _) = create(writer.base());
+        let name = format!("node{i}.example.com");
+        let out = namespace(
+            writer.base(),
+            &owner_key,
+            &[
+                "bind",
+                "--kind",
+                "dns",
+                "--identifier",
+                &name,
+                "--did",
+                &did,
+            ],
+        );
+        assert_eq!(out["didState"]["state"], "finished", "{out}");
+        for r in [&r1, &r2] {
+            wait_until(Duration::from_secs(10), || {
+                r.http_document(&did).is_some() && r.dns_did(&name).as_deref() == Some(did.as_str())
+            })
+            .unwrap_or_else(|| panic!("{} does not serve write {i}", r.base()));
+        }
+    };
+    check(0, &r1);
+    check(1, &r2);
+
+    // The first validator (the stable leader, and the followers' first peer) dies.
+    validators[0].take().unwrap().kill9();
+    check(2, &r1);
+    check(3, &r2);
+    let live = get_json(&format!("{}/healthz", bases[1])).1["height"]
+        .as_u64()
+        .unwrap();
+    for r in [&r1, &r2] {
+        wait_until(Duration::from_secs(10), || r.height() >= live).expect("in sync");
+        let (_, health) = get_json(&format!("{}/healthz", r.base()));
+        assert_ne!(health["sync"]["peer"], bases[0].as_str(), "{health}");
+    }
+    drop(validators);
 }

@@ -10,7 +10,8 @@
 //!   parameter) is answered in each door's documented format, not as axum's plain text.
 //!
 //! Operations marked `x-sparkid-served-by: validators` (the consensus API) are served only by a
-//! validator of several; a dev node must not list them.
+//! validator of several: a dev node must not list them, and a validator of a two-validator
+//! chain must list them like the rest.
 //!
 //! The responses themselves (status codes, media types, bodies) are checked against the spec by
 //! schemathesis: `scripts/schemathesis`.
@@ -20,7 +21,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::{client, Daemon};
-use serde_json::Value;
+use serde_json::{json, Value};
+use sparkid_bid::PrivateKey;
 
 const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/openapi.yaml");
 const METHODS: [&str; 8] = [
@@ -140,10 +142,9 @@ fn matcher(table: &BTreeMap<String, BTreeSet<String>>) -> matchit::Router<String
     router
 }
 
-#[test]
-fn the_spec_and_the_server_list_the_same_routes() {
-    let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path());
+/// Compares the spec with the table of the daemon at `base`; `validator_of_several` says whether
+/// it serves the consensus API. Returns what differs.
+fn differences(base: &str, validator_of_several: bool) -> Vec<String> {
     let spec = spec();
     assert!(
         spec["openapi"]
@@ -151,17 +152,15 @@ fn the_spec_and_the_server_list_the_same_routes() {
             .is_some_and(|v| v.starts_with("3.")),
         "an OpenAPI 3 document"
     );
-    let ops = operations(&spec);
-    let table = served(&daemon.base);
+    let table = served(base);
     let router = matcher(&table);
-
     // Spec to server.
     let mut covered: BTreeSet<(String, String)> = BTreeSet::new();
     let mut problems = Vec::new();
-    for op in &ops {
+    for op in operations(&spec) {
         let concrete = instantiate(&op.path);
         let hit = router.at(&concrete).ok().map(|m| m.value.clone());
-        if op.validators_only {
+        if op.validators_only && !validator_of_several {
             if let Some(route) = hit.filter(|r| same_shape(&op.path, r)) {
                 problems.push(format!(
                     "{} {} is marked validators-only, but a dev node serves it as {route}",
@@ -196,9 +195,86 @@ fn the_spec_and_the_server_list_the_same_routes() {
             }
         }
     }
+    problems
+}
+
+#[test]
+fn the_spec_and_a_dev_node_list_the_same_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path());
+    let problems = differences(&daemon.base, false);
     assert!(
         problems.is_empty(),
-        "spec/openapi.yaml and the server differ:\n  {}",
+        "spec/openapi.yaml and a dev node differ:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// A validator of a two-validator chain (its peer never comes up: the routes are what matters)
+/// also serves the consensus API.
+#[test]
+fn the_spec_and_a_validator_of_several_list_the_same_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys: Vec<PrivateKey> = (0..2).map(|_| PrivateKey::generate()).collect();
+    let key_files: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let path = dir.path().join(format!("validator-{i}.key"));
+            std::fs::write(&path, k.to_encoded()).unwrap();
+            path.to_str().unwrap().to_string()
+        })
+        .collect();
+    let genesis = dir.path().join("genesis.json");
+    let genesis_json = json!({
+        "chainId": "sparkid-openapi-test",
+        "time": 1_700_000_000u64,
+        "validators": keys.iter().map(|k| k.public_key().to_encoded()).collect::<Vec<_>>(),
+    });
+    std::fs::write(&genesis, genesis_json.to_string()).unwrap();
+    let genesis = genesis.to_str().unwrap();
+    let votes: Vec<Value> = key_files
+        .iter()
+        .map(|k| {
+            common::cli(&[
+                "ledger",
+                "genesis-vote",
+                "--genesis",
+                genesis,
+                "--validator-key",
+                k,
+            ])
+        })
+        .collect();
+    let votes_path = dir.path().join("votes.json");
+    std::fs::write(&votes_path, Value::Array(votes).to_string()).unwrap();
+    let data = dir.path().join("node-0");
+    common::cli(&[
+        "ledger",
+        "init",
+        "--data",
+        data.to_str().unwrap(),
+        "--genesis",
+        genesis,
+        "--votes",
+        votes_path.to_str().unwrap(),
+    ]);
+    let peer = format!("http://127.0.0.1:{}", common::free_port());
+    let daemon = Daemon::start_with(
+        &data,
+        &[
+            "--validator-key",
+            &key_files[0],
+            "--peer",
+            &peer,
+            "--handle",
+            "off",
+        ],
+    );
+    let problems = differences(&daemon.base, true);
+    assert!(
+        problems.is_empty(),
+        "spec/openapi.yaml and a validator of several differ:\n  {}",
         problems.join("\n  ")
     );
 }

@@ -788,11 +788,16 @@ fn universal_resolver_endpoints_and_did_key() {
     let (status, ids) = get_json(&format!("{}/1.0/testIdentifiers", d.base));
     assert_eq!(status, 200);
     assert_eq!(ids["web"], json!(["did:web:example.com"]));
-    assert!(ids["bid"].is_array());
+    assert_eq!(ids["bid"], json!([]));
+    // Once DIDs are written, the newest are offered, and resolve.
+    let (_, first) = create_did(&d.base, None);
+    let (_, second) = create_did(&d.base, None);
+    let (_, ids) = get_json(&format!("{}/1.0/testIdentifiers", d.base));
+    assert_eq!(ids["bid"], json!([second, first]));
     let keys = ids["key"].as_array().unwrap();
     assert!(keys.contains(&json!(ED_KEY)));
     // Every test identifier of an in-process method resolves.
-    for id in keys {
+    for id in keys.iter().chain(ids["bid"].as_array().unwrap()) {
         let (status, result) = get_json(&format!(
             "{}/1.0/identifiers/{}",
             d.base,

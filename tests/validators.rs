@@ -137,7 +137,10 @@ impl Cluster {
             if heads.windows(2).all(|w| w[0] == w[1]) {
                 return heads[0].clone();
             }
-            assert!(Instant::now() < deadline, "the validators do not converge: {heads:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the validators do not converge: {heads:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -152,7 +155,10 @@ impl Cluster {
                 let v: Value = serde_json::from_str(&body).unwrap();
                 return v["didDocument"].clone();
             }
-            assert!(Instant::now() < deadline, "validator {i} does not resolve {did}: {body}");
+            assert!(
+                Instant::now() < deadline,
+                "validator {i} does not resolve {did}: {body}"
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -285,7 +291,13 @@ fn empty_block(c: &Cluster, i: usize, proposer: usize, time_offset: u64) -> Bloc
     }
 }
 
-fn propose(c: &Cluster, to: usize, round: u64, header: &BlockHeader, signer: usize) -> (u16, Value) {
+fn propose(
+    c: &Cluster,
+    to: usize,
+    round: u64,
+    header: &BlockHeader,
+    signer: usize,
+) -> (u16, Value) {
     let hash = header.hash();
     let mut bytes = b"sparkid/proposal/v1\n".to_vec();
     bytes.extend_from_slice(
@@ -320,7 +332,10 @@ fn a_validator_votes_only_for_checked_blocks_and_once_per_round() {
     bad.state_root = Hash([7; 32]);
     let (status, answer) = propose(&c, to, 1, &bad, 1);
     assert_eq!(status, 422, "{answer}");
-    assert!(answer["detail"].as_str().unwrap().contains("state root"), "{answer}");
+    assert!(
+        answer["detail"].as_str().unwrap().contains("state root"),
+        "{answer}"
+    );
 
     // Round 1 is validator 1's: validator 3 cannot propose in it.
     let good = empty_block(&c, to, 1, 0);
@@ -347,7 +362,10 @@ fn a_validator_votes_only_for_checked_blocks_and_once_per_round() {
     assert_ne!(other.hash(), good.hash());
     let (status, answer) = propose(&c, to, 1, &other, 1);
     assert_eq!(status, 409, "{answer}");
-    assert!(answer["detail"].as_str().unwrap().contains("already voted"), "{answer}");
+    assert!(
+        answer["detail"].as_str().unwrap().contains("already voted"),
+        "{answer}"
+    );
     c.kill9(to);
     c.start(to);
     let (status, answer) = propose(&c, to, 1, &other, 1);
@@ -389,7 +407,7 @@ fn commit_latency_with_four_validators() {
     let writes: usize = std::env::var("SPARKID_LATENCY_WRITES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(100);
     for (label, node) in [("leader", 0), ("forwarded", 2)] {
         let mut took: Vec<Duration> = Vec::with_capacity(writes);
         for _ in 0..writes {

@@ -367,7 +367,11 @@ mod tests {
         assert!(moved.verify(&h, &set).is_err());
         let mixed = CommitCertificate {
             block_hash: h.hash(),
-            votes: vec![round_two[0].clone(), round_two[1].clone(), Vote::sign(&h, 0, &keys[2])],
+            votes: vec![
+                round_two[0].clone(),
+                round_two[1].clone(),
+                Vote::sign(&h, 0, &keys[2]),
+            ],
         };
         assert_eq!(
             mixed.verify(&h, &set),

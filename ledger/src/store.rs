@@ -747,7 +747,10 @@ impl Ledger {
         txs: Vec<VerifiedTransaction>,
         now: u64,
         proposer: &str,
-        certify: impl FnOnce(&BlockHeader, &[VerifiedTransaction]) -> Result<CommitCertificate, LedgerError>,
+        certify: impl FnOnce(
+            &BlockHeader,
+            &[VerifiedTransaction],
+        ) -> Result<CommitCertificate, LedgerError>,
     ) -> Result<Proposal<M::Rejection>, LedgerError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let started = Instant::now();
@@ -789,8 +792,9 @@ impl Ledger {
             commit = ?written.elapsed(),
             "proposed block"
         );
-        *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified.clone();
+        // Listeners (cache invalidation) run before the head moves: see `on_commit`.
         self.notify(height, keys);
+        *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified.clone();
         Ok(Proposal {
             block: Some(certified),
             outcomes,
@@ -814,8 +818,9 @@ impl Ledger {
         };
         self.write_block(&wtx, &included, &certified)?;
         wtx.commit()?;
-        *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
+        // Listeners (cache invalidation) run before the head moves: see `on_commit`.
         self.notify(header.height, keys);
+        *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
         Ok(())
     }
 
@@ -855,7 +860,14 @@ impl Ledger {
         machine: &M,
         header: &BlockHeader,
         transactions: &[Transaction],
-    ) -> Result<(redb::WriteTransaction, Vec<VerifiedTransaction>, Vec<String>), LedgerError> {
+    ) -> Result<
+        (
+            redb::WriteTransaction,
+            Vec<VerifiedTransaction>,
+            Vec<String>,
+        ),
+        LedgerError,
+    > {
         let head = self.head();
         let bad = |reason: String| LedgerError::BadBlock {
             height: header.height,
@@ -925,7 +937,11 @@ impl Ledger {
     }
 
     /// Registers `listener` to hear of every block committed from now on, after its commit is
-    /// durable and the head has moved (so a reader it triggers sees the new state).
+    /// durable (a read it triggers sees the new state) and before the head moves to it: whoever
+    /// sees the new head (a `/healthz`, a proof anchor, a follower's read-your-writes wait) can
+    /// rely on every listener, such as the cache's invalidation, having run. Were the head to
+    /// move first, a reader could see height `h` and still be served, from a cache, a value
+    /// that block `h` replaced.
     pub fn on_commit(&self, listener: CommitListener) {
         self.listeners
             .write()
@@ -1471,7 +1487,11 @@ mod tests {
         let raw = peer.block_range_json(0, 10, 1 << 20).unwrap();
         assert_eq!(raw.len(), 4);
         assert_eq!(peer.block_range_json(1, 2, 1 << 20).unwrap().len(), 2);
-        assert_eq!(peer.block_range_json(1, 10, 1).unwrap().len(), 1, "always one");
+        assert_eq!(
+            peer.block_range_json(1, 10, 1).unwrap().len(),
+            1,
+            "always one"
+        );
         assert!(peer.block_range_json(4, 10, 1 << 20).unwrap().is_empty());
         let blocks: Vec<Block> = raw
             .iter()
@@ -1491,5 +1511,67 @@ mod tests {
         }
         assert_eq!(follower.head(), peer.head());
         assert_eq!(follower.get("kv/k2").unwrap().as_deref(), Some("\"v\""));
+    }
+
+    #[test]
+    fn validators_check_a_proposed_block_without_committing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<PrivateKey> = (0..4).map(|_| PrivateKey::generate()).collect();
+        let user = PrivateKey::generate();
+        let genesis = Genesis {
+            chain_id: "t".into(),
+            time: 1,
+            validators: keys.iter().map(|k| k.public_key().to_encoded()).collect(),
+            authority: None,
+            other: Default::default(),
+        };
+        // What each validator signs alone is the header `create` builds.
+        let header0 = Ledger::genesis_header(&genesis).unwrap();
+        let signers: Vec<&PrivateKey> = keys[..3].iter().collect();
+        let ledger = Ledger::create(dir.path(), genesis, &signers).unwrap();
+        assert_eq!(ledger.head().header, header0);
+
+        // A block built (and certified by a quorum) on one ledger, as its proposer names it.
+        let other = tempfile::tempdir().unwrap();
+        let proposer_ledger = Ledger::create_certified(
+            other.path(),
+            ledger.genesis().clone(),
+            ledger.head().certificate,
+        )
+        .unwrap();
+        let txs = vec![set(&user, "a", "1"), set(&user, "b", "2")];
+        let proposer = keys[1].public_key().to_encoded();
+        let mut seen = None;
+        proposer_ledger
+            .propose_as(&Set, txs, 2, &proposer, |header, included| {
+                seen = Some((
+                    header.clone(),
+                    included.iter().map(|t| t.tx().clone()).collect::<Vec<_>>(),
+                ));
+                Ok(CommitCertificate::sign(header, &signers))
+            })
+            .unwrap();
+        let (header, transactions) = seen.unwrap();
+        assert_eq!(header.proposer, proposer);
+
+        // Checked: nothing is committed.
+        ledger.check_block(&Set, &header, &transactions).unwrap();
+        assert_eq!(ledger.height(), 0);
+        assert_eq!(ledger.get("kv/a").unwrap(), None);
+        // A wrong state root, a transaction left out, a proposer outside the set: refused.
+        let mut bad = header.clone();
+        bad.state_root = Hash([9; 32]);
+        let e = ledger.check_block(&Set, &bad, &transactions).unwrap_err();
+        assert!(e.to_string().contains("state root"), "{e}");
+        assert!(ledger
+            .check_block(&Set, &header, &transactions[..1])
+            .is_err());
+        let mut stranger = header.clone();
+        stranger.proposer = user.public_key().to_encoded();
+        assert!(ledger.check_block(&Set, &stranger, &transactions).is_err());
+        // The checked block then applies with its certificate.
+        let block = proposer_ledger.block(1).unwrap().unwrap();
+        ledger.apply_block(&Set, block).unwrap();
+        assert_eq!(ledger.head(), proposer_ledger.head());
     }
 }

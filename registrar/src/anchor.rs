@@ -96,8 +96,7 @@ pub(crate) fn execute(
         Ok(a) => a,
         Err(e) => return malformed(format!("anchor: {ac:?} is not an AC code: {e}")),
     };
-    let Some(delegation) =
-        read::<NamespaceRecord>(state, &namespace_key(Kind::Ac, ac.as_str()))?
+    let Some(delegation) = read::<NamespaceRecord>(state, &namespace_key(Kind::Ac, ac.as_str()))?
     else {
         return Ok(Err(OperationError::NoNamespace {
             kind: Kind::Ac,
@@ -122,9 +121,7 @@ pub(crate) fn execute(
         (_, Some(g)) => {
             let named = g.other.get("acCode").and_then(|v| v.as_str());
             if named != Some(ac.as_str()) {
-                return malformed(format!(
-                    "the genesis names acCode {named:?}, not {ac}"
-                ));
+                return malformed(format!("the genesis names acCode {named:?}, not {ac}"));
             }
             if let Err(e) = g.validator_set() {
                 return malformed(format!("the genesis validators: {e}"));
@@ -165,7 +162,10 @@ pub(crate) fn execute(
     if let Err(e) = checked.check(header) {
         return malformed(format!("anchor of {ac}: {e}"));
     }
-    if let Some(p) = previous.as_ref().filter(|p| header.header.height <= p.height) {
+    if let Some(p) = previous
+        .as_ref()
+        .filter(|p| header.header.height <= p.height)
+    {
         return malformed(format!(
             "anchor of {ac}: height {} is not above the latest anchor ({})",
             header.header.height, p.height

@@ -85,9 +85,9 @@ pub enum Operation {
         ac: String,
         /// The sub-chain's genesis: required on the first anchor, the same one after.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        genesis: Option<sparkid_ledger::Genesis>,
+        genesis: Option<Box<sparkid_ledger::Genesis>>,
         /// The header and its certificate by the sub-chain's validators.
-        header: sparkid_ledger::CertifiedHeader,
+        header: Box<sparkid_ledger::CertifiedHeader>,
     },
 }
 
@@ -513,10 +513,15 @@ impl StateMachine for BidStateMachine {
             Ok(op) => op,
             Err(e) => return Ok(Err(OperationError::Malformed(e.to_string()))),
         };
-        if let Operation::Anchor { ac, genesis, header } = &op {
+        if let Operation::Anchor {
+            ac,
+            genesis,
+            header,
+        } = &op
+        {
             return crate::anchor::execute(
                 ac,
-                genesis.as_ref(),
+                genesis.as_deref(),
                 header,
                 &body.signer,
                 tx.key(),

@@ -71,9 +71,7 @@ impl Sequencer for LocalSequencer {
 }
 
 /// The writers' answers for a proposal's outcomes.
-pub fn answers(
-    outcomes: Vec<TxOutcome<OperationError>>,
-) -> Vec<Result<Committed, SubmitError>> {
+pub fn answers(outcomes: Vec<TxOutcome<OperationError>>) -> Vec<Result<Committed, SubmitError>> {
     outcomes
         .into_iter()
         .map(|outcome| match outcome {
@@ -156,9 +154,7 @@ impl SubmitError {
     pub fn http_status(&self) -> u16 {
         match self {
             SubmitError::Rejected(TxRejection::Operation(OperationError::NotFound(_))) => 404,
-            SubmitError::Rejected(TxRejection::Operation(OperationError::AlreadyExists(_))) => {
-                409
-            }
+            SubmitError::Rejected(TxRejection::Operation(OperationError::AlreadyExists(_))) => 409,
             SubmitError::Tx(_) | SubmitError::Rejected(_) => 400,
             SubmitError::Remote { status, .. } => *status,
             SubmitError::NoQuorum { .. } | SubmitError::Unavailable => 503,

@@ -420,8 +420,8 @@ fn sub_chain(ac: &str, blocks: usize) -> Chain {
 fn anchor_op(sub: &Chain, with_genesis: bool) -> Operation {
     Operation::Anchor {
         ac: "byo1".into(),
-        genesis: with_genesis.then(|| sub.ledger.genesis().clone()),
-        header: sub.ledger.head(),
+        genesis: with_genesis.then(|| Box::new(sub.ledger.genesis().clone())),
+        header: Box::new(sub.ledger.head()),
     }
 }
 

@@ -497,7 +497,10 @@ fn not_found(resolver: &Resolver, bid: &Bid) -> BidProtoError {
 /// as a native document ([`ac_native_document`]); code 10 when the code is not delegated.
 fn respond_ac_code(resolver: &Resolver, bid: &Bid, sub: &SubPath, options: &Options) -> Value {
     let Some(ac) = bid.ac_code() else {
-        return failure(&BidProtoError::Internal(format!("{bid} has no AC code")), None);
+        return failure(
+            &BidProtoError::Internal(format!("{bid} has no AC code")),
+            None,
+        );
     };
     let key = sparkid_registrar::namespace::namespace_key(sparkid_registrar::Kind::Ac, ac.as_str());
     let (value, proof) = if options.proof {
@@ -514,19 +517,20 @@ fn respond_ac_code(resolver: &Resolver, bid: &Bid, sub: &SubPath, options: &Opti
             Err(e) => return failure(&BidProtoError::Internal(e.to_string()), None),
         }
     };
-    let delegation: sparkid_registrar::NamespaceRecord = match value.as_deref().map(serde_json::from_str).transpose() {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            return failure(
-                &BidProtoError::UnknownChain {
-                    ac: ac.to_string(),
-                    bid: bid.to_string(),
-                },
-                proof,
-            )
-        }
-        Err(e) => return failure(&BidProtoError::Internal(format!("stored {key}: {e}")), None),
-    };
+    let delegation: sparkid_registrar::NamespaceRecord =
+        match value.as_deref().map(serde_json::from_str).transpose() {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                return failure(
+                    &BidProtoError::UnknownChain {
+                        ac: ac.to_string(),
+                        bid: bid.to_string(),
+                    },
+                    proof,
+                )
+            }
+            Err(e) => return failure(&BidProtoError::Internal(format!("stored {key}: {e}")), None),
+        };
     let document = ac_native_document(&bid.to_string(), &delegation);
     let mut data = match render(bid, &document, sub, options) {
         Ok(data) => data,

@@ -272,7 +272,10 @@ async fn handle(
     let handle = match handle {
         Ok(Path(handle)) => handle,
         Err(e) => {
-            let raw = uri.path().strip_prefix("/api/handles/").unwrap_or(uri.path());
+            let raw = uri
+                .path()
+                .strip_prefix("/api/handles/")
+                .unwrap_or(uri.path());
             let answer = HandleAnswer {
                 code: wire::response_code::PROTOCOL_ERROR,
                 values: Vec::new(),

@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Make an Ed25519 key pair and print it with its BID (JSON).
     Keygen {
         /// Print the BID on this sub-chain.
@@ -185,7 +185,11 @@ struct ServeArgs {
     #[arg(long = "follow", env = "SPARKID_FOLLOW", value_delimiter = ',')]
     follow: Vec<String>,
     /// Where a follower forwards writes (repeatable) [default: the --follow peers].
-    #[arg(long = "validator-url", env = "SPARKID_VALIDATOR_URL", value_delimiter = ',')]
+    #[arg(
+        long = "validator-url",
+        env = "SPARKID_VALIDATOR_URL",
+        value_delimiter = ','
+    )]
     validator_urls: Vec<String>,
     /// A validator of several: another validator's base URL (repeatable), for proposals,
     /// votes, forwarded writes and catch-up (spec/consensus.md).
@@ -319,7 +323,7 @@ fn read_genesis(path: &std::path::Path) -> anyhow::Result<sparkid_ledger::Genesi
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Keygen { ac } => {
             let key = PrivateKey::generate();
             let bid = Bid::derive(&key.public_key(), parse_ac(ac)?)?;
@@ -376,8 +380,9 @@ pub fn run() -> anyhow::Result<()> {
             votes,
         }) => {
             let genesis = read_genesis(&genesis)?;
-            let votes: Vec<sparkid_ledger::block::Vote> = serde_json::from_str(&read_input(&votes)?)
-                .with_context(|| format!("votes {}", votes.display()))?;
+            let votes: Vec<sparkid_ledger::block::Vote> =
+                serde_json::from_str(&read_input(&votes)?)
+                    .with_context(|| format!("votes {}", votes.display()))?;
             let header = sparkid_ledger::Ledger::genesis_header(&genesis)?;
             let certificate = sparkid_ledger::CommitCertificate {
                 block_hash: header.hash(),
@@ -770,7 +775,7 @@ impl OwnDaemon {
             .arg("--data")
             .arg(&data)
             .args(["--http", &format!("127.0.0.1:{port}")])
-            .args(["--subchain", ac.as_str(), "--dev", "true", "--log", "warn"])
+            .args(["--subchain", ac.as_str(), "--dev", "true", "--log", "error"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null());
         // The caller's SPARKID_* settings (a config file, a validator key) are not this
@@ -979,6 +984,9 @@ fn conformance(args: ConformanceArgs) -> anyhow::Result<()> {
         let count = |member: &str| value[member].as_array().map_or(0, Vec::len);
         match value.get("exchanges") {
             Some(_) => println!("{} ({} exchanges)", path.display(), count("exchanges")),
+            None if count("dids") == 0 => {
+                println!("{} ({} executions)", path.display(), count("executions"))
+            }
             None => println!(
                 "{} ({} DIDs, {} executions)",
                 path.display(),

@@ -452,3 +452,21 @@ pub struct DriverConfig {
     /// asks the driver every time [default: 60]. Errors are never reused; `noCache` skips it.
     pub cache_ttl_secs: Option<u64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ledger_cache_size_is_the_flag_then_the_file_then_256_mib() {
+        let mib = |n: usize| Some(n * 1024 * 1024);
+        let file: FileConfig = toml::from_str("ledger_cache_mb = 64").unwrap();
+        assert_eq!(file.ledger_cache_mb, Some(64));
+        let flag = |v: Option<u64>| LedgerArgs { ledger_cache_mb: v };
+        assert_eq!(flag(None).resolve(None).cache_size, mib(256));
+        assert_eq!(flag(None).resolve(file.ledger_cache_mb).cache_size, mib(64));
+        assert_eq!(flag(Some(32)).resolve(Some(64)).cache_size, mib(32));
+        // Zero would leave redb no room to commit: the least is 1 MiB.
+        assert_eq!(flag(Some(0)).resolve(None).cache_size, mib(1));
+    }
+}

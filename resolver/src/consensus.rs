@@ -323,6 +323,9 @@ struct ForwardAnswer {
     outcomes: Vec<ForwardOutcome>,
 }
 
+/// A validator's answer to a consensus request: its status and JSON body, or why none came.
+type PeerAnswer = Result<(u16, serde_json::Value), String>;
+
 /// Why this node's own attempt to commit a batch failed.
 #[derive(Debug)]
 enum DriveError {
@@ -331,6 +334,8 @@ enum DriveError {
     /// Worth another attempt at once: a higher round was promised, a re-proposed block was
     /// committed first, or this node caught up.
     Retry(String),
+    /// Validator `.0` is past the height: catch up from it, then try again.
+    Behind(usize),
     /// The local ledger failed.
     Ledger(String),
 }
@@ -602,9 +607,7 @@ impl Consensus {
         PublicKey::from_encoded(expected)
             .ok()
             .and_then(|k| k.verify(bytes, signature).ok())
-            .ok_or_else(|| {
-                Refusal::WrongProposer("the request's signature does not verify".into())
-            })
+            .ok_or_else(|| Refusal::WrongProposer("the request's signature does not verify".into()))
     }
 
     /// Catches up from the proposer of `round` when this node is behind height `h`.
@@ -615,7 +618,12 @@ impl Consensus {
         if let Some(url) = self.url_of(self.owner(round)).await {
             if let Ok(peer) = PeerClient::new(&url) {
                 if let Err(e) = catch_up(&self.ledger, &self.machine, &peer).await {
-                    warn!(peer = %url, error = %e, "consensus: catching up failed");
+                    // A block pushed meanwhile makes the fetched one stale: not a failure.
+                    if self.ledger.height() + 1 >= h {
+                        debug!(peer = %url, error = %e, "consensus: caught up meanwhile");
+                    } else {
+                        warn!(peer = %url, error = %e, "consensus: catching up failed");
+                    }
                 }
             }
         }
@@ -695,7 +703,7 @@ impl Consensus {
         path: &'static str,
         body: Bytes,
         timeout: Duration,
-    ) -> tokio::sync::mpsc::Receiver<(usize, Result<(u16, serde_json::Value), String>)> {
+    ) -> tokio::sync::mpsc::Receiver<(usize, PeerAnswer)> {
         let (tx, rx) = tokio::sync::mpsc::channel(self.n());
         for idx in (0..self.n()).filter(|&i| i != self.me) {
             let this = self.clone();
@@ -753,7 +761,11 @@ impl Consensus {
     fn next_round(&self, h: u64) -> u64 {
         let record = Self::record_for(&Self::lock(&self.store.record), h);
         let seen = Self::lock(&self.seen_round).get(&h).copied();
-        let floor = match (record.promised, record.accepted.as_ref().map(|a| a.round), seen) {
+        let floor = match (
+            record.promised,
+            record.accepted.as_ref().map(|a| a.round),
+            seen,
+        ) {
             (None, None, None) => None,
             (p, a, s) => Some(p.unwrap_or(0).max(a.unwrap_or(0)).max(s.unwrap_or(0))),
         };
@@ -792,7 +804,8 @@ impl Consensus {
                 break;
             }
             if target != self.me {
-                let suspected = Self::lock(&self.suspect)[target].is_some_and(|t| t > Instant::now());
+                let suspected =
+                    Self::lock(&self.suspect)[target].is_some_and(|t| t > Instant::now());
                 if suspected {
                     continue;
                 }
@@ -963,6 +976,11 @@ impl Consensus {
                     debug!(attempt, reason = %why, "consensus: proposing again");
                     last = why;
                 }
+                Err(DriveError::Behind(idx)) => {
+                    // Here, not inside the proposal: that holds the ledger's writer lock.
+                    self.catch_up_from(idx);
+                    last = format!("validator {idx} was past this node's head");
+                }
                 Err(DriveError::NoQuorum { answered }) => {
                     warn!(
                         answered,
@@ -1003,7 +1021,8 @@ impl Consensus {
                     from_round = accepted.round,
                     "consensus: re-proposing the block voted for earlier"
                 );
-                let certificate = self.gather_votes(round, &accepted.header, &accepted.transactions, true)?;
+                let certificate =
+                    self.gather_votes(round, &accepted.header, &accepted.transactions, true)?;
                 let block = Block {
                     header: accepted.header,
                     transactions: accepted.transactions,
@@ -1011,9 +1030,13 @@ impl Consensus {
                 };
                 self.ledger
                     .apply_block(self.machine.as_ref(), block)
-                    .map_err(|e| DriveError::Retry(format!("applying the re-proposed block: {e}")))?;
+                    .map_err(|e| {
+                        DriveError::Retry(format!("applying the re-proposed block: {e}"))
+                    })?;
                 self.push_commit(h);
-                return Err(DriveError::Retry("a re-proposed block took the height".into()));
+                return Err(DriveError::Retry(
+                    "a re-proposed block took the height".into(),
+                ));
             }
         }
         let mut failure: Option<DriveError> = None;
@@ -1101,8 +1124,7 @@ impl Consensus {
             self.note_round(h, p);
         }
         if let Some(idx) = ahead {
-            self.catch_up_from(idx);
-            return Err(DriveError::Retry(format!("validator {idx} is past height {h}")));
+            return Err(DriveError::Behind(idx));
         }
         if promises.len() < self.quorum {
             if higher.is_some() {
@@ -1146,7 +1168,8 @@ impl Consensus {
                 }
                 DriveError::Retry(r.detail())
             })?;
-        let request = ProposalRequest::sign(round, header.clone(), transactions.to_vec(), &self.key);
+        let request =
+            ProposalRequest::sign(round, header.clone(), transactions.to_vec(), &self.key);
         let body = Bytes::from(serde_json::to_vec(&request).unwrap_or_default());
         let block_hash = header.hash();
         let bytes = vote_bytes_in_round(&header.chain_id, h, &block_hash, round);
@@ -1199,17 +1222,7 @@ impl Consensus {
             return Err(DriveError::Retry(format!("round {p} was promised")));
         }
         if let Some(idx) = ahead {
-            // Not here: the ledger's writer lock may be held by the caller. The next attempt
-            // starts from the height the background sync reaches.
-            let this = self.clone();
-            self.runtime.spawn(async move {
-                if let Some(url) = this.url_of(idx).await {
-                    if let Ok(peer) = PeerClient::new(&url) {
-                        let _ = catch_up(&this.ledger, &this.machine, &peer).await;
-                    }
-                }
-            });
-            return Err(DriveError::Retry(format!("validator {idx} is past height {h}")));
+            return Err(DriveError::Behind(idx));
         }
         Err(DriveError::NoQuorum {
             answered: votes.len(),
@@ -1259,15 +1272,20 @@ async fn prepare(Extension(c): Extension<Arc<Consensus>>, body: Bytes) -> Respon
             .response(c.ledger.height());
     }
     let bytes = prepare_bytes(&request.chain_id, request.height, request.round);
-    if let Err(r) = c.check_proposer(request.round, &request.validator, &bytes, &request.signature)
-    {
+    if let Err(r) = c.check_proposer(
+        request.round,
+        &request.validator,
+        &bytes,
+        &request.signature,
+    ) {
         return r.response(c.ledger.height());
     }
     c.catch_up_for(request.height, request.round).await;
     let this = c.clone();
-    let answer = tokio::task::spawn_blocking(move || this.on_prepare(request.height, request.round))
-        .await
-        .unwrap_or_else(|e| Err(Refusal::Storage(e.to_string())));
+    let answer =
+        tokio::task::spawn_blocking(move || this.on_prepare(request.height, request.round))
+            .await
+            .unwrap_or_else(|e| Err(Refusal::Storage(e.to_string())));
     match answer {
         Ok(promise) => ok_json(&promise),
         Err(r) => r.response(c.ledger.height()),
@@ -1280,20 +1298,35 @@ async fn proposals(Extension(c): Extension<Arc<Consensus>>, body: Bytes) -> Resp
         Err(e) => return bad_request(e.to_string()),
     };
     let header = &request.header;
-    let bytes = proposal_bytes(&header.chain_id, header.height, request.round, &header.hash());
-    if let Err(r) = c.check_proposer(request.round, &request.validator, &bytes, &request.signature)
-    {
+    let bytes = proposal_bytes(
+        &header.chain_id,
+        header.height,
+        request.round,
+        &header.hash(),
+    );
+    if let Err(r) = c.check_proposer(
+        request.round,
+        &request.validator,
+        &bytes,
+        &request.signature,
+    ) {
         return r.response(c.ledger.height());
     }
+    let started = Instant::now();
     c.catch_up_for(header.height, request.round).await;
+    let caught_up = started.elapsed();
     let this = c.clone();
+    let (height, round) = (header.height, request.round);
     let answer = tokio::task::spawn_blocking(move || {
         this.on_proposal(request.round, &request.header, &request.transactions, true)
     })
     .await
     .unwrap_or_else(|e| Err(Refusal::Storage(e.to_string())));
     match answer {
-        Ok(vote) => ok_json(&json!({ "vote": vote })),
+        Ok(vote) => {
+            debug!(height, round, catch_up = ?caught_up, total = ?started.elapsed(), "consensus: voted");
+            ok_json(&json!({ "vote": vote }))
+        }
         Err(r) => {
             info!(reason = %r.detail(), "consensus: refused to vote");
             r.response(c.ledger.height())

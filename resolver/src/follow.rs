@@ -197,7 +197,12 @@ async fn create_from(
         .blocks(0, 1, Duration::ZERO)
         .await
         .map_err(Bootstrap::Retry)?;
-    let Some(block0) = page.blocks.into_iter().next().filter(|b| b.header.height == 0) else {
+    let Some(block0) = page
+        .blocks
+        .into_iter()
+        .next()
+        .filter(|b| b.header.height == 0)
+    else {
         return Err(Bootstrap::Retry(SyncError::Decode {
             url: peer.url().to_string(),
             reason: "no block 0 in the answer".into(),
@@ -325,6 +330,12 @@ impl Follower {
         .into_iter()
         .map(|u| u.trim_end_matches('/').to_string())
         .collect();
+        if let Some(bad) = upstream
+            .iter()
+            .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            bail!("--validator-url {bad:?}: a base URL such as http://validator:8080");
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(peer::CONNECT_TIMEOUT)
             .timeout(FORWARD_TIMEOUT)
@@ -389,7 +400,8 @@ impl Follower {
                     *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some(e.to_string());
                     if self.peers.len() > 1 {
-                        self.current.store((index + 1) % self.peers.len(), Ordering::Relaxed);
+                        self.current
+                            .store((index + 1) % self.peers.len(), Ordering::Relaxed);
                     }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -469,7 +481,12 @@ impl Follower {
     /// Forwards a registrar request (`path_and_query` of `/1.0/create` and the like, its
     /// headers and body) to a validator and returns the validator's answer as it is; see the
     /// module documentation for jobs and read-your-writes.
-    pub async fn forward(&self, path_and_query: &str, headers: &HeaderMap, body: Bytes) -> Response {
+    pub async fn forward(
+        &self,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Response {
         let n = self.upstream.len();
         // A job continues where it started; anything else goes to the preferred validator and,
         // when that one cannot be reached at all, to the next.
@@ -506,7 +523,9 @@ impl Follower {
         let answer = RegistrarResponse::failed(
             None,
             502,
-            format!("this follower forwards writes to a validator, and none answered ({last_error})"),
+            format!(
+                "this follower forwards writes to a validator, and none answered ({last_error})"
+            ),
         );
         (
             StatusCode::BAD_GATEWAY,
@@ -523,8 +542,8 @@ impl Follower {
         request: Request,
         next: Next,
     ) -> Response {
-        let is_write = request.method() == Method::POST
-            && WRITE_ROUTES.contains(&request.uri().path());
+        let is_write =
+            request.method() == Method::POST && WRITE_ROUTES.contains(&request.uri().path());
         if !is_write {
             return next.run(request).await;
         }
@@ -540,7 +559,10 @@ impl Follower {
                 let answer = RegistrarResponse::failed(
                     None,
                     413,
-                    format!("the request body is not readable or over {} bytes: {e}", crate::http::MAX_BODY),
+                    format!(
+                        "the request body is not readable or over {} bytes: {e}",
+                        crate::http::MAX_BODY
+                    ),
                 );
                 return (
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -550,12 +572,14 @@ impl Follower {
                     .into_response();
             }
         };
-        follower.forward(&path_and_query, &parts.headers, body).await
+        follower
+            .forward(&path_and_query, &parts.headers, body)
+            .await
     }
 
     async fn relay(&self, index: usize, response: reqwest::Response) -> Response {
-        let status = StatusCode::from_u16(response.status().as_u16())
-            .unwrap_or(StatusCode::BAD_GATEWAY);
+        let status =
+            StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
         let content_type = response
             .headers()
             .get(header::CONTENT_TYPE)

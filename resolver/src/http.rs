@@ -104,7 +104,11 @@ async fn test_identifiers(State(state): State<AppState>) -> Response {
     json_response(
         StatusCode::OK,
         "application/json",
-        &Value::Object(state.resolver.test_identifiers(&[])),
+        &Value::Object(
+            state
+                .resolver
+                .test_identifiers(&state.resolver.recent_dids()),
+        ),
     )
 }
 
@@ -139,7 +143,7 @@ async fn registrar_call(
     };
     let registrar = match registrar_for(&state, function, &request) {
         Ok(r) => r,
-        Err(refusal) => return registrar_response(refusal),
+        Err(refusal) => return registrar_response(*refusal),
     };
     registrar_response(registrar.handle(function, request).await)
 }
@@ -151,7 +155,7 @@ fn registrar_for(
     state: &AppState,
     function: Function,
     request: &RegistrarRequest,
-) -> Result<Arc<Registrar>, RegistrarResponse> {
+) -> Result<Arc<Registrar>, Box<RegistrarResponse>> {
     if function == Function::Namespace || state.subchain_registrars.is_empty() {
         return Ok(state.registrar.clone());
     }
@@ -175,7 +179,10 @@ fn registrar_for(
         },
         None => match request.options.get("acCode").and_then(Value::as_str) {
             Some(code) => Some(code.parse::<sparkid_bid::AcCode>().map_err(|e| {
-                failed(400, format!("options.acCode {code:?} is not an AC code: {e}"))
+                Box::new(failed(
+                    400,
+                    format!("options.acCode {code:?} is not an AC code: {e}"),
+                ))
             })?),
             None => None,
         },
@@ -186,18 +193,18 @@ fn registrar_for(
     if let Some(registrar) = state.subchain_registrars.get(&ac) {
         return Ok(registrar.clone());
     }
-    let own = sparkid_registrar::BidStateMachine::for_genesis(state.registrar.ledger().genesis())
-        .ac_code;
+    let own =
+        sparkid_registrar::BidStateMachine::for_genesis(state.registrar.ledger().genesis()).ac_code;
     if own == Some(ac) {
         return Ok(state.registrar.clone());
     }
-    Err(failed(
+    Err(Box::new(failed(
         400,
         format!(
             "this registrar does not host sub-chain {ac}: write did:bid:{ac}:… DIDs through \
              the sub-chain's own registrar"
         ),
-    ))
+    )))
 }
 
 fn failed(status: u16, reason: String) -> RegistrarResponse {
@@ -209,16 +216,16 @@ struct MethodQuery {
     method: Option<String>,
 }
 
-/// `?method=`, or a registrar `failed` answer for a query string axum cannot read (such as
-/// `method` given twice): the registrar's own JSON, not axum's plain-text rejection.
+/// `?method=`, or why the query string cannot be read (such as `method` given twice): the
+/// caller answers that as a registrar `failed` state, not as axum's plain-text rejection.
 fn method_query(
     query: Result<Query<MethodQuery>, QueryRejection>,
-) -> Result<Option<String>, Response> {
+) -> Result<Option<String>, String> {
     query.map(|Query(q)| q.method).map_err(|e| {
-        registrar_response(failed(
-            400,
-            format!("the query string is not ?method=<method>: {}", e.body_text()),
-        ))
+        format!(
+            "the query string is not ?method=<method>: {}",
+            e.body_text()
+        )
     })
 }
 
@@ -228,7 +235,7 @@ async fn create(
     body: Bytes,
 ) -> Response {
     match method_query(query) {
-        Err(response) => response,
+        Err(reason) => registrar_response(failed(400, reason)),
         Ok(None) => registrar_response(failed(400, "create needs ?method=bid".into())),
         Ok(Some(m)) => registrar_call(state, Function::Create, Some(&m), body).await,
     }
@@ -240,7 +247,7 @@ async fn update(
     body: Bytes,
 ) -> Response {
     match method_query(query) {
-        Err(response) => response,
+        Err(reason) => registrar_response(failed(400, reason)),
         Ok(m) => registrar_call(state, Function::Update, m.as_deref(), body).await,
     }
 }
@@ -251,7 +258,7 @@ async fn deactivate(
     body: Bytes,
 ) -> Response {
     match method_query(query) {
-        Err(response) => response,
+        Err(reason) => registrar_response(failed(400, reason)),
         Ok(m) => registrar_call(state, Function::Deactivate, m.as_deref(), body).await,
     }
 }

@@ -115,6 +115,7 @@ pub async fn serve(config: config::ServeConfig) -> anyhow::Result<()> {
         ),
         follower: follower.clone(),
     };
+    state.resolver.watch_recent_dids();
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding {}", config.http))?;

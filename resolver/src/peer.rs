@@ -161,7 +161,10 @@ fn number(name: &str, value: Option<&str>, max: u64) -> Result<Option<u64>, Resp
         )
     })?;
     if n > max {
-        return Err(problem(name, format!("{name}={n} is above the maximum {max}")));
+        return Err(problem(
+            name,
+            format!("{name}={n} is above the maximum {max}"),
+        ));
     }
     Ok(Some(n))
 }
@@ -208,7 +211,11 @@ async fn blocks(
     let size: usize = blocks.iter().map(|b| b.len() + 1).sum();
     let mut body = Vec::with_capacity(size + 128);
     body.extend_from_slice(b"{\"chainId\":");
-    body.extend_from_slice(Value::from(watch.ledger().genesis().chain_id.as_str()).to_string().as_bytes());
+    body.extend_from_slice(
+        Value::from(watch.ledger().genesis().chain_id.as_str())
+            .to_string()
+            .as_bytes(),
+    );
     body.extend_from_slice(format!(",\"head\":{head},\"blocks\":[").as_bytes());
     for (i, block) in blocks.iter().enumerate() {
         if i > 0 {

@@ -418,17 +418,19 @@ pub struct Resolver {
     records: Records,
     drivers: Arc<Drivers>,
     subchains: Arc<SubChains>,
+    /// The DIDs most recently written on this chain, newest last: `/1.0/testIdentifiers`.
+    recent: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
 }
+
+/// How many recently written DIDs `/1.0/testIdentifiers` lists.
+const RECENT_DIDS: usize = 5;
 
 /// Where a did:bid resolution was answered: here, or at a sub-chain's resolver.
 enum BidAnswer {
     /// Answered from a ledger this daemon holds.
     Local(Resolution),
     /// To ask the resolvers of this AC-code delegation, checking against this anchor.
-    Remote(
-        sparkid_registrar::NamespaceRecord,
-        Option<sparkid_registrar::anchor::AnchorRecord>,
-    ),
+    Remote(Box<subchain::Delegated>),
 }
 
 impl Resolver {
@@ -438,7 +440,36 @@ impl Resolver {
             records,
             drivers: Arc::new(Drivers::default()),
             subchains: Arc::new(SubChains::default()),
+            recent: Arc::default(),
         }
+    }
+
+    /// Keeps the last few DIDs that blocks write, which `/1.0/testIdentifiers` offers as
+    /// did:bid examples that resolve here.
+    pub fn watch_recent_dids(&self) {
+        let recent = Arc::downgrade(&self.recent);
+        self.records.ledger().on_commit(Box::new(move |block| {
+            let Some(recent) = recent.upgrade() else {
+                return;
+            };
+            let mut list = recent.lock().unwrap_or_else(|p| p.into_inner());
+            for key in &block.keys {
+                if let Some(bid) = key.strip_prefix("did/") {
+                    let did = format!("did:bid:{}", bid.trim_start_matches("did:bid:"));
+                    list.retain(|d| *d != did);
+                    list.push_back(did);
+                    if list.len() > RECENT_DIDS {
+                        list.pop_front();
+                    }
+                }
+            }
+        }));
+    }
+
+    /// The DIDs most recently written on this chain, newest first.
+    pub fn recent_dids(&self) -> Vec<String> {
+        let list = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        list.iter().rev().cloned().collect()
     }
 
     /// The same resolver answering `did:bid:<ac>:…` from `subchains` (hosted or delegated).
@@ -656,11 +687,11 @@ impl Resolver {
                         .map_err(internal)??;
                 match answer {
                     BidAnswer::Local(resolution) => resolution,
-                    BidAnswer::Remote(delegation, anchor) => {
+                    BidAnswer::Remote(remote) => {
                         self.subchains
                             .resolve_remote(
-                                &delegation,
-                                anchor.as_ref(),
+                                &remote.delegation,
+                                remote.anchor.as_ref(),
                                 did.did(),
                                 options,
                                 options.subchain_hops,
@@ -745,7 +776,9 @@ impl Resolver {
             .parse()
             .map_err(|e| ResolutionError::new(ErrorKind::InvalidDid, format!("{did}: {e}")))?;
         if bid.is_ac_code_only() {
-            return self.resolve_ac_code(did, &bid, options).map(BidAnswer::Local);
+            return self
+                .resolve_ac_code(did, &bid, options)
+                .map(BidAnswer::Local);
         }
         let records = match bid.ac_code() {
             None => &self.records,
@@ -753,9 +786,7 @@ impl Resolver {
                 Route::Local(records) => {
                     return Self::read_bid(&records, did, &bid, options).map(BidAnswer::Local)
                 }
-                Route::Remote(delegation, anchor) => {
-                    return Ok(BidAnswer::Remote(delegation, anchor))
-                }
+                Route::Remote(remote) => return Ok(BidAnswer::Remote(remote)),
             },
         };
         Self::read_bid(records, did, &bid, options).map(BidAnswer::Local)
@@ -772,7 +803,8 @@ impl Resolver {
         let ac = bid
             .ac_code()
             .ok_or_else(|| internal(format!("{did} has no AC code")))?;
-        let key = sparkid_registrar::namespace::namespace_key(sparkid_registrar::Kind::Ac, ac.as_str());
+        let key =
+            sparkid_registrar::namespace::namespace_key(sparkid_registrar::Kind::Ac, ac.as_str());
         let parse = |text: &str| -> Result<sparkid_registrar::NamespaceRecord, ResolutionError> {
             serde_json::from_str(text).map_err(|e| internal(format!("stored {key}: {e}")))
         };

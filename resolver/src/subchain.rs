@@ -66,9 +66,18 @@ impl std::fmt::Debug for SubChains {
 pub enum Route {
     /// From these records (this daemon's ledger or a hosted sub-chain).
     Local(Records),
-    /// By the resolvers the delegation names, checked against the sub-chain's latest anchor on
-    /// this chain, if any.
-    Remote(NamespaceRecord, Option<AnchorRecord>),
+    /// By the resolvers the delegation names.
+    Remote(Box<Delegated>),
+}
+
+/// A sub-chain resolved elsewhere: its delegation, and its latest anchor on this chain (what
+/// the answers are checked against), if any.
+#[derive(Debug, Clone)]
+pub struct Delegated {
+    /// The AC code's delegation.
+    pub delegation: NamespaceRecord,
+    /// The latest anchor.
+    pub anchor: Option<AnchorRecord>,
 }
 
 impl SubChains {
@@ -107,7 +116,10 @@ impl SubChains {
         }
         match delegation(main, ac)? {
             Some(record) if !record.endpoints.is_empty() => {
-                Ok(Route::Remote(record, latest_anchor(main, ac)?))
+                Ok(Route::Remote(Box::new(Delegated {
+                    delegation: record,
+                    anchor: latest_anchor(main, ac)?,
+                })))
             }
             Some(_) => Err(ResolutionError::new(
                 ErrorKind::NotFound,
@@ -239,10 +251,9 @@ fn check_against_anchor(
         .resolution_metadata
         .get(crate::resolution::LEDGER_PROOF)
         .ok_or("it carries no ledger proof")?;
-    let header: sparkid_ledger::CertifiedHeader = serde_json::from_value(
-        proof.get("anchor").cloned().unwrap_or(Value::Null),
-    )
-    .map_err(|e| format!("its proof's header: {e}"))?;
+    let header: sparkid_ledger::CertifiedHeader =
+        serde_json::from_value(proof.get("anchor").cloned().unwrap_or(Value::Null))
+            .map_err(|e| format!("its proof's header: {e}"))?;
     anchor.check(&header)?;
     let validators = sparkid_ledger::ValidatorSet::from_encoded(&anchor.validators)
         .map_err(|e| format!("the anchored validators: {e}"))?;
@@ -263,9 +274,9 @@ pub fn latest_anchor(
     ac: &AcCode,
 ) -> Result<Option<AnchorRecord>, ResolutionError> {
     let key = anchor_key(ac.as_str());
-    let Some(anchored) = records.current(&key, false).map_err(|e| {
-        ResolutionError::new(ErrorKind::Internal, format!("reading {key}: {e}"))
-    })?
+    let Some(anchored) = records
+        .current(&key, false)
+        .map_err(|e| ResolutionError::new(ErrorKind::Internal, format!("reading {key}: {e}")))?
     else {
         return Ok(None);
     };
@@ -285,9 +296,9 @@ pub fn delegation(
     ac: &AcCode,
 ) -> Result<Option<NamespaceRecord>, ResolutionError> {
     let key = namespace_key(Kind::Ac, ac.as_str());
-    let Some(anchored) = records.current(&key, false).map_err(|e| {
-        ResolutionError::new(ErrorKind::Internal, format!("reading {key}: {e}"))
-    })?
+    let Some(anchored) = records
+        .current(&key, false)
+        .map_err(|e| ResolutionError::new(ErrorKind::Internal, format!("reading {key}: {e}")))?
     else {
         return Ok(None);
     };

@@ -120,7 +120,7 @@ async fn genesis(
         (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
-            serde_json::json!({"title": status.canonical_reason(), "status": status.as_u16(), "detail": detail})
+            serde_json::json!({"type": "about:blank", "title": status.canonical_reason(), "status": status.as_u16(), "detail": detail})
                 .to_string(),
         )
             .into_response()

@@ -5,6 +5,10 @@
 //!   line.
 //! - `fetch`: resolves DIDs through a running daemon (warming its cache) and, with `--out`,
 //!   saves each answer as a static file at `<out>/1.0/identifiers/<did>` for nginx.
+//! - `sync-latency`: writes through one node and times, for each write, how long after its
+//!   `finished` answer every follower serves it (`/1.0/identifiers/<did>` answers 200).
+//! - `sync-speed`: creates a follower ledger from a peer and times catching up with it through
+//!   the peer API (fetch, verify certificates, re-execute, commit), in blocks per second.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,6 +47,30 @@ enum Command {
         /// Signing threads [default: the number of cores].
         #[arg(long)]
         threads: Option<usize>,
+        /// Transactions per block (at most 4096): small blocks make a long chain.
+        #[arg(long, default_value_t = MAX_BLOCK_TXS)]
+        block_txs: usize,
+    },
+    /// Time from a write's `finished` to its visibility on every follower.
+    SyncLatency {
+        /// The node the writes go through (a dev validator, or a follower that forwards).
+        #[arg(long)]
+        writer: String,
+        /// A follower's base URL (repeatable).
+        #[arg(long = "follower", required = true)]
+        followers: Vec<String>,
+        /// How many writes (each a DID created in internal secret mode: dev validators only).
+        #[arg(long, default_value_t = 300)]
+        writes: usize,
+    },
+    /// Catch up from a peer into a new follower ledger; report blocks per second.
+    SyncSpeed {
+        /// The peer's base URL.
+        #[arg(long)]
+        peer: String,
+        /// The new follower's data directory (must not hold a ledger).
+        #[arg(long)]
+        data: PathBuf,
     },
     /// Resolve DIDs through a daemon; save the answers with --out.
     Fetch {
@@ -68,7 +96,20 @@ fn main() -> anyhow::Result<()> {
             count,
             dids,
             threads,
-        } => load(&data, count, &dids, threads),
+            block_txs,
+        } => load(&data, count, &dids, threads, block_txs),
+        Command::SyncLatency {
+            writer,
+            followers,
+            writes,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(sync_latency(writer, followers, writes)),
+        Command::SyncSpeed { peer, data } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(sync_speed(peer, data)),
         Command::Fetch {
             endpoint,
             dids,
@@ -110,7 +151,14 @@ fn make_batch(chain_id: &str, valid_until: u64, n: usize) -> anyhow::Result<Batc
     Ok(Batch { txs, dids })
 }
 
-fn load(data: &Path, count: usize, dids_path: &Path, threads: Option<usize>) -> anyhow::Result<()> {
+fn load(
+    data: &Path,
+    count: usize,
+    dids_path: &Path,
+    threads: Option<usize>,
+    block_txs: usize,
+) -> anyhow::Result<()> {
+    let block_txs = block_txs.clamp(1, MAX_BLOCK_TXS);
     if Ledger::exists(data) {
         bail!("{} already holds a ledger", data.display());
     }
@@ -134,7 +182,7 @@ fn load(data: &Path, count: usize, dids_path: &Path, threads: Option<usize>) -> 
     let chain_id = ledger.genesis().chain_id.clone();
     // Every block of the load commits well within the validity window.
     let valid_until = ledger.height() + 50_000;
-    let blocks = count.div_ceil(MAX_BLOCK_TXS);
+    let blocks = count.div_ceil(block_txs);
     let threads = threads
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
         .unwrap_or(2)
@@ -151,7 +199,7 @@ fn load(data: &Path, count: usize, dids_path: &Path, threads: Option<usize>) -> 
                 if b >= blocks {
                     return;
                 }
-                let n = MAX_BLOCK_TXS.min(count - b * MAX_BLOCK_TXS);
+                let n = block_txs.min(count - b * block_txs);
                 if sender.send(make_batch(&chain_id, valid_until, n)).is_err() {
                     return;
                 }
@@ -243,5 +291,123 @@ async fn fetch(
     while let Some(result) = tasks.join_next().await {
         result??;
     }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn sync_latency(writer: String, followers: Vec<String>, writes: usize) -> anyhow::Result<()> {
+    let writer = writer.trim_end_matches('/').to_string();
+    let followers: Vec<String> = followers
+        .iter()
+        .map(|f| f.trim_end_matches('/').to_string())
+        .collect();
+    let client = reqwest::Client::new();
+    // Milliseconds from `finished` to visible: on every follower, and on each.
+    let mut every = Vec::with_capacity(writes);
+    let mut each: Vec<Vec<f64>> = vec![Vec::with_capacity(writes); followers.len()];
+    for _ in 0..writes {
+        let answer: serde_json::Value = client
+            .post(format!("{writer}/1.0/create?method=bid"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let finished = Instant::now();
+        if answer["didState"]["state"] != "finished" {
+            bail!("the write did not finish: {answer}");
+        }
+        let did = answer["didState"]["did"]
+            .as_str()
+            .context("didState.did")?
+            .to_string();
+        // Every follower polled at once, back to back: a poll is one loopback request.
+        let mut polls = tokio::task::JoinSet::new();
+        for (i, follower) in followers.iter().enumerate() {
+            let (client, url) = (client.clone(), format!("{follower}/1.0/identifiers/{did}"));
+            polls.spawn(async move {
+                loop {
+                    let response = client.get(&url).send().await?;
+                    if response.status().is_success() {
+                        return Ok::<_, anyhow::Error>((i, finished.elapsed()));
+                    }
+                    if finished.elapsed().as_secs() > 30 {
+                        bail!("{url}: not visible after 30 s");
+                    }
+                }
+            });
+        }
+        let mut slowest = 0f64;
+        while let Some(result) = polls.join_next().await {
+            let (i, elapsed) = result??;
+            let ms = elapsed.as_secs_f64() * 1000.0;
+            each[i].push(ms);
+            slowest = slowest.max(ms);
+        }
+        every.push(slowest);
+    }
+    every.sort_by(f64::total_cmp);
+    println!(
+        "{writes} writes through {writer}; ms from finished to visible on every follower: median {:.2}, p99 {:.2}, max {:.2}",
+        percentile(&every, 0.5),
+        percentile(&every, 0.99),
+        every.last().copied().unwrap_or(f64::NAN)
+    );
+    for (follower, mut ms) in followers.iter().zip(each) {
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "  {follower}: median {:.2}, p99 {:.2}",
+            percentile(&ms, 0.5),
+            percentile(&ms, 0.99)
+        );
+    }
+    Ok(())
+}
+
+async fn sync_speed(peer: String, data: PathBuf) -> anyhow::Result<()> {
+    use sparkid_resolver::peer::{catch_up, PeerClient};
+    if Ledger::exists(&data) {
+        bail!("{} already holds a ledger", data.display());
+    }
+    let client = PeerClient::new(&peer)?;
+    let genesis = client.genesis().await?;
+    let page = client.blocks(0, 1, std::time::Duration::ZERO).await?;
+    let block0 = page
+        .blocks
+        .into_iter()
+        .next()
+        .context("the peer sent no block 0")?;
+    let ledger = Arc::new(Ledger::create_certified(
+        &data,
+        genesis,
+        block0.certificate,
+    )?);
+    let machine = Arc::new(BidStateMachine::for_genesis(ledger.genesis()));
+    let target = client.head().await?.header.height;
+    let started = Instant::now();
+    let applied = catch_up(&ledger, &machine, &client).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let report = tokio::task::spawn_blocking({
+        let ledger = ledger.clone();
+        move || -> anyhow::Result<u64> {
+            let mut txs = 0u64;
+            for h in 1..=ledger.height() {
+                txs += ledger.block(h)?.map_or(0, |b| b.transactions.len() as u64);
+            }
+            Ok(txs)
+        }
+    })
+    .await??;
+    println!(
+        "caught up {applied} blocks ({report} transactions) from {peer} (head {target}) in {secs:.2} s: {:.1} blocks/s, {:.0} transactions/s",
+        applied as f64 / secs,
+        report as f64 / secs
+    );
     Ok(())
 }
