@@ -17,12 +17,12 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{cli, client, get, get_json, namespace, post, Daemon};
+use common::{cli, client, free_udp_tcp_port, get, get_json, namespace, post, Daemon, Redis};
 use serde_json::{json, Value};
 use sparkid_bid::PrivateKey;
 use sparkid_ledger::{Block, CommitCertificate, Hash};
@@ -31,16 +31,6 @@ use sparkid_ledger::{Block, CommitCertificate, Hash};
 /// soon after the writer heard `finished`. Dev validators cut a block as soon as a transaction
 /// waits, so the interval is the commit time; one second leaves room for a loaded machine.
 const BLOCK_INTERVAL: Duration = Duration::from_secs(1);
-
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
 
 /// A node of the cluster: the daemon and its DNS and Handle ports.
 struct Node {
@@ -51,7 +41,7 @@ struct Node {
 
 impl Node {
     fn start(data: &Path, extra: &[&str]) -> Node {
-        let (dns, handle) = (free_port(), free_port());
+        let (dns, handle) = (free_udp_tcp_port(), free_udp_tcp_port());
         let mut args = vec![
             "--dns".to_string(),
             format!("127.0.0.1:{dns}"),
@@ -598,48 +588,6 @@ fn a_tampered_block_is_refused_never_applied_and_the_follower_recovers_from_an_h
 
 // ---- replicas sharing Redis ------------------------------------------------------------------
 
-/// A `redis-server` on a free port, with no persistence.
-struct Redis {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (scripts/test installs it)");
-        wait_until(Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .expect("redis-server starts");
-        Redis {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn followers_sharing_redis_never_serve_a_value_their_applied_block_replaced() {
     let redis = Redis::start();
@@ -786,7 +734,7 @@ fn the_compose_topology_four_validators_two_followers_and_redis() {
         .unwrap();
     assert!(out.status.success(), "init-cluster.sh: {out:?}");
 
-    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..4).map(|_| free_udp_tcp_port()).collect();
     let bases: Vec<String> = ports
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}"))
@@ -886,4 +834,66 @@ fn the_compose_topology_four_validators_two_followers_and_redis() {
         assert_ne!(health["sync"]["peer"], bases[0].as_str(), "{health}");
     }
     drop(validators);
+}
+
+#[test]
+fn the_peer_api_long_polls_for_the_next_block_and_names_a_bad_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Node::validator(&dir.path().join("v"));
+    let base = v.base().to_string();
+    let next = v.height() + 1;
+
+    // Past the head with no write: an empty page once the wait is over.
+    let started = Instant::now();
+    let (status, page) = get_json(&format!("{base}/1.0/ledger/blocks?from={next}&wait=300"));
+    assert_eq!(status, 200);
+    assert_eq!(page["blocks"], json!([]), "{page}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    // A long poll answers as soon as the block it waits for is committed.
+    let poll = {
+        let base = base.clone();
+        std::thread::spawn(move || {
+            let (status, page) =
+                get_json(&format!("{base}/1.0/ledger/blocks?from={next}&wait=10000"));
+            (status, page, Instant::now())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, out) = post(&format!("{base}/1.0/create?method=bid"), &json!({}));
+    assert_eq!(status, 201, "{out}");
+    let finished = Instant::now();
+    let (status, page, answered) = poll.join().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(page["blocks"][0]["header"]["height"], next, "{page}");
+    assert_eq!(page["head"], next);
+    assert!(
+        answered.saturating_duration_since(finished) < Duration::from_millis(500),
+        "the long poll answered {:?} after the write",
+        answered.saturating_duration_since(finished)
+    );
+    // Each block is the ledger's: it decodes, and its certificate commits its header.
+    let block: Block = serde_json::from_value(page["blocks"][0].clone()).unwrap();
+    assert_eq!(block.certificate.block_hash, block.header.hash());
+
+    // Bad parameters: a problem object naming the parameter.
+    for (query, parameter) in [
+        ("", "from"),
+        ("from=x", "from"),
+        ("from=-1", "from"),
+        ("from=0&limit=0", "limit"),
+        ("from=0&limit=1001", "limit"),
+        ("from=0&wait=30001", "wait"),
+        ("from=0&wait=soon", "wait"),
+    ] {
+        let (status, content_type, body) = get(&format!("{base}/1.0/ledger/blocks?{query}"));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(content_type, "application/problem+json", "{query}");
+        let problem: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["parameter"], parameter, "{query}: {problem}");
+        assert_eq!(problem["type"], "urn:sparkid:problem:invalid-parameter");
+    }
+    let (status, head) = get_json(&format!("{base}/1.0/ledger/head"));
+    assert_eq!(status, 200);
+    assert_eq!(head["header"]["height"], next);
 }

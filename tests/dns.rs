@@ -5,28 +5,16 @@
 
 mod common;
 
-use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 use std::process::Command;
 
-use common::{cli, get_json, sign_and_send, Daemon};
+use common::{cli, free_udp_tcp_port, get_json, sign_and_send, Daemon};
 use serde_json::{json, Value};
 use sparkid_bid::PrivateKey;
 use sparkid_bridges::dns::ServiceZone;
 
 const ZONE: &str = "example.com";
 const SERVICE_ZONE: &str = "sparkid.test";
-
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 
 struct Dig {
     port: u16,
@@ -123,7 +111,7 @@ fn create(base: &str) -> (String, String) {
 #[test]
 fn dns_door_answers_dig_and_dnspython() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = free_udp_tcp_port();
     let listen = format!("127.0.0.1:{port}");
     let d = Daemon::start_with(
         dir.path(),

@@ -7,12 +7,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{cli, get_json, Daemon};
+use common::{cli, free_port, get_json, Daemon};
 use serde_json::{json, Value};
 
 // ---- a native Handle client, from the reference's layout ----------------------------------
@@ -174,15 +174,6 @@ fn tcp(addr: SocketAddr, packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
 }
 
 // ---- the daemon and its data, through the CLI ----------------------------------------------
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 
 struct World {
     daemon: Daemon,

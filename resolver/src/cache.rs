@@ -10,8 +10,9 @@
 //! replicas.
 //!
 //! **Invalidation.** The block that changes a key drops it: the ledger's commit listener calls
-//! [`Cache::invalidate`] with every key the block wrote, after the block is durable and the head
-//! has moved, and before the writer that asked for the block hears back. L1 drops the keys at
+//! [`Cache::invalidate`] with every key the block wrote, after the block is durable and before
+//! the head moves to it (so whoever sees the new height is never served what the block
+//! replaced), and before the writer that asked for the block hears back. L1 drops the keys at
 //! once; Redis gets a tombstone (`t<height>`) for each, written by a background thread, and the
 //! change is published on a Redis channel; every replica that receives it drops the keys from its
 //! own L1.

@@ -334,7 +334,7 @@ enum DriveError {
     /// Worth another attempt at once: a higher round was promised, a re-proposed block was
     /// committed first, or this node caught up.
     Retry(String),
-    /// Validator `.0` is past the height: catch up from it, then try again.
+    /// The validator of this index is past the height: catch up from it, then try again.
     Behind(usize),
     /// The local ledger failed.
     Ledger(String),

@@ -152,19 +152,15 @@ struct BlocksQuery {
     wait: Option<String>,
 }
 
-fn number(name: &str, value: Option<&str>, max: u64) -> Result<Option<u64>, Response> {
+/// A query number: none when absent; the problem's detail when it is not a number up to `max`.
+fn number(name: &str, value: Option<&str>, max: u64) -> Result<Option<u64>, String> {
     let Some(text) = value else { return Ok(None) };
-    let n: u64 = text.trim().parse().map_err(|_| {
-        problem(
-            name,
-            format!("{name}={text:?} is not a non-negative integer"),
-        )
-    })?;
+    let n: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{name}={text:?} is not a non-negative integer"))?;
     if n > max {
-        return Err(problem(
-            name,
-            format!("{name}={n} is above the maximum {max}"),
-        ));
+        return Err(format!("{name}={n} is above the maximum {max}"));
     }
     Ok(Some(n))
 }
@@ -180,16 +176,16 @@ async fn blocks(
     let from = match number("from", q.from.as_deref(), u64::MAX) {
         Ok(Some(n)) => n,
         Ok(None) => return problem("from", "from (the first height wanted) is required".into()),
-        Err(r) => return r,
+        Err(detail) => return problem("from", detail),
     };
     let limit = match number("limit", q.limit.as_deref(), MAX_LIMIT as u64) {
         Ok(Some(0)) => return problem("limit", "limit must be at least 1".into()),
         Ok(n) => n.map_or(DEFAULT_LIMIT, |n| n as usize),
-        Err(r) => return r,
+        Err(detail) => return problem("limit", detail),
     };
     let wait = match number("wait", q.wait.as_deref(), MAX_WAIT_MS) {
         Ok(n) => Duration::from_millis(n.unwrap_or(0)),
-        Err(r) => return r,
+        Err(detail) => return problem("wait", detail),
     };
     if from > watch.ledger().height() && !wait.is_zero() {
         watch.wait_for(from, wait).await;
@@ -207,6 +203,12 @@ async fn blocks(
         Ok(Ok(found)) => found,
         Ok(Err(e)) => return internal(e.to_string()),
         Err(e) => return internal(e.to_string()),
+    };
+    // A long poll is woken by the commit listener, which runs before the head moves: the page
+    // may hold a block past the head read above, and the head it reports covers it.
+    let head = match blocks.len() as u64 {
+        0 => head,
+        n => head.max(from + n - 1),
     };
     let size: usize = blocks.iter().map(|b| b.len() + 1).sum();
     let mut body = Vec::with_capacity(size + 128);
