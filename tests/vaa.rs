@@ -4,10 +4,8 @@
 
 mod common;
 
-
 use common::{cli, get, get_json, namespace, Daemon};
 use serde_json::{json, Value};
-
 
 /// `did create` through the CLI: the DID and its new private key.
 fn create(base: &str) -> (String, String) {
@@ -20,7 +18,6 @@ fn create(base: &str) -> (String, String) {
             .to_string(),
     )
 }
-
 
 fn also_known_as(base: &str, did: &str) -> Vec<String> {
     let (status, r) = get_json(&format!("{base}/1.0/identifiers/{did}"));

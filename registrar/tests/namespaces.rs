@@ -395,7 +395,8 @@ fn sub_chain(ac: &str, blocks: usize) -> Chain {
         authority: None,
         other,
     };
-    let ledger = sparkid_ledger::Ledger::create(dir.path(), genesis.clone(), &[&validator]).unwrap();
+    let ledger =
+        sparkid_ledger::Ledger::create(dir.path(), genesis.clone(), &[&validator]).unwrap();
     let machine = BidStateMachine::for_genesis(&genesis);
     let mut chain = Chain::from_parts(ledger, validator, machine, dir);
     for _ in 0..blocks {
@@ -436,7 +437,10 @@ fn the_owner_anchors_certified_sub_chain_headers_that_only_move_forward() {
 
     // Nothing to anchor under before the AC code is delegated.
     let refused = refusal(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&sub, true)));
-    assert!(matches!(refused, OperationError::NoNamespace { .. }), "{refused}");
+    assert!(
+        matches!(refused, OperationError::NoNamespace { .. }),
+        "{refused}"
+    );
     assert_included(&chain.submit(
         &authority.kid(1),
         authority.key(1),
@@ -450,9 +454,17 @@ fn the_owner_anchors_certified_sub_chain_headers_that_only_move_forward() {
     ));
     // Only the owner anchors; the first anchor carries the genesis.
     let refused = refusal(&chain.submit(&stranger.kid(1), stranger.key(1), anchor_op(&sub, true)));
-    assert!(matches!(refused, OperationError::NotNamespaceOwner { .. }), "{refused}");
+    assert!(
+        matches!(refused, OperationError::NotNamespaceOwner { .. }),
+        "{refused}"
+    );
     let refused = refusal(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&sub, false)));
-    assert!(refused.to_string().contains("must carry the sub-chain's genesis"), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("must carry the sub-chain's genesis"),
+        "{refused}"
+    );
     assert_included(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&sub, true)));
     let record: AnchorRecord = get(&chain, &anchor_key("byo1")).unwrap();
     assert_eq!(record.height, 2);
@@ -462,12 +474,24 @@ fn the_owner_anchors_certified_sub_chain_headers_that_only_move_forward() {
 
     // The same height again, or a header its validators did not certify, is refused.
     let refused = refusal(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&sub, false)));
-    assert!(refused.to_string().contains("is not above the latest anchor"), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("is not above the latest anchor"),
+        "{refused}"
+    );
     let other = sub_chain("byo1", 3);
-    let refused = refusal(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&other, false)));
-    assert!(refused.to_string().contains("not certified by the anchored validators"), "{refused}");
+    let refused =
+        refusal(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&other, false)));
+    assert!(
+        refused
+            .to_string()
+            .contains("not certified by the anchored validators"),
+        "{refused}"
+    );
     // Another genesis cannot replace the first one.
-    let refused = refusal(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&other, true)));
+    let refused =
+        refusal(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&other, true)));
     assert!(refused.to_string().contains("genesis differs"), "{refused}");
 
     // A later certified header moves the anchor, and the record checks answers against it.
@@ -483,7 +507,10 @@ fn the_owner_anchors_certified_sub_chain_headers_that_only_move_forward() {
         }
         .to_value(),
     };
-    assert_included(&sub.propose(vec![body.sign(id.key(1)).verify().unwrap()]).remove(0));
+    assert_included(
+        &sub.propose(vec![body.sign(id.key(1)).verify().unwrap()])
+            .remove(0),
+    );
     assert_included(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&sub, false)));
     let record: AnchorRecord = get(&chain, &anchor_key("byo1")).unwrap();
     assert_eq!((record.height, record.version_id), (3, 2));
@@ -493,7 +520,10 @@ fn the_owner_anchors_certified_sub_chain_headers_that_only_move_forward() {
         header: older.header,
         certificate: older.certificate,
     };
-    assert!(record.check(&older).unwrap_err().contains("older than the latest anchor"));
+    assert!(record
+        .check(&older)
+        .unwrap_err()
+        .contains("older than the latest anchor"));
     assert!(record
         .check(&other.ledger.head())
         .unwrap_err()

@@ -52,8 +52,8 @@ pub mod node;
 pub mod peer;
 pub mod records;
 pub mod resolution;
-pub mod subchain;
 pub mod routes;
+pub mod subchain;
 pub mod verifiable;
 pub mod warm;
 
@@ -187,11 +187,17 @@ pub async fn serve(config: config::ServeConfig) -> anyhow::Result<()> {
 }
 
 /// Anchors the sub-chains this node holds on the main chain at `to` ([`anchoring`]).
-fn start_anchoring(config: &config::ServeConfig, node: &node::Node, to: &str) -> anyhow::Result<()> {
+fn start_anchoring(
+    config: &config::ServeConfig,
+    node: &node::Node,
+    to: &str,
+) -> anyhow::Result<()> {
     let key_path = match (&config.anchor.key, config.dev) {
         (Some(path), _) => path.clone(),
         (None, true) => config.data.join(node::DEV_KEY_FILE),
-        (None, false) => anyhow::bail!("--anchor-to needs --anchor-key, the AC code owner's key file"),
+        (None, false) => {
+            anyhow::bail!("--anchor-to needs --anchor-key, the AC code owner's key file")
+        }
     };
     let key = node::read_key(&key_path)?;
     let mut chains: Vec<anchoring::Anchored> = node
@@ -202,14 +208,18 @@ fn start_anchoring(config: &config::ServeConfig, node: &node::Node, to: &str) ->
             ledger: s.ledger.clone(),
         })
         .collect();
-    if let Some(ac) = sparkid_registrar::BidStateMachine::for_genesis(node.ledger.genesis()).ac_code {
+    if let Some(ac) = sparkid_registrar::BidStateMachine::for_genesis(node.ledger.genesis()).ac_code
+    {
         chains.push(anchoring::Anchored {
             ac,
             ledger: node.ledger.clone(),
         });
     }
     if chains.is_empty() {
-        tracing::warn!(to, "--anchor-to is set but this daemon holds no sub-chain to anchor");
+        tracing::warn!(
+            to,
+            "--anchor-to is set but this daemon holds no sub-chain to anchor"
+        );
     }
     anchoring::start(
         chains,
