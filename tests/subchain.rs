@@ -375,13 +375,28 @@ fn a_sub_chain_anchored_on_the_main_chain_is_checked_against_its_anchor() {
     let (owner_key, owner) = common::create_did(&main.base, None);
     let owner_key_file = dir.path().join("owner.key");
     std::fs::write(&owner_key_file, owner_key.to_encoded()).unwrap();
+    // The industry node runs the sub-chain as its own chain: its genesis names the AC code
+    // and its own validator, which the main chain learns only from the first anchor.
+    let sub_validator = PrivateKey::generate();
+    let sub_validator_file = dir.path().join("sub-validator.key");
+    std::fs::write(&sub_validator_file, sub_validator.to_encoded()).unwrap();
+    let sub_genesis_file = dir.path().join("sub-genesis.json");
+    std::fs::write(
+        &sub_genesis_file,
+        json!({"chainId": "industry-by01", "time": 1_700_000_000u64,
+               "validators": [sub_validator.public_key().to_encoded()], "acCode": "by01"})
+        .to_string(),
+    )
+    .unwrap();
     let industry = Daemon::start_with(
         &dir.path().join("industry"),
         &[
             "--handle",
             "off",
-            "--subchain",
-            "by01",
+            "--genesis",
+            sub_genesis_file.to_str().unwrap(),
+            "--validator-key",
+            sub_validator_file.to_str().unwrap(),
             "--anchor-to",
             &main.base,
             "--anchor-key",
@@ -392,6 +407,9 @@ fn a_sub_chain_anchored_on_the_main_chain_is_checked_against_its_anchor() {
     );
     delegate_ac(&main.base, &authority, "by01", &owner, &industry.base);
     let (_, sub_did) = create_on(&industry.base, "by01");
+    // The industry node answers its own chain's DIDs directly.
+    let (status, r) = get_json(&format!("{}/1.0/identifiers/{sub_did}", industry.base));
+    assert_eq!(status, 200, "{r}");
 
     // Within a few intervals the main chain holds an anchor of the write's block (height 1),
     // and the main-chain resolver checks the sub-chain's answer against it.
@@ -418,7 +436,7 @@ fn a_sub_chain_anchored_on_the_main_chain_is_checked_against_its_anchor() {
     assert_eq!(status, 200, "{r}");
     assert_eq!(
         r["didResolutionMetadata"]["ledgerProof"]["anchor"]["header"]["chainId"],
-        "sparkid-dev-by01"
+        "industry-by01"
     );
 
     // A resolver that changes the document is caught by the anchor check and not served.

@@ -180,6 +180,12 @@ pub async fn serve(config: config::ServeConfig) -> anyhow::Result<()> {
         ));
     }
     let app = metrics::instrument(app, metrics);
+    // TCP_NODELAY: an answer is one write; it must not wait for the client's ACK of the last.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY on an accepted connection: {e}");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;
