@@ -236,7 +236,12 @@ fn every_finished_write_survives_kill_9_and_the_chain_verifies() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Kill while the writers are still writing, once enough writes have finished to matter
+    // (waiting on a count, not a clock: a loaded machine writes slower).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while finished.lock().unwrap().len() <= 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     d.kill9();
     stop.store(true, Ordering::Relaxed);
     for w in writers {

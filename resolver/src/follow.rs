@@ -109,7 +109,9 @@ pub async fn open_ledger(config: &ServeConfig) -> anyhow::Result<Arc<Ledger>> {
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("creating {}", config.data.display()))?;
     if Ledger::exists(&config.data) {
-        let ledger = tokio::task::block_in_place(|| Ledger::open(&config.data))?;
+        let ledger = tokio::task::block_in_place(|| {
+            Ledger::open_with_options(&config.data, &config.ledger)
+        })?;
         if let Some(expected) = &expected {
             if ledger.genesis() != expected {
                 bail!(
@@ -126,7 +128,14 @@ pub async fn open_ledger(config: &ServeConfig) -> anyhow::Result<Arc<Ledger>> {
     loop {
         for peer in &peers {
             match create_from(peer, &config.data, expected.as_ref()).await {
-                Ok(ledger) => return Ok(Arc::new(ledger)),
+                Ok(ledger) => {
+                    // Created with the database's defaults; reopened with the configured cache.
+                    drop(ledger);
+                    let ledger = tokio::task::block_in_place(|| {
+                        Ledger::open_with_options(&config.data, &config.ledger)
+                    })?;
+                    return Ok(Arc::new(ledger));
+                }
                 Err(Bootstrap::Fatal(e)) => return Err(e),
                 Err(Bootstrap::Retry(e)) => {
                     warn!(peer = %peer.url(), error = %e, "cannot fetch the genesis yet; retrying")
