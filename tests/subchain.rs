@@ -6,31 +6,19 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{get, get_json, namespace, sign_and_send, Daemon, BIN};
+use common::{get, get_json, namespace, sign_and_send, Daemon};
 use serde_json::{json, Value};
 use sparkid_bid::PrivateKey;
 
 /// Creates a DID on sub-chain `ac` through `base`'s registrar (client-managed): key and DID.
 fn create_on(base: &str, ac: &str) -> (PrivateKey, String) {
-    let key = PrivateKey::generate();
-    let doc = sparkid_registrar::api::new_document_on(
-        &key.public_key(),
-        Some(ac.parse().unwrap()),
+    common::create_did_on(
+        base,
+        Some(ac),
         Some(json!({"service": [{"id": "#files", "type": "DIDStorage",
                                   "serviceEndpoint": "https://files.example/"}]})),
     )
-    .unwrap();
-    let did = doc["id"].as_str().unwrap().to_string();
-    let (status, created) = sign_and_send(
-        &format!("{base}/1.0/create?method=bid"),
-        json!({"options": {"clientSecretMode": true}, "didDocument": doc}),
-        &key,
-    );
-    assert_eq!(status, 201, "{created}");
-    assert_eq!(created["didState"]["state"], "finished", "{created}");
-    (key, did)
 }
 
 fn delegate_ac(base: &str, authority: &str, ac: &str, owner: &str, endpoint: &str) {
@@ -60,19 +48,7 @@ fn verify_offline(dir: &Path, name: &str, answer: &Value, genesis_url: &str) -> 
     let genesis_file = dir.join(format!("{name}-genesis.json"));
     std::fs::write(&answer_file, answer.to_string()).unwrap();
     std::fs::write(&genesis_file, genesis).unwrap();
-    let out = Command::new(BIN)
-        .arg("verify")
-        .arg(&answer_file)
-        .arg("--genesis")
-        .arg(&genesis_file)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    common::verify_file(&answer_file, &["--genesis", genesis_file.to_str().unwrap()])
 }
 
 fn error_type(result: &Value) -> String {

@@ -4,28 +4,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::{create_did, deactivate, get, get_json, Daemon, BIN};
+use common::{create_did, deactivate, get, get_json, verify_file, Daemon};
 use serde_json::{json, Value};
 use sparkid_bid::{Bid, PrivateKey};
-
-/// Runs `sparkid verify FILE ARGS`; returns success and the output (stdout, then stderr).
-fn verify(file: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .arg("verify")
-        .arg(file)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 struct Setup {
     daemon: Daemon,
@@ -58,7 +39,7 @@ impl Setup {
     /// `expected`.
     fn check(&self, name: &str, value: &Value, ok: bool, expected: &str) -> String {
         let file = self.save(name, value);
-        let (success, text) = verify(&file, &["--genesis", &self.genesis]);
+        let (success, text) = verify_file(&file, &["--genesis", &self.genesis]);
         assert_eq!(success, ok, "{name}: {text}");
         assert!(
             text.contains(expected),
@@ -132,25 +113,25 @@ fn tamper_each_part(setup: &Setup, result: &Value, proof: &str, document: &str) 
     // Another validator set: the vote is by a stranger.
     let file = setup.save("good.json", result);
     let stranger = PrivateKey::generate().public_key().to_encoded();
-    let (ok, text) = verify(&file, &["--validators", &stranger]);
+    let (ok, text) = verify_file(&file, &["--validators", &stranger]);
     assert!(!ok, "{text}");
     assert!(
         text.contains(&format!("vote by {validator}, which is not a validator")),
         "{text}"
     );
     // The right keys, listed (in a file or on the command line): it verifies.
-    let (ok, text) = verify(&file, &["--validators", &validator]);
+    let (ok, text) = verify_file(&file, &["--validators", &validator]);
     assert!(ok, "{text}");
     let keys = setup.dir.path().join("validators.txt");
     std::fs::write(&keys, format!("{validator}\n")).unwrap();
-    let (ok, text) = verify(&file, &["--validators", &keys.display().to_string()]);
+    let (ok, text) = verify_file(&file, &["--validators", &keys.display().to_string()]);
     assert!(ok, "{text}");
 
     // Asked about another DID.
     let other = Bid::derive(&PrivateKey::generate().public_key(), None)
         .unwrap()
         .to_string();
-    let (ok, text) = verify(&file, &["--genesis", &setup.genesis, "--did", &other]);
+    let (ok, text) = verify_file(&file, &["--genesis", &setup.genesis, "--did", &other]);
     assert!(!ok, "{text}");
     assert!(text.contains(&format!("{other} is stored under")), "{text}");
 
@@ -207,7 +188,7 @@ fn bid_protocol_answers_verify_offline_and_tampering_fails() {
     );
     // ... and is not a proof of absence of a registered DID.
     let file = setup.save("bid-absent.json", &absent);
-    let (ok, text) = verify(&file, &["--genesis", &setup.genesis, "--did", &did]);
+    let (ok, text) = verify_file(&file, &["--genesis", &setup.genesis, "--did", &did]);
     assert!(!ok && text.contains("is stored under"), "{text}");
     // An errorCode 6 claimed for a registered DID.
     let mut lie = absent.clone();

@@ -546,19 +546,19 @@ fn respond_ac_code(resolver: &Resolver, bid: &Bid, sub: &SubPath, options: &Opti
 /// owner as controller, and one `DIDSubResolver` service per resolver endpoint, with the
 /// protocol's resolver extras (`version`, `protocol` 2 HTTP / 3 HTTPS, `serverType` 0 domain).
 pub fn ac_native_document(did: &str, delegation: &sparkid_registrar::NamespaceRecord) -> Value {
-    let services: Vec<Value> = delegation
-        .endpoints
-        .iter()
-        .enumerate()
-        .map(|(i, endpoint)| {
-            json!({
-                "id": format!("{did}#subResolver-{}", i + 1),
-                "type": subchain::SUB_RESOLVER_TYPE,
-                "version": PROTOCOL_VERSION,
-                "protocol": if endpoint.starts_with("https://") { 3 } else { 2 },
-                "serverType": 0,
-                "serviceEndpoint": endpoint,
-            })
+    let services: Vec<Value> = subchain::ac_document(did, delegation)["service"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut service| {
+            let https = service["serviceEndpoint"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("https://"));
+            service["version"] = json!(PROTOCOL_VERSION);
+            service["protocol"] = json!(if https { 3 } else { 2 });
+            service["serverType"] = json!(0);
+            service
         })
         .collect();
     json!({

@@ -805,68 +805,18 @@ impl Resolver {
             .ok_or_else(|| internal(format!("{did} has no AC code")))?;
         let key =
             sparkid_registrar::namespace::namespace_key(sparkid_registrar::Kind::Ac, ac.as_str());
-        let parse = |text: &str| -> Result<sparkid_registrar::NamespaceRecord, ResolutionError> {
-            serde_json::from_str(text).map_err(|e| internal(format!("stored {key}: {e}")))
-        };
-        let ledger = self.records.ledger();
-        let mut proof = None;
-        let current = if options.proof {
-            let proven = ledger.prove(&key).map_err(internal)?;
-            proof = Some(serde_json::to_value(&proven).map_err(internal)?);
-            proven.value.as_deref().map(parse).transpose()?
-        } else {
-            self.records
-                .current(&key, options.no_cache)
-                .map_err(internal)?
-                .map(|anchored| parse(&anchored.value))
-                .transpose()?
-        };
-        let Some(current) = current else {
-            let error = ResolutionError::new(
-                ErrorKind::NotFound,
-                format!(
-                    "{did}: the AC code {ac} is not delegated on chain {:?}",
-                    ledger.genesis().chain_id
-                ),
-            );
-            return Err(match proof {
-                Some(p) => error.with_metadata(LEDGER_PROOF, p),
-                None => error,
-            });
-        };
-        let (record, next) = if options.selects_version() {
-            let history = ledger
-                .history(&key)
-                .map_err(internal)?
-                .iter()
-                .map(|(_, text)| parse(text))
-                .collect::<Result<Vec<_>, _>>()?;
-            let index = select_version(&history, options, did, current.version_id)?;
-            if options.proof && history[index].version_id != current.version_id {
-                return Err(invalid_options(
-                    "proof=true: the ledger proves only the current delegation",
-                ));
-            }
-            (history[index].clone(), history.get(index + 1).cloned())
-        } else {
-            (current, None)
-        };
-        let mut document_metadata = subchain::ac_metadata(&record);
-        if let Some(next) = next {
+        let chain = &self.records.ledger().genesis().chain_id;
+        let selected: Selected<sparkid_registrar::NamespaceRecord> =
+            select_record(&self.records, &key, did, options, || {
+                format!("{did}: the AC code {ac} is not delegated on chain {chain:?}")
+            })?;
+        let mut document_metadata = subchain::ac_metadata(&selected.record);
+        if let Some(next) = &selected.next {
             document_metadata.insert("nextUpdate".into(), json!(next.updated));
             document_metadata.insert("nextVersionId".into(), json!(next.version_id.to_string()));
         }
-        let mut resolution = Resolution {
-            document: Some(subchain::ac_document(did, &record)),
-            document_metadata,
-            resolution_metadata: Map::new(),
-        };
-        if let Some(p) = proof {
-            resolution
-                .resolution_metadata
-                .insert(LEDGER_PROOF.into(), p);
-        }
-        Ok(resolution)
+        let document = subchain::ac_document(did, &selected.record);
+        Ok(selected.into_resolution(Some(document), document_metadata))
     }
 
     /// Reads the did:bid DID `did` (`bid`) from `records`: the current record through the
@@ -877,72 +827,21 @@ impl Resolver {
         bid: &Bid,
         options: &ResolutionOptions,
     ) -> Result<Resolution, ResolutionError> {
-        let key = did_key(bid);
-        let ledger = records.ledger();
-        let parse = |text: &str| -> Result<DidRecord, ResolutionError> {
-            serde_json::from_str(text).map_err(|e| internal(format!("stored record of {did}: {e}")))
-        };
-        let mut proof = None;
-        let current = if options.proof {
-            // The answer is rendered from the proven value: one snapshot for both.
-            let proven = ledger.prove(&key).map_err(internal)?;
-            proof = Some(serde_json::to_value(&proven).map_err(internal)?);
-            proven.value.as_deref().map(parse).transpose()?
+        let selected: Selected<DidRecord> =
+            select_record(records, &did_key(bid), did, options, || {
+                format!("{did} is not registered on this ledger")
+            })?;
+        let record = &selected.record;
+        let document = if record.deactivated {
+            None
         } else {
-            records
-                .current(&key, options.no_cache)
-                .map_err(internal)?
-                .map(|anchored| parse(&anchored.value))
-                .transpose()?
+            let document = record
+                .bid_document()
+                .map_err(|e| internal(format!("stored document of {did}: {e}")))?;
+            Some(document.to_did_core())
         };
-        let Some(current) = current else {
-            let error = ResolutionError::new(
-                ErrorKind::NotFound,
-                format!("{did} is not registered on this ledger"),
-            );
-            return Err(match proof {
-                Some(p) => error.with_metadata(LEDGER_PROOF, p),
-                None => error,
-            });
-        };
-        let (record, next) = if options.selects_version() {
-            let history = ledger
-                .history(&key)
-                .map_err(internal)?
-                .iter()
-                .map(|(_, text)| parse(text))
-                .collect::<Result<Vec<_>, _>>()?;
-            let index = select_version(&history, options, did, current.version_id)?;
-            let record = history[index].clone();
-            if options.proof && record.version_id != current.version_id {
-                return Err(invalid_options(format!(
-                    "proof=true: the ledger proves only the current state (versionId {}), \
-                     not version {}; ask without proof for older versions",
-                    current.version_id, record.version_id
-                )));
-            }
-            (record, history.get(index + 1).cloned())
-        } else {
-            (current, None)
-        };
-        let mut resolution = Resolution {
-            document: if record.deactivated {
-                None
-            } else {
-                let document = record
-                    .bid_document()
-                    .map_err(|e| internal(format!("stored document of {did}: {e}")))?;
-                Some(document.to_did_core())
-            },
-            document_metadata: document_metadata(&record, next.as_ref()),
-            resolution_metadata: Map::new(),
-        };
-        if let Some(p) = proof {
-            resolution
-                .resolution_metadata
-                .insert(LEDGER_PROOF.into(), p);
-        }
-        Ok(resolution)
+        let metadata = document_metadata(record, selected.next.as_ref());
+        Ok(selected.into_resolution(document, metadata))
     }
 
     /// DID URL dereferencing. A path is `NOT_FOUND` (no method here defines paths); `service`
@@ -1016,6 +915,97 @@ impl Resolver {
             content,
         })
     }
+}
+
+/// The record a resolution answers from: the version the options select (the current one,
+/// through the cache or proven), the version after it, and the proof when one was asked for.
+struct Selected<R> {
+    record: R,
+    next: Option<R>,
+    proof: Option<Value>,
+}
+
+impl<R> Selected<R> {
+    /// The resolution of `document` with `document_metadata`, carrying the proof.
+    fn into_resolution(
+        self,
+        document: Option<Value>,
+        document_metadata: Map<String, Value>,
+    ) -> Resolution {
+        let mut resolution_metadata = Map::new();
+        if let Some(p) = self.proof {
+            resolution_metadata.insert(LEDGER_PROOF.into(), p);
+        }
+        Resolution {
+            document,
+            document_metadata,
+            resolution_metadata,
+        }
+    }
+}
+
+/// Reads the versioned record under `key` for `did`: with `proof`, the proven current value
+/// (the answer is rendered from it: one snapshot for both), else the current value through the
+/// cache (`noCache` honoured); then the version `versionId` / `versionTime` select from the
+/// ledger's history. Absent: `NOT_FOUND` with `not_found()` (and the absence proof).
+fn select_record<R: Versioned + serde::de::DeserializeOwned + Clone>(
+    records: &Records,
+    key: &str,
+    did: &str,
+    options: &ResolutionOptions,
+    not_found: impl FnOnce() -> String,
+) -> Result<Selected<R>, ResolutionError> {
+    let parse = |text: &str| -> Result<R, ResolutionError> {
+        serde_json::from_str(text).map_err(|e| internal(format!("stored {key}: {e}")))
+    };
+    let ledger = records.ledger();
+    let mut proof = None;
+    let current = if options.proof {
+        let proven = ledger.prove(key).map_err(internal)?;
+        proof = Some(serde_json::to_value(&proven).map_err(internal)?);
+        proven.value.as_deref().map(parse).transpose()?
+    } else {
+        records
+            .current(key, options.no_cache)
+            .map_err(internal)?
+            .map(|anchored| parse(&anchored.value))
+            .transpose()?
+    };
+    let Some(current) = current else {
+        let error = ResolutionError::new(ErrorKind::NotFound, not_found());
+        return Err(match proof {
+            Some(p) => error.with_metadata(LEDGER_PROOF, p),
+            None => error,
+        });
+    };
+    if !options.selects_version() {
+        return Ok(Selected {
+            record: current,
+            next: None,
+            proof,
+        });
+    }
+    let history = ledger
+        .history(key)
+        .map_err(internal)?
+        .iter()
+        .map(|(_, text)| parse(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let index = select_version(&history, options, did, current.version_id())?;
+    let record = history[index].clone();
+    if options.proof && record.version_id() != current.version_id() {
+        return Err(invalid_options(format!(
+            "proof=true: the ledger proves only the current state (versionId {}), \
+             not version {}; ask without proof for older versions",
+            current.version_id(),
+            record.version_id()
+        )));
+    }
+    Ok(Selected {
+        record,
+        next: history.get(index + 1).cloned(),
+        proof,
+    })
 }
 
 /// A versioned ledger record: a DID's, or an AC code's delegation.

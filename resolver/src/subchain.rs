@@ -273,16 +273,7 @@ pub fn latest_anchor(
     records: &Records,
     ac: &AcCode,
 ) -> Result<Option<AnchorRecord>, ResolutionError> {
-    let key = anchor_key(ac.as_str());
-    let Some(anchored) = records
-        .current(&key, false)
-        .map_err(|e| ResolutionError::new(ErrorKind::Internal, format!("reading {key}: {e}")))?
-    else {
-        return Ok(None);
-    };
-    serde_json::from_str(&anchored.value)
-        .map(Some)
-        .map_err(|e| ResolutionError::new(ErrorKind::Internal, format!("stored {key}: {e}")))
+    read_record(records, &anchor_key(ac.as_str()))
 }
 
 /// The AC code of the chain `records` holds (none for a main chain).
@@ -295,9 +286,16 @@ pub fn delegation(
     records: &Records,
     ac: &AcCode,
 ) -> Result<Option<NamespaceRecord>, ResolutionError> {
-    let key = namespace_key(Kind::Ac, ac.as_str());
+    read_record(records, &namespace_key(Kind::Ac, ac.as_str()))
+}
+
+/// The JSON record under `key`, through the cache.
+fn read_record<T: serde::de::DeserializeOwned>(
+    records: &Records,
+    key: &str,
+) -> Result<Option<T>, ResolutionError> {
     let Some(anchored) = records
-        .current(&key, false)
+        .current(key, false)
         .map_err(|e| ResolutionError::new(ErrorKind::Internal, format!("reading {key}: {e}")))?
     else {
         return Ok(None);

@@ -510,8 +510,11 @@ pub fn verify_result(
             error,
         })?;
 
-    if bid.is_ac_code_only() {
-        let delegation: Option<sparkid_registrar::NamespaceRecord> = proof
+    // The proven value: a DID's record, or for a bare `did:bid:<ac>` the AC code's delegation.
+    fn proven<T: serde::de::DeserializeOwned>(
+        proof: &RecordProof,
+    ) -> Result<Option<T>, VerifyError> {
+        proof
             .value
             .as_deref()
             .map(serde_json::from_str)
@@ -519,30 +522,15 @@ pub fn verify_result(
             .map_err(|e| VerifyError::MalformedRecord {
                 key: proof.key.clone(),
                 error: e.to_string(),
-            })?;
-        let outcome = check_ac_claim(form, &claim, metadata, delegation.as_ref(), &did)?;
-        return Ok(Verified {
-            did: bid.to_string(),
-            outcome,
-            chain_id: header.chain_id.clone(),
-            height: header.height,
-            block_hash: header.hash(),
-            state_root: header.state_root,
-            votes: proof.anchor.certificate.votes.len(),
-            validators: anchor.validators.keys().len(),
-            quorum: anchor.validators.quorum(),
-        });
+            })
     }
-    let record: Option<DidRecord> = proof
-        .value
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| VerifyError::MalformedRecord {
-            key: proof.key.clone(),
-            error: e.to_string(),
-        })?;
-    let outcome = check_claim(form, &claim, metadata, record.as_ref())?;
+    let outcome = if bid.is_ac_code_only() {
+        let delegation: Option<sparkid_registrar::NamespaceRecord> = proven(&proof)?;
+        check_ac_claim(form, &claim, metadata, delegation.as_ref(), &did)?
+    } else {
+        let record: Option<DidRecord> = proven(&proof)?;
+        check_claim(form, &claim, metadata, record.as_ref())?
+    };
 
     Ok(Verified {
         did: bid.to_string(),

@@ -229,8 +229,18 @@ pub fn sign_and_send(url: &str, body: Value, key: &PrivateKey) -> (u16, Value) {
 /// Creates a DID for a new key whose native document has the members of `template` (services,
 /// alsoKnownAs, extension members); returns the key and the DID.
 pub fn create_did(base: &str, template: Option<Value>) -> (PrivateKey, String) {
+    create_did_on(base, None, template)
+}
+
+/// [`create_did`] on the chain with AC code `ac` (a sub-chain: `did:bid:<ac>:…`).
+pub fn create_did_on(
+    base: &str,
+    ac: Option<&str>,
+    template: Option<Value>,
+) -> (PrivateKey, String) {
     let key = PrivateKey::generate();
-    let doc = sparkid_registrar::api::new_document(&key.public_key(), template).unwrap();
+    let ac = ac.map(|a| a.parse().unwrap());
+    let doc = sparkid_registrar::api::new_document_on(&key.public_key(), ac, template).unwrap();
     let did = doc["id"].as_str().unwrap().to_string();
     let (status, created) = sign_and_send(
         &format!("{base}/1.0/create?method=bid"),
@@ -240,6 +250,22 @@ pub fn create_did(base: &str, template: Option<Value>) -> (PrivateKey, String) {
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["didState"]["state"], "finished", "{created}");
     (key, did)
+}
+
+/// Runs `sparkid verify FILE ARGS`; returns success and the output (stdout, then stderr).
+pub fn verify_file(file: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN)
+        .arg("verify")
+        .arg(file)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
 
 /// Deactivates `did` with its recovery key.
