@@ -16,7 +16,7 @@ use sparkid_resolver::records::{namespace, Records};
 
 mod common;
 
-use common::{client, sign_and_send, Daemon, Redis};
+use common::{sign_and_send, Daemon, Redis};
 
 fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -28,18 +28,7 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 
 /// A sample of the daemon's `/metrics`, by exact series name (with labels).
 fn metric(d: &Daemon, series: &str) -> f64 {
-    let text = client()
-        .get(format!("{}/metrics", d.base))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
+    common::metric(&d.base, series).unwrap_or_else(|| panic!("no {series} in /metrics"))
 }
 
 fn resolve(base: &str, did: &str) -> (u16, Value) {

@@ -11,15 +11,7 @@ use sparkid_bid::PrivateKey;
 
 /// A sample of the daemon's `/metrics`, by exact series name (with labels); 0 when absent.
 fn metric(base: &str, series: &str) -> f64 {
-    let text = client()
-        .get(format!("{base}/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
+    common::metric(base, series).unwrap_or(0.0)
 }
 
 fn kept(base: &str) -> f64 {

@@ -252,6 +252,19 @@ pub fn create_did_on(
     (key, did)
 }
 
+/// A sample of the daemon's `/metrics` at `base`, by exact series name (with labels).
+pub fn metric(base: &str, series: &str) -> Option<f64> {
+    let text = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().unwrap())
+}
+
 /// Runs `sparkid verify FILE ARGS`; returns success and the output (stdout, then stderr).
 pub fn verify_file(file: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(BIN)
