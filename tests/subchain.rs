@@ -415,6 +415,14 @@ fn a_sub_chain_anchored_on_the_main_chain_is_checked_against_its_anchor() {
         "industry-by01"
     );
 
+    // An earlier version has no proof to check: it is passed on, and the answer says so.
+    let (status, r) = get_json(&format!("{url}?versionId=1"));
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(
+        r["didResolutionMetadata"]["subChainAnchor"]["checked"],
+        false
+    );
+
     // A resolver that changes the document is caught by the anchor check and not served.
     let liar = lying_resolver(industry.base.clone());
     delegate_ac(&main.base, &authority, "by01", &owner, &liar);

@@ -407,7 +407,8 @@ impl ResolutionOptions {
         Ok(o)
     }
 
-    fn selects_version(&self) -> bool {
+    /// Whether `versionId` or `versionTime` asks for a version rather than the current one.
+    pub(crate) fn selects_version(&self) -> bool {
         self.version_id.is_some() || self.version_time.is_some()
     }
 }

@@ -168,8 +168,10 @@ impl SubChains {
                 ),
             ));
         }
+        // The ledger proves current records only: an older version cannot be checked.
+        let check = anchor.filter(|_| !options.selects_version());
         let mut asked = options.clone();
-        asked.proof |= anchor.is_some();
+        asked.proof |= check.is_some();
         let query = forwarded_query(&asked);
         let hops_value = (hops + 1).to_string();
         let upstream = Upstream {
@@ -186,7 +188,7 @@ impl SubChains {
                 .await
             {
                 Ok((mut resolution, duration)) => {
-                    let checked = match anchor {
+                    let checked = match check {
                         Some(anchor) => match check_against_anchor(&resolution, anchor, did) {
                             Ok(()) => json!({
                                 "checked": true,
@@ -208,6 +210,10 @@ impl SubChains {
                                 continue;
                             }
                         },
+                        None if anchor.is_some() => json!({
+                            "checked": false,
+                            "reason": "an earlier version carries no proof to check",
+                        }),
                         None => json!({
                             "checked": false,
                             "reason": format!(
