@@ -422,16 +422,7 @@ impl Ledger {
         )
         .map_err(tree_err)?;
         // The same header `create` builds (a test below holds them equal).
-        Ok(BlockHeader {
-            chain_id: genesis.chain_id.clone(),
-            height: 0,
-            previous_hash: Hash::ZERO,
-            time: genesis.time,
-            tx_root: Hash::of(&[genesis_json.as_bytes()]),
-            tx_count: 0,
-            state_root: root,
-            proposer: genesis.validators[0].clone(),
-        })
+        Ok(header_zero(genesis, &genesis_json, root))
     }
 
     fn create_with(
@@ -474,16 +465,7 @@ impl Ledger {
                 Hash::ZERO,
                 &[(key_hash(GENESIS_KEY), Hash::of(&[genesis_json.as_bytes()]))],
             )?;
-            let header = BlockHeader {
-                chain_id: genesis.chain_id.clone(),
-                height: 0,
-                previous_hash: Hash::ZERO,
-                time: genesis.time,
-                tx_root: Hash::of(&[genesis_json.as_bytes()]),
-                tx_count: 0,
-                state_root: root,
-                proposer: genesis.validators[0].clone(),
-            };
+            let header = header_zero(&genesis, &genesis_json, root);
             let certificate = certify(&header);
             certificate.verify(&header, &validators)?;
             let block = Block {
@@ -1327,6 +1309,22 @@ fn json_string<T: Serialize>(value: &T) -> String {
 
 fn parse_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, LedgerError> {
     serde_json::from_str(text).map_err(|e| LedgerError::Corrupt(e.to_string()))
+}
+
+/// The header of block 0: the genesis (`genesis_json`, its canonical JSON) is its only
+/// "transaction" and the only record of the state whose root is `state_root`. Callers have
+/// checked that the genesis names at least one validator (its validator set parses).
+fn header_zero(genesis: &Genesis, genesis_json: &str, state_root: Hash) -> BlockHeader {
+    BlockHeader {
+        chain_id: genesis.chain_id.clone(),
+        height: 0,
+        previous_hash: Hash::ZERO,
+        time: genesis.time,
+        tx_root: Hash::of(&[genesis_json.as_bytes()]),
+        tx_count: 0,
+        state_root,
+        proposer: genesis.validators[0].clone(),
+    }
 }
 
 #[cfg(test)]
