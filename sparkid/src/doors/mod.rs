@@ -1,0 +1,16 @@
+//! The doors: each parses its protocol, calls one service, and renders the answer in its own
+//! format. HTTP routes are mounted through [`routes::Routes`], so `GET /1.0/routes` lists what
+//! is served.
+
+pub mod bidproto;
+pub mod bridges;
+pub mod consensus;
+pub mod dns;
+pub mod forward;
+pub mod handle;
+pub mod health;
+pub mod peer;
+pub mod registrar;
+pub mod resolution;
+pub mod routes;
+pub mod verifiable;
