@@ -1,4 +1,4 @@
-//! The BID resolution protocol door ([RESPROTO] `星火·链网BID协议V1.9.1.md` §4), for existing BIF
+//! The BID resolution protocol ([RESPROTO] `星火·链网BID协议V1.9.1.md` §4), for existing BIF
 //! clients: `GET /{bid}` and its sub-paths, answered with the protocol's envelope
 //! `{"errorCode": n, "data": {…}, "message": "…"}` and the native BID document
 //! ([`DidRecord::native_document`]).
@@ -41,23 +41,17 @@
 //! | 9 verify failed | `verify=true` and `delegateSign` is missing or does not verify |
 //! | 10 nonexistent chain code info | a sub-chain BID whose AC code this ledger knows nothing of |
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use sparkid_bid::{Bid, PublicKey, Signature};
 use sparkid_registrar::DidRecord;
 use thiserror::Error;
 
-use crate::http::AppState;
+use crate::ac_code::ac_native_document;
 use crate::resolution::Resolver;
-use crate::routes::{get, Routes};
 use crate::subchain;
 use crate::verifiable;
 
-/// The protocol version that sub-path answers carry in `data.version`.
-pub const PROTOCOL_VERSION: &str = "1.0.0";
+pub use crate::ac_code::PROTOCOL_VERSION;
 
 /// The protocol's error codes ([RESPROTO] §4.2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,61 +287,18 @@ impl Options {
     }
 }
 
-/// The routes: `/{bid}` and `/{bid}/{sub-path}`. Static routes of other routers (`/1.0/…`,
-/// `/healthz`, `/metrics`) take precedence over these.
-pub fn router() -> Routes<AppState> {
-    Routes::new()
-        .route("/{bid}", get(document))
-        .route("/{bid}/", get(document))
-        .route("/{bid}/{*rest}", get(sub_path))
-}
-
-type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
-
-async fn document(
-    State(state): State<AppState>,
-    bid: Result<Path<String>, PathRejection>,
-    query: QueryPairs,
-) -> Response {
-    let request = bid
-        .map_err(|e| BidProtoError::NotABid {
-            input: String::new(),
-            reason: e.body_text(),
-        })
-        .map(|Path(bid)| (bid, SubPath::Document));
-    answer(state, request, query).await
-}
-
-async fn sub_path(
-    State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    query: QueryPairs,
-) -> Response {
-    let request = path
-        .map_err(|e| BidProtoError::NotABid {
-            input: String::new(),
-            reason: e.body_text(),
-        })
-        .and_then(|Path((bid, rest))| Ok((bid, SubPath::parse(&rest)?)));
-    answer(state, request, query).await
-}
-
-async fn answer(
-    state: AppState,
-    request: Result<(String, SubPath), BidProtoError>,
-    query: QueryPairs,
-) -> Response {
-    let prepared = request.and_then(|(bid, sub)| {
-        let Query(pairs) = query.map_err(|e| BidProtoError::NotABid {
-            input: bid.clone(),
-            reason: format!("bad query string: {}", e.body_text()),
-        })?;
-        Ok((bid, sub, Options::parse(&pairs)?))
-    });
-    let envelope = match prepared {
+/// Answers one protocol request with its envelope: `prepared` is the BID path segment, its
+/// sub-path and options, or why the door could not read them (answered as a protocol error).
+/// The ledger is read on a blocking thread. The HTTP status is always 200: the protocol carries
+/// the outcome in `errorCode`.
+pub async fn answer(
+    resolver: &Resolver,
+    prepared: Result<(String, SubPath, Options), BidProtoError>,
+) -> Value {
+    match prepared {
         Err(e) => failure(&e, None),
         Ok((bid, sub, options)) => {
-            let resolver = state.resolver.clone();
+            let resolver = resolver.clone();
             match tokio::task::spawn_blocking(move || respond(&resolver, &bid, &sub, &options))
                 .await
             {
@@ -355,13 +306,7 @@ async fn answer(
                 Err(e) => failure(&BidProtoError::Internal(e.to_string()), None),
             }
         }
-    };
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        envelope.to_string(),
-    )
-        .into_response()
+    }
 }
 
 /// A success envelope.
@@ -540,37 +485,6 @@ fn respond_ac_code(resolver: &Resolver, bid: &Bid, sub: &SubPath, options: &Opti
         data["ledgerProof"] = proof;
     }
     success(data)
-}
-
-/// The native BID document of a sub-chain's AC code (`extension.type` 206): the delegation's
-/// owner as controller, and one `DIDSubResolver` service per resolver endpoint, with the
-/// protocol's resolver extras (`version`, `protocol` 2 HTTP / 3 HTTPS, `serverType` 0 domain).
-pub fn ac_native_document(did: &str, delegation: &sparkid_registrar::NamespaceRecord) -> Value {
-    let services: Vec<Value> = subchain::ac_document(did, delegation)["service"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|mut service| {
-            let https = service["serviceEndpoint"]
-                .as_str()
-                .is_some_and(|e| e.starts_with("https://"));
-            service["version"] = json!(PROTOCOL_VERSION);
-            service["protocol"] = json!(if https { 3 } else { 2 });
-            service["serverType"] = json!(0);
-            service
-        })
-        .collect();
-    json!({
-        "@context": [sparkid_bid::document::DID_CONTEXT],
-        "version": PROTOCOL_VERSION,
-        "id": did,
-        "controller": delegation.owner,
-        "service": services,
-        "extension": { "type": 206, "ttl": 3600 },
-        "created": delegation.created,
-        "updated": delegation.updated,
-    })
 }
 
 /// Whether `entry_id` is what a client named `asked`: the whole id, `#fragment` or `fragment`.

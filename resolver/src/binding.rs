@@ -34,16 +34,13 @@
 //! `didResolutionMetadata.error` (or `dereferencingMetadata.error`), whatever was asked for,
 //! with the binding's status: 400, 404, 406, 410 (deactivated, not an error), 500, 501.
 
-use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use crate::did_url::{self, looks_like_did_url, DidUrl, DidUrlError};
-use crate::negotiate::{self, Representation, BARE_TYPES};
-use crate::resolution::{
-    Content, Dereferenced, ErrorKind, ResolutionError, ResolutionOptions, Resolver,
-    MAX_IDENTIFIER_LEN,
+use crate::negotiate::{self, Rendered, Representation, BARE_TYPES};
+use crate::resolution::Resolver;
+use crate::result::{
+    Content, Dereferenced, ErrorKind, ResolutionError, ResolutionOptions, MAX_IDENTIFIER_LEN,
 };
 use crate::warm;
 
@@ -84,38 +81,39 @@ struct Request {
     options: ResolutionOptions,
 }
 
-/// Answers one `/1.0/identifiers` request (`body` is the POST body, if any).
-pub async fn identifiers(
-    resolver: &Resolver,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Option<&[u8]>,
-) -> Response {
-    let mut request = match parse_request(uri, body) {
+/// One `/1.0/identifiers` request, as the binding reads it from HTTP.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BindingRequest<'a> {
+    /// The request path as sent (percent-encoded), starting with [`PREFIX`].
+    pub path: &'a str,
+    /// The query string, without its `?`.
+    pub query: Option<&'a str>,
+    /// The `Accept` header's values, joined with `,` (empty when there is none).
+    pub accept: &'a str,
+    /// The sub-chain hop count header ([`crate::subchain::HOPS_HEADER`]), as sent.
+    pub hops: Option<&'a str>,
+    /// The POST body (options as a JSON object), if any.
+    pub body: Option<&'a [u8]>,
+}
+
+/// Answers one `/1.0/identifiers` request: the status, headers and body to send.
+pub async fn answer(resolver: &Resolver, http: &BindingRequest<'_>) -> Rendered {
+    let mut request = match parse_request(http.path, http.query, http.body) {
         Ok(r) => r,
-        Err(e) => return error_response(&e, requested_shape(headers)),
+        Err(e) => return error_rendered(&e, requested_shape(http.accept)),
     };
-    request.options.subchain_hops = headers
-        .get(crate::subchain::HOPS_HEADER)
-        .and_then(|v| v.to_str().ok()?.parse().ok())
-        .unwrap_or(0);
-    let header_accept = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
+    request.options.subchain_hops = http.hops.and_then(|v| v.parse().ok()).unwrap_or(0);
     let accept = request
         .options
         .accept
         .clone()
-        .or((!header_accept.is_empty()).then_some(header_accept));
+        .or((!http.accept.is_empty()).then(|| http.accept.to_string()));
     let offered = offered(&request.url);
     let rep = match negotiate::negotiate(accept.as_deref(), &offered) {
         Ok(rep) => rep,
         Err(detail) => {
             let e = ResolutionError::new(ErrorKind::RepresentationNotSupported, detail);
-            return error_response(&e, Shape::of(offered[0]));
+            return error_rendered(&e, Shape::of(offered[0]));
         }
     };
     // A plain did:bid asked for its current record: answered from L1 when it holds the DID
@@ -131,33 +129,27 @@ pub async fn identifiers(
                 rep,
             )
         };
-        if let Some(response) = warm::answer(resolver, request.url.did(), rep, rendered) {
-            return response;
+        if let Some(kept) = warm::answer(resolver.records(), request.url.did(), rep, rendered) {
+            return kept;
         }
     }
     match resolver.dereference(&request.url, &request.options).await {
-        Ok(d) => rendered(d, rep).response(),
-        Err(e) => error_response(&e, Shape::of(rep)),
+        Ok(d) => rendered(d, rep),
+        Err(e) => error_rendered(&e, Shape::of(rep)),
     }
 }
 
 /// The result shape of an answer given before the DID URL is parsed (it was invalid): a
 /// dereferencing result when the client asked for one, else a resolution result, so that an
 /// `INVALID_DID_URL` reaches a dereferencing client in `dereferencingMetadata`.
-fn requested_shape(headers: &HeaderMap) -> Shape {
-    let accept = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
+fn requested_shape(accept: &str) -> Shape {
     let results = [
         Representation::ResolutionResult,
         Representation::LegacyResolutionResult,
         Representation::DereferencingResult,
         Representation::LegacyDereferencingResult,
     ];
-    match negotiate::negotiate(Some(&accept), &results) {
+    match negotiate::negotiate(Some(accept), &results) {
         Ok(rep) => Shape::of(rep),
         Err(_) => Shape::Resolution { legacy: false },
     }
@@ -216,13 +208,15 @@ fn decode_lenient(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn parse_request(uri: &Uri, body: Option<&[u8]>) -> Result<Request, ResolutionError> {
-    let path = uri.path();
+fn parse_request(
+    path: &str,
+    query: Option<&str>,
+    body: Option<&[u8]>,
+) -> Result<Request, ResolutionError> {
     let raw = path
         .strip_prefix(PREFIX)
         .map(|rest| rest.strip_prefix('/').unwrap_or(rest))
         .unwrap_or("");
-    let query = uri.query();
     if raw.is_empty() {
         return Err(ResolutionError::new(
             ErrorKind::InvalidDid,
@@ -315,42 +309,12 @@ fn body_options(body: &[u8]) -> Result<Vec<(String, String)>, ResolutionError> {
     Ok(out)
 }
 
-/// An answer of the binding, ready to send (and to keep: see [`crate::warm`]).
-#[derive(Debug, Clone)]
-pub struct Rendered {
-    /// The status.
-    pub status: StatusCode,
-    /// `Content-Type`.
-    pub content_type: Option<HeaderValue>,
-    /// `Location` (a `303` to a service endpoint).
-    pub location: Option<HeaderValue>,
-    /// The body.
-    pub body: Bytes,
-}
-
-impl Rendered {
-    /// The HTTP response (the body is shared, not copied).
-    pub fn response(&self) -> Response {
-        let mut response = Response::new(Body::from(self.body.clone()));
-        *response.status_mut() = self.status;
-        let headers = response.headers_mut();
-        if let Some(v) = &self.content_type {
-            headers.insert(header::CONTENT_TYPE, v.clone());
-        }
-        headers.insert(header::VARY, HeaderValue::from_static("accept"));
-        if let Some(v) = &self.location {
-            headers.insert(header::LOCATION, v.clone());
-        }
-        response
-    }
-}
-
-fn respond(status: u16, content_type: &str, body: String) -> Rendered {
+fn respond(status: u16, content_type: &'static str, body: String) -> Rendered {
     Rendered {
-        status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        content_type: HeaderValue::from_str(content_type).ok(),
+        status,
+        content_type: Some(content_type),
         location: None,
-        body: Bytes::from(body),
+        body: body.into(),
     }
 }
 
@@ -384,10 +348,6 @@ fn full_result(shape: Shape, content: Value, metadata: Value, content_metadata: 
         body["@context"] = json!("https://w3id.org/did-resolution/v1");
     }
     body
-}
-
-fn error_response(error: &ResolutionError, shape: Shape) -> Response {
-    error_rendered(error, shape).response()
 }
 
 fn error_rendered(error: &ResolutionError, shape: Shape) -> Rendered {
@@ -477,7 +437,7 @@ fn rendered(d: Dereferenced, rep: Representation) -> Rendered {
                 return error_rendered(&e, Shape::Resolution { legacy: false });
             };
             let mut response = respond(303, negotiate::URI_LIST, uri_list(&urls));
-            response.location = HeaderValue::from_str(first).ok();
+            response.location = Some(first.clone());
             response
         }
     }
@@ -492,7 +452,11 @@ mod tests {
     use super::*;
 
     fn parse(uri: &str) -> Result<Request, ResolutionError> {
-        parse_request(&uri.parse::<Uri>().unwrap(), None)
+        let (path, query) = match uri.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (uri, None),
+        };
+        parse_request(path, query, None)
     }
 
     #[test]
@@ -561,8 +525,8 @@ mod tests {
 
     #[test]
     fn post_bodies_are_options() {
-        let uri: Uri = "/1.0/identifiers/did:bid:abc".parse().unwrap();
-        let r = parse_request(&uri, Some(br#"{"noCache": true, "versionId": 3}"#)).unwrap();
+        let uri = "/1.0/identifiers/did:bid:abc";
+        let r = parse_request(uri, None, Some(br#"{"noCache": true, "versionId": 3}"#)).unwrap();
         assert!(r.options.no_cache);
         assert_eq!(r.options.version_id.as_deref(), Some("3"));
         for body in [
@@ -572,11 +536,11 @@ mod tests {
             br#"{"x": "1"}"#,
         ] {
             assert_eq!(
-                parse_request(&uri, Some(body)).unwrap_err().kind,
+                parse_request(uri, None, Some(body)).unwrap_err().kind,
                 ErrorKind::InvalidOptions
             );
         }
-        assert!(parse_request(&uri, Some(b"  \n")).is_ok());
+        assert!(parse_request(uri, None, Some(b"  \n")).is_ok());
     }
 
     #[test]

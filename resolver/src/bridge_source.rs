@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sparkid_bridges::{BridgeError, Bridges, RecordSource};
 
 use crate::records::Records;
+use crate::result::Aliases;
 
 impl RecordSource for Records {
     fn record(&self, key: &str) -> Result<Option<Arc<str>>, BridgeError> {
@@ -56,4 +57,19 @@ impl BridgeContext {
 pub fn aliases(records: &Records, did: &str) -> Result<Vec<String>, BridgeError> {
     static BRIDGES: std::sync::OnceLock<Bridges> = std::sync::OnceLock::new();
     BRIDGES.get_or_init(Bridges::standard).aliases(records, did)
+}
+
+/// What bridges know about a DID's other identifiers: the VAA codes, handles and DNS names
+/// bound to it (its reverse index on the ledger, read through the cache), for its document
+/// metadata (`alsoKnownAs`; `equivalentId` and `canonicalId` are for same-method DIDs and stay
+/// empty). A failed read is logged and answers none: the document is still the answer.
+pub fn did_aliases(records: &Records, did: &str) -> Aliases {
+    let also_known_as = aliases(records, did).unwrap_or_else(|e| {
+        tracing::warn!(did, error = %e, "reading the DID's bound identifiers");
+        Vec::new()
+    });
+    Aliases {
+        also_known_as,
+        ..Aliases::default()
+    }
 }

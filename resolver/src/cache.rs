@@ -55,8 +55,33 @@ use sparkid_bid::document::DEFAULT_TTL;
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
-use crate::config::CacheConfig;
-use crate::metrics::CacheMetrics;
+pub use crate::cache_metrics::CacheMetrics;
+
+/// The default L1 cache size in bytes (128 MiB).
+pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
+/// The default cap on a cache entry's lifetime, in seconds (one hour).
+pub const DEFAULT_CACHE_TTL_MAX: u64 = 3600;
+
+/// The chain-anchored read cache's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// L1 (in-process LRU) size in bytes; 0 turns L1 off.
+    pub l1_bytes: u64,
+    /// L2 (Redis) URL; none turns L2 off.
+    pub redis_url: Option<String>,
+    /// Cap on an entry's lifetime in seconds (the document's `extension.ttl` applies under it).
+    pub ttl_max: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> CacheConfig {
+        CacheConfig {
+            l1_bytes: DEFAULT_CACHE_BYTES,
+            redis_url: None,
+            ttl_max: DEFAULT_CACHE_TTL_MAX,
+        }
+    }
+}
 
 /// Bytes an L1 entry is charged beyond its key and value (map slot, entry, allocation headers).
 pub const ENTRY_OVERHEAD: u64 = 128;

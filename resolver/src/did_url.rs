@@ -17,8 +17,11 @@
 
 use thiserror::Error;
 
-/// The longest DID or DID URL accepted, in bytes (the same limit as every door's identifier).
-pub const MAX_DID_URL_LEN: usize = crate::resolution::MAX_IDENTIFIER_LEN;
+/// The longest identifier a door accepts, in bytes.
+pub const MAX_IDENTIFIER_LEN: usize = 2048;
+
+/// The longest DID URL, in bytes: [`MAX_IDENTIFIER_LEN`].
+pub const MAX_DID_URL_LEN: usize = MAX_IDENTIFIER_LEN;
 
 /// Why a text is not a DID or a DID URL. The message says where and why.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -23,11 +23,34 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
-use crate::config::DriverConfig;
-use crate::resolution::{ErrorKind, Resolution, ResolutionError};
+use crate::result::{ErrorKind, Resolution, ResolutionError};
+
+/// One Universal Resolver driver (a `[[driver]]` table): DIDs matching `pattern` are resolved
+/// by `GET` on `url`. See the module docs for the placeholders and the error mapping.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DriverConfig {
+    /// A regular expression matched against the whole DID, e.g. `^(did:web:.+)$`.
+    pub pattern: String,
+    /// The driver URL: `$1` (the pattern's groups), `$2` (the same, percent-encoded) or `{did}`
+    /// is replaced; with none, the groups are appended, e.g.
+    /// `http://driver-web:8080/1.0/identifiers/$1`.
+    pub url: String,
+    /// Example DIDs, listed by `/1.0/testIdentifiers` (they also name the driver's methods).
+    #[serde(default, alias = "testIdentifiers")]
+    pub test_identifiers: Vec<String>,
+    /// Connect timeout in milliseconds [default: 3000].
+    pub connect_timeout_ms: Option<u64>,
+    /// Total timeout of one request in milliseconds [default: 10000].
+    pub timeout_ms: Option<u64>,
+    /// How long a driver's answer (a document or a deactivation) is reused, in seconds; 0
+    /// asks the driver every time [default: 60]. Errors are never reused; `noCache` skips it.
+    pub cache_ttl_secs: Option<u64>,
+}
 
 /// The default connect timeout, in milliseconds.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3_000;

@@ -21,10 +21,12 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod ac_code;
 pub mod bidproto;
 pub mod binding;
 pub mod bridge_source;
 pub mod cache;
+pub mod cache_metrics;
 pub mod did_url;
 pub mod didkey;
 pub mod dns_zone;
@@ -32,6 +34,7 @@ pub mod drivers;
 pub mod negotiate;
 pub mod records;
 pub mod resolution;
+pub mod result;
 pub mod subchain;
 pub mod verifiable;
 pub mod warm;

@@ -203,6 +203,20 @@ pub fn negotiate(
     }
 }
 
+/// An answer rendered in a negotiated representation, ready to send and cheap to keep and
+/// clone (the body is shared): what the HTTP binding answers and the warm path keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The HTTP status of the DID Resolution binding.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: Option<&'static str>,
+    /// `Location` (a `303` to a service endpoint).
+    pub location: Option<String>,
+    /// The body.
+    pub body: bytes::Bytes,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,3 +328,4 @@ mod tests {
         );
     }
 }
+

@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use sparkid_ledger::{Hash, Ledger, LedgerError};
 
-use crate::cache::{Cache, CacheError, Memo};
-use crate::config::CacheConfig;
-use crate::metrics::CacheMetrics;
+use crate::cache::{Cache, CacheConfig, CacheError, CacheMetrics, Memo};
 
 /// A record's value with the block height that anchors it: the value is the key's state as of
 /// that height or later.

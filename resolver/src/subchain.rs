@@ -18,8 +18,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
-use sparkid_bid::document::DID_CONTEXT;
+use serde_json::{json, Value};
 use sparkid_bid::AcCode;
 use sparkid_registrar::anchor::{anchor_key, AnchorRecord};
 use sparkid_registrar::namespace::namespace_key;
@@ -27,13 +26,11 @@ use sparkid_registrar::{Kind, NamespaceRecord};
 
 use crate::drivers::Upstream;
 use crate::records::Records;
-use crate::resolution::{ErrorKind, Resolution, ResolutionError, ResolutionOptions};
+use crate::result::{ErrorKind, Resolution, ResolutionError, ResolutionOptions, LEDGER_PROOF};
 
 /// The header a recursive sub-chain request carries: the number of resolvers it went through.
 pub const HOPS_HEADER: &str = "sparkid-subchain-hops";
 
-/// The service type of a sub-chain resolver in an AC code's document (BIF's convention).
-pub const SUB_RESOLVER_TYPE: &str = "DIDSubResolver";
 
 /// Connect timeout of a recursive request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -224,7 +221,7 @@ impl SubChains {
                     };
                     let meta = &mut resolution.resolution_metadata;
                     if !options.proof {
-                        meta.remove(crate::resolution::LEDGER_PROOF);
+                        meta.remove(LEDGER_PROOF);
                     }
                     meta.insert("subChainResolver".into(), json!(url));
                     meta.insert("subChainDuration".into(), json!(duration));
@@ -255,7 +252,7 @@ fn check_against_anchor(
 ) -> Result<(), String> {
     let proof = resolution
         .resolution_metadata
-        .get(crate::resolution::LEDGER_PROOF)
+        .get(LEDGER_PROOF)
         .ok_or("it carries no ledger proof")?;
     let header: sparkid_ledger::CertifiedHeader =
         serde_json::from_value(proof.get("anchor").cloned().unwrap_or(Value::Null))
@@ -354,43 +351,10 @@ fn forwarded_query(options: &ResolutionOptions) -> String {
     format!("?{}", encoded.join("&"))
 }
 
-/// The DID Core document of the bare DID `did` (`did:bid:<ac>`) rendered from its AC code's
-/// delegation: the owner is the controller, each endpoint a `DIDSubResolver` service.
-pub fn ac_document(did: &str, record: &NamespaceRecord) -> Value {
-    let services: Vec<Value> = record
-        .endpoints
-        .iter()
-        .enumerate()
-        .map(|(i, endpoint)| {
-            json!({
-                "id": format!("{did}#subResolver-{}", i + 1),
-                "type": SUB_RESOLVER_TYPE,
-                "serviceEndpoint": endpoint,
-            })
-        })
-        .collect();
-    let mut document = Map::new();
-    document.insert("@context".into(), json!([DID_CONTEXT]));
-    document.insert("id".into(), json!(did));
-    document.insert("controller".into(), json!(record.owner));
-    if !services.is_empty() {
-        document.insert("service".into(), Value::Array(services));
-    }
-    Value::Object(document)
-}
-
-/// The document metadata of a bare AC-code DID: the delegation's times and version.
-pub fn ac_metadata(record: &NamespaceRecord) -> Map<String, Value> {
-    let mut metadata = Map::new();
-    metadata.insert("created".into(), json!(record.created));
-    metadata.insert("updated".into(), json!(record.updated));
-    metadata.insert("versionId".into(), json!(record.version_id.to_string()));
-    metadata
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ac_code::{ac_document, ac_metadata, SUB_RESOLVER_TYPE};
 
     fn record(endpoints: &[&str]) -> NamespaceRecord {
         NamespaceRecord {

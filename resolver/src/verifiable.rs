@@ -18,16 +18,12 @@
 //! deactivated) is exactly what the proven record renders to. Each failure is a distinct
 //! [`VerifyError`] that says what failed.
 //!
-//! `GET /1.0/genesis` ([`router`]) serves the chain's genesis, the file `sparkid verify --genesis`
+//! The daemon's `GET /1.0/genesis` serves the chain's genesis, the file `sparkid verify --genesis`
 //! reads. Fetching it from the resolver you are about to check is only good for development: in
 //! production, obtain the genesis (or the validator keys) from the chain's operators.
 
 use std::fmt;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sparkid_bid::Bid;
 use sparkid_ledger::block::CertificateError;
@@ -36,8 +32,6 @@ use sparkid_ledger::{Genesis, Hash, Ledger, LedgerError, RecordProof, ValidatorS
 use sparkid_registrar::{did_key, DidRecord};
 use thiserror::Error;
 
-use crate::http::AppState;
-use crate::routes::{get, Routes};
 
 /// Where the DID Resolution door puts the proof, under `didResolutionMetadata`.
 pub const LEDGER_PROOF: &str = "ledgerProof";
@@ -103,68 +97,6 @@ pub fn prove_did(ledger: &Ledger, bid: &Bid) -> Result<ProvenDid, ProveError> {
             error: e.to_string(),
         })?;
     Ok(ProvenDid { proof, record })
-}
-
-/// The `GET /1.0/genesis` route: the chain's genesis as JSON (`chainId`, `time`, `validators`,
-/// `authority`), the file that `sparkid verify --genesis` and `sparkid serve --genesis` read.
-pub fn router() -> Routes<AppState> {
-    Routes::new().route("/1.0/genesis", get(genesis))
-}
-
-/// `?acCode=<ac>` asks for the genesis of a sub-chain hosted here (to check its answers).
-async fn genesis(
-    State(state): State<AppState>,
-    query: Result<Query<std::collections::HashMap<String, String>>, QueryRejection>,
-) -> Response {
-    let problem = |status: StatusCode, detail: String| {
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            serde_json::json!({"type": "about:blank", "title": status.canonical_reason(), "status": status.as_u16(), "detail": detail})
-                .to_string(),
-        )
-            .into_response()
-    };
-    let query = match query {
-        Ok(Query(q)) => q,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, e.body_text()),
-    };
-    if let Some(unknown) = query.keys().find(|k| *k != "acCode") {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            format!("unknown parameter {unknown:?}: the only one is acCode"),
-        );
-    }
-    let genesis = match query.get("acCode") {
-        None => state.resolver.ledger().genesis().clone(),
-        Some(code) => {
-            let ac: sparkid_bid::AcCode = match code.parse() {
-                Ok(ac) => ac,
-                Err(e) => {
-                    return problem(
-                        StatusCode::BAD_REQUEST,
-                        format!("acCode {code:?} is not an AC code: {e}"),
-                    )
-                }
-            };
-            match state.resolver.subchains().hosted(&ac) {
-                Some(records) => records.ledger().genesis().clone(),
-                None => {
-                    return problem(
-                        StatusCode::NOT_FOUND,
-                        format!("this daemon does not host sub-chain {ac}"),
-                    )
-                }
-            }
-        }
-    };
-    let body = serde_json::to_string_pretty(&genesis).unwrap_or_default();
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
 }
 
 /// What an offline check trusts: the validators' keys, and the chain id when a genesis gives it.
@@ -704,8 +636,8 @@ fn check_ac_claim(
     match (claim, delegation) {
         (Claim::Live(doc), Some(d)) => {
             let rendered = match form {
-                Form::DidResolution => crate::subchain::ac_document(did, d),
-                Form::BidProtocol => crate::bidproto::ac_native_document(did, d),
+                Form::DidResolution => crate::ac_code::ac_document(did, d),
+                Form::BidProtocol => crate::ac_code::ac_native_document(did, d),
             };
             if let Some((member, result, proven)) = first_difference("didDocument", doc, &rendered)
             {
@@ -716,7 +648,7 @@ fn check_ac_claim(
                 });
             }
             if form == Form::DidResolution {
-                let expected = crate::subchain::ac_metadata(d);
+                let expected = crate::ac_code::ac_metadata(d);
                 for (member, proven) in &expected {
                     let got = metadata.and_then(|m| m.get(member));
                     if got != Some(proven) {

@@ -24,20 +24,16 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::response::Response;
 use serde_json::Map;
 use sparkid_bid::Bid;
 use sparkid_bridges::{BridgeError, Bridges, RecordSource};
 use sparkid_registrar::namespace::alias_key;
 use sparkid_registrar::{did_key, DidRecord};
 
-use crate::binding::Rendered;
 use crate::didkey::KeyOptions;
-use crate::negotiate::Representation;
+use crate::negotiate::{Rendered, Representation};
 use crate::records::Records;
-use crate::resolution::{
-    add_aliases, document_metadata, Aliases, Resolution, ResolutionOptions, Resolver,
-};
+use crate::result::{add_aliases, document_metadata, Aliases, Resolution, ResolutionOptions};
 
 /// The derived form of a `did/<did>` L1 entry: the last answer rendered from it.
 #[derive(Default)]
@@ -174,41 +170,40 @@ fn resolution_of(did: &str, record: &str, aka: Option<&Arc<str>>) -> Option<Reso
 /// answer the current record's ([`applies`]; `expandRelativeUrls` is the caller's to apply).
 /// Never blocks.
 pub fn peek_resolution(
-    resolver: &Resolver,
+    records: &Records,
     did: &str,
     options: &ResolutionOptions,
 ) -> Option<Resolution> {
     if !applies(options) {
         return None;
     }
-    let peeked = peek(resolver.records(), did)?;
+    let peeked = peek(records, did)?;
     local_bid(did)?;
     resolution_of(did, &peeked.record, peeked.aka.as_ref())
 }
 
 /// The HTTP binding's answer to a plain `did` in `rep`, from L1 alone: the kept rendering when
-/// it is still the answer, else one rendered now by `render` (and kept). None: take the general
-/// path. The caller checks [`serves`]. Never blocks.
+/// it is still the answer (its body shared, not copied), else one rendered now by `render` (and
+/// kept). None: take the general path. The caller checks [`serves`]. Never blocks.
 pub fn answer(
-    resolver: &Resolver,
+    records: &Records,
     did: &str,
     rep: Representation,
     render: impl FnOnce(Resolution) -> Rendered,
-) -> Option<Response> {
-    let peeked = peek(resolver.records(), did)?;
-    let metrics = resolver.records().cache().map(|c| c.metrics());
+) -> Option<Rendered> {
+    let peeked = peek(records, did)?;
+    let metrics = records.cache().map(|c| c.metrics());
     if let Some(kept) = peeked.slot.get() {
         if kept.rep == rep && same(&kept.aka, &peeked.aka) && *kept.did == *did {
             if let Some(m) = metrics {
                 m.rendered_kept.inc();
             }
-            return Some(kept.rendered.response());
+            return Some(kept.rendered.clone());
         }
     }
     local_bid(did)?;
     let resolution = resolution_of(did, &peeked.record, peeked.aka.as_ref())?;
     let rendered = render(resolution);
-    let response = rendered.response();
     if let Some(m) = metrics {
         m.rendered_new.inc();
     }
@@ -216,22 +211,24 @@ pub fn answer(
         did: did.into(),
         aka: peeked.aka,
         rep,
-        rendered,
+        rendered: rendered.clone(),
     }));
-    Some(response)
+    Some(rendered)
 }
 
-/// [`Resolver::aliases`] without blocking an async worker: from L1 when it holds `aka/<did>`,
-/// else read on a blocking thread (which fills L1).
-pub async fn aliases(resolver: &Resolver, did: &str) -> Aliases {
-    if let Some(aka) = resolver.records().peek(&alias_key(did)) {
+/// [`crate::bridge_source::did_aliases`] without blocking an async worker: from L1 when it
+/// holds `aka/<did>`, else read on a blocking thread (which fills L1).
+pub async fn aliases(records: &Records, did: &str) -> Aliases {
+    if let Some(aka) = records.peek(&alias_key(did)) {
         if let Ok(aliases) = aliases_of(did, aka.map(|a| a.value).as_ref()) {
             return aliases;
         }
     }
-    let this = resolver.clone();
+    let records = records.clone();
     let owned = did.to_string();
-    match tokio::task::spawn_blocking(move || this.aliases(&owned)).await {
+    match tokio::task::spawn_blocking(move || crate::bridge_source::did_aliases(&records, &owned))
+        .await
+    {
         Ok(aliases) => aliases,
         Err(e) => {
             tracing::warn!(did, error = %e, "reading the DID's bound identifiers");

@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+pub use sparkid_resolver::cache::CacheConfig;
+use sparkid_resolver::cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_TTL_MAX};
+pub use sparkid_resolver::drivers::DriverConfig;
 use thiserror::Error;
 
 /// The default data directory.
@@ -163,32 +166,6 @@ impl LedgerArgs {
             .max(1);
         sparkid_ledger::LedgerOptions {
             cache_size: Some(usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)),
-        }
-    }
-}
-
-/// The default L1 cache size in bytes (128 MiB).
-pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
-/// The default cap on a cache entry's lifetime, in seconds (one hour).
-pub const DEFAULT_CACHE_TTL_MAX: u64 = 3600;
-
-/// The chain-anchored read cache's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheConfig {
-    /// L1 (in-process LRU) size in bytes; 0 turns L1 off.
-    pub l1_bytes: u64,
-    /// L2 (Redis) URL; none turns L2 off.
-    pub redis_url: Option<String>,
-    /// Cap on an entry's lifetime in seconds (the document's `extension.ttl` applies under it).
-    pub ttl_max: u64,
-}
-
-impl Default for CacheConfig {
-    fn default() -> CacheConfig {
-        CacheConfig {
-            l1_bytes: DEFAULT_CACHE_BYTES,
-            redis_url: None,
-            ttl_max: DEFAULT_CACHE_TTL_MAX,
         }
     }
 }
@@ -428,29 +405,6 @@ impl DnsArgs {
             },
         }
     }
-}
-
-/// One Universal Resolver driver (a `[[driver]]` table): DIDs matching `pattern` are resolved
-/// by `GET` on `url`. See [`crate::drivers`] for the placeholders and the error mapping.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct DriverConfig {
-    /// A regular expression matched against the whole DID, e.g. `^(did:web:.+)$`.
-    pub pattern: String,
-    /// The driver URL: `$1` (the pattern's groups), `$2` (the same, percent-encoded) or `{did}`
-    /// is replaced; with none, the groups are appended, e.g.
-    /// `http://driver-web:8080/1.0/identifiers/$1`.
-    pub url: String,
-    /// Example DIDs, listed by `/1.0/testIdentifiers` (they also name the driver's methods).
-    #[serde(default, alias = "testIdentifiers")]
-    pub test_identifiers: Vec<String>,
-    /// Connect timeout in milliseconds [default: 3000].
-    pub connect_timeout_ms: Option<u64>,
-    /// Total timeout of one request in milliseconds [default: 10000].
-    pub timeout_ms: Option<u64>,
-    /// How long a driver's answer (a document or a deactivation) is reused, in seconds; 0
-    /// asks the driver every time [default: 60]. Errors are never reused; `noCache` skips it.
-    pub cache_ttl_secs: Option<u64>,
 }
 
 #[cfg(test)]
