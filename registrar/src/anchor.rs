@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use sparkid_bid::{AcCode, PublicKey};
 use sparkid_ledger::{CertifiedHeader, ExecContext, Genesis, Hash, LedgerError, StateView, Writes};
 
-use crate::namespace::{namespace_key, read, speaks_for, Kind, NamespaceRecord};
-use crate::operation::{format_time, OperationError};
+use crate::namespace::{namespace_key, read, speaks_for, NamespaceRecord};
+use crate::state::{format_time, Kind, OperationError};
 
 /// The state key of an AC code's latest anchor.
 pub fn anchor_key(ac: &str) -> String {

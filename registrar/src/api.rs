@@ -17,8 +17,9 @@ use sparkid_bid::document::DID_CONTEXT;
 use sparkid_bid::{Bid, BidDocument, PrivateKey, Signature};
 use sparkid_ledger::{Ledger, Transaction, TxBody};
 
-use crate::operation::{did_key, DidRecord, Operation};
+use crate::operation::{BidStateMachine, Operation};
 use crate::service::Submitter;
+use crate::state::{did_key, DidRecord};
 
 /// How many blocks a prepared transaction stays valid.
 pub const VALIDITY_BLOCKS: u64 = 1000;
@@ -285,7 +286,7 @@ impl Registrar {
 
     fn prepare_internal_create(&self, request: &RegistrarRequest) -> Result<Prepared, Refusal> {
         let key = PrivateKey::generate();
-        let ac = crate::BidStateMachine::for_genesis(self.ledger.genesis()).ac_code;
+        let ac = BidStateMachine::for_genesis(self.ledger.genesis()).ac_code;
         let document = new_document_on(&key.public_key(), ac, request.did_document.clone())
             .map_err(|reason| refuse(None, 400, reason))?;
         let kid = document["authentication"][0]

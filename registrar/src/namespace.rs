@@ -13,113 +13,23 @@
 //! State keys: `ns/<kind>/<namespace>` ([`NamespaceRecord`]), `bind/<kind>/<identifier>`
 //! ([`BindingRecord`], kept with `did: null` after an unbind so that history stays provable),
 //! and `aka/<did>` ([`AliasRecord`], the reverse index: every identifier bound to a DID).
-
-use std::fmt;
-use std::str::FromStr;
+//!
+//! [`Kind`], [`NameError`] and the length limits of names live in [`crate::state`], because the
+//! operations and their refusals name them too; they are re-exported here with the grammars.
 
 use serde::{Deserialize, Serialize};
 use sparkid_bid::{AcCode, Bid, BidDocument, PublicKey};
 use sparkid_ledger::{ExecContext, LedgerError, StateView, Writes};
 
-use crate::operation::{did_key, format_time, DidRecord, OperationError};
+use crate::state::{did_key, format_time, DidRecord, OperationError};
+pub use crate::state::{
+    Kind, NameError, MAX_DNS_NAME_LEN, MAX_HANDLE_LEN, MAX_VAA_LEN, MIN_VAA_PREFIX_LEN,
+};
 
-/// The longest VAA code, in characters.
-pub const MAX_VAA_LEN: usize = 64;
-/// The shortest VAA company prefix, in characters (`VAA` and at least one more).
-pub const MIN_VAA_PREFIX_LEN: usize = 4;
-/// The longest handle, in bytes (prefix, `/`, suffix).
-pub const MAX_HANDLE_LEN: usize = 255;
-/// The longest DNS name, in characters, without the final dot.
-pub const MAX_DNS_NAME_LEN: usize = 253;
 /// The most resolver endpoints an AC-code delegation names.
 pub const MAX_ENDPOINTS: usize = 8;
 /// The longest endpoint URL.
 pub const MAX_ENDPOINT_LEN: usize = 512;
-
-/// A kind of namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// VAA codes (ISO/IEC 15459 style), delegated by company prefix.
-    Vaa,
-    /// Handles, delegated by prefix.
-    Handle,
-    /// DNS names, delegated by zone.
-    Dns,
-    /// Sub-chain AC codes: the namespace is the code; no bindings under it.
-    Ac,
-}
-
-impl Kind {
-    /// The kind's name in state keys and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Vaa => "vaa",
-            Kind::Handle => "handle",
-            Kind::Dns => "dns",
-            Kind::Ac => "ac",
-        }
-    }
-
-    /// Every kind.
-    pub const ALL: [Kind; 4] = [Kind::Vaa, Kind::Handle, Kind::Dns, Kind::Ac];
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Kind {
-    type Err = NameError;
-    fn from_str(s: &str) -> Result<Kind, NameError> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| NameError::UnknownKind(s.to_string()))
-    }
-}
-
-/// Why a namespace or identifier is malformed. Each variant names its rule.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NameError {
-    /// Not vaa, handle, dns or ac.
-    #[error("unknown namespace kind {0:?}: use vaa, handle, dns or ac")]
-    UnknownKind(String),
-    /// A VAA code with a character outside A-Z and 0-9.
-    #[error("{0:?}: a VAA code is upper-case A-Z and 0-9 only")]
-    VaaCharacters(String),
-    /// A VAA code that does not start with the issuing agency code.
-    #[error("{0:?}: a VAA code begins with the issuing agency code VAA")]
-    VaaAgency(String),
-    /// A VAA code or prefix of the wrong length.
-    #[error("{0:?}: a VAA company prefix has {MIN_VAA_PREFIX_LEN} to {MAX_VAA_LEN} characters, a VAA code at most {MAX_VAA_LEN}")]
-    VaaLength(String),
-    /// A handle prefix with a `/` or a bad segment.
-    #[error("{0:?}: a handle prefix is dot-separated segments of letters, digits, '-' and '_'")]
-    HandlePrefix(String),
-    /// A handle prefix reserved for reading DIDs as handles.
-    #[error("{0:?}: the handle prefixes bid and bid.* are reserved for DIDs read as handles")]
-    ReservedHandlePrefix(String),
-    /// A handle without `prefix/suffix`.
-    #[error(
-        "{0:?}: a handle is <prefix>/<suffix> with a non-empty suffix of printable characters"
-    )]
-    Handle(String),
-    /// A handle over the limit.
-    #[error("a handle is at most {MAX_HANDLE_LEN} bytes")]
-    HandleLength,
-    /// A DNS name that breaks the LDH rules.
-    #[error("{0:?}: a DNS name is dot-separated labels of 1-63 letters, digits and '-' (not at either end), '_' allowed at a label's start, at most {MAX_DNS_NAME_LEN} characters")]
-    DnsName(String),
-    /// Not a 4-character AC code.
-    #[error("{0:?}: an AC code is 4 lower-case letters or digits")]
-    AcCode(String),
-    /// Bindings do not live under AC codes.
-    #[error("identifiers are not bound under AC codes; register DIDs on the sub-chain")]
-    NoBindingsUnderAc,
-}
 
 /// The canonical form of a namespace of `kind`, or why it is malformed. Handles and DNS names
 /// are case-insensitive and stored lower-case; VAA codes are upper-case by definition.
@@ -393,36 +303,57 @@ pub fn find_namespace(
     Ok(None)
 }
 
+/// A namespace operation (`delegate`, `bind`, `unbind`), borrowed from the operation a
+/// transaction carries: the fields of its variant of the same name.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NamespaceOperation<'a> {
+    /// Delegate `namespace` of `kind` to `owner`.
+    Delegate {
+        kind: Kind,
+        namespace: &'a str,
+        owner: &'a str,
+        chain: Option<&'a str>,
+        endpoints: &'a [String],
+    },
+    /// Bind `identifier` of `kind` to `did`.
+    Bind {
+        kind: Kind,
+        identifier: &'a str,
+        did: &'a str,
+    },
+    /// Remove the binding of `identifier` of `kind`.
+    Unbind { kind: Kind, identifier: &'a str },
+}
+
 /// Executes a namespace operation: the storage error outside, the refusal inside.
 pub(crate) fn execute(
-    op: &crate::Operation,
+    op: NamespaceOperation<'_>,
     ac_code: Option<AcCode>,
     signer: &str,
     signer_key: &PublicKey,
     state: &dyn StateView,
     ctx: &ExecContext<'_>,
 ) -> Result<Result<Writes, OperationError>, LedgerError> {
-    use crate::Operation;
     let now = format_time(ctx.time);
     match op {
-        Operation::Delegate {
+        NamespaceOperation::Delegate {
             kind,
             namespace,
             owner,
             chain,
             endpoints,
         } => {
-            let namespace = match normalize_namespace(*kind, namespace) {
+            let namespace = match normalize_namespace(kind, namespace) {
                 Ok(n) => n,
                 Err(e) => return Ok(Err(e.into())),
             };
             if let Err(e) = check_authority(signer, signer_key, state, ctx)? {
                 return Ok(Err(e));
             }
-            if let Err(e) = check_endpoints(*kind, endpoints) {
+            if let Err(e) = check_endpoints(kind, endpoints) {
                 return Ok(Err(e));
             }
-            let chain = match (kind, chain.as_deref()) {
+            let chain = match (kind, chain) {
                 (Kind::Vaa, None | Some("main")) => None,
                 (Kind::Vaa, Some(ac)) => match ac.parse::<AcCode>() {
                     Ok(ac) => Some(ac.to_string()),
@@ -438,14 +369,14 @@ pub(crate) fn execute(
             if let Err(e) = live_did(owner, ac_code, state)? {
                 return Ok(Err(e));
             }
-            let key = namespace_key(*kind, &namespace);
+            let key = namespace_key(kind, &namespace);
             let previous = read::<NamespaceRecord>(state, &key)?;
             let record = NamespaceRecord {
-                kind: *kind,
+                kind,
                 namespace,
-                owner: owner.clone(),
+                owner: owner.to_string(),
                 chain,
-                endpoints: endpoints.clone(),
+                endpoints: endpoints.to_vec(),
                 created: previous
                     .as_ref()
                     .map_or_else(|| now.clone(), |p| p.created.clone()),
@@ -455,16 +386,16 @@ pub(crate) fn execute(
             };
             Ok(Ok(vec![(key, json(&record))]))
         }
-        Operation::Bind {
+        NamespaceOperation::Bind {
             kind,
             identifier,
             did,
         } => {
-            let identifier = match normalize_identifier(*kind, identifier) {
+            let identifier = match normalize_identifier(kind, identifier) {
                 Ok(i) => i,
                 Err(e) => return Ok(Err(e.into())),
             };
-            let namespace = match owned_namespace(*kind, &identifier, signer, signer_key, state)? {
+            let namespace = match owned_namespace(kind, &identifier, signer, signer_key, state)? {
                 Ok(ns) => ns,
                 Err(e) => return Ok(Err(e)),
             };
@@ -482,7 +413,7 @@ pub(crate) fn execute(
             if let Err(e) = live_did(did, ac_code, state)? {
                 return Ok(Err(e));
             }
-            let key = binding_key(*kind, &identifier);
+            let key = binding_key(kind, &identifier);
             let previous = read::<BindingRecord>(state, &key)?;
             let mut writes = Vec::new();
             if let Some(old) = previous.as_ref().and_then(|p| p.did.as_deref()) {
@@ -491,13 +422,13 @@ pub(crate) fn execute(
                         "{kind} {identifier} bound to {did}"
                     ))));
                 }
-                writes.push(alias_change(state, old, *kind, &identifier, false, ctx)?);
+                writes.push(alias_change(state, old, kind, &identifier, false, ctx)?);
             }
-            writes.push(alias_change(state, did, *kind, &identifier, true, ctx)?);
+            writes.push(alias_change(state, did, kind, &identifier, true, ctx)?);
             let record = BindingRecord {
-                kind: *kind,
+                kind,
                 identifier,
-                did: Some(did.clone()),
+                did: Some(did.to_string()),
                 namespace: namespace.namespace,
                 created: previous
                     .as_ref()
@@ -509,15 +440,15 @@ pub(crate) fn execute(
             writes.push((key, json(&record)));
             Ok(Ok(writes))
         }
-        Operation::Unbind { kind, identifier } => {
-            let identifier = match normalize_identifier(*kind, identifier) {
+        NamespaceOperation::Unbind { kind, identifier } => {
+            let identifier = match normalize_identifier(kind, identifier) {
                 Ok(i) => i,
                 Err(e) => return Ok(Err(e.into())),
             };
-            if let Err(e) = owned_namespace(*kind, &identifier, signer, signer_key, state)? {
+            if let Err(e) = owned_namespace(kind, &identifier, signer, signer_key, state)? {
                 return Ok(Err(e));
             }
-            let key = binding_key(*kind, &identifier);
+            let key = binding_key(kind, &identifier);
             let previous = read::<BindingRecord>(state, &key)?;
             let Some((previous, old)) = previous.and_then(|p| p.did.clone().map(|did| (p, did)))
             else {
@@ -533,14 +464,10 @@ pub(crate) fn execute(
                 ..previous
             };
             Ok(Ok(vec![
-                alias_change(state, &old, *kind, &identifier, false, ctx)?,
+                alias_change(state, &old, kind, &identifier, false, ctx)?,
                 (key, json(&record)),
             ]))
         }
-        _ => Ok(Err(OperationError::Malformed(format!(
-            "{} is not a namespace operation",
-            op.name()
-        )))),
     }
 }
 

@@ -6,6 +6,10 @@
 //! | `update` | an `authentication` key of the current document | `authentication`, `extension.recovery` and their keys stay as they are |
 //! | `deactivate` | an `extension.recovery` key | final: a deactivated DID takes no further operation |
 //! | `recover` | an `extension.recovery` key | replaces keys, `authentication` and `recovery` |
+//!
+//! The state machine routes `delegate`, `bind` and `unbind` to [`crate::namespace`] and `anchor`
+//! to [`crate::anchor`]. The DID record and the refusal, which those rules use too, live in
+//! [`crate::state`] and are re-exported here.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -14,14 +18,10 @@ use sparkid_bid::{AcCode, Bid, BidDocument, DocumentError, PublicKey};
 use sparkid_ledger::{
     ExecContext, LedgerError, StateMachine, StateView, VerifiedTransaction, Writes,
 };
-use thiserror::Error;
 
-use crate::namespace::{Kind, NameError};
-
-/// The state key of a DID's record.
-pub fn did_key(bid: &Bid) -> String {
-    format!("did/{bid}")
-}
+use crate::namespace::NamespaceOperation;
+use crate::state::Kind;
+pub use crate::state::{did_key, format_time, DidRecord, OperationError};
 
 /// An operation, as a transaction carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,157 +130,47 @@ impl Operation {
         )
     }
 
+    /// The fields of a `delegate`, `bind` or `unbind`, as the namespace rules take them.
+    fn namespace_operation(&self) -> Option<NamespaceOperation<'_>> {
+        match self {
+            Operation::Delegate {
+                kind,
+                namespace,
+                owner,
+                chain,
+                endpoints,
+            } => Some(NamespaceOperation::Delegate {
+                kind: *kind,
+                namespace,
+                owner,
+                chain: chain.as_deref(),
+                endpoints,
+            }),
+            Operation::Bind {
+                kind,
+                identifier,
+                did,
+            } => Some(NamespaceOperation::Bind {
+                kind: *kind,
+                identifier,
+                did,
+            }),
+            Operation::Unbind { kind, identifier } => Some(NamespaceOperation::Unbind {
+                kind: *kind,
+                identifier,
+            }),
+            Operation::Create { .. }
+            | Operation::Update { .. }
+            | Operation::Deactivate { .. }
+            | Operation::Recover { .. }
+            | Operation::Anchor { .. } => None,
+        }
+    }
+
     /// As JSON, for a transaction.
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
-}
-
-/// The ledger record of a DID.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DidRecord {
-    /// The native document (without `created`, `updated`, `proof`: the record holds those).
-    pub document: Value,
-    /// When the DID was created (block time).
-    pub created: String,
-    /// When it last changed (block time).
-    pub updated: String,
-    /// 1 at creation, +1 per operation.
-    pub version_id: u64,
-    /// True once deactivated.
-    pub deactivated: bool,
-    /// The block that wrote this version.
-    pub height: u64,
-    /// The operation that wrote it.
-    pub operation: String,
-}
-
-impl DidRecord {
-    /// The native document as BID-protocol clients see it: with `created` and `updated`.
-    pub fn native_document(&self) -> Value {
-        let mut doc = self.document.clone();
-        if let Some(map) = doc.as_object_mut() {
-            map.insert("created".into(), json!(self.created));
-            map.insert("updated".into(), json!(self.updated));
-        }
-        doc
-    }
-
-    /// The typed document.
-    pub fn bid_document(&self) -> Result<BidDocument, DocumentError> {
-        BidDocument::from_value(self.native_document())
-    }
-}
-
-/// Why an operation is refused. Each variant names the rule it broke.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum OperationError {
-    /// The operation is not one of create, update, deactivate, recover.
-    #[error("malformed operation: {0}")]
-    Malformed(String),
-    /// The document breaks a document rule.
-    #[error("invalid document: {0}")]
-    Document(#[from] DocumentError),
-    /// The DID belongs to another chain.
-    #[error("{did} belongs to {expected}, not to this chain ({this})")]
-    WrongChain {
-        /// The DID.
-        did: String,
-        /// Its chain.
-        expected: String,
-        /// This chain.
-        this: String,
-    },
-    /// An AC-code BID is a sub-chain record, delegated rather than created.
-    #[error("{0} names a sub-chain; AC codes are delegated by the chain authority, not created")]
-    AcCodeRecord(String),
-    /// create of an existing DID.
-    #[error("{0} already exists")]
-    AlreadyExists(String),
-    /// The DID is not on the ledger.
-    #[error("{0} does not exist")]
-    NotFound(String),
-    /// The DID is deactivated.
-    #[error("{0} is deactivated; a deactivated DID takes no further operation")]
-    Deactivated(String),
-    /// create not signed by the key the BID derives from.
-    #[error("create is self-certifying: {did} must derive from the signing key, which derives {derived}")]
-    NotSelfCertifying {
-        /// The document id.
-        did: String,
-        /// What the signing key derives.
-        derived: String,
-    },
-    /// The signer is not an authentication key.
-    #[error(
-        "{op} must be signed by an authentication key of the current document; {signer} is not one"
-    )]
-    NotAuthenticationKey {
-        /// The operation.
-        op: &'static str,
-        /// The signer.
-        signer: String,
-    },
-    /// The signer is not a recovery key.
-    #[error("{op} must be signed by a recovery key (extension.recovery) of the current document; {signer} is not one")]
-    NotRecoveryKey {
-        /// The operation.
-        op: &'static str,
-        /// The signer.
-        signer: String,
-    },
-    /// The transaction's key is not the one the document gives for the signer id.
-    #[error("the transaction's publicKey is not the key the document lists for {0}")]
-    SignerKeyMismatch(String),
-    /// The document id changed.
-    #[error("the document id must stay {0}")]
-    IdChanged(String),
-    /// update changed the keys that control the DID.
-    #[error("update cannot change authentication, extension.recovery or their keys; use recover, signed by a recovery key")]
-    ControlChanged,
-    /// A namespace or identifier breaks its grammar.
-    #[error("{0}")]
-    Name(#[from] NameError),
-    /// The chain's genesis names no authority, so nothing can be delegated.
-    #[error("this chain's genesis names no authority; namespaces cannot be delegated")]
-    NoAuthority,
-    /// delegate not signed by the authority.
-    #[error(
-        "only the chain authority {authority} delegates namespaces; {signer} does not speak for it"
-    )]
-    NotAuthority {
-        /// The signer.
-        signer: String,
-        /// The authority.
-        authority: String,
-    },
-    /// No delegated namespace covers the identifier.
-    #[error("no delegated {kind} namespace covers {identifier}")]
-    NoNamespace {
-        /// The kind.
-        kind: Kind,
-        /// The identifier.
-        identifier: String,
-    },
-    /// A VAA prefix whose items live on another chain: bind there, not here.
-    #[error("the items of {namespace} live on {chain}; bind them on that chain")]
-    ItemsOnAnotherChain {
-        /// The namespace.
-        namespace: String,
-        /// Where its items live.
-        chain: String,
-    },
-    /// bind or unbind not signed by the namespace owner.
-    #[error("only {owner}, the owner of {namespace}, binds under it; {signer} is not one of its authentication keys")]
-    NotNamespaceOwner {
-        /// The signer.
-        signer: String,
-        /// The namespace.
-        namespace: String,
-        /// Its owner.
-        owner: String,
-    },
 }
 
 /// The did:bid state machine.
@@ -488,16 +378,6 @@ fn signed_by(
     }
 }
 
-/// Unix seconds as `YYYY-MM-DDThh:mm:ssZ`.
-pub fn format_time(unix: u64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix as i64)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))
-    .unwrap_or_default()
-}
-
 impl StateMachine for BidStateMachine {
     type Rejection = OperationError;
 
@@ -529,15 +409,8 @@ impl StateMachine for BidStateMachine {
                 ctx,
             );
         }
-        if op.is_namespace_operation() {
-            return crate::namespace::execute(
-                &op,
-                self.ac_code,
-                &body.signer,
-                tx.key(),
-                state,
-                ctx,
-            );
+        if let Some(op) = op.namespace_operation() {
+            return crate::namespace::execute(op, self.ac_code, &body.signer, tx.key(), state, ctx);
         }
         let Some(did) = op.did() else {
             return Ok(Err(OperationError::Malformed(

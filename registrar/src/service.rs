@@ -21,7 +21,8 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error};
 
-use crate::operation::{BidStateMachine, OperationError};
+use crate::operation::BidStateMachine;
+use crate::state::OperationError;
 
 /// Signs the commit certificate of a proposed block (the local validator key in dev mode).
 pub type Certifier = Box<dyn Fn(&BlockHeader) -> Result<CommitCertificate, LedgerError> + Send>;
