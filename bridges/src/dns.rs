@@ -19,7 +19,7 @@ use sparkid_bid::base58;
 use sparkid_bid::Bid;
 use sparkid_registrar::namespace::{normalize_dns_name, normalize_identifier, Kind};
 
-use crate::{Bridge, BridgeError};
+use crate::bridge::{Bridge, BridgeError};
 
 /// The system's name.
 pub const SYSTEM: &str = "dns";

@@ -12,7 +12,7 @@ use sparkid_registrar::namespace::{
 };
 use sparkid_registrar::{did_key, DidRecord};
 
-use crate::{read, Bridge, BridgeError, RecordSource};
+use crate::bridge::{read, Bridge, BridgeError, RecordSource};
 use wire::{response_code, HandleValue};
 
 /// The prefix of prefix handles.

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use sparkid_registrar::namespace::{namespace_key, Kind, NamespaceRecord};
 
-use crate::{map, read, Bridge, BridgeError, RecordSource};
+use crate::bridge::{map, read, Bridge, BridgeError, RecordSource};
 
 /// The chain name of the main chain in VAA records.
 pub const MAIN_CHAIN: &str = "main";

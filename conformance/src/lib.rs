@@ -11,6 +11,11 @@
 //!
 //! Every check returns all the violations it finds, each naming its section, so that a failing
 //! run says everything that is wrong at once.
+//!
+//! The crate does not know how sparkid is built: it depends on no other sparkid crate and sees
+//! the daemon only through its answers (JSON values, or the HTTP exchanges the recorder makes),
+//! so a check cannot share the bug it is meant to catch. It starts no daemon and writes no
+//! files; the `sparkid conformance` command does both.
 #![deny(missing_docs)]
 
 pub mod document;

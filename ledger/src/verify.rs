@@ -191,3 +191,25 @@ pub fn verify_chain<M: StateMachine>(
         state_root: root,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{set, Format1Ledger, Set};
+
+    #[test]
+    fn a_ledger_migrated_from_format_1_verifies_before_and_after_a_new_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Format1Ledger::create(dir.path());
+        let ledger = Ledger::open(dir.path()).unwrap();
+        verify_chain(&ledger, &Set).unwrap();
+        let c = set(&old.user, "c", "4");
+        let p = ledger
+            .propose(&Set, vec![c], 4, |h| old.certify(h))
+            .unwrap();
+        assert!(p.block.is_some());
+        drop(ledger);
+        let ledger = Ledger::open(dir.path()).unwrap();
+        verify_chain(&ledger, &Set).unwrap();
+    }
+}
