@@ -16,6 +16,8 @@ use sparkid_bid::{AcCode, Bid, PrivateKey};
 use sparkid_ledger::Ledger;
 use tracing::{debug, info, warn};
 
+use crate::registrar_client::client_managed;
+
 /// One sub-chain to anchor.
 pub struct Anchored {
     /// Its AC code.
@@ -80,9 +82,9 @@ async fn anchor(
         },
         "options": { "signer": kid, "publicKeyHex": key.public_key().to_encoded() },
     });
-    let answer = crate::cli::client_managed(to, "/1.0/namespaces", body, key)
+    let answer = client_managed(to, "/1.0/namespaces", body, key)
         .await
-        .map_err(|e| format!("{e:#}"))?;
+        .map_err(|e| with_causes(&e))?;
     match answer["didState"]["state"].as_str() {
         Some("finished") => Ok(()),
         _ => Err(answer["didState"]["reason"]
@@ -90,6 +92,18 @@ async fn anchor(
             .map(String::from)
             .unwrap_or_else(|| brief(&answer))),
     }
+}
+
+/// An error and its causes, `: `-separated.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn brief(value: &Value) -> String {

@@ -15,7 +15,8 @@
 //!   the round's proposer, in a round it has not promised away, that extends its head (it
 //!   catches up first when behind) and re-executes to exactly the header's state root
 //!   ([`Ledger::check_block`]); it never votes for two blocks in one round at one height. Its
-//!   promise and vote are synced to disk ([`VOTE_FILE`]) before it answers.
+//!   promise and vote are synced to disk ([`VOTE_FILE`]) before it answers. These rules are
+//!   [`crate::acceptor`]'s, with no I/O but the vote store.
 //! - **Commit**: 2f+1 votes of one round are the block's commit certificate; the proposer
 //!   commits and pushes the certified block to the others (`POST /1.0/consensus/commits`), who
 //!   apply it with [`Ledger::apply_block`]. A validator that was down catches up from its peers
@@ -25,20 +26,21 @@
 //!
 //! Without a quorum nothing is committed and the writer gets
 //! [`SubmitError::NoQuorum`] (a 503 registrar answer naming how many validators answered).
+//!
+//! This module knows no HTTP server: the daemon's consensus door parses nothing itself, hands
+//! each request body to [`Consensus::on_prepare`], [`Consensus::on_proposal`],
+//! [`Consensus::on_commit`] or [`Consensus::on_transactions`], and renders the answer or the
+//! [`Rejection`] (problem types [`PROBLEM_REFUSED`] and [`PROBLEM_BAD_REQUEST`]).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Extension};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use reqwest::header;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sparkid_bid::{PrivateKey, PublicKey, Signature};
-use sparkid_ledger::block::vote_bytes_in_round;
+use sparkid_ledger::block::{vote_bytes_in_round, Vote};
 use sparkid_ledger::{
     Block, BlockHeader, CommitCertificate, Hash, Ledger, LedgerError, Transaction, TxOutcome,
     VerifiedTransaction,
@@ -46,15 +48,12 @@ use sparkid_ledger::{
 use sparkid_registrar::{
     BidStateMachine, Committed, OperationError, Sequencer, SubmitError, Submitter,
 };
+use thiserror::Error;
 use tracing::{debug, info, warn};
 
-use crate::http::AppState;
-use crate::peer::{catch_up, PeerClient};
-use crate::routes::{get, post, Routes};
-
-/// The file in the data directory that holds this validator's promise and vote at the height
-/// being decided, synced before any answer that depends on it.
-pub const VOTE_FILE: &str = "consensus-vote.json";
+use crate::acceptor::{check_height, Acceptor, FileVoteStore, VoteStoreError};
+pub use crate::acceptor::{Accepted, Promise, Refusal, VOTE_FILE};
+use crate::peer::{catch_up, PeerClient, SyncError};
 /// The signing domain of prepare requests.
 pub const PREPARE_DOMAIN: &[u8] = b"sparkid/prepare/v1\n";
 /// The signing domain of proposals.
@@ -82,141 +81,7 @@ const OWN_ATTEMPTS: usize = 4;
 /// The background catch-up's period.
 const SYNC_PERIOD: Duration = Duration::from_secs(1);
 /// The largest consensus request body (a full block).
-const MAX_REQUEST: usize = 64 * 1024 * 1024;
-
-/// The block a validator voted for, and the round of that vote.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Accepted {
-    /// The round of the vote.
-    pub round: u64,
-    /// The block's header.
-    pub header: BlockHeader,
-    /// Its transactions.
-    pub transactions: Vec<Transaction>,
-}
-
-/// A validator's durable state at the height being decided.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AcceptorRecord {
-    height: u64,
-    /// The round below which it votes no more at this height.
-    promised: Option<u64>,
-    /// Its last vote at this height.
-    accepted: Option<Accepted>,
-}
-
-/// The acceptor state on disk: one record, for the height after the head. Older records are
-/// for committed heights, where every request is refused anyway.
-struct VoteStore {
-    path: PathBuf,
-    record: Mutex<AcceptorRecord>,
-}
-
-impl VoteStore {
-    fn open(dir: &Path) -> anyhow::Result<VoteStore> {
-        let path = dir.join(VOTE_FILE);
-        let record = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AcceptorRecord::default(),
-            Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
-        };
-        Ok(VoteStore {
-            path,
-            record: Mutex::new(record),
-        })
-    }
-
-    /// Writes the record durably: a new file, synced, renamed over the old one, the directory
-    /// synced, so that a kill -9 at any point leaves the old record or the new one.
-    fn save(path: &Path, record: &AcceptorRecord) -> std::io::Result<()> {
-        use std::io::Write;
-        let tmp = path.with_extension("json.tmp");
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&serde_json::to_vec(record).unwrap_or_default())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    }
-}
-
-/// Why a validator did not promise or vote.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Refusal {
-    /// The height is committed here.
-    Committed {
-        /// This validator's head.
-        head: u64,
-    },
-    /// This validator is behind and could not catch up.
-    Behind {
-        /// This validator's head.
-        head: u64,
-    },
-    /// It promised a higher round.
-    Promised {
-        /// The round promised.
-        round: u64,
-    },
-    /// It voted for another block in this round.
-    Equivocation {
-        /// The round.
-        round: u64,
-    },
-    /// The request is not signed by the round's proposer.
-    WrongProposer(String),
-    /// The block does not check.
-    Invalid(String),
-    /// Its vote could not be made durable.
-    Storage(String),
-}
-
-impl Refusal {
-    fn status(&self) -> StatusCode {
-        match self {
-            Refusal::WrongProposer(_) => StatusCode::FORBIDDEN,
-            Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Refusal::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::CONFLICT,
-        }
-    }
-
-    fn detail(&self) -> String {
-        match self {
-            Refusal::Committed { head } => format!("this height is committed here (head {head})"),
-            Refusal::Behind { head } => format!("this validator is behind (head {head})"),
-            Refusal::Promised { round } => format!("promised round {round} at this height"),
-            Refusal::Equivocation { round } => format!(
-                "already voted for another block at this height in round {round}: a validator \
-                 votes for one block per height and round"
-            ),
-            Refusal::WrongProposer(why) => why.clone(),
-            Refusal::Invalid(why) => format!("the block does not check: {why}"),
-            Refusal::Storage(why) => format!("the vote could not be stored: {why}"),
-        }
-    }
-
-    fn response(&self, head: u64) -> Response {
-        let status = self.status();
-        let mut body = json!({
-            "type": PROBLEM_REFUSED,
-            "title": "The validator refused.",
-            "status": status.as_u16(),
-            "detail": self.detail(),
-            "head": head,
-        });
-        if let Refusal::Promised { round } = self {
-            body["promised"] = json!(round);
-        }
-        problem(status, body)
-    }
-}
+pub const MAX_REQUEST: usize = 64 * 1024 * 1024;
 
 /// `POST /1.0/consensus/prepare`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -232,16 +97,6 @@ pub struct Prepare {
     pub validator: String,
     /// Over [`prepare_bytes`].
     pub signature: Signature,
-}
-
-/// The answer to a prepare: a promise.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Promise {
-    /// The validator's head height.
-    pub head: u64,
-    /// Its last vote at this height, if any.
-    pub accepted: Option<Accepted>,
 }
 
 /// `POST /1.0/consensus/proposals`: a block without its certificate.
@@ -293,34 +148,95 @@ impl ProposalRequest {
     }
 }
 
-/// `POST /1.0/consensus/transactions`.
+/// `POST /1.0/consensus/transactions`: signed transactions another validator hands to this
+/// one to propose.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ForwardRequest {
-    transactions: Vec<Transaction>,
+pub struct ForwardRequest {
+    /// The transactions.
+    pub transactions: Vec<Transaction>,
 }
 
 /// One forwarded transaction's fate: committed (`height`, `index`, `txHash`) or refused
 /// (`status`, `reason`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ForwardOutcome {
+pub struct ForwardOutcome {
+    /// The height of the block that holds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    height: Option<u64>,
+    pub height: Option<u64>,
+    /// Its index in that block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    index: Option<u32>,
+    pub index: Option<u32>,
+    /// Its hash (hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    tx_hash: Option<String>,
+    pub tx_hash: Option<String>,
+    /// The registrar status of its refusal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    status: Option<u16>,
+    pub status: Option<u16>,
+    /// Why it was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
+    pub reason: Option<String>,
 }
 
+/// The answer to [`ForwardRequest`]: one outcome per transaction, in order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ForwardAnswer {
-    outcomes: Vec<ForwardOutcome>,
+pub struct ForwardAnswer {
+    /// The outcomes.
+    pub outcomes: Vec<ForwardOutcome>,
+}
+
+/// `GET /1.0/consensus/status`: who this validator is and where its head is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// The chain.
+    pub chain_id: String,
+    /// This validator's encoded key.
+    pub validator: String,
+    /// Its index in genesis order.
+    pub index: usize,
+    /// How many validators the genesis names.
+    pub validators: usize,
+    /// How many votes commit a block.
+    pub quorum: usize,
+    /// This validator's head height.
+    pub height: u64,
+}
+
+/// Why a consensus request from another validator got no positive answer.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum Rejection {
+    /// The request does not parse (problem type [`PROBLEM_BAD_REQUEST`], status 400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The validator refused (problem type [`PROBLEM_REFUSED`]).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+}
+
+/// Why consensus could not start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The validator key is not one of the genesis validators.
+    #[error("the validator key is not a genesis validator")]
+    NotAValidator,
+    /// A `--peer` URL is not usable.
+    #[error("--peer {url}")]
+    Peer {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        source: Box<SyncError>,
+    },
+    /// The HTTP client could not be built.
+    #[error("the consensus HTTP client")]
+    Http(#[from] reqwest::Error),
+    /// The vote file could not be read.
+    #[error(transparent)]
+    VoteStore(#[from] VoteStoreError),
 }
 
 /// A validator's answer to a consensus request: its status and JSON body, or why none came.
@@ -358,7 +274,7 @@ pub struct Consensus {
     suspect: Mutex<Vec<Option<Instant>>>,
     /// The highest round seen refused-for at each height, to start above it.
     seen_round: Mutex<HashMap<u64, u64>>,
-    store: VoteStore,
+    acceptor: Mutex<Acceptor<FileVoteStore>>,
     runtime: tokio::runtime::Handle,
     submitter: OnceLock<Submitter>,
 }
@@ -387,36 +303,6 @@ impl Sequencer for ConsensusSequencer {
     }
 }
 
-fn problem(status: StatusCode, body: serde_json::Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-fn bad_request(detail: String) -> Response {
-    problem(
-        StatusCode::BAD_REQUEST,
-        json!({
-            "type": PROBLEM_BAD_REQUEST,
-            "title": "The consensus request does not parse.",
-            "status": 400,
-            "detail": detail,
-        }),
-    )
-}
-
-fn ok_json(body: &impl Serialize) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        serde_json::to_string(body).unwrap_or_default(),
-    )
-        .into_response()
-}
-
 impl Consensus {
     /// Starts consensus for `ledger` with this validator's `key` and the peers' base URLs, and
     /// the block producer that uses it. Must run inside the tokio runtime.
@@ -425,23 +311,28 @@ impl Consensus {
         machine: BidStateMachine,
         key: PrivateKey,
         peers: &[String],
-    ) -> anyhow::Result<(Arc<Consensus>, Submitter)> {
+    ) -> Result<(Arc<Consensus>, Submitter), StartError> {
         let validators = ledger.genesis().validators.clone();
         let me = ledger
             .validators()
             .keys()
             .iter()
             .position(|k| *k == key.public_key())
-            .ok_or_else(|| anyhow::anyhow!("the validator key is not a genesis validator"))?;
+            .ok_or(StartError::NotAValidator)?;
         let peers = peers
             .iter()
-            .map(|url| PeerClient::new(url).map_err(|e| anyhow::anyhow!("--peer {url}: {e}")))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .map(|url| {
+                PeerClient::new(url).map_err(|source| StartError::Peer {
+                    url: url.clone(),
+                    source: Box::new(source),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .build()?;
         let n = validators.len();
-        let store = VoteStore::open(ledger.dir())?;
+        let (store, record) = FileVoteStore::open(ledger.dir())?;
         let consensus = Arc::new(Consensus {
             quorum: ledger.validators().quorum(),
             machine: Arc::new(machine.clone()),
@@ -454,7 +345,7 @@ impl Consensus {
             urls: Mutex::new(vec![None; n]),
             suspect: Mutex::new(vec![None; n]),
             seen_round: Mutex::new(HashMap::new()),
-            store,
+            acceptor: Mutex::new(Acceptor::new(store, record)),
             runtime: tokio::runtime::Handle::current(),
             submitter: OnceLock::new(),
         });
@@ -493,100 +384,51 @@ impl Consensus {
         m.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    // ---- The acceptor: what a validator promises and votes. ----
+    /// This validator's head height.
+    pub fn height(&self) -> u64 {
+        self.ledger.height()
+    }
 
-    /// The record for height `h` (a fresh one when the stored record is for an older height).
-    fn record_for(record: &AcceptorRecord, h: u64) -> AcceptorRecord {
-        if record.height == h {
-            record.clone()
-        } else {
-            AcceptorRecord {
-                height: h,
-                ..Default::default()
-            }
+    /// Who this validator is and where its head is (`GET /1.0/consensus/status`).
+    pub fn status(&self) -> Status {
+        Status {
+            chain_id: self.chain_id().to_string(),
+            validator: self.validators[self.me].clone(),
+            index: self.me,
+            validators: self.n(),
+            quorum: self.quorum,
+            height: self.ledger.height(),
         }
     }
 
-    fn head_refusal(&self, h: u64) -> Option<Refusal> {
-        let head = self.ledger.height();
-        if h <= head {
-            Some(Refusal::Committed { head })
-        } else if h > head + 1 {
-            Some(Refusal::Behind { head })
-        } else {
-            None
-        }
-    }
+    // ---- The acceptor: what this validator promises and votes ([`crate::acceptor`]). ----
 
     /// Promises round `r` at height `h`: never to vote below it there. Synced before it returns.
-    fn on_prepare(&self, h: u64, r: u64) -> Result<Promise, Refusal> {
-        let mut stored = Self::lock(&self.store.record);
-        if let Some(refusal) = self.head_refusal(h) {
-            return Err(refusal);
-        }
-        let mut record = Self::record_for(&stored, h);
-        if let Some(p) = record.promised {
-            if r <= p {
-                return Err(Refusal::Promised { round: p });
-            }
-        }
-        record.promised = Some(r);
-        VoteStore::save(&self.store.path, &record).map_err(|e| Refusal::Storage(e.to_string()))?;
-        *stored = record.clone();
-        Ok(Promise {
-            head: h - 1,
-            accepted: record.accepted,
-        })
+    fn promise(&self, h: u64, r: u64) -> Result<Promise, Refusal> {
+        let mut acceptor = Self::lock(&self.acceptor);
+        acceptor.prepare(self.ledger.height(), h, r)
     }
 
     /// Votes for a block in round `r`, after checking it when `check` (a block this node built
     /// itself is not checked again). The vote is synced before it is returned.
-    fn on_proposal(
+    fn vote(
         &self,
         r: u64,
         header: &BlockHeader,
         transactions: &[Transaction],
         check: bool,
-    ) -> Result<sparkid_ledger::block::Vote, Refusal> {
-        let h = header.height;
+    ) -> Result<Vote, Refusal> {
         if check {
-            if let Some(refusal) = self.head_refusal(h) {
-                return Err(refusal);
-            }
-            // Outside the record's lock: checking takes the ledger's writer lock, which this
+            check_height(self.ledger.height(), header.height)?;
+            // Outside the acceptor's lock: checking takes the ledger's writer lock, which this
             // node's own proposal holds while it gathers votes (and takes this lock).
             self.ledger
                 .check_block(self.machine.as_ref(), header, transactions)
                 .map_err(|e| Refusal::Invalid(e.to_string()))?;
         }
-        let mut stored = Self::lock(&self.store.record);
-        if let Some(refusal) = self.head_refusal(h) {
-            return Err(refusal);
-        }
-        let mut record = Self::record_for(&stored, h);
-        if let Some(p) = record.promised {
-            if r < p {
-                return Err(Refusal::Promised { round: p });
-            }
-        }
-        if let Some(a) = &record.accepted {
-            if a.round == r {
-                if a.header.hash() == header.hash() {
-                    // The same proposal again: the same vote.
-                    return Ok(sparkid_ledger::block::Vote::sign(header, r, &self.key));
-                }
-                return Err(Refusal::Equivocation { round: r });
-            }
-        }
-        record.promised = Some(r);
-        record.accepted = Some(Accepted {
-            round: r,
-            header: header.clone(),
-            transactions: transactions.to_vec(),
-        });
-        VoteStore::save(&self.store.path, &record).map_err(|e| Refusal::Storage(e.to_string()))?;
-        *stored = record;
-        Ok(sparkid_ledger::block::Vote::sign(header, r, &self.key))
+        let mut acceptor = Self::lock(&self.acceptor);
+        acceptor.accept(self.ledger.height(), r, header, transactions)?;
+        Ok(Vote::sign(header, r, &self.key))
     }
 
     /// Checks that `validator` is the proposer of `round` and signed `bytes`.
@@ -759,7 +601,7 @@ impl Consensus {
     /// This node's next round at height `h`: its own rounds are `me`, `me + N`, ...; round 0
     /// only while it has promised nothing at `h`, past that above anything promised or seen.
     fn next_round(&self, h: u64) -> u64 {
-        let record = Self::record_for(&Self::lock(&self.store.record), h);
+        let record = Self::lock(&self.acceptor).record_at(h);
         let seen = Self::lock(&self.seen_round).get(&h).copied();
         let floor = match (
             record.promised,
@@ -1012,7 +854,7 @@ impl Consensus {
         let h = self.ledger.height() + 1;
         let round = self.next_round(h);
         if round > 0 {
-            let previous = self.prepare(h, round)?;
+            let previous = self.gather_promises(h, round)?;
             if let Some(accepted) = previous {
                 // A block may be decided already: it is the only one this round may propose.
                 info!(
@@ -1077,14 +919,18 @@ impl Consensus {
 
     /// Phase 1: a quorum of promises for `round` at `h`; the block voted for in the highest
     /// round among them, if any.
-    fn prepare(self: &Arc<Self>, h: u64, round: u64) -> Result<Option<Accepted>, DriveError> {
-        let own = self.on_prepare(h, round).map_err(|r| match r {
+    fn gather_promises(
+        self: &Arc<Self>,
+        h: u64,
+        round: u64,
+    ) -> Result<Option<Accepted>, DriveError> {
+        let own = self.promise(h, round).map_err(|r| match r {
             Refusal::Promised { round: p } => {
                 self.note_round(h, p);
-                DriveError::Retry(r.detail())
+                DriveError::Retry(r.to_string())
             }
             Refusal::Storage(e) => DriveError::Ledger(e),
-            other => DriveError::Retry(other.detail()),
+            other => DriveError::Retry(other.to_string()),
         })?;
         let request = Prepare {
             chain_id: self.chain_id().to_string(),
@@ -1161,12 +1007,12 @@ impl Consensus {
     ) -> Result<CommitCertificate, DriveError> {
         let h = header.height;
         let own = self
-            .on_proposal(round, header, transactions, check_own)
+            .vote(round, header, transactions, check_own)
             .map_err(|r| {
                 if let Refusal::Promised { round: p } = r {
                     self.note_round(h, p);
                 }
-                DriveError::Retry(r.detail())
+                DriveError::Retry(r.to_string())
             })?;
         let request =
             ProposalRequest::sign(round, header.clone(), transactions.to_vec(), &self.key);
@@ -1186,8 +1032,7 @@ impl Consensus {
                 };
                 match answer {
                     Ok((200, value)) => {
-                        let vote: Option<sparkid_ledger::block::Vote> =
-                            serde_json::from_value(value["vote"].clone()).ok();
+                        let vote: Option<Vote> = serde_json::from_value(value["vote"].clone()).ok();
                         // Only a vote of that validator, for this block and round, counts.
                         let valid = vote.filter(|v| {
                             v.round == round
@@ -1234,180 +1079,156 @@ fn answers(outcomes: Vec<TxOutcome<OperationError>>) -> Vec<Result<Committed, Su
     sparkid_registrar::service::answers(outcomes)
 }
 
-// ---- HTTP. ----
+// ---- Requests from the other validators (served by the daemon's consensus door). ----
 
-/// The consensus routes, for merging into a validator's router.
-pub fn router(consensus: Arc<Consensus>) -> Routes<AppState> {
-    Routes::new()
-        .route("/1.0/consensus/status", get(status))
-        .route("/1.0/consensus/prepare", post(prepare))
-        .route("/1.0/consensus/proposals", post(proposals))
-        .route("/1.0/consensus/commits", post(commits))
-        .route("/1.0/consensus/transactions", post(transactions))
-        .layer_with(|r| {
-            r.layer(Extension(consensus))
-                .layer(DefaultBodyLimit::max(MAX_REQUEST))
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Rejection> {
+    serde_json::from_slice(body).map_err(|e| Rejection::BadRequest(e.to_string()))
+}
+
+impl Consensus {
+    /// `POST /1.0/consensus/prepare`: a [`Prepare`] from the proposer of its round; this
+    /// validator catches up when it is behind, then promises.
+    pub async fn on_prepare(self: &Arc<Self>, body: &[u8]) -> Result<Promise, Rejection> {
+        let request: Prepare = parse(body)?;
+        if request.chain_id != self.chain_id() {
+            return Err(Refusal::Invalid(format!(
+                "chain {:?} is not this chain",
+                request.chain_id
+            ))
+            .into());
+        }
+        let bytes = prepare_bytes(&request.chain_id, request.height, request.round);
+        self.check_proposer(
+            request.round,
+            &request.validator,
+            &bytes,
+            &request.signature,
+        )?;
+        self.catch_up_for(request.height, request.round).await;
+        let this = self.clone();
+        let answer =
+            tokio::task::spawn_blocking(move || this.promise(request.height, request.round))
+                .await
+                .unwrap_or_else(|e| Err(Refusal::Storage(e.to_string())));
+        Ok(answer?)
+    }
+
+    /// `POST /1.0/consensus/proposals`: a [`ProposalRequest`] from the proposer of its round;
+    /// this validator catches up when it is behind, checks the block and votes for it (the
+    /// answer's `vote`).
+    pub async fn on_proposal(self: &Arc<Self>, body: &[u8]) -> Result<Vote, Rejection> {
+        let request: ProposalRequest = parse(body)?;
+        let header = &request.header;
+        let bytes = proposal_bytes(
+            &header.chain_id,
+            header.height,
+            request.round,
+            &header.hash(),
+        );
+        self.check_proposer(
+            request.round,
+            &request.validator,
+            &bytes,
+            &request.signature,
+        )?;
+        let started = Instant::now();
+        self.catch_up_for(header.height, request.round).await;
+        let caught_up = started.elapsed();
+        let this = self.clone();
+        let (height, round) = (header.height, request.round);
+        let answer = tokio::task::spawn_blocking(move || {
+            this.vote(request.round, &request.header, &request.transactions, true)
         })
-}
-
-/// `GET /1.0/consensus/status`: who this validator is and where its head is.
-async fn status(Extension(c): Extension<Arc<Consensus>>) -> Response {
-    ok_json(&json!({
-        "chainId": c.chain_id(),
-        "validator": c.validators[c.me],
-        "index": c.me,
-        "validators": c.n(),
-        "quorum": c.quorum,
-        "height": c.ledger.height(),
-    }))
-}
-
-async fn prepare(Extension(c): Extension<Arc<Consensus>>, body: Bytes) -> Response {
-    let request: Prepare = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(e.to_string()),
-    };
-    if request.chain_id != c.chain_id() {
-        return Refusal::Invalid(format!("chain {:?} is not this chain", request.chain_id))
-            .response(c.ledger.height());
-    }
-    let bytes = prepare_bytes(&request.chain_id, request.height, request.round);
-    if let Err(r) = c.check_proposer(
-        request.round,
-        &request.validator,
-        &bytes,
-        &request.signature,
-    ) {
-        return r.response(c.ledger.height());
-    }
-    c.catch_up_for(request.height, request.round).await;
-    let this = c.clone();
-    let answer =
-        tokio::task::spawn_blocking(move || this.on_prepare(request.height, request.round))
-            .await
-            .unwrap_or_else(|e| Err(Refusal::Storage(e.to_string())));
-    match answer {
-        Ok(promise) => ok_json(&promise),
-        Err(r) => r.response(c.ledger.height()),
-    }
-}
-
-async fn proposals(Extension(c): Extension<Arc<Consensus>>, body: Bytes) -> Response {
-    let request: ProposalRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(e.to_string()),
-    };
-    let header = &request.header;
-    let bytes = proposal_bytes(
-        &header.chain_id,
-        header.height,
-        request.round,
-        &header.hash(),
-    );
-    if let Err(r) = c.check_proposer(
-        request.round,
-        &request.validator,
-        &bytes,
-        &request.signature,
-    ) {
-        return r.response(c.ledger.height());
-    }
-    let started = Instant::now();
-    c.catch_up_for(header.height, request.round).await;
-    let caught_up = started.elapsed();
-    let this = c.clone();
-    let (height, round) = (header.height, request.round);
-    let answer = tokio::task::spawn_blocking(move || {
-        this.on_proposal(request.round, &request.header, &request.transactions, true)
-    })
-    .await
-    .unwrap_or_else(|e| Err(Refusal::Storage(e.to_string())));
-    match answer {
-        Ok(vote) => {
-            debug!(height, round, catch_up = ?caught_up, total = ?started.elapsed(), "consensus: voted");
-            ok_json(&json!({ "vote": vote }))
-        }
-        Err(r) => {
-            info!(reason = %r.detail(), "consensus: refused to vote");
-            r.response(c.ledger.height())
-        }
-    }
-}
-
-async fn commits(Extension(c): Extension<Arc<Consensus>>, body: Bytes) -> Response {
-    let block: Block = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return bad_request(e.to_string()),
-    };
-    let height = block.header.height;
-    if height <= c.ledger.height() {
-        return ok_json(&json!({ "height": c.ledger.height() }));
-    }
-    if height > c.ledger.height() + 1 {
-        // Behind: the blocks before it come from whoever has them.
-        for peer in &c.peers {
-            let _ = catch_up(&c.ledger, &c.machine, peer).await;
-            if c.ledger.height() + 1 >= height {
-                break;
+        .await
+        .unwrap_or_else(|e| Err(Refusal::Storage(e.to_string())));
+        match answer {
+            Ok(vote) => {
+                debug!(height, round, catch_up = ?caught_up, total = ?started.elapsed(), "consensus: voted");
+                Ok(vote)
+            }
+            Err(r) => {
+                info!(reason = %r, "consensus: refused to vote");
+                Err(r.into())
             }
         }
     }
-    let this = c.clone();
-    let applied = tokio::task::spawn_blocking(move || {
-        if this.ledger.height() >= height {
-            return Ok(());
-        }
-        this.ledger.apply_block(this.machine.as_ref(), block)
-    })
-    .await;
-    match applied {
-        Ok(Ok(())) => ok_json(&json!({ "height": c.ledger.height() })),
-        Ok(Err(e)) => Refusal::Invalid(e.to_string()).response(c.ledger.height()),
-        Err(e) => Refusal::Storage(e.to_string()).response(c.ledger.height()),
-    }
-}
 
-async fn transactions(Extension(c): Extension<Arc<Consensus>>, body: Bytes) -> Response {
-    let request: ForwardRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(e.to_string()),
-    };
-    let Some(submitter) = c.submitter.get().cloned() else {
-        return Refusal::Storage("the block producer is not running".into())
-            .response(c.ledger.height());
-    };
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, tx) in request.transactions.into_iter().enumerate() {
-        let submitter = submitter.clone();
-        tasks.spawn(async move {
-            let answer = match tx.verify() {
-                Ok(v) => submitter.submit_forwarded(v).await,
-                Err(e) => Err(SubmitError::Tx(e)),
-            };
-            (i, answer)
-        });
-    }
-    let mut outcomes = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        if let Ok((i, answer)) = done {
-            let outcome = match answer {
-                Ok(committed) => ForwardOutcome {
-                    height: Some(committed.height),
-                    index: Some(committed.index),
-                    tx_hash: Some(committed.tx_hash.to_hex()),
-                    ..Default::default()
-                },
-                Err(e) => ForwardOutcome {
-                    status: Some(e.http_status()),
-                    reason: Some(e.to_string()),
-                    ..Default::default()
-                },
-            };
-            outcomes.push((i, outcome));
+    /// `POST /1.0/consensus/commits`: a certified [`Block`] the proposer pushes; applied (after
+    /// catching up when it is not the next one). The head height after it.
+    pub async fn on_commit(self: &Arc<Self>, body: &[u8]) -> Result<u64, Rejection> {
+        let block: Block = parse(body)?;
+        let height = block.header.height;
+        if height <= self.ledger.height() {
+            return Ok(self.ledger.height());
+        }
+        if height > self.ledger.height() + 1 {
+            // Behind: the blocks before it come from whoever has them.
+            for peer in &self.peers {
+                let _ = catch_up(&self.ledger, &self.machine, peer).await;
+                if self.ledger.height() + 1 >= height {
+                    break;
+                }
+            }
+        }
+        let this = self.clone();
+        let applied = tokio::task::spawn_blocking(move || {
+            if this.ledger.height() >= height {
+                return Ok(());
+            }
+            this.ledger.apply_block(this.machine.as_ref(), block)
+        })
+        .await;
+        match applied {
+            Ok(Ok(())) => Ok(self.ledger.height()),
+            Ok(Err(e)) => Err(Refusal::Invalid(e.to_string()).into()),
+            Err(e) => Err(Refusal::Storage(e.to_string()).into()),
         }
     }
-    outcomes.sort_by_key(|(i, _)| *i);
-    ok_json(&ForwardAnswer {
-        outcomes: outcomes.into_iter().map(|(_, o)| o).collect(),
-    })
+
+    /// `POST /1.0/consensus/transactions`: a [`ForwardRequest`] from another validator; each
+    /// transaction is submitted here as forwarded, and gets its committed position or its
+    /// refusal.
+    pub async fn on_transactions(
+        self: &Arc<Self>,
+        body: &[u8],
+    ) -> Result<ForwardAnswer, Rejection> {
+        let request: ForwardRequest = parse(body)?;
+        let Some(submitter) = self.submitter.get().cloned() else {
+            return Err(Refusal::Storage("the block producer is not running".into()).into());
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, tx) in request.transactions.into_iter().enumerate() {
+            let submitter = submitter.clone();
+            tasks.spawn(async move {
+                let answer = match tx.verify() {
+                    Ok(v) => submitter.submit_forwarded(v).await,
+                    Err(e) => Err(SubmitError::Tx(e)),
+                };
+                (i, answer)
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            if let Ok((i, answer)) = done {
+                let outcome = match answer {
+                    Ok(committed) => ForwardOutcome {
+                        height: Some(committed.height),
+                        index: Some(committed.index),
+                        tx_hash: Some(committed.tx_hash.to_hex()),
+                        ..Default::default()
+                    },
+                    Err(e) => ForwardOutcome {
+                        status: Some(e.http_status()),
+                        reason: Some(e.to_string()),
+                        ..Default::default()
+                    },
+                };
+                outcomes.push((i, outcome));
+            }
+        }
+        outcomes.sort_by_key(|(i, _)| *i);
+        Ok(ForwardAnswer {
+            outcomes: outcomes.into_iter().map(|(_, o)| o).collect(),
+        })
+    }
 }

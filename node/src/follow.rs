@@ -18,8 +18,9 @@
 //! listeners, so the cache (L1, and Redis with its invalidation channel) is kept current exactly
 //! as on a validator.
 //!
-//! **Writes.** `POST /1.0/create|update|deactivate|namespaces` are forwarded as they are (path,
-//! query, body) to a validator (`--validator-url`, default the `--follow` peers) and its answer
+//! **Writes.** `POST /1.0/create|update|deactivate|namespaces` ([`WRITE_ROUTES`]) are
+//! forwarded as they are (path, query, body) by the daemon's middleware ([`Follower::forward`])
+//! to a validator (`--validator-url`, default the `--follow` peers) and its answer
 //! is returned as it is (status, body). A job (`jobId`) continues on the validator that started
 //! it. Read-your-writes: when the answer is `finished` at height `h`, the follower answers only
 //! once it has applied `h` itself (at most [`READ_YOUR_WRITES_WAIT`]; past that the validator's
@@ -39,24 +40,20 @@
 //! load balancer sends it no reads until it is current.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde_json::{json, Value};
-use sparkid_ledger::{Genesis, Ledger};
+use sparkid_ledger::{Genesis, Ledger, LedgerError, LedgerOptions};
 use sparkid_registrar::{BidStateMachine, RegistrarResponse};
+use thiserror::Error;
 use tracing::{error, info, warn};
 
-use crate::config::ServeConfig;
 use crate::peer::{self, HeadWatch, PeerClient, SyncError};
 
 /// How long one long poll waits at the peer.
@@ -83,42 +80,157 @@ pub const WRITE_ROUTES: [&str; 4] = [
 /// Jobs remembered (their validator), for continuing them on the same one.
 const MAX_JOBS: usize = 100_000;
 
+/// How to open and run a follower: what the daemon's configuration says about it. The other
+/// settings a follower refuses (dev mode, a validator key, hosted sub-chains) are here so that
+/// [`open_ledger`] can say which to drop.
+#[derive(Debug, Clone, Default)]
+pub struct FollowOptions {
+    /// The data directory (`--data`).
+    pub data: PathBuf,
+    /// The peers to sync blocks from (`--follow`), base URLs; at least one.
+    pub follow: Vec<String>,
+    /// Where writes are forwarded (`--validator-url`); empty: the `follow` peers.
+    pub validator_urls: Vec<String>,
+    /// The genesis file the peers' chain must have (`--genesis`): the trust anchor.
+    pub genesis: Option<PathBuf>,
+    /// How the ledger is opened.
+    pub ledger: LedgerOptions,
+    /// Dev mode was asked for (`--dev`): refused.
+    pub dev: bool,
+    /// A validator key was given (`--validator-key`): refused.
+    pub validator_key: Option<PathBuf>,
+    /// Sub-chains to host were given (`--subchain`): refused.
+    pub subchains: Vec<sparkid_bid::AcCode>,
+}
+
+/// Why a follower could not open or start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum FollowError {
+    /// Dev mode was asked for.
+    #[error("--follow and --dev exclude each other: a follower holds no validator key")]
+    WithDev,
+    /// A validator key was given.
+    #[error("a follower certifies no block: drop --validator-key (or --follow)")]
+    WithValidatorKey,
+    /// Sub-chains to host were given.
+    #[error("a follower follows the main chain only: drop --subchain (or --follow)")]
+    WithSubChains,
+    /// No peer to follow.
+    #[error("follower mode needs at least one --follow URL")]
+    NoPeer,
+    /// A `--follow` URL is not a base URL.
+    #[error("--follow {0:?}: a base URL such as http://validator:8080")]
+    FollowUrl(String),
+    /// A `--validator-url` is not a base URL.
+    #[error("--validator-url {0:?}: a base URL such as http://validator:8080")]
+    ValidatorUrl(String),
+    /// A peer client could not be made.
+    #[error(transparent)]
+    Peer(#[from] SyncError),
+    /// The data directory could not be created.
+    #[error("creating {}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The genesis file could not be read.
+    #[error("reading {}", path.display())]
+    ReadGenesis {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The genesis file is not a genesis.
+    #[error("genesis {}", path.display())]
+    BadGenesis {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The ledger in the data directory is another chain than the genesis file's.
+    #[error("the ledger in {} is chain {chain_id:?}, not the --genesis file's", dir.display())]
+    OtherLedger {
+        /// The data directory.
+        dir: PathBuf,
+        /// The chain its ledger holds.
+        chain_id: String,
+    },
+    /// A peer serves another chain than the genesis file's.
+    #[error(
+        "peer {peer} serves chain {chain_id:?} whose genesis is not the --genesis file's: \
+         refusing it"
+    )]
+    OtherPeerChain {
+        /// The peer.
+        peer: String,
+        /// The chain it serves.
+        chain_id: String,
+    },
+    /// The peer's block 0 does not make a ledger.
+    #[error("block 0 of the peer")]
+    Block0(#[source] LedgerError),
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The forwarding HTTP client could not be built.
+    #[error("the forwarding HTTP client")]
+    Http(#[from] reqwest::Error),
+    /// The sync metrics could not be registered.
+    #[error("registering the sync metrics")]
+    Metrics(#[from] prometheus::Error),
+}
+
 /// Opens the follower's ledger, creating it from a peer's genesis and block 0 on the first
-/// start. Refuses a ledger or a peer whose genesis is not the `--genesis` file's.
-pub async fn open_ledger(config: &ServeConfig) -> anyhow::Result<Arc<Ledger>> {
+/// start. Refuses a ledger or a peer whose genesis is not the `--genesis` file's. Must run on
+/// the multi-threaded tokio runtime (it opens the database in place).
+pub async fn open_ledger(config: &FollowOptions) -> Result<Arc<Ledger>, FollowError> {
     if config.dev {
-        bail!("--follow and --dev exclude each other: a follower holds no validator key");
+        return Err(FollowError::WithDev);
     }
     if config.validator_key.is_some() {
-        bail!("a follower certifies no block: drop --validator-key (or --follow)");
+        return Err(FollowError::WithValidatorKey);
     }
     if !config.subchains.is_empty() {
-        bail!("a follower follows the main chain only: drop --subchain (or --follow)");
+        return Err(FollowError::WithSubChains);
     }
     let expected: Option<Genesis> = match &config.genesis {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| FollowError::ReadGenesis {
+                    path: path.clone(),
+                    source,
+                })?;
             Some(
-                serde_json::from_str(&text)
-                    .with_context(|| format!("genesis {}", path.display()))?,
+                serde_json::from_str(&text).map_err(|source| FollowError::BadGenesis {
+                    path: path.clone(),
+                    source,
+                })?,
             )
         }
         None => None,
     };
-    std::fs::create_dir_all(&config.data)
-        .with_context(|| format!("creating {}", config.data.display()))?;
+    std::fs::create_dir_all(&config.data).map_err(|source| FollowError::CreateDir {
+        path: config.data.clone(),
+        source,
+    })?;
     if Ledger::exists(&config.data) {
         let ledger = tokio::task::block_in_place(|| {
             Ledger::open_with_options(&config.data, &config.ledger)
         })?;
         if let Some(expected) = &expected {
             if ledger.genesis() != expected {
-                bail!(
-                    "the ledger in {} is chain {:?}, not the --genesis file's",
-                    config.data.display(),
-                    ledger.genesis().chain_id
-                );
+                return Err(FollowError::OtherLedger {
+                    dir: config.data.clone(),
+                    chain_id: ledger.genesis().chain_id.clone(),
+                });
             }
         }
         return Ok(Arc::new(ledger));
@@ -150,7 +262,7 @@ pub async fn open_ledger(config: &ServeConfig) -> anyhow::Result<Arc<Ledger>> {
 /// Opens a follower's node: its ledger ([`open_ledger`]) and a registrar that cannot certify.
 /// Writes are forwarded before they reach it ([`Follower::forward`]); its certifier refuses
 /// every block all the same, so that nothing, whatever the route, makes a block on a follower.
-pub async fn open_node(config: &ServeConfig) -> anyhow::Result<crate::node::Node> {
+pub async fn open_node(config: &FollowOptions) -> Result<crate::node::Node, FollowError> {
     let ledger = open_ledger(config).await?;
     let machine = BidStateMachine::for_genesis(ledger.genesis());
     let certify: sparkid_registrar::Certifier = Box::new(|header| {
@@ -178,7 +290,7 @@ enum Bootstrap {
     /// The peer could not be asked: try again.
     Retry(SyncError),
     /// The peer's chain is not ours, or the ledger cannot be made.
-    Fatal(anyhow::Error),
+    Fatal(FollowError),
 }
 
 async fn create_from(
@@ -189,11 +301,10 @@ async fn create_from(
     let genesis = peer.genesis().await.map_err(Bootstrap::Retry)?;
     match expected {
         Some(expected) if &genesis != expected => {
-            return Err(Bootstrap::Fatal(anyhow::anyhow!(
-                "peer {} serves chain {:?} whose genesis is not the --genesis file's: refusing it",
-                peer.url(),
-                genesis.chain_id
-            )))
+            return Err(Bootstrap::Fatal(FollowError::OtherPeerChain {
+                peer: peer.url().to_string(),
+                chain_id: genesis.chain_id,
+            }))
         }
         Some(_) => {}
         None => warn!(
@@ -222,23 +333,61 @@ async fn create_from(
     let ledger = tokio::task::block_in_place(|| {
         Ledger::create_certified(&data, genesis, block0.certificate)
     })
-    .map_err(|e| Bootstrap::Fatal(anyhow::Error::new(e).context("block 0 of the peer")))?;
+    .map_err(|e| Bootstrap::Fatal(FollowError::Block0(e)))?;
     info!(peer = %peer.url(), %chain, "created a follower ledger from the peer's genesis");
     Ok(ledger)
 }
 
-fn clients(urls: &[String]) -> anyhow::Result<Vec<PeerClient>> {
+fn clients(urls: &[String]) -> Result<Vec<PeerClient>, FollowError> {
     if urls.is_empty() {
-        bail!("follower mode needs at least one --follow URL");
+        return Err(FollowError::NoPeer);
     }
     urls.iter()
         .map(|u| {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                bail!("--follow {u:?}: a base URL such as http://validator:8080");
+            if !is_base_url(u) {
+                return Err(FollowError::FollowUrl(u.clone()));
             }
-            PeerClient::new(u).map_err(anyhow::Error::new)
+            Ok(PeerClient::new(u)?)
         })
         .collect()
+}
+
+fn is_base_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+/// Whether a request is a write a follower forwards: a `POST` to one of [`WRITE_ROUTES`].
+pub fn is_forwarded(method: &str, path: &str) -> bool {
+    method == "POST" && WRITE_ROUTES.contains(&path)
+}
+
+/// A validator's answer to a forwarded write, to be returned as it is: its status, its headers
+/// (`Content-Type`, and [`FOLLOWER_HEIGHT_HEADER`] when the validator answered) and its body.
+#[derive(Debug, Clone)]
+pub struct Forwarded {
+    /// The HTTP status.
+    pub status: u16,
+    /// The headers to answer with.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Forwarded {
+    /// A registrar answer made here (no validator answered): `failed`, with `status`.
+    fn failed(status: u16, reason: String) -> Forwarded {
+        let answer = RegistrarResponse::failed(None, status, reason);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Forwarded {
+            status,
+            headers,
+            body: Bytes::from(serde_json::to_vec(&answer).unwrap_or_default()),
+        }
+    }
 }
 
 /// The sync metrics.
@@ -323,13 +472,14 @@ pub struct Follower {
 
 impl Follower {
     /// Starts syncing `ledger` from `config.follow`'s peers in a background task; writes go to
-    /// `config.validator_urls` (default: the same peers).
+    /// `config.validator_urls` (default: the same peers). Its metrics are registered in
+    /// `registry`. Must run inside the tokio runtime.
     pub fn start(
         ledger: Arc<Ledger>,
         watch: HeadWatch,
-        config: &ServeConfig,
+        config: &FollowOptions,
         registry: &Registry,
-    ) -> anyhow::Result<Arc<Follower>> {
+    ) -> Result<Arc<Follower>, FollowError> {
         let peers = clients(&config.follow)?;
         let upstream: Vec<String> = if config.validator_urls.is_empty() {
             config.follow.clone()
@@ -339,11 +489,8 @@ impl Follower {
         .into_iter()
         .map(|u| u.trim_end_matches('/').to_string())
         .collect();
-        if let Some(bad) = upstream
-            .iter()
-            .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
-        {
-            bail!("--validator-url {bad:?}: a base URL such as http://validator:8080");
+        if let Some(bad) = upstream.iter().find(|u| !is_base_url(u)) {
+            return Err(FollowError::ValidatorUrl(bad.clone()));
         }
         let http = reqwest::Client::builder()
             .connect_timeout(peer::CONNECT_TIMEOUT)
@@ -488,14 +635,15 @@ impl Follower {
     }
 
     /// Forwards a registrar request (`path_and_query` of `/1.0/create` and the like, its
-    /// headers and body) to a validator and returns the validator's answer as it is; see the
-    /// module documentation for jobs and read-your-writes.
+    /// `Content-Type` and body) to a validator and returns the validator's answer as it is; see
+    /// the module documentation for jobs and read-your-writes. When no validator answers, a
+    /// 502 registrar answer made here.
     pub async fn forward(
         &self,
         path_and_query: &str,
-        headers: &HeaderMap,
+        content_type: Option<&HeaderValue>,
         body: Bytes,
-    ) -> Response {
+    ) -> Forwarded {
         let n = self.upstream.len();
         // A job continues where it started; anything else goes to the preferred validator and,
         // when that one cannot be reached at all, to the next.
@@ -508,7 +656,7 @@ impl Follower {
             let index = (first + k) % n;
             let url = format!("{}{}", self.upstream[index], path_and_query);
             let mut request = self.http.post(&url).body(body.clone());
-            if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+            if let Some(ct) = content_type {
                 request = request.header(header::CONTENT_TYPE, ct.clone());
             }
             match request.send().await {
@@ -529,66 +677,16 @@ impl Follower {
             }
         }
         self.metrics.forwarded.with_label_values(&["502"]).inc();
-        let answer = RegistrarResponse::failed(
-            None,
+        Forwarded::failed(
             502,
             format!(
                 "this follower forwards writes to a validator, and none answered ({last_error})"
             ),
-        );
-        (
-            StatusCode::BAD_GATEWAY,
-            [(header::CONTENT_TYPE, "application/json")],
-            serde_json::to_string(&answer).unwrap_or_default(),
         )
-            .into_response()
     }
 
-    /// Middleware for the daemon's router on a follower: `POST` to a registrar route is
-    /// forwarded ([`Follower::forward`]); every other request goes on to its handler.
-    pub async fn forward_writes(
-        State(follower): State<Arc<Follower>>,
-        request: Request,
-        next: Next,
-    ) -> Response {
-        let is_write =
-            request.method() == Method::POST && WRITE_ROUTES.contains(&request.uri().path());
-        if !is_write {
-            return next.run(request).await;
-        }
-        let path_and_query = request
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_default();
-        let (parts, body) = request.into_parts();
-        let body = match axum::body::to_bytes(body, crate::http::MAX_BODY).await {
-            Ok(b) => b,
-            Err(e) => {
-                let answer = RegistrarResponse::failed(
-                    None,
-                    413,
-                    format!(
-                        "the request body is not readable or over {} bytes: {e}",
-                        crate::http::MAX_BODY
-                    ),
-                );
-                return (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    [(header::CONTENT_TYPE, "application/json")],
-                    serde_json::to_string(&answer).unwrap_or_default(),
-                )
-                    .into_response();
-            }
-        };
-        follower
-            .forward(&path_and_query, &parts.headers, body)
-            .await
-    }
-
-    async fn relay(&self, index: usize, response: reqwest::Response) -> Response {
-        let status =
-            StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    async fn relay(&self, index: usize, response: reqwest::Response) -> Forwarded {
+        let status = response.status();
         let content_type = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -597,18 +695,8 @@ impl Follower {
         let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => {
-                let answer = RegistrarResponse::failed(
-                    None,
-                    502,
-                    format!("the validator's answer broke off: {e}"),
-                );
                 self.metrics.forwarded.with_label_values(&["502"]).inc();
-                return (
-                    StatusCode::BAD_GATEWAY,
-                    [(header::CONTENT_TYPE, "application/json")],
-                    serde_json::to_string(&answer).unwrap_or_default(),
-                )
-                    .into_response();
+                return Forwarded::failed(502, format!("the validator's answer broke off: {e}"));
             }
         };
         self.metrics
@@ -630,10 +718,16 @@ impl Follower {
                 }
             }
         }
-        let mut out = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
-        if let Ok(v) = HeaderValue::from_str(&self.ledger.height().to_string()) {
-            out.headers_mut().insert(FOLLOWER_HEIGHT_HEADER, v);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, content_type);
+        headers.insert(
+            FOLLOWER_HEIGHT_HEADER,
+            HeaderValue::from(self.ledger.height()),
+        );
+        Forwarded {
+            status: status.as_u16(),
+            headers,
+            body,
         }
-        out
     }
 }

@@ -3,17 +3,23 @@
 //! - [`node`]: opening a node's ledger, its validator key and its hosted sub-chains.
 //! - [`consensus`]: a validator of several: prepare, proposals, votes, commits
 //!   (`spec/consensus.md`).
-//! - [`peer`]: the peer client (certified blocks, long-polled) and syncing from it.
+//! - [`acceptor`]: the promise and vote rules of consensus, over a durable vote store, with no
+//!   other I/O.
+//! - [`peer`]: the peer API's pages (certified blocks, long-polled), the peer client and
+//!   syncing from it.
 //! - [`follow`]: follower mode: sync, and forwarded writes.
 //! - [`anchoring`]: a sub-chain's certified headers anchored on the main chain.
+//! - [`registrar_client`]: the client-managed-secret exchange with a Universal Registrar.
 //!
 //! It depends on the ledger and the registrar and knows no door: no HTTP framework, no CLI, no
 //! log set-up. The endpoints other nodes call are served by the daemon's doors over the
 //! interfaces this crate defines.
 #![deny(missing_docs)]
 
+pub mod acceptor;
 pub mod anchoring;
 pub mod consensus;
 pub mod follow;
 pub mod node;
 pub mod peer;
+pub mod registrar_client;

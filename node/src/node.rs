@@ -7,13 +7,149 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
-use sparkid_bid::{AcCode, PrivateKey};
-use sparkid_ledger::{CommitCertificate, Genesis, Ledger};
+use sparkid_bid::{AcCode, KeyError, PrivateKey};
+use sparkid_ledger::{CommitCertificate, Genesis, Ledger, LedgerError, LedgerOptions};
 use sparkid_registrar::{BidStateMachine, Certifier, Registrar, Submitter};
+use thiserror::Error;
 use tracing::info;
 
-use crate::config::ServeConfig;
+/// How to open a node (validator or dev): what the daemon's configuration says about it.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    /// The data directory (`--data`).
+    pub data: PathBuf,
+    /// Dev mode (`--dev`): a single validator whose key lives in the data directory.
+    pub dev: bool,
+    /// The genesis file for a new non-dev ledger (`--genesis`).
+    pub genesis: Option<PathBuf>,
+    /// The validator key file of a non-dev node (`--validator-key`).
+    pub validator_key: Option<PathBuf>,
+    /// The sub-chains hosted beside the main chain (`--subchain`).
+    pub subchains: Vec<AcCode>,
+    /// A validator of several: the other validators' base URLs (`--peer`).
+    pub peers: Vec<String>,
+    /// How the ledgers (main chain and hosted sub-chains) are opened.
+    pub ledger: LedgerOptions,
+}
+
+/// Why a node could not be opened.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// A directory could not be created.
+    #[error("creating {}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A validator key file could not be read.
+    #[error("reading validator key {}", path.display())]
+    ReadKey {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A validator key file does not hold a private key.
+    #[error("validator key {}", path.display())]
+    BadKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: KeyError,
+    },
+    /// A secret could not be written.
+    #[error("creating {}", path.display())]
+    WriteSecret {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The genesis file could not be read.
+    #[error("reading {}", path.display())]
+    ReadGenesis {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The genesis file is not a genesis.
+    #[error("genesis {}", path.display())]
+    BadGenesis {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A dev data directory holds a ledger but no key.
+    #[error("{} holds a ledger but no {DEV_KEY_FILE}: it is not a dev ledger", dir.display())]
+    NotDevLedger {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// The dev key derives no BID (the dev genesis names it as the namespace authority).
+    #[error("the dev key's BID")]
+    DevAuthority(#[source] KeyError),
+    /// A non-dev node was given no validator key.
+    #[error("a non-dev node needs --validator-key")]
+    NoValidatorKey,
+    /// A new non-dev ledger was given no genesis.
+    #[error("a new non-dev ledger needs --genesis")]
+    NoGenesis,
+    /// The genesis names several validators: block 0 needs their votes first.
+    #[error(
+        "genesis {} names {validators} validators: its block needs a quorum of their votes; \
+         create the ledger with `sparkid ledger genesis-vote` (on each validator) \
+         and `sparkid ledger init --votes` (spec/consensus.md)",
+        path.display()
+    )]
+    GenesisNeedsVotes {
+        /// The genesis file.
+        path: PathBuf,
+        /// How many validators it names.
+        validators: usize,
+    },
+    /// A non-dev hosted sub-chain has no ledger yet.
+    #[error(
+        "sub-chain {ac}: {} holds no ledger; create it with its own genesis (acCode {ac}) first",
+        dir.display()
+    )]
+    NoSubChainLedger {
+        /// The sub-chain.
+        ac: AcCode,
+        /// Its data directory.
+        dir: PathBuf,
+    },
+    /// A sub-chain's directory holds another chain's ledger.
+    #[error("the ledger in {} is not sub-chain {ac}", dir.display())]
+    NotSubChain {
+        /// The sub-chain.
+        ac: AcCode,
+        /// Its data directory.
+        dir: PathBuf,
+    },
+    /// The validator key is not one of the chain's validators.
+    #[error("the validator key is not one of chain {chain_id:?}'s validators")]
+    NotAValidator {
+        /// The chain.
+        chain_id: String,
+    },
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Consensus could not start.
+    #[error(transparent)]
+    Consensus(#[from] crate::consensus::StartError),
+}
 
 /// The validator key file in a dev data directory.
 pub const DEV_KEY_FILE: &str = "validator.key";
@@ -49,16 +185,24 @@ pub fn subchain_dir(data: &Path, ac: &AcCode) -> PathBuf {
 }
 
 /// Reads a private key file (`priSPK...`).
-pub fn read_key(path: &Path) -> anyhow::Result<PrivateKey> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading validator key {}", path.display()))?;
-    PrivateKey::from_encoded(text.trim())
-        .with_context(|| format!("validator key {}", path.display()))
+pub fn read_key(path: &Path) -> Result<PrivateKey, NodeError> {
+    let text = std::fs::read_to_string(path).map_err(|source| NodeError::ReadKey {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    PrivateKey::from_encoded(text.trim()).map_err(|source| NodeError::BadKey {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes a secret to a new file readable by its owner only (mode 0600 on Unix), synced.
-pub fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+pub fn write_secret(path: &Path, text: &str) -> Result<(), NodeError> {
     use std::io::Write;
+    let failed = |source| NodeError::WriteSecret {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -66,28 +210,46 @@ pub fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
+    let mut file = options.open(path).map_err(failed)?;
+    file.write_all(text.as_bytes()).map_err(failed)?;
+    file.sync_all().map_err(failed)?;
     Ok(())
 }
 
-/// Opens (or, in dev mode, creates) the ledger and starts the block producer.
-pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
-    std::fs::create_dir_all(&config.data)
-        .with_context(|| format!("creating {}", config.data.display()))?;
+fn create_dir(path: &Path) -> Result<(), NodeError> {
+    std::fs::create_dir_all(path).map_err(|source| NodeError::CreateDir {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads a genesis file.
+fn read_genesis(path: &Path) -> Result<Genesis, NodeError> {
+    let text = std::fs::read_to_string(path).map_err(|source| NodeError::ReadGenesis {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| NodeError::BadGenesis {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Opens (or, in dev mode, creates) the ledger and starts the block producer; a validator of
+/// several starts its consensus ([`crate::consensus::Consensus::start`]). Blocks the thread
+/// (opening a database); must run inside the tokio runtime (the block producer and consensus
+/// spawn their tasks on it).
+pub fn open(config: &NodeOptions) -> Result<Node, NodeError> {
+    create_dir(&config.data)?;
     let (ledger, key) = if config.dev {
         let key_path = config.data.join(DEV_KEY_FILE);
         let key = if key_path.exists() {
             read_key(&key_path)?
         } else {
             if Ledger::exists(&config.data) {
-                bail!(
-                    "{} holds a ledger but no {DEV_KEY_FILE}: it is not a dev ledger",
-                    config.data.display()
-                );
+                return Err(NodeError::NotDevLedger {
+                    dir: config.data.clone(),
+                });
             }
             let key = PrivateKey::generate();
             write_secret(&key_path, &key.to_encoded())?;
@@ -102,7 +264,11 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
                 validators: vec![key.public_key().to_encoded()],
                 // The dev operator holds every role: its validator key also speaks for the
                 // namespace authority (the BID that key derives), so delegation can be tried.
-                authority: Some(sparkid_bid::Bid::derive(&key.public_key(), None)?.to_string()),
+                authority: Some(
+                    sparkid_bid::Bid::derive(&key.public_key(), None)
+                        .map_err(NodeError::DevAuthority)?
+                        .to_string(),
+                ),
                 other: Default::default(),
             };
             info!(dir = %config.data.display(), "creating a dev ledger");
@@ -113,27 +279,18 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
         let key_path = config
             .validator_key
             .as_ref()
-            .context("a non-dev node needs --validator-key")?;
+            .ok_or(NodeError::NoValidatorKey)?;
         let key = read_key(key_path)?;
         let ledger = if Ledger::exists(&config.data) {
             Ledger::open_with_options(&config.data, &config.ledger)?
         } else {
-            let path = config
-                .genesis
-                .as_ref()
-                .context("a new non-dev ledger needs --genesis")?;
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let genesis: Genesis = serde_json::from_str(&text)
-                .with_context(|| format!("genesis {}", path.display()))?;
+            let path = config.genesis.as_ref().ok_or(NodeError::NoGenesis)?;
+            let genesis = read_genesis(path)?;
             if genesis.validators.len() > 1 {
-                bail!(
-                    "genesis {} names {} validators: its block needs a quorum of their votes; \
-                     create the ledger with `sparkid ledger genesis-vote` (on each validator) \
-                     and `sparkid ledger init --votes` (spec/consensus.md)",
-                    path.display(),
-                    genesis.validators.len()
-                );
+                return Err(NodeError::GenesisNeedsVotes {
+                    path: path.clone(),
+                    validators: genesis.validators.len(),
+                });
             }
             Ledger::create_with_options(&config.data, genesis, &[&key], &config.ledger)?
         };
@@ -142,7 +299,7 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
     let mut subchains = Vec::new();
     for ac in &config.subchains {
         let dir = subchain_dir(&config.data, ac);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        create_dir(&dir)?;
         let sub = if Ledger::exists(&dir) {
             Ledger::open_with_options(&dir, &config.ledger)?
         } else if config.dev {
@@ -158,14 +315,11 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
             info!(ac = %ac, dir = %dir.display(), "creating a dev sub-chain ledger");
             Ledger::create_with_options(&dir, genesis, &[&key], &config.ledger)?
         } else {
-            bail!(
-                "sub-chain {ac}: {} holds no ledger; create it with its own genesis (acCode {ac}) first",
-                dir.display()
-            );
+            return Err(NodeError::NoSubChainLedger { ac: *ac, dir });
         };
         let machine = BidStateMachine::for_genesis(sub.genesis());
         if machine.ac_code.as_ref() != Some(ac) {
-            bail!("the ledger in {} is not sub-chain {ac}", dir.display());
+            return Err(NodeError::NotSubChain { ac: *ac, dir });
         }
         let sub = Arc::new(sub);
         subchains.push(SubChain {
@@ -180,10 +334,9 @@ pub fn open(config: &ServeConfig) -> anyhow::Result<Node> {
     // included) signs alone, exactly as before.
     let (registrar, consensus) = if ledger.validators().keys().len() > 1 {
         if !ledger.validators().keys().contains(&key.public_key()) {
-            bail!(
-                "the validator key is not one of chain {:?}'s validators",
-                ledger.genesis().chain_id
-            );
+            return Err(NodeError::NotAValidator {
+                chain_id: ledger.genesis().chain_id.clone(),
+            });
         }
         let (consensus, submitter) = crate::consensus::Consensus::start(
             ledger.clone(),
@@ -210,12 +363,11 @@ fn start_registrar(
     machine: BidStateMachine,
     key: &PrivateKey,
     dev: bool,
-) -> anyhow::Result<Arc<Registrar>> {
+) -> Result<Arc<Registrar>, NodeError> {
     if !ledger.validators().keys().contains(&key.public_key()) {
-        bail!(
-            "the validator key is not one of chain {:?}'s validators",
-            ledger.genesis().chain_id
-        );
+        return Err(NodeError::NotAValidator {
+            chain_id: ledger.genesis().chain_id.clone(),
+        });
     }
     let key = key.clone();
     let certify: Certifier = Box::new(move |header| Ok(CommitCertificate::sign(header, &[&key])));

@@ -1,7 +1,8 @@
 //! The peer API: certified blocks over HTTP, served by every node, and the client that syncs a
 //! ledger from it.
 //!
-//! **Served** ([`router`]):
+//! **Served** (by the daemon's peer door, over [`HeadWatch`], [`PageRequest`] and
+//! [`blocks_page`]):
 //!
 //! - `GET /1.0/ledger/head`: the newest certified header (`{"header", "certificate"}`).
 //! - `GET /1.0/ledger/blocks?from=H&limit=N&wait=MS`: `{"chainId", "head", "blocks": [...]}`,
@@ -24,20 +25,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::Query;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sparkid_ledger::{Block, CertifiedHeader, Genesis, Ledger, LedgerError, StateMachine};
 use thiserror::Error;
 use tokio::sync::watch;
 use tracing::debug;
-
-use crate::http::AppState;
-use crate::routes::{get, Routes};
 
 /// Blocks per page when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -93,63 +86,24 @@ impl HeadWatch {
     }
 }
 
-/// The peer API routes, for merging into the daemon's router.
-pub fn router(watch: HeadWatch) -> Routes<AppState> {
-    Routes::new()
-        .route("/1.0/ledger/head", get(head))
-        .route("/1.0/ledger/blocks", get(blocks))
-        .layer_with(|r| r.layer(Extension(watch)))
+/// A query parameter of `GET /1.0/ledger/blocks` that is not usable: the problem object
+/// ([`PROBLEM_INVALID_PARAMETER`], status 400) names `parameter` and says `detail`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{parameter}: {detail}")]
+pub struct ParameterError {
+    /// The parameter.
+    pub parameter: &'static str,
+    /// What is wrong with it.
+    pub detail: String,
 }
 
-fn problem(parameter: &str, detail: String) -> Response {
-    let body = json!({
-        "type": PROBLEM_INVALID_PARAMETER,
-        "title": "A query parameter is not usable.",
-        "status": 400,
-        "detail": detail,
-        "parameter": parameter,
-    });
-    (
-        StatusCode::BAD_REQUEST,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-fn internal(detail: String) -> Response {
-    tracing::error!(error = %detail, "peer API");
-    let body = json!({
-        "type": "urn:sparkid:problem:internal",
-        "title": "The ledger could not be read.",
-        "status": 500,
-        "detail": detail,
-    });
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-async fn head(Extension(watch): Extension<HeadWatch>) -> Response {
-    let head = watch.ledger().head();
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        serde_json::to_string(&head).unwrap_or_default(),
-    )
-        .into_response()
-}
-
-/// The raw query: every member a string, so that a bad value gets this API's own problem
-/// object rather than the extractor's plain-text rejection.
-#[derive(Debug, Deserialize)]
-struct BlocksQuery {
-    from: Option<String>,
-    limit: Option<String>,
-    wait: Option<String>,
+impl ParameterError {
+    fn new(parameter: &'static str, detail: impl Into<String>) -> ParameterError {
+        ParameterError {
+            parameter,
+            detail: detail.into(),
+        }
+    }
 }
 
 /// A query number: none when absent; the problem's detail when it is not a number up to `max`.
@@ -165,45 +119,83 @@ fn number(name: &str, value: Option<&str>, max: u64) -> Result<Option<u64>, Stri
     Ok(Some(n))
 }
 
-async fn blocks(
-    Extension(watch): Extension<HeadWatch>,
-    query: Result<Query<BlocksQuery>, QueryRejection>,
-) -> Response {
-    let q = match query {
-        Ok(Query(q)) => q,
-        Err(e) => return problem("query", format!("the query string does not decode: {e}")),
-    };
-    let from = match number("from", q.from.as_deref(), u64::MAX) {
-        Ok(Some(n)) => n,
-        Ok(None) => return problem("from", "from (the first height wanted) is required".into()),
-        Err(detail) => return problem("from", detail),
-    };
-    let limit = match number("limit", q.limit.as_deref(), MAX_LIMIT as u64) {
-        Ok(Some(0)) => return problem("limit", "limit must be at least 1".into()),
-        Ok(n) => n.map_or(DEFAULT_LIMIT, |n| n as usize),
-        Err(detail) => return problem("limit", detail),
-    };
-    let wait = match number("wait", q.wait.as_deref(), MAX_WAIT_MS) {
-        Ok(n) => Duration::from_millis(n.unwrap_or(0)),
-        Err(detail) => return problem("wait", detail),
-    };
+/// What `GET /1.0/ledger/blocks` asks for, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The first height wanted.
+    pub from: u64,
+    /// The most blocks wanted (1 to [`MAX_LIMIT`]).
+    pub limit: usize,
+    /// How long to wait for block `from` when it is past the head (at most [`MAX_WAIT_MS`]).
+    pub wait: Duration,
+}
+
+impl PageRequest {
+    /// Checks the query's `from`, `limit` and `wait`, as they came (absent: `None`): `from` is
+    /// required, `limit` is 1 to [`MAX_LIMIT`] ([`DEFAULT_LIMIT`] when absent), `wait` is
+    /// milliseconds up to [`MAX_WAIT_MS`] (0 when absent).
+    pub fn parse(
+        from: Option<&str>,
+        limit: Option<&str>,
+        wait: Option<&str>,
+    ) -> Result<PageRequest, ParameterError> {
+        let from = match number("from", from, u64::MAX) {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                return Err(ParameterError::new(
+                    "from",
+                    "from (the first height wanted) is required",
+                ))
+            }
+            Err(detail) => return Err(ParameterError::new("from", detail)),
+        };
+        let limit = match number("limit", limit, MAX_LIMIT as u64) {
+            Ok(Some(0)) => return Err(ParameterError::new("limit", "limit must be at least 1")),
+            Ok(n) => n.map_or(DEFAULT_LIMIT, |n| n as usize),
+            Err(detail) => return Err(ParameterError::new("limit", detail)),
+        };
+        let wait = match number("wait", wait, MAX_WAIT_MS) {
+            Ok(n) => Duration::from_millis(n.unwrap_or(0)),
+            Err(detail) => return Err(ParameterError::new("wait", detail)),
+        };
+        Ok(PageRequest { from, limit, wait })
+    }
+}
+
+/// Why a page of blocks could not be read (an internal error of this node).
+#[derive(Debug, Error)]
+pub enum PageError {
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The blocking read did not finish.
+    #[error("{0}")]
+    Thread(String),
+}
+
+/// The newest certified header, as JSON (`GET /1.0/ledger/head`).
+pub fn head_json(watch: &HeadWatch) -> String {
+    serde_json::to_string(&watch.ledger().head()).unwrap_or_default()
+}
+
+/// The answer to `GET /1.0/ledger/blocks` (JSON: `{"chainId", "head", "blocks"}`): waits up to
+/// `request.wait` when `request.from` is past the head, then reads the blocks on a blocking
+/// thread.
+pub async fn blocks_page(watch: &HeadWatch, request: PageRequest) -> Result<Vec<u8>, PageError> {
+    let PageRequest { from, limit, wait } = request;
     if from > watch.ledger().height() && !wait.is_zero() {
         watch.wait_for(from, wait).await;
     }
     let ledger = watch.ledger().clone();
-    let read = tokio::task::spawn_blocking(move || {
+    let (head, blocks) = tokio::task::spawn_blocking(move || {
         // The head is read first: the blocks read after it reach at least that far.
         let head = ledger.height();
         ledger
             .block_range_json(from, limit, MAX_PAGE_BYTES)
             .map(|blocks| (head, blocks))
     })
-    .await;
-    let (head, blocks) = match read {
-        Ok(Ok(found)) => found,
-        Ok(Err(e)) => return internal(e.to_string()),
-        Err(e) => return internal(e.to_string()),
-    };
+    .await
+    .map_err(|e| PageError::Thread(e.to_string()))??;
     // A long poll is woken by the commit listener, which runs before the head moves: the page
     // may hold a block past the head read above, and the head it reports covers it.
     let head = match blocks.len() as u64 {
@@ -226,12 +218,7 @@ async fn blocks(
         body.extend_from_slice(block);
     }
     body.extend_from_slice(b"]}");
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+    Ok(body)
 }
 
 /// Why syncing from a peer failed.
