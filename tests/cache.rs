@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use sparkid_bid::{Bid, PrivateKey};
 use sparkid_ledger::{CommitCertificate, Genesis, Ledger, TxBody, TxOutcome};
 use sparkid_registrar::{did_key, BidStateMachine, Operation};
-use sparkid_resolver::config::CacheConfig;
-use sparkid_resolver::metrics::CacheMetrics;
+use sparkid_resolver::cache::CacheConfig;
+use sparkid_resolver::cache::CacheMetrics;
 use sparkid_resolver::records::{namespace, Records};
 
 mod common;

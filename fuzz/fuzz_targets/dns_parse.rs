@@ -1,17 +1,17 @@
-//! The DNS door on arbitrary messages (`sparkid_resolver::dns_door::DnsAuthority::respond`,
-//! the code the server runs for each datagram or TCP frame), over a fresh one-validator ledger (the
-//! service zone; every other name goes through the delegated-zone lookups and is refused): no
-//! input makes it panic; every answer is a response with the question's
-//! id, and a UDP answer is never larger than the request allows (512 bytes without EDNS, else
-//! the advertised size, capped at 1232).
+//! The DNS door on arbitrary messages (`sparkid::doors::dns::DnsAuthority::respond`, the code
+//! the server runs for each datagram or TCP frame, answering from `sparkid_resolver::dns_zone`),
+//! over a fresh one-validator ledger (the service zone; every other name goes through the
+//! delegated-zone lookups and is refused): no input makes it panic; every answer is a response
+//! with the question's id, and a UDP answer is never larger than the request allows (512 bytes
+//! without EDNS, else the advertised size, capped at 1232).
 
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use sparkid_resolver::config::DnsConfig;
-use sparkid_resolver::dns_door::{DnsAuthority, UDP_PAYLOAD_CAP};
+use sparkid::config::DnsConfig;
+use sparkid::doors::dns::{DnsAuthority, UDP_PAYLOAD_CAP};
 
 struct World {
     runtime: tokio::runtime::Runtime,

@@ -137,24 +137,9 @@ pub enum FollowError {
         #[source]
         source: std::io::Error,
     },
-    /// The genesis file could not be read.
-    #[error("reading {}", path.display())]
-    ReadGenesis {
-        /// The file.
-        path: PathBuf,
-        /// What failed.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The genesis file is not a genesis.
-    #[error("genesis {}", path.display())]
-    BadGenesis {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        #[source]
-        source: serde_json::Error,
-    },
+    /// The genesis file cannot be used.
+    #[error(transparent)]
+    Genesis(#[from] crate::node::GenesisFileError),
     /// The ledger in the data directory is another chain than the genesis file's.
     #[error("the ledger in {} is chain {chain_id:?}, not the --genesis file's", dir.display())]
     OtherLedger {
@@ -202,19 +187,7 @@ pub async fn open_ledger(config: &FollowOptions) -> Result<Arc<Ledger>, FollowEr
         return Err(FollowError::WithSubChains);
     }
     let expected: Option<Genesis> = match &config.genesis {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|source| FollowError::ReadGenesis {
-                    path: path.clone(),
-                    source,
-                })?;
-            Some(
-                serde_json::from_str(&text).map_err(|source| FollowError::BadGenesis {
-                    path: path.clone(),
-                    source,
-                })?,
-            )
-        }
+        Some(path) => Some(crate::node::read_genesis(path)?),
         None => None,
     };
     std::fs::create_dir_all(&config.data).map_err(|source| FollowError::CreateDir {

@@ -72,24 +72,9 @@ pub enum NodeError {
         #[source]
         source: std::io::Error,
     },
-    /// The genesis file could not be read.
-    #[error("reading {}", path.display())]
-    ReadGenesis {
-        /// The file.
-        path: PathBuf,
-        /// What failed.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The genesis file is not a genesis.
-    #[error("genesis {}", path.display())]
-    BadGenesis {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        #[source]
-        source: serde_json::Error,
-    },
+    /// The genesis file cannot be used.
+    #[error(transparent)]
+    Genesis(#[from] GenesisFileError),
     /// A dev data directory holds a ledger but no key.
     #[error("{} holds a ledger but no {DEV_KEY_FILE}: it is not a dev ledger", dir.display())]
     NotDevLedger {
@@ -223,13 +208,37 @@ fn create_dir(path: &Path) -> Result<(), NodeError> {
     })
 }
 
-/// Reads a genesis file.
-fn read_genesis(path: &Path) -> Result<Genesis, NodeError> {
-    let text = std::fs::read_to_string(path).map_err(|source| NodeError::ReadGenesis {
+/// Why a genesis file cannot be used.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum GenesisFileError {
+    /// The file could not be read.
+    #[error("reading {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a genesis.
+    #[error("genesis {}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Reads a genesis file (`--genesis`).
+pub fn read_genesis(path: &Path) -> Result<Genesis, GenesisFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| GenesisFileError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|source| NodeError::BadGenesis {
+    serde_json::from_str(&text).map_err(|source| GenesisFileError::Parse {
         path: path.to_path_buf(),
         source,
     })

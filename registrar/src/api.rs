@@ -68,6 +68,19 @@ pub struct RegistrarRequest {
     pub operation: Option<Value>,
 }
 
+impl RegistrarRequest {
+    /// The DID the request names: `did`, else its document's `id`.
+    pub fn named_did(&self) -> Option<String> {
+        self.did.clone().or_else(|| {
+            self.did_document
+                .as_ref()
+                .and_then(|d| d.get("id"))
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+    }
+}
+
 /// `didState`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -313,16 +326,7 @@ impl Registrar {
 
     fn prepare_update(&self, request: &RegistrarRequest) -> Result<Prepared, Refusal> {
         let did = request
-            .did
-            .clone()
-            .or_else(|| {
-                request
-                    .did_document
-                    .as_ref()
-                    .and_then(|d| d.get("id"))
-                    .and_then(Value::as_str)
-                    .map(String::from)
-            })
+            .named_did()
             .ok_or_else(|| refuse(None, 400, "update needs did"))?;
         let recover = match request.did_document_operation.as_deref() {
             None => false,

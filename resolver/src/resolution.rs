@@ -21,13 +21,12 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::did_url::DidUrl;
-pub use crate::result::*;
-use crate::result::{internal, invalid_options};
 use crate::didkey::{self, DidKeyError, KeyOptions};
 use crate::drivers::Drivers;
 use crate::records::Records;
+pub use crate::result::*;
+use crate::result::{internal, invalid_options};
 use crate::subchain::{self, Route, SubChains};
-
 
 /// Resolves DIDs and dereferences DID URLs.
 #[derive(Clone)]
@@ -277,7 +276,9 @@ impl Resolver {
         }
         // The current record of a DID that L1 holds: answered here, with no blocking-pool hop.
         if method == "bid" {
-            if let Some(mut resolution) = crate::warm::peek_resolution(&self.records, did.did(), options) {
+            if let Some(mut resolution) =
+                crate::warm::peek_resolution(&self.records, did.did(), options)
+            {
                 if options.expand_relative_urls {
                     if let Some(document) = resolution.document.as_mut() {
                         expand_relative_urls(document, did.did());
@@ -371,7 +372,10 @@ impl Resolver {
             }
         }
         // From L1 when it holds them; a miss is read on a blocking thread, not on this worker.
-        add_aliases(&mut resolution, crate::warm::aliases(&self.records, did.did()).await);
+        add_aliases(
+            &mut resolution,
+            crate::warm::aliases(&self.records, did.did()).await,
+        );
         Ok(resolution)
     }
 

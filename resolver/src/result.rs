@@ -420,10 +420,7 @@ pub fn add_aliases(resolution: &mut Resolution, aliases: Aliases) {
 }
 
 /// `didDocumentMetadata` of a record (and of the version after it, when it is not the latest).
-pub fn document_metadata(
-    record: &DidRecord,
-    next: Option<&DidRecord>,
-) -> Map<String, Value> {
+pub fn document_metadata(record: &DidRecord, next: Option<&DidRecord>) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("created".into(), json!(record.created));
     // DID Core: `updated` is left out while the DID has never been updated.
@@ -438,4 +435,3 @@ pub fn document_metadata(
     }
     m
 }
-

@@ -31,7 +31,6 @@ use crate::result::{ErrorKind, Resolution, ResolutionError, ResolutionOptions, L
 /// The header a recursive sub-chain request carries: the number of resolvers it went through.
 pub const HOPS_HEADER: &str = "sparkid-subchain-hops";
 
-
 /// Connect timeout of a recursive request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Total timeout of one recursive request.

@@ -32,7 +32,6 @@ use sparkid_ledger::{Genesis, Hash, Ledger, LedgerError, RecordProof, ValidatorS
 use sparkid_registrar::{did_key, DidRecord};
 use thiserror::Error;
 
-
 /// Where the DID Resolution door puts the proof, under `didResolutionMetadata`.
 pub const LEDGER_PROOF: &str = "ledgerProof";
 

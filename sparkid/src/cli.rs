@@ -4,10 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
-use base64::Engine;
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use sparkid_bid::{AcCode, Bid, PrivateKey, PublicKey};
+
+use sparkid_node::registrar_client::client_managed;
 
 use crate::config::{FileConfig, ServeConfig, DEFAULT_DATA, DEFAULT_HTTP};
 
@@ -420,7 +421,7 @@ fn read_input(path: &std::path::Path) -> anyhow::Result<String> {
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<()> {
-    use crate::verifiable::{verify_text, TrustAnchor};
+    use sparkid_resolver::verifiable::{verify_text, TrustAnchor};
     let anchor = match (&args.genesis, &args.validators) {
         (Some(genesis), _) => TrustAnchor::from_genesis_json(&read_input(genesis)?)
             .with_context(|| format!("--genesis {}", genesis.display()))?,
@@ -534,47 +535,6 @@ fn load_key(text: &str) -> anyhow::Result<PrivateKey> {
         text.to_string()
     };
     PrivateKey::from_encoded(value.trim()).map_err(|e| anyhow!("--key: {e}"))
-}
-
-async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
-    let response = client
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .with_context(|| format!("POST {url}"))?;
-    let text = response.text().await?;
-    serde_json::from_str(&text).with_context(|| format!("answer of {url}: {text}"))
-}
-
-/// Runs a client-managed registrar exchange: send the request, sign what the registrar asks
-/// for, send the signature, return the final answer.
-pub async fn client_managed(
-    endpoint: &str,
-    path: &str,
-    mut body: Value,
-    key: &PrivateKey,
-) -> anyhow::Result<Value> {
-    let client = reqwest::Client::new();
-    let url = format!("{}{}", endpoint.trim_end_matches('/'), path);
-    body["options"]["clientSecretMode"] = json!(true);
-    let first = post(&client, &url, &body).await?;
-    if first["didState"]["state"] != "action" {
-        return Ok(first);
-    }
-    let request = &first["didState"]["signingRequest"]["signingRequest0"];
-    let payload = request["serializedPayload"]
-        .as_str()
-        .context("signingRequest0.serializedPayload")?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(payload)?;
-    let signature = key.sign(&bytes);
-    let second = json!({
-        "jobId": first["jobId"],
-        "secret": { "signingResponse": { "signingRequest0": {
-            "signature": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.0)
-        }}}
-    });
-    post(&client, &url, &second).await
 }
 
 async fn did_command(cmd: DidCommand) -> anyhow::Result<()> {
@@ -718,7 +678,7 @@ async fn signer_for(
     let url = format!("{}/1.0/identifiers/{did}", endpoint.trim_end_matches('/'));
     let result: Value = reqwest::Client::new()
         .get(&url)
-        .header("accept", crate::http::DID_RESOLUTION)
+        .header("accept", sparkid_resolver::negotiate::DID_RESOLUTION)
         .send()
         .await?
         .json()

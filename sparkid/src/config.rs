@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 pub use sparkid_resolver::cache::CacheConfig;
-use sparkid_resolver::cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_TTL_MAX};
 pub use sparkid_resolver::drivers::DriverConfig;
 use thiserror::Error;
 
@@ -134,13 +133,42 @@ pub struct ServeConfig {
     pub dns: DnsConfig,
     /// Universal Resolver drivers for the DID methods not answered in process.
     pub drivers: Vec<DriverConfig>,
-    /// Follower mode when not empty: peers to sync blocks from (see [`crate::follow`]).
+    /// Follower mode when not empty: peers to sync blocks from (see [`sparkid_node::follow`]).
     pub follow: Vec<String>,
     /// Where a follower forwards writes; empty: the `follow` peers.
     pub validator_urls: Vec<String>,
     /// A validator of several: the other validators' base URLs, in any order (each says which
-    /// validator it is); see [`crate::consensus`].
+    /// validator it is); see [`sparkid_node::consensus`].
     pub peers: Vec<String>,
+}
+
+impl ServeConfig {
+    /// What the node is opened with: the main chain, its validator key, hosted sub-chains.
+    pub fn node_options(&self) -> sparkid_node::node::NodeOptions {
+        sparkid_node::node::NodeOptions {
+            data: self.data.clone(),
+            dev: self.dev,
+            genesis: self.genesis.clone(),
+            validator_key: self.validator_key.clone(),
+            subchains: self.subchains.clone(),
+            peers: self.peers.clone(),
+            ledger: self.ledger,
+        }
+    }
+
+    /// What a follower (`--follow`) is opened and started with.
+    pub fn follow_options(&self) -> sparkid_node::follow::FollowOptions {
+        sparkid_node::follow::FollowOptions {
+            data: self.data.clone(),
+            follow: self.follow.clone(),
+            validator_urls: self.validator_urls.clone(),
+            genesis: self.genesis.clone(),
+            ledger: self.ledger,
+            dev: self.dev,
+            validator_key: self.validator_key.clone(),
+            subchains: self.subchains.clone(),
+        }
+    }
 }
 
 /// The default page cache of a ledger's database, in MiB: with the default L1 (128 MiB) it keeps

@@ -1,4 +1,4 @@
-//! The `sparkid` binary: see [`sparkid_resolver::cli`].
+//! The `sparkid` binary: see [`sparkid::cli`].
 
 // mimalloc rather than the system allocator: the read path allocates and frees small buffers
 // on every request from several threads, where glibc's malloc showed up at ~10% of the warm
@@ -7,5 +7,5 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    sparkid_resolver::cli::run()
+    sparkid::cli::run()
 }

@@ -10,11 +10,11 @@
 //! | `sparkid_cache_invalidations_total` | counter | `source` (`local`: a block committed here; `remote`: a replica's, over Redis) |
 //! | `sparkid_cache_stale_refused_total` | counter | - (values read before a block that changed them, kept out of the cache) |
 //! | `sparkid_cache_l1_bytes`, `sparkid_cache_l1_entries` | gauge | - |
-//! | `sparkid_cache_rendered_total` | counter | `outcome` (`kept`: a did:bid answer sent as kept in L1; `rendered`: rendered from L1 and kept; see `crate::warm`) |
+//! | `sparkid_cache_rendered_total` | counter | `outcome` (`kept`: a did:bid answer sent as kept in L1; `rendered`: rendered from L1 and kept; see `sparkid_resolver::warm`) |
 //! | `sparkid_ledger_head_height` | gauge | - |
 //! | `sparkid_http_requests_total` | counter | `route`, `status` |
 //! | `sparkid_http_request_duration_seconds` | histogram | `route` |
-//! | `sparkid_sync_*` (followers: peer head, lag, blocks applied and refused, forwarded writes) | see [`crate::follow`] | |
+//! | `sparkid_sync_*` (followers: peer head, lag, blocks applied and refused, forwarded writes) | see [`sparkid_node::follow`] | |
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
@@ -25,13 +25,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 use sparkid_ledger::Ledger;
 use thiserror::Error;
 
-use crate::routes::{get, Routes};
+pub use sparkid_resolver::cache::CacheMetrics;
+
+use crate::doors::routes::{get, Routes};
 
 /// Why the metrics could not be set up.
 #[derive(Debug, Error)]

@@ -166,8 +166,8 @@ fn load(
     // it as the only validator. The ledger is dropped at the end, so redb closes it cleanly.
     std::fs::create_dir_all(data)?;
     let validator = PrivateKey::generate();
-    sparkid_resolver::node::write_secret(
-        &data.join(sparkid_resolver::node::DEV_KEY_FILE),
+    sparkid_node::node::write_secret(
+        &data.join(sparkid_node::node::DEV_KEY_FILE),
         &validator.to_encoded(),
     )?;
     let genesis = Genesis {
@@ -371,7 +371,7 @@ async fn sync_latency(writer: String, followers: Vec<String>, writes: usize) -> 
 }
 
 async fn sync_speed(peer: String, data: PathBuf) -> anyhow::Result<()> {
-    use sparkid_resolver::peer::{catch_up, PeerClient};
+    use sparkid_node::peer::{catch_up, PeerClient};
     if Ledger::exists(&data) {
         bail!("{} already holds a ledger", data.display());
     }

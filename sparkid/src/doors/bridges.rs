@@ -13,9 +13,9 @@ use sparkid_bridges::handle::{rest_json, rest_status, wire, HandleAnswer, Handle
 use sparkid_bridges::vaa::{VaaBridge, VaaOutcome};
 use sparkid_bridges::{BridgeError, RecordSource};
 
-use crate::bridge_source::BridgeContext;
-use crate::http::AppState;
-use crate::routes::{get, Routes};
+use sparkid_resolver::bridge_source::BridgeContext;
+
+use crate::doors::routes::{get, Routes};
 
 /// Problem type: the identifier breaks its grammar.
 pub const PROBLEM_INVALID: &str = "urn:sparkid:problem:invalid-identifier";
@@ -27,7 +27,7 @@ pub const PROBLEM_REFERRAL: &str = "urn:sparkid:problem:referral";
 pub const PROBLEM_INTERNAL: &str = "urn:sparkid:problem:internal";
 
 /// The routes, for merging into the daemon's router.
-pub fn router(ctx: Arc<BridgeContext>) -> Routes<AppState> {
+pub fn router(ctx: Arc<BridgeContext>) -> Routes {
     Routes::new()
         .route("/1.0/vaa/{code}", get(vaa))
         .route("/api/handles/{*handle}", get(handle))

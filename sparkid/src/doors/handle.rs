@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
-use crate::bridge_source::BridgeContext;
+use sparkid_resolver::bridge_source::BridgeContext;
 
 /// UDP threads (blocking sockets: a datagram is read, answered and sent by one thread, with no
 /// task hand-offs).

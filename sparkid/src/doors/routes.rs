@@ -6,7 +6,7 @@
 //! axum's own (one line per route):
 //!
 //! ```ignore
-//! use crate::routes::{get, post, Routes};
+//! use crate::doors::routes::{get, post, Routes};
 //! Routes::new()
 //!     .route("/1.0/identifiers/{*identifier}", get(identifiers).post(identifiers_post))
 //!     .route("/healthz", get(healthz))

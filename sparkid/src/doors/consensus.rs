@@ -1,0 +1,131 @@
+//! The consensus door of a validator of several (`spec/consensus.md`): `GET
+//! /1.0/consensus/status` and `POST /1.0/consensus/prepare|proposals|commits|transactions`,
+//! called by the other validators. [`sparkid_node::consensus::Consensus`] decides every answer;
+//! this door hands it the request body and maps its [`Rejection`] to HTTP: a body that does not
+//! parse is a 400 `bad-consensus-request` problem, a [`Refusal`] a `consensus-refused` problem
+//! carrying this validator's head (and the round it promised, when that is why): 403 for a
+//! request not signed by the round's proposer, 422 for a block that does not check, 503 for a
+//! vote that could not be stored, 409 for the rest.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use sparkid_node::consensus::{
+    Consensus, Refusal, Rejection, MAX_REQUEST, PROBLEM_BAD_REQUEST, PROBLEM_REFUSED,
+};
+
+use crate::doors::routes::{get, post, Routes};
+
+/// The consensus routes.
+pub fn router(consensus: Arc<Consensus>) -> Routes {
+    Routes::new()
+        .route("/1.0/consensus/status", get(status))
+        .route("/1.0/consensus/prepare", post(prepare))
+        .route("/1.0/consensus/proposals", post(proposals))
+        .route("/1.0/consensus/commits", post(commits))
+        .route("/1.0/consensus/transactions", post(transactions))
+        .layer_with(|r| r.layer(DefaultBodyLimit::max(MAX_REQUEST)))
+        .with_state(consensus)
+}
+
+fn ok_json(body: &impl Serialize) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string(body).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+fn problem(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The HTTP status of a refusal.
+fn refusal_status(refusal: &Refusal) -> StatusCode {
+    match refusal {
+        Refusal::WrongProposer(_) => StatusCode::FORBIDDEN,
+        Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Refusal::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::CONFLICT,
+    }
+}
+
+/// The problem object of a rejection; `head` is this validator's head height.
+fn rejection(rejection: Rejection, head: u64) -> Response {
+    match rejection {
+        Rejection::BadRequest(detail) => problem(
+            StatusCode::BAD_REQUEST,
+            json!({
+                "type": PROBLEM_BAD_REQUEST,
+                "title": "The consensus request does not parse.",
+                "status": 400,
+                "detail": detail,
+            }),
+        ),
+        Rejection::Refused(refusal) => {
+            let status = refusal_status(&refusal);
+            let mut body = json!({
+                "type": PROBLEM_REFUSED,
+                "title": "The validator refused.",
+                "status": status.as_u16(),
+                "detail": refusal.to_string(),
+                "head": head,
+            });
+            if let Refusal::Promised { round } = refusal {
+                body["promised"] = json!(round);
+            }
+            problem(status, body)
+        }
+    }
+}
+
+/// Renders an answer, or its rejection with the head as it is now.
+fn answer<T: Serialize>(c: &Consensus, result: Result<T, Rejection>) -> Response {
+    match result {
+        Ok(body) => ok_json(&body),
+        Err(e) => rejection(e, c.height()),
+    }
+}
+
+/// `GET /1.0/consensus/status`: who this validator is and where its head is.
+async fn status(State(c): State<Arc<Consensus>>) -> Response {
+    ok_json(&c.status())
+}
+
+/// `POST /1.0/consensus/prepare`: a promise.
+async fn prepare(State(c): State<Arc<Consensus>>, body: Bytes) -> Response {
+    let result = c.on_prepare(&body).await;
+    answer(&c, result)
+}
+
+/// `POST /1.0/consensus/proposals`: `{"vote"}`.
+async fn proposals(State(c): State<Arc<Consensus>>, body: Bytes) -> Response {
+    let result = c
+        .on_proposal(&body)
+        .await
+        .map(|vote| json!({ "vote": vote }));
+    answer(&c, result)
+}
+
+/// `POST /1.0/consensus/commits`: `{"height"}`, the head after the block.
+async fn commits(State(c): State<Arc<Consensus>>, body: Bytes) -> Response {
+    let result = c.on_commit(&body).await.map(|h| json!({ "height": h }));
+    answer(&c, result)
+}
+
+/// `POST /1.0/consensus/transactions`: `{"outcomes"}`.
+async fn transactions(State(c): State<Arc<Consensus>>, body: Bytes) -> Response {
+    let result = c.on_transactions(&body).await;
+    answer(&c, result)
+}

@@ -1,0 +1,189 @@
+//! The Universal Registrar door: `POST /1.0/create|update|deactivate` and the namespace
+//! operations (`POST /1.0/namespaces`), each routed to the registrar of the chain it writes
+//! (the main chain's or a hosted sub-chain's).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::Value;
+use sparkid_bid::AcCode;
+use sparkid_registrar::{Function, Registrar, RegistrarRequest, RegistrarResponse};
+
+use crate::doors::resolution::json_response;
+use crate::doors::routes::{post, Routes};
+
+/// The largest request body, in bytes.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// The registrars this daemon writes through.
+#[derive(Clone)]
+pub struct Registrars {
+    /// The main chain's.
+    pub main: Arc<Registrar>,
+    /// The hosted sub-chains', by AC code.
+    pub subchains: Arc<HashMap<AcCode, Arc<Registrar>>>,
+}
+
+/// The routes.
+pub fn router(registrars: Registrars) -> Routes {
+    Routes::new()
+        .route("/1.0/create", post(create))
+        .route("/1.0/update", post(update))
+        .route("/1.0/deactivate", post(deactivate))
+        .route("/1.0/namespaces", post(namespaces))
+        .layer_with(|r| r.layer(DefaultBodyLimit::max(MAX_BODY)))
+        .with_state(registrars)
+}
+
+fn registrar_response(response: RegistrarResponse) -> Response {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_value(&response).unwrap_or(Value::Null);
+    json_response(status, "application/json", &body)
+}
+
+async fn registrar_call(
+    state: Registrars,
+    function: Function,
+    method: Option<&str>,
+    body: Bytes,
+) -> Response {
+    if let Some(method) = method {
+        if method != "bid" {
+            return registrar_response(failed(
+                400,
+                format!("method {method:?} is not supported: this registrar writes did:bid"),
+            ));
+        }
+    }
+    let request: RegistrarRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return registrar_response(failed(
+                400,
+                format!("the request body is not a registrar request: {e}"),
+            ))
+        }
+    };
+    let registrar = match registrar_for(&state, function, &request) {
+        Ok(r) => r,
+        Err(refusal) => return registrar_response(*refusal),
+    };
+    registrar_response(registrar.handle(function, request).await)
+}
+
+/// The registrar of the chain a request writes: a continued job's, else the chain of the DID
+/// it names (`did`, `didDocument.id`, or `options.acCode` for a create whose document the
+/// registrar makes). Namespaces are delegated on the main chain.
+fn registrar_for(
+    state: &Registrars,
+    function: Function,
+    request: &RegistrarRequest,
+) -> Result<Arc<Registrar>, Box<RegistrarResponse>> {
+    if function == Function::Namespace || state.subchains.is_empty() {
+        return Ok(state.main.clone());
+    }
+    if let Some(job) = &request.job_id {
+        let owner = state.subchains.values().find(|r| r.has_job(job));
+        return Ok(owner.unwrap_or(&state.main).clone());
+    }
+    let ac = match request.named_did() {
+        Some(did) => match did.parse::<sparkid_bid::Bid>() {
+            Ok(bid) => bid.ac_code(),
+            // The registrar names what is wrong with the DID.
+            Err(_) => return Ok(state.main.clone()),
+        },
+        None => match request.options.get("acCode").and_then(Value::as_str) {
+            Some(code) => Some(code.parse::<sparkid_bid::AcCode>().map_err(|e| {
+                Box::new(failed(
+                    400,
+                    format!("options.acCode {code:?} is not an AC code: {e}"),
+                ))
+            })?),
+            None => None,
+        },
+    };
+    let Some(ac) = ac else {
+        return Ok(state.main.clone());
+    };
+    if let Some(registrar) = state.subchains.get(&ac) {
+        return Ok(registrar.clone());
+    }
+    let own =
+        sparkid_registrar::BidStateMachine::for_genesis(state.main.ledger().genesis()).ac_code;
+    if own == Some(ac) {
+        return Ok(state.main.clone());
+    }
+    Err(Box::new(failed(
+        400,
+        format!(
+            "this registrar does not host sub-chain {ac}: write did:bid:{ac}:… DIDs through \
+             the sub-chain's own registrar"
+        ),
+    )))
+}
+
+fn failed(status: u16, reason: String) -> RegistrarResponse {
+    RegistrarResponse::failed(None, status, reason)
+}
+
+#[derive(serde::Deserialize)]
+struct MethodQuery {
+    method: Option<String>,
+}
+
+/// `?method=`, or why the query string cannot be read (such as `method` given twice): the
+/// caller answers that as a registrar `failed` state, not as axum's plain-text rejection.
+fn method_query(
+    query: Result<Query<MethodQuery>, QueryRejection>,
+) -> Result<Option<String>, String> {
+    query.map(|Query(q)| q.method).map_err(|e| {
+        format!(
+            "the query string is not ?method=<method>: {}",
+            e.body_text()
+        )
+    })
+}
+
+async fn create(
+    State(state): State<Registrars>,
+    query: Result<Query<MethodQuery>, QueryRejection>,
+    body: Bytes,
+) -> Response {
+    match method_query(query) {
+        Err(reason) => registrar_response(failed(400, reason)),
+        Ok(None) => registrar_response(failed(400, "create needs ?method=bid".into())),
+        Ok(Some(m)) => registrar_call(state, Function::Create, Some(&m), body).await,
+    }
+}
+
+async fn update(
+    State(state): State<Registrars>,
+    query: Result<Query<MethodQuery>, QueryRejection>,
+    body: Bytes,
+) -> Response {
+    match method_query(query) {
+        Err(reason) => registrar_response(failed(400, reason)),
+        Ok(m) => registrar_call(state, Function::Update, m.as_deref(), body).await,
+    }
+}
+
+async fn deactivate(
+    State(state): State<Registrars>,
+    query: Result<Query<MethodQuery>, QueryRejection>,
+    body: Bytes,
+) -> Response {
+    match method_query(query) {
+        Err(reason) => registrar_response(failed(400, reason)),
+        Ok(m) => registrar_call(state, Function::Deactivate, m.as_deref(), body).await,
+    }
+}
+
+/// Delegate, bind, unbind: the registrar's namespace operations, in the same job protocol.
+async fn namespaces(State(state): State<Registrars>, body: Bytes) -> Response {
+    registrar_call(state, Function::Namespace, None, body).await
+}
