@@ -1,4 +1,4 @@
-//! The native BID document ([SPEC] §4, [RESPROTO] §3) and its W3C DID Core rendering.
+//! The native BID document (\[SPEC\] §4, \[RESPROTO\] §3) and its W3C DID Core rendering.
 //!
 //! The native shape predates DID Core (`publicKey` with `publicKeyHex`, custom key types). Every
 //! member of the reference is typed here; members this code does not know are kept in `other`

@@ -1,4 +1,4 @@
-//! Canonical JSON and document proofs ([RESPROTO] §5).
+//! Canonical JSON and document proofs (\[RESPROTO\] §5).
 //!
 //! To sign a document: drop `proof`, sort object keys recursively (by UTF-16 code units, arrays
 //! keep their order), serialize compactly as UTF-8, sign with Ed25519, write the signature in BIF

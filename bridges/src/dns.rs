@@ -1,6 +1,7 @@
 //! The DNS bridge: DNS names to DIDs (`_did.<name>` URI and TXT records in delegated zones), and
 //! DIDs, VAA codes and Handles to DNS names under a service zone. Pure mapping and rendering, no
-//! I/O: the resolver's DNS door (`resolver/src/dns_door.rs`) serves what this module lays out.
+//! I/O: the daemon's DNS door (`sparkid/src/doors/dns.rs`) serves what this module lays out, answering from
+//! the resolver's zone service (`resolver/src/dns_zone.rs`).
 //! `spec/dns.md` is the specification of the layout implemented here.
 //!
 //! | owner name | what it names |

@@ -1,4 +1,4 @@
-//! The BID resolution protocol ([RESPROTO] `星火·链网BID协议V1.9.1.md` §4), for existing BIF
+//! The BID resolution protocol (\[RESPROTO\] `星火·链网BID协议V1.9.1.md` §4), for existing BIF
 //! clients: `GET /{bid}` and its sub-paths, answered with the protocol's envelope
 //! `{"errorCode": n, "data": {…}, "message": "…"}` and the native BID document
 //! ([`DidRecord::native_document`]).
@@ -53,7 +53,7 @@ use crate::verifiable;
 
 pub use crate::ac_code::PROTOCOL_VERSION;
 
-/// The protocol's error codes ([RESPROTO] §4.2.4).
+/// The protocol's error codes (\[RESPROTO\] §4.2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     /// 0.

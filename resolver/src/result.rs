@@ -264,7 +264,7 @@ pub struct ResolutionOptions {
     /// did:key's `publicKeyFormat` and `enableEncryptionKeyDerivation`.
     pub key: KeyOptions,
     /// How many resolvers a recursive sub-chain request went through before this one (the
-    /// [`subchain::HOPS_HEADER`] header; not an option a client names).
+    /// [`crate::subchain::HOPS_HEADER`] header; not an option a client names).
     pub subchain_hops: u32,
 }
 

@@ -9,7 +9,7 @@
 //!    until one answers: recursive resolution, as the BID protocol describes it.
 //!
 //! An AC code that is neither hosted nor delegated is `NOT_FOUND`. A bare `did:bid:<ac>` names
-//! the sub-chain itself and resolves to the delegation record, rendered by [`ac_document`]: its
+//! the sub-chain itself and resolves to the delegation record, rendered by [`crate::ac_code::ac_document`]: its
 //! controller is the delegation's owner and its `DIDSubResolver` services are the endpoints.
 //!
 //! A recursive request carries [`HOPS_HEADER`]; a daemon asked with it does not recurse again,

@@ -56,7 +56,7 @@ pub struct FileConfig {
     pub dns: Option<Listen>,
     /// The DNS service zone, under which DIDs, VAA codes and Handles have names.
     pub service_zone: Option<String>,
-    /// The host names of the DNS name servers (NS records) [default: `ns1.<service_zone>`].
+    /// The host names of the DNS name servers (NS records) \[default: `ns1.<service_zone>`\].
     pub dns_nameservers: Option<Vec<String>>,
     /// Universal Resolver drivers for other DID methods (`[[driver]]` tables).
     #[serde(default, rename = "driver")]
@@ -353,7 +353,7 @@ pub struct HandleArgs {
     /// 2641].
     #[arg(long, env = "SPARKID_HANDLE")]
     pub handle: Option<Listen>,
-    /// This daemon's public base URL, for the URLs bridges hand out [default: http://<http>].
+    /// This daemon's public base URL, for the URLs bridges hand out \[default: `http://<http>`\].
     #[arg(long, env = "SPARKID_PUBLIC_URL")]
     pub public_url: Option<String>,
 }
@@ -404,7 +404,7 @@ pub struct DnsArgs {
     /// The DNS service zone [default: sparkid.test].
     #[arg(long, env = "SPARKID_SERVICE_ZONE")]
     pub service_zone: Option<String>,
-    /// A name server host name for NS records (repeatable) [default: ns1.<service-zone>].
+    /// A name server host name for NS records (repeatable) \[default: `ns1.<service-zone>`\].
     #[arg(long = "dns-nameserver")]
     pub dns_nameservers: Vec<String>,
 }

@@ -9,7 +9,7 @@
 //! answer is belongs to the libraries below, which know nothing of HTTP, the CLI or logs.
 //!
 //! - [`cli`]: the `sparkid` command.
-//! - [`serve`]: the wiring of `sparkid serve`.
+//! - [`mod@serve`]: the wiring of `sparkid serve`.
 //! - [`metrics`]: `/metrics` for Prometheus.
 #![deny(missing_docs)]
 

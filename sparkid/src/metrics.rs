@@ -104,7 +104,7 @@ impl Metrics {
     }
 
     /// The registry, for modules that bring metrics of their own (such as
-    /// [`crate::follow`]'s sync metrics).
+    /// [`sparkid_node::follow`]'s sync metrics).
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
