@@ -32,8 +32,7 @@ use sparkid_ledger::{Genesis, Hash, Ledger, LedgerError, RecordProof, ValidatorS
 use sparkid_registrar::{did_key, DidRecord};
 use thiserror::Error;
 
-/// Where the DID Resolution door puts the proof, under `didResolutionMetadata`.
-pub const LEDGER_PROOF: &str = "ledgerProof";
+pub use crate::result::LEDGER_PROOF;
 
 /// A DID's ledger record together with the proof of it (or of its absence), read from one
 /// consistent snapshot of the ledger.
