@@ -1,0 +1,1 @@
+//! DNS and Handle UDP amplification (issue 12, item 8): each attack against a spawned daemon, asserting its bounded outcome.
