@@ -166,8 +166,10 @@ fn dns_any_is_one_synthesized_hinfo_over_udp_and_tcp() {
     );
     // A DID with services: its service-zone name holds URI and TXT records.
     let services: Vec<Value> = (0..3)
-        .map(|i| json!({"id": format!("#s{i}"), "type": "LinkedDomains",
-                        "serviceEndpoint": format!("https://s{i}.example/{}", "p".repeat(40))}))
+        .map(|i| {
+            json!({"id": format!("#s{i}"), "type": "LinkedDomains",
+                        "serviceEndpoint": format!("https://s{i}.example/{}", "p".repeat(40))})
+        })
         .collect();
     let (_, did) = create_did(&d.base, Some(json!({ "service": services })));
     let name = ServiceZone::new(SERVICE_ZONE)
@@ -190,8 +192,14 @@ fn dns_any_is_one_synthesized_hinfo_over_udp_and_tcp() {
             out.contains(&format!("{owner}. 60 IN HINFO \"RFC8482\" \"\"")),
             "{out}"
         );
-        assert!(!out.contains(" IN URI ") && !out.contains(" IN SOA "), "{out}");
-        assert!(!out.contains(" IN TXT ") && !out.contains(" IN NS "), "{out}");
+        assert!(
+            !out.contains(" IN URI ") && !out.contains(" IN SOA "),
+            "{out}"
+        );
+        assert!(
+            !out.contains(" IN TXT ") && !out.contains(" IN NS "),
+            "{out}"
+        );
     }
     // A name that does not exist is still NXDOMAIN.
     let out = dig(port, &[&format!("nothing.{SERVICE_ZONE}"), "ANY"]);
@@ -211,10 +219,7 @@ fn dns_any_is_one_synthesized_hinfo_over_udp_and_tcp() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines,
-        [
-            "udp HINFO \"RFC8482\" \"\"",
-            "tcp HINFO \"RFC8482\" \"\""
-        ],
+        ["udp HINFO \"RFC8482\" \"\"", "tcp HINFO \"RFC8482\" \"\""],
         "{stdout}"
     );
 }
@@ -236,7 +241,10 @@ fn udp_bursts_past_the_rate_are_dropped_or_slipped_per_source_prefix() {
             "--handle",
             &format!("127.0.0.1:{handle_port}"),
         ],
-        &[("SPARKID_UDP_RRL_RATE", "10"), ("SPARKID_UDP_RRL_SLIP", "2")],
+        &[
+            ("SPARKID_UDP_RRL_RATE", "10"),
+            ("SPARKID_UDP_RRL_SLIP", "2"),
+        ],
     );
     let dns: SocketAddr = format!("127.0.0.1:{dns_port}").parse().unwrap();
     let handle: SocketAddr = format!("127.0.0.1:{handle_port}").parse().unwrap();
@@ -252,7 +260,10 @@ fn udp_bursts_past_the_rate_are_dropped_or_slipped_per_source_prefix() {
     let full = answers.iter().filter(|a| a[2] & 0x02 == 0).count();
     let slipped: Vec<&Vec<u8>> = answers.iter().filter(|a| a[2] & 0x02 != 0).collect();
     let dropped = SENT - answers.len();
-    eprintln!("DNS burst: {full} answered, {} slipped, {dropped} dropped", slipped.len());
+    eprintln!(
+        "DNS burst: {full} answered, {} slipped, {dropped} dropped",
+        slipped.len()
+    );
     // A burst of 10 (one second's worth), and at most a few more as the bucket refills.
     assert!(
         (10..=10 + 1 + (elapsed * 10.0) as usize).contains(&full),
@@ -264,8 +275,14 @@ fn udp_bursts_past_the_rate_are_dropped_or_slipped_per_source_prefix() {
         assert_eq!(u16_at(s, 6), 0, "a slipped answer has no records");
         assert!(s.len() <= queries[0].len(), "no larger than the query");
     }
-    let metric_slips = counter(&d.base, "sparkid_udp_rrl_total{action=\"slip\",door=\"dns\"}");
-    let metric_drops = counter(&d.base, "sparkid_udp_rrl_total{action=\"drop\",door=\"dns\"}");
+    let metric_slips = counter(
+        &d.base,
+        "sparkid_udp_rrl_total{action=\"slip\",door=\"dns\"}",
+    );
+    let metric_drops = counter(
+        &d.base,
+        "sparkid_udp_rrl_total{action=\"drop\",door=\"dns\"}",
+    );
     assert_eq!(metric_slips as usize, slipped.len());
     assert_eq!(metric_drops as usize, dropped);
     // Another prefix (127.0.1.0/24, loopback too) has its own budget.
@@ -274,7 +291,10 @@ fn udp_bursts_past_the_rate_are_dropped_or_slipped_per_source_prefix() {
     assert!(other.iter().all(|a| a[2] & 0x02 == 0 && u16_at(a, 6) == 1));
     // TCP is not limited: the spent prefix still gets its answer there, at once.
     let out = dig(dns_port, &["+tcp", SERVICE_ZONE, "SOA"]);
-    assert!(out.contains("status: NOERROR") && out.contains("ANSWER: 1,"), "{out}");
+    assert!(
+        out.contains("status: NOERROR") && out.contains("ANSWER: 1,"),
+        "{out}"
+    );
 
     // Handle: the same, with requests any server answers (an unknown prefix: an error).
     let requests: Vec<Vec<u8>> = (0..SENT)
@@ -290,7 +310,10 @@ fn udp_bursts_past_the_rate_are_dropped_or_slipped_per_source_prefix() {
         .filter(|a| a[2] & HANDLE_TRUNCATED != 0)
         .collect();
     let dropped = SENT - answers.len();
-    eprintln!("Handle burst: {full} answered, {} slipped, {dropped} dropped", slipped.len());
+    eprintln!(
+        "Handle burst: {full} answered, {} slipped, {dropped} dropped",
+        slipped.len()
+    );
     assert!((10..=15).contains(&full), "{full} full answers");
     assert!(slipped.len() >= 35 && dropped >= 35, "{answers:?}");
     for s in &slipped {

@@ -70,7 +70,6 @@ struct Response {
     opcode: u32,
     code: u32,
     body: Vec<u8>,
-    packet_len: usize,
 }
 
 fn parse(packet: &[u8]) -> Response {
@@ -85,7 +84,6 @@ fn parse(packet: &[u8]) -> Response {
         opcode: u32_at(packet, 20),
         code: u32_at(packet, 24),
         body: packet[44..body_end].to_vec(),
-        packet_len: packet.len(),
     }
 }
 

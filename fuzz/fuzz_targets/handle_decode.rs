@@ -5,8 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use sparkid_bridges::handle::wire::{
     decode_error_message, decode_message, respond, udp_datagram, Envelope, HandleValue, Lookup,
-    ENVELOPE_LEN,
-    ResolutionRequest, ResolutionResponse, MAX_UDP_PACKET,
+    ResolutionRequest, ResolutionResponse, ENVELOPE_LEN, MAX_UDP_PACKET,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -38,7 +37,10 @@ fuzz_target!(|data: &[u8]| {
         assert_ne!(m.header.response_code, 0);
         let (datagram, _) = udp_datagram(out, data.len());
         assert!(datagram.len() <= MAX_UDP_PACKET);
-        assert!(datagram.len() <= ENVELOPE_LEN.max(4 * data.len()), "bounded amplification");
+        assert!(
+            datagram.len() <= ENVELOPE_LEN.max(4 * data.len()),
+            "bounded amplification"
+        );
         Envelope::decode(&datagram).expect("a datagram starts with an envelope");
     }
 });

@@ -712,7 +712,10 @@ mod tests {
         };
         assert_eq!(&*hinfo.cpu, RFC8482_CPU.as_bytes());
         assert!(hinfo.os.is_empty());
-        assert_eq!(any.answers[0].name, Name::from_ascii("sparkid.test.").unwrap());
+        assert_eq!(
+            any.answers[0].name,
+            Name::from_ascii("sparkid.test.").unwrap()
+        );
         // Names without records keep their negative answers.
         let branch = ask(&authority, "did.sparkid.test.", RecordType::ANY);
         assert_eq!(branch.rcode, ResponseCode::NoError);

@@ -120,7 +120,9 @@ impl ResponseRateLimiter {
             tolerance: interval.saturating_mul(u64::from(config.rate) - 1),
             start: Instant::now(),
             hasher: RandomState::new(),
-            slots: (0..table_size).map(|_| Mutex::new(Slot::default())).collect(),
+            slots: (0..table_size)
+                .map(|_| Mutex::new(Slot::default()))
+                .collect(),
         })
     }
 
@@ -137,9 +139,7 @@ impl ResponseRateLimiter {
 
     fn check_at(&self, prefix: u128, now: u64) -> Verdict {
         let index = (self.hasher.hash_one(prefix) % self.slots.len() as u64) as usize;
-        let mut slot = self.slots[index]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.slots[index].lock().unwrap_or_else(|p| p.into_inner());
         if slot.prefix != prefix && slot.tat <= now {
             // The slot's bucket is full again: nothing is lost by handing it over.
             *slot = Slot {
@@ -156,7 +156,7 @@ impl ResponseRateLimiter {
         slot.limited = slot.limited.wrapping_add(1);
         match self.config.slip {
             0 => Verdict::Drop,
-            slip if slot.limited % slip == 0 => Verdict::Slip,
+            slip if slot.limited.is_multiple_of(slip) => Verdict::Slip,
             _ => Verdict::Drop,
         }
     }
@@ -183,7 +183,11 @@ mod tests {
         assert_eq!(p("2001:db8:0:ff::1"), p("2001:db8:0:ff:ffff::2"));
         assert_ne!(p("2001:db8:0:100::1"), p("2001:db8:0:0::1"));
         assert_eq!(p("::ffff:192.0.2.9"), p("192.0.2.1"));
-        assert_ne!(p("::c000:201"), p("192.0.2.1"), "only mapped addresses are IPv4");
+        assert_ne!(
+            p("::c000:201"),
+            p("192.0.2.1"),
+            "only mapped addresses are IPv4"
+        );
     }
 
     #[test]
