@@ -90,7 +90,13 @@ pub async fn start(
             warn!(error = %e, "DNS server stopped");
         }
     });
-    info!(dns = %udp_addr, zone = %config.service_zone, "DNS door serving");
+    info!(
+        dns = %udp_addr,
+        zone = %config.service_zone,
+        udp_rrl_rate = rrl.rate,
+        udp_rrl_slip = rrl.slip,
+        "DNS door serving"
+    );
     Ok(Some(DnsDoor {
         udp: udp_addr,
         tcp: tcp_addr,

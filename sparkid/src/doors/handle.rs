@@ -17,7 +17,7 @@ use sparkid_bridges::handle::{wire, HandleBridge};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use sparkid_resolver::bridge_source::BridgeContext;
 
@@ -111,6 +111,11 @@ pub async fn start(
             })?;
     }
     tokio::spawn(tcp_loop(tcp, ctx));
+    info!(
+        udp_rrl_rate = rrl.rate,
+        udp_rrl_slip = rrl.slip,
+        "handle door: UDP response-rate limiting (answers per second per source prefix; 0: off)"
+    );
     Ok(HandleDoor {
         udp: udp_addr,
         tcp: tcp_addr,
