@@ -453,3 +453,52 @@ fn a_handle_udp_answer_far_larger_than_its_request_is_only_truncated() {
         assert_eq!(counter(&d.base, &series), 1.0, "{series}");
     }
 }
+
+#[test]
+fn a_real_client_behind_a_limited_prefix_retries_over_tcp_and_gets_its_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_tcp_port();
+    let d = start_with_env(
+        dir.path(),
+        &["--dns", &format!("127.0.0.1:{port}"), "--handle", "off"],
+        // One answer a second, and every limited one slipped.
+        &[("SPARKID_UDP_RRL_RATE", "1"), ("SPARKID_UDP_RRL_SLIP", "1")],
+    );
+    let dns: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let spent = burst("127.0.0.1:0", dns, &[dns_query(1, SERVICE_ZONE, 6)]);
+    assert_eq!(spent.len(), 1);
+    // dig gets TC over UDP and asks again over TCP, by itself.
+    let out = dig(port, &[SERVICE_ZONE, "SOA"]);
+    assert!(out.contains("Truncated, retrying in TCP mode"), "{out}");
+    assert!(
+        out.contains("status: NOERROR") && out.contains("ANSWER: 1,"),
+        "{out}"
+    );
+    // So does dnspython's udp_with_fallback.
+    let script = r#"
+import sys, dns.message, dns.query
+q = dns.message.make_query(sys.argv[3], "SOA")
+# Spend the second's budget first, should it have refilled while Python started.
+dns.query.udp(q, sys.argv[1], port=int(sys.argv[2]), timeout=3)
+r, tcp = dns.query.udp_with_fallback(q, sys.argv[1], port=int(sys.argv[2]), timeout=3)
+print("tcp" if tcp else "udp", len(r.answer))
+"#;
+    let python = std::env::var("SPARKID_DNS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .args(["-c", script, "127.0.0.1", &port.to_string(), SERVICE_ZONE])
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.trim(),
+        "tcp 1",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        counter(
+            &d.base,
+            "sparkid_udp_rrl_total{action=\"slip\",door=\"dns\"}"
+        ) >= 2.0
+    );
+}
