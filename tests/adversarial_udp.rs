@@ -300,7 +300,9 @@ fn udp_bursts_past_the_rate_are_dropped_or_slipped_per_source_prefix() {
     let requests: Vec<Vec<u8>> = (0..SENT)
         .map(|i| resolution(i as u32, "99.999/nothing", &[]))
         .collect();
+    let started = Instant::now();
     let answers = burst("127.0.0.1:0", handle, &requests);
+    let elapsed = started.elapsed().as_secs_f64() - 0.5;
     let full = answers
         .iter()
         .filter(|a| a[2] & HANDLE_TRUNCATED == 0)
@@ -314,7 +316,10 @@ fn udp_bursts_past_the_rate_are_dropped_or_slipped_per_source_prefix() {
         "Handle burst: {full} answered, {} slipped, {dropped} dropped",
         slipped.len()
     );
-    assert!((10..=15).contains(&full), "{full} full answers");
+    assert!(
+        (10..=10 + 1 + (elapsed * 10.0) as usize).contains(&full),
+        "{full} full answers"
+    );
     assert!(slipped.len() >= 35 && dropped >= 35, "{answers:?}");
     for s in &slipped {
         assert_eq!(s.len(), 20, "the envelope alone");
