@@ -1,11 +1,11 @@
 //! The Handle native decoder and responder on arbitrary bytes: never a panic; every answer
-//! decodes, echoes the request id and, cut for UDP, fits in 512 bytes.
+//! decodes, echoes the request id and, cut for UDP, fits in 512 bytes and 4 times the request.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sparkid_bridges::handle::wire::{
     decode_error_message, decode_message, respond, udp_datagram, Envelope, HandleValue, Lookup,
-    ResolutionRequest, ResolutionResponse, MAX_UDP_PACKET,
+    ResolutionRequest, ResolutionResponse, ENVELOPE_LEN, MAX_UDP_PACKET,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -35,8 +35,12 @@ fuzz_target!(|data: &[u8]| {
         let m = decode_message(&out).expect("an answer decodes");
         assert_eq!(&out[8..12], &data[8..12], "the request id is echoed");
         assert_ne!(m.header.response_code, 0);
-        let datagram = udp_datagram(out);
+        let (datagram, _) = udp_datagram(out, data.len());
         assert!(datagram.len() <= MAX_UDP_PACKET);
+        assert!(
+            datagram.len() <= ENVELOPE_LEN.max(4 * data.len()),
+            "bounded amplification"
+        );
         Envelope::decode(&datagram).expect("a datagram starts with an envelope");
     }
 });

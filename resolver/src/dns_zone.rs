@@ -15,13 +15,17 @@
 //!   section.
 //! - Names outside every zone are REFUSED.
 //! - Answers computed at one height are kept until the next block.
+//! - `ANY` is answered the RFC 8482 way: a name with records answers one synthesized
+//!   `HINFO "RFC8482" ""` record instead of all its RRsets, so that a small query never draws
+//!   a large answer (ANY is the classic amplification query) and no client takes it for the
+//!   full set of records.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock, Weak};
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::{NS, NULL, SOA, TXT};
+use hickory_proto::rr::rdata::{HINFO, NS, NULL, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use serde_json::Value;
 use sparkid_bid::Bid;
@@ -45,6 +49,9 @@ pub const RECORD_TTL: u32 = 60;
 pub const ZONE_TTL: u32 = 3600;
 /// The SOA minimum: how long a negative answer may be cached.
 pub const NEGATIVE_TTL: u32 = 60;
+
+/// The CPU field of the HINFO record that answers `ANY` (RFC 8482 §4.2).
+pub const RFC8482_CPU: &str = "RFC8482";
 
 /// The most answers kept for one height.
 const ANSWER_CACHE_ENTRIES: usize = 100_000;
@@ -462,10 +469,24 @@ impl Authority {
                 None => exists = self.has_descendant(&text),
             }
         }
-        let answers: Vec<Record> = rrs
-            .into_iter()
-            .filter(|r| qtype == RecordType::ANY || r.record_type() == qtype)
-            .collect();
+        let answers: Vec<Record> = if qtype == RecordType::ANY {
+            // RFC 8482 §4.2: one synthesized HINFO, whatever the name holds. Its TTL is the
+            // records' own, so a cache forgets it as soon as it would forget them (a name can
+            // be unbound at the next block).
+            if rrs.is_empty() {
+                Vec::new()
+            } else {
+                vec![Record::from_rdata(
+                    qname.clone(),
+                    RECORD_TTL,
+                    RData::HINFO(HINFO::new(RFC8482_CPU.into(), String::new())),
+                )]
+            }
+        } else {
+            rrs.into_iter()
+                .filter(|r| r.record_type() == qtype)
+                .collect()
+        };
         let rcode = if exists {
             ResponseCode::NoError
         } else {
@@ -675,6 +696,32 @@ mod tests {
         let a = ask(&authority, "ns1.sparkid.test.", RecordType::A);
         assert_eq!(a.rcode, ResponseCode::NoError);
         assert_eq!(a.answers.len(), 1);
+    }
+
+    #[test]
+    fn any_is_one_synthesized_hinfo_where_the_name_has_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let authority = authority(&dir, Some([127, 0, 0, 1].into()));
+        // The apex holds SOA and NS (and glue for NS): ANY answers none of them.
+        let any = ask(&authority, "sparkid.test.", RecordType::ANY);
+        assert_eq!(any.rcode, ResponseCode::NoError);
+        assert_eq!(any.answers.len(), 1, "{any:?}");
+        assert!(any.additionals.is_empty() && any.authority.is_empty());
+        let RData::HINFO(hinfo) = &any.answers[0].data else {
+            panic!("not an HINFO: {:?}", any.answers[0]);
+        };
+        assert_eq!(&*hinfo.cpu, RFC8482_CPU.as_bytes());
+        assert!(hinfo.os.is_empty());
+        assert_eq!(
+            any.answers[0].name,
+            Name::from_ascii("sparkid.test.").unwrap()
+        );
+        // Names without records keep their negative answers.
+        let branch = ask(&authority, "did.sparkid.test.", RecordType::ANY);
+        assert_eq!(branch.rcode, ResponseCode::NoError);
+        assert!(branch.answers.is_empty());
+        let missing = ask(&authority, "nothing.sparkid.test.", RecordType::ANY);
+        assert_eq!(missing.rcode, ResponseCode::NXDomain);
     }
 
     #[test]

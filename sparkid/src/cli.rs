@@ -206,6 +206,8 @@ struct ServeArgs {
     handle: crate::config::HandleArgs,
     #[command(flatten)]
     dns: crate::config::DnsArgs,
+    #[command(flatten)]
+    udp_rrl: crate::config::RrlArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -520,6 +522,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             args.peers
         },
+        udp_rrl: args.udp_rrl.resolve(
+            file.udp_rrl_rate,
+            file.udp_rrl_slip,
+            file.udp_rrl_table_size,
+        ),
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("log filter")?)

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 pub use sparkid_resolver::cache::CacheConfig;
 pub use sparkid_resolver::drivers::DriverConfig;
+
+pub use crate::doors::rrl::RrlConfig;
 use thiserror::Error;
 
 /// The default data directory.
@@ -67,6 +69,15 @@ pub struct FileConfig {
     pub validator_url: Option<Vec<String>>,
     /// A validator of several: the other validators' base URLs (`spec/consensus.md`).
     pub peers: Option<Vec<String>>,
+    /// UDP response-rate limiting (DNS and Handle doors, each its own table): answers per
+    /// second per source prefix (IPv4 /24, IPv6 /56); 0 turns it off [default: 200].
+    pub udp_rrl_rate: Option<u32>,
+    /// Every n-th rate-limited UDP answer goes out truncated (the client retries over TCP),
+    /// the others are dropped; 0 drops them all [default: 2].
+    pub udp_rrl_slip: Option<u32>,
+    /// Source prefixes the rate limiter tracks at once, per door (a fixed table, about 32 bytes
+    /// a slot) [default: 65536].
+    pub udp_rrl_table_size: Option<usize>,
 }
 
 /// Why the configuration cannot be used.
@@ -140,6 +151,8 @@ pub struct ServeConfig {
     /// A validator of several: the other validators' base URLs, in any order (each says which
     /// validator it is); see [`sparkid_node::consensus`].
     pub peers: Vec<String>,
+    /// Response-rate limiting of the UDP doors (DNS and Handle).
+    pub udp_rrl: RrlConfig,
 }
 
 impl ServeConfig {
@@ -435,9 +448,73 @@ impl DnsArgs {
     }
 }
 
+/// The UDP response-rate limiting flags of `sparkid serve` (each also an environment
+/// variable); see [`crate::doors::rrl`].
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RrlArgs {
+    /// UDP answers per second per source prefix (IPv4 /24, IPv6 /56) on the DNS and Handle
+    /// doors; 0 turns rate limiting off [default: 200].
+    #[arg(long, env = "SPARKID_UDP_RRL_RATE")]
+    pub udp_rrl_rate: Option<u32>,
+    /// Every n-th rate-limited UDP answer is sent truncated (TC) instead of dropped; 0 drops
+    /// them all [default: 2].
+    #[arg(long, env = "SPARKID_UDP_RRL_SLIP")]
+    pub udp_rrl_slip: Option<u32>,
+    /// Source prefixes tracked at once, per door [default: 65536].
+    #[arg(long, env = "SPARKID_UDP_RRL_TABLE_SIZE")]
+    pub udp_rrl_table_size: Option<usize>,
+}
+
+impl RrlArgs {
+    /// The settings: flags (and environment) over the file's values over the defaults.
+    pub fn resolve(
+        self,
+        rate: Option<u32>,
+        slip: Option<u32>,
+        table_size: Option<usize>,
+    ) -> RrlConfig {
+        let defaults = RrlConfig::default();
+        RrlConfig {
+            rate: self.udp_rrl_rate.or(rate).unwrap_or(defaults.rate),
+            slip: self.udp_rrl_slip.or(slip).unwrap_or(defaults.slip),
+            table_size: self
+                .udp_rrl_table_size
+                .or(table_size)
+                .unwrap_or(defaults.table_size)
+                .max(1),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn udp_rate_limiting_is_the_flag_then_the_file_then_the_default() {
+        let file: FileConfig =
+            toml::from_str("udp_rrl_rate = 50\nudp_rrl_slip = 0\nudp_rrl_table_size = 0").unwrap();
+        let none = RrlArgs::default();
+        assert_eq!(none.resolve(None, None, None), RrlConfig::default());
+        let from_file = RrlArgs::default().resolve(
+            file.udp_rrl_rate,
+            file.udp_rrl_slip,
+            file.udp_rrl_table_size,
+        );
+        assert_eq!(
+            from_file,
+            RrlConfig {
+                rate: 50,
+                slip: 0,
+                table_size: 1
+            }
+        );
+        let flags = RrlArgs {
+            udp_rrl_rate: Some(0),
+            ..RrlArgs::default()
+        };
+        assert_eq!(flags.resolve(Some(50), None, None).rate, 0);
+    }
 
     #[test]
     fn the_ledger_cache_size_is_the_flag_then_the_file_then_256_mib() {

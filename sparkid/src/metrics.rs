@@ -14,6 +14,8 @@
 //! | `sparkid_ledger_head_height` | gauge | - |
 //! | `sparkid_http_requests_total` | counter | `route`, `status` |
 //! | `sparkid_http_request_duration_seconds` | histogram | `route` |
+//! | `sparkid_udp_rrl_total` | counter | `door` (`dns`, `handle`), `action` (`drop`: not answered; `slip`: answered truncated) — UDP answers held back by response-rate limiting |
+//! | `sparkid_handle_udp_truncated_total` | counter | `reason` (`packet`: over 512 bytes; `amplification`: over 4x the request) — Handle UDP answers sent as the truncated envelope alone |
 //! | `sparkid_sync_*` (followers: peer head, lag, blocks applied and refused, forwarded writes) | see [`sparkid_node::follow`] | |
 
 use std::sync::{Arc, Mutex, Weak};
@@ -50,6 +52,58 @@ pub struct Metrics {
     http_duration: HistogramVec,
     head_height: IntGauge,
     refresh: Mutex<Vec<Refresh>>,
+    /// The UDP doors' (DNS and Handle).
+    pub udp: UdpMetrics,
+}
+
+/// The UDP doors' counters: what response-rate limiting held back, and the Handle answers
+/// that went out truncated. Cheap to clone (the counters are shared).
+#[derive(Clone)]
+pub struct UdpMetrics {
+    rrl: IntCounterVec,
+    handle_truncated: IntCounterVec,
+}
+
+impl UdpMetrics {
+    fn register(registry: &Registry) -> Result<UdpMetrics, MetricsError> {
+        let rrl = IntCounterVec::new(
+            Opts::new(
+                "sparkid_udp_rrl_total",
+                "UDP answers held back by response-rate limiting, by door and action (drop, slip).",
+            ),
+            &["door", "action"],
+        )?;
+        let handle_truncated = IntCounterVec::new(
+            Opts::new(
+                "sparkid_handle_udp_truncated_total",
+                "Handle UDP answers sent truncated, by reason (packet, amplification).",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(rrl.clone()))?;
+        registry.register(Box::new(handle_truncated.clone()))?;
+        Ok(UdpMetrics {
+            rrl,
+            handle_truncated,
+        })
+    }
+
+    /// Counts one answer of `door` dropped or slipped (`action`) by response-rate limiting.
+    pub fn rate_limited(&self, door: &str, action: &str) {
+        if let Ok(c) = self.rrl.get_metric_with_label_values(&[door, action]) {
+            c.inc();
+        }
+    }
+
+    /// Counts one Handle UDP answer sent truncated, and why (`reason`).
+    pub fn handle_truncated(&self, reason: &str) {
+        if let Ok(c) = self
+            .handle_truncated
+            .get_metric_with_label_values(&[reason])
+        {
+            c.inc();
+        }
+    }
 }
 
 impl Metrics {
@@ -57,6 +111,7 @@ impl Metrics {
     pub fn new() -> Result<Arc<Metrics>, MetricsError> {
         let registry = Registry::new();
         let cache = CacheMetrics::register(&registry)?;
+        let udp = UdpMetrics::register(&registry)?;
         let http_requests = IntCounterVec::new(
             Opts::new(
                 "sparkid_http_requests_total",
@@ -89,6 +144,7 @@ impl Metrics {
             http_duration,
             head_height,
             refresh: Mutex::new(Vec::new()),
+            udp,
         }))
     }
 

@@ -96,7 +96,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         )
     });
     if let Some(addr) = config.handle.listen_addr(config.http) {
-        match doors::handle::start(addr, bridge_ctx.clone()).await {
+        match doors::handle::start(
+            addr,
+            bridge_ctx.clone(),
+            config.udp_rrl,
+            metrics.udp.clone(),
+        )
+        .await
+        {
             Ok(door) => info!(udp = %door.udp, tcp = %door.tcp, "handle door listening"),
             Err(e) if config.handle.listen.is_none() => tracing::warn!(
                 %addr, error = %e, "the default Handle address is taken: no Handle door (set --handle)"
@@ -110,6 +117,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         &config.dns,
         &config.handle.base_url(listener.local_addr()?),
         bridge_ctx.records.clone(),
+        config.udp_rrl,
+        metrics.udp.clone(),
     )
     .await?;
     // Static routes (`/1.0/...`, `/healthz`) keep priority over the BID protocol's `/{bid}`.

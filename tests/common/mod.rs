@@ -307,3 +307,34 @@ pub fn namespace(base: &str, key: &str, args: &[&str]) -> Value {
     all.extend_from_slice(&args[1..]);
     cli(&all)
 }
+
+/// Starts `sparkid serve` (dev mode) on `data` with `extra` arguments and `env` set in its
+/// environment (settings a daemon without the matching flag ignores, so that a test written
+/// before a setting existed runs, and fails, against an older daemon), and waits for
+/// `/healthz`.
+pub fn start_with_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--data"])
+        .arg(data)
+        .args(["--http", &format!("127.0.0.1:{port}"), "--log", "warn"])
+        .args(extra)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sparkid");
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[sparkid] {line}");
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
+        assert!(Instant::now() < deadline, "the daemon did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Daemon { child, base }
+}

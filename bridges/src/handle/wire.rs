@@ -851,17 +851,57 @@ fn raw_envelope(bytes: &[u8]) -> Result<Envelope, WireError> {
     }
 }
 
-/// The UDP datagram of a message: the message itself when it fits in [`MAX_UDP_PACKET`] bytes;
-/// otherwise only its first packet (512 bytes) with the truncated flag set, the sequence number
-/// 0 and the whole message's length in the envelope, so that the client asks again over TCP.
-/// No further packets are sent: a small request never draws a large UDP answer.
-pub fn udp_datagram(mut message: Vec<u8>) -> Vec<u8> {
-    if message.len() <= MAX_UDP_PACKET {
-        return message;
+/// The most a UDP answer may outweigh its request, as a factor of the request's size.
+///
+/// A UDP source can be spoofed, so every byte answered beyond the request's is a byte an
+/// attacker can reflect at a victim. 4x lets every type- or index-filtered answer through (a
+/// `DID` value from a short request is about 2x) and keeps reflection well under DNS's usual
+/// 10x and more; whole records, which clients fetch over TCP anyway once they pass 512 bytes,
+/// go the same way when they are far larger than the request.
+pub const MAX_UDP_AMPLIFICATION: usize = 4;
+
+/// Why a UDP answer went out truncated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UdpTruncation {
+    /// The message does not fit in one packet ([`MAX_UDP_PACKET`]).
+    Packet,
+    /// The message is more than [`MAX_UDP_AMPLIFICATION`] times the request.
+    Amplification,
+}
+
+impl UdpTruncation {
+    /// A short name, for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UdpTruncation::Packet => "packet",
+            UdpTruncation::Amplification => "amplification",
+        }
     }
-    message.truncate(MAX_UDP_PACKET);
-    message[2] |= envelope_flag::TRUNCATED;
-    message
+}
+
+/// The UDP datagram answering a request of `request_len` bytes with `message`: the message
+/// itself when it fits in one packet ([`MAX_UDP_PACKET`]) and is at most
+/// [`MAX_UDP_AMPLIFICATION`] times the request; otherwise [`udp_truncated`] (and why).
+pub fn udp_datagram(message: Vec<u8>, request_len: usize) -> (Vec<u8>, Option<UdpTruncation>) {
+    if message.len() > MAX_UDP_PACKET {
+        (udp_truncated(&message), Some(UdpTruncation::Packet))
+    } else if message.len() > request_len.saturating_mul(MAX_UDP_AMPLIFICATION) {
+        (udp_truncated(&message), Some(UdpTruncation::Amplification))
+    } else {
+        (message, None)
+    }
+}
+
+/// The truncated form of a message for UDP: its envelope alone (20 bytes, no larger than any
+/// request), with the truncated flag set, sequence number 0 and the whole message's length.
+/// It is the first packet of a split message carrying none of its bytes: the client can only
+/// ask again over TCP, and a spoofed victim receives less than the attacker sent.
+pub fn udp_truncated(message: &[u8]) -> Vec<u8> {
+    let mut out = message[..message.len().min(ENVELOPE_LEN)].to_vec();
+    if let Some(flags) = out.get_mut(2) {
+        *flags |= envelope_flag::TRUNCATED;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -984,19 +1024,34 @@ mod tests {
     }
 
     #[test]
-    fn udp_datagrams_stay_within_512_bytes() {
+    fn udp_datagrams_stay_within_512_bytes_and_four_times_the_request() {
         let bytes = example();
         let big = respond(&bytes, 0, |_| {
             Lookup::Values(vec![HandleValue::new(3, "DESC", vec![b'x'; 2000], 0, 60)])
         })
         .unwrap();
         let full_len = big.len();
-        let d = udp_datagram(big);
-        assert_eq!(d.len(), MAX_UDP_PACKET);
+        let (d, why) = udp_datagram(big, bytes.len());
+        assert_eq!(why, Some(UdpTruncation::Packet));
+        assert_eq!(d.len(), ENVELOPE_LEN, "the envelope alone");
         let e = Envelope::decode(&d).unwrap();
         assert!(e.truncated());
+        assert_eq!(e.request_id, 0x1234_5678);
+        assert_eq!(e.sequence, 0);
         assert_eq!(e.message_length as usize, full_len - ENVELOPE_LEN);
-        let small = udp_datagram(bytes.clone());
-        assert_eq!(small, bytes);
+        // Under 512 bytes but over 4x the request: truncated too.
+        let mid = respond(&bytes, 0, |_| {
+            Lookup::Values(vec![HandleValue::new(3, "DESC", vec![b'x'; 300], 0, 60)])
+        })
+        .unwrap();
+        assert!(mid.len() <= MAX_UDP_PACKET && mid.len() > 4 * bytes.len());
+        let (d, why) = udp_datagram(mid.clone(), bytes.len());
+        assert_eq!(why, Some(UdpTruncation::Amplification));
+        assert_eq!(d.len(), ENVELOPE_LEN);
+        // The same answer to a request a quarter its size goes whole.
+        let (d, why) = udp_datagram(mid.clone(), mid.len() / 4 + 1);
+        assert_eq!((d, why), (mid, None));
+        let (small, why) = udp_datagram(bytes.clone(), bytes.len());
+        assert_eq!((small, why), (bytes, None));
     }
 }

@@ -25,7 +25,9 @@ use sparkid_resolver::dns_zone::{Answer, Authority, ZoneConfig};
 use sparkid_resolver::records::Records;
 use tracing::{info, warn};
 
-use crate::config::DnsConfig;
+use crate::config::{DnsConfig, RrlConfig};
+use crate::doors::rrl::{ResponseRateLimiter, Verdict};
+use crate::metrics::UdpMetrics;
 
 /// The largest UDP answer sent, whatever the client advertises (the DNS Flag Day 2020 size,
 /// which avoids IP fragmentation).
@@ -50,11 +52,14 @@ impl Drop for DnsDoor {
 
 /// Starts the DNS door when `config.listen` is set (`base_url`: the daemon's public HTTP URL,
 /// for the resolver URLs in answers): indexes the names the ledger's bindings
-/// create, binds UDP and TCP, and serves until dropped.
+/// create, binds UDP and TCP, and serves until dropped. UDP answers are limited by `rrl`, and
+/// what it holds back is counted in `metrics`.
 pub async fn start(
     config: &DnsConfig,
     base_url: &str,
     records: Records,
+    rrl: RrlConfig,
+    metrics: UdpMetrics,
 ) -> anyhow::Result<Option<DnsDoor>> {
     let Some(listen) = config.listen else {
         return Ok(None);
@@ -73,7 +78,11 @@ pub async fn start(
         .await
         .with_context(|| format!("binding DNS TCP {udp_addr}"))?;
     let tcp_addr = tcp.local_addr()?;
-    let mut server = Server::new(Handler { authority });
+    let mut server = Server::new(Handler {
+        authority,
+        rrl: ResponseRateLimiter::new(rrl).map(Arc::new),
+        metrics: Some(metrics),
+    });
     server.register_socket(udp);
     server.register_listener(tcp, TCP_TIMEOUT, 64 * 1024);
     let task = tokio::spawn(async move {
@@ -81,7 +90,13 @@ pub async fn start(
             warn!(error = %e, "DNS server stopped");
         }
     });
-    info!(dns = %udp_addr, zone = %config.service_zone, "DNS door serving");
+    info!(
+        dns = %udp_addr,
+        zone = %config.service_zone,
+        udp_rrl_rate = rrl.rate,
+        udp_rrl_slip = rrl.slip,
+        "DNS door serving"
+    );
     Ok(Some(DnsDoor {
         udp: udp_addr,
         tcp: tcp_addr,
@@ -143,6 +158,8 @@ impl DnsAuthority {
                 }
                 Handler {
                     authority: self.authority.clone(),
+                    rrl: None,
+                    metrics: None,
                 }
                 .handle_request::<_, hickory_server::net::runtime::TokioTime>(
                     &request,
@@ -204,6 +221,26 @@ impl ResponseHandler for Capture {
 /// hickory-server's request handler: one question in, one answer out, fitted to the transport.
 struct Handler {
     authority: Arc<Authority>,
+    /// UDP response-rate limiting; none: off.
+    rrl: Option<Arc<ResponseRateLimiter>>,
+    metrics: Option<UdpMetrics>,
+}
+
+impl Handler {
+    /// What response-rate limiting makes of an answer to `request` (UDP only), counted.
+    fn rate_limit(&self, request: &Request) -> Verdict {
+        let Some(rrl) = &self.rrl else {
+            return Verdict::Answer;
+        };
+        if request.protocol() != hickory_server::net::xfer::Protocol::Udp {
+            return Verdict::Answer;
+        }
+        let verdict = rrl.check(request.src().ip());
+        if let (Some(action), Some(metrics)) = (verdict.label(), &self.metrics) {
+            metrics.rate_limited("dns", action);
+        }
+        verdict
+    }
 }
 
 /// Upper bound of an answer's encoded size: names counted uncompressed (a name's text length
@@ -255,6 +292,30 @@ impl RequestHandler for Handler {
                 .map_or(512, |e| e.max_payload() as usize)
         };
         let mut metadata = Metadata::response_from_request(&request.metadata);
+
+        match self.rate_limit(request) {
+            Verdict::Answer => {}
+            Verdict::Drop => {
+                // Nothing is sent; the server only logs what a handler sends.
+                return ResponseInfo::from(hickory_server::proto::op::Header {
+                    metadata,
+                    counts: Default::default(),
+                });
+            }
+            Verdict::Slip => {
+                metadata.truncation = true;
+                let mut builder = MessageResponseBuilder::new(&request.queries, None);
+                if let Some(e) = &response_edns {
+                    builder.edns(e);
+                }
+                return send(
+                    &mut response_handle,
+                    builder.build_no_records(metadata),
+                    request,
+                )
+                .await;
+            }
+        }
 
         let answer = if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
             Err(ResponseCode::BADVERS)

@@ -1,9 +1,13 @@
 //! The Handle native door: RFC 3652 resolution over UDP and TCP (port 2641 by default).
 //!
 //! The protocol itself (decoding, answering, truncation) is `sparkid_bridges::handle::wire`;
-//! this module only moves bytes. UDP answers fit in one 512-byte datagram, or are cut to their
-//! first packet with the truncated flag so that the client asks again over TCP. TCP carries
-//! any number of messages per connection, each an envelope and the message it announces.
+//! this module only moves bytes. A UDP answer goes out whole when it fits in one 512-byte
+//! datagram and is at most 4 times the request; otherwise only its envelope goes, with the
+//! truncated flag, so that the client asks again over TCP ([`wire::udp_datagram`]). UDP answers
+//! are also response-rate limited per source prefix ([`super::rrl`]): past the rate they are
+//! dropped, or every `slip`-th sent as that truncated envelope. TCP carries any number of
+//! messages per connection, each an envelope and the message it announces, and is not limited
+//! this way (its source cannot be spoofed).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,9 +17,13 @@ use sparkid_bridges::handle::{wire, HandleBridge};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use sparkid_resolver::bridge_source::BridgeContext;
+
+use crate::config::RrlConfig;
+use crate::doors::rrl::{ResponseRateLimiter, Verdict};
+use crate::metrics::UdpMetrics;
 
 /// UDP threads (blocking sockets: a datagram is read, answered and sent by one thread, with no
 /// task hand-offs).
@@ -70,31 +78,57 @@ async fn answer_blocking(ctx: &Arc<BridgeContext>, bytes: Vec<u8>) -> Option<Vec
 }
 
 /// Binds UDP and TCP on `addr` (TCP first; with port 0, UDP takes the port TCP got) and serves
-/// until the process ends.
-pub async fn start(addr: SocketAddr, ctx: Arc<BridgeContext>) -> std::io::Result<HandleDoor> {
+/// until the process ends. UDP answers are limited by `rrl`; what it holds back, and the
+/// answers sent truncated, are counted in `metrics`.
+pub async fn start(
+    addr: SocketAddr,
+    ctx: Arc<BridgeContext>,
+    rrl: RrlConfig,
+    metrics: UdpMetrics,
+) -> std::io::Result<HandleDoor> {
     let tcp = TcpListener::bind(addr).await?;
     let tcp_addr = tcp.local_addr()?;
     let udp = std::net::UdpSocket::bind(tcp_addr)?;
     let udp_addr = udp.local_addr()?;
     let runtime = tokio::runtime::Handle::current();
+    let limits = Arc::new(UdpLimits {
+        rrl: ResponseRateLimiter::new(rrl),
+        metrics,
+    });
     for i in 0..UDP_THREADS {
-        let (socket, ctx, runtime) = (udp.try_clone()?, ctx.clone(), runtime.clone());
+        let (socket, ctx, runtime, limits) = (
+            udp.try_clone()?,
+            ctx.clone(),
+            runtime.clone(),
+            limits.clone(),
+        );
         std::thread::Builder::new()
             .name(format!("handle-udp-{i}"))
             .spawn(move || {
                 // Inside the runtime's context, should a read ever need it.
                 let _guard = runtime.enter();
-                udp_thread(&socket, &ctx)
+                udp_thread(&socket, &ctx, &limits)
             })?;
     }
     tokio::spawn(tcp_loop(tcp, ctx));
+    info!(
+        udp_rrl_rate = rrl.rate,
+        udp_rrl_slip = rrl.slip,
+        "handle door: UDP response-rate limiting (answers per second per source prefix; 0: off)"
+    );
     Ok(HandleDoor {
         udp: udp_addr,
         tcp: tcp_addr,
     })
 }
 
-fn udp_thread(socket: &std::net::UdpSocket, ctx: &BridgeContext) {
+/// What bounds the UDP answers: the rate limiter (none: off) and the counters.
+struct UdpLimits {
+    rrl: Option<ResponseRateLimiter>,
+    metrics: UdpMetrics,
+}
+
+fn udp_thread(socket: &std::net::UdpSocket, ctx: &BridgeContext, limits: &UdpLimits) {
     let mut buf = vec![0u8; UDP_BUFFER];
     loop {
         let (n, peer) = match socket.recv_from(&mut buf) {
@@ -105,11 +139,30 @@ fn udp_thread(socket: &std::net::UdpSocket, ctx: &BridgeContext) {
                 continue;
             }
         };
+        let verdict = limits
+            .rrl
+            .as_ref()
+            .map_or(Verdict::Answer, |rrl| rrl.check(peer.ip()));
+        if let Some(action) = verdict.label() {
+            limits.metrics.rate_limited("handle", action);
+        }
+        if verdict == Verdict::Drop {
+            continue;
+        }
         let Some(reply) = answer(ctx, &buf[..n]) else {
             debug!(%peer, bytes = n, "handle udp: not a request, not answered");
             continue;
         };
-        if let Err(e) = socket.send_to(&wire::udp_datagram(reply), peer) {
+        let datagram = if verdict == Verdict::Slip {
+            wire::udp_truncated(&reply)
+        } else {
+            let (datagram, truncation) = wire::udp_datagram(reply, n);
+            if let Some(why) = truncation {
+                limits.metrics.handle_truncated(why.as_str());
+            }
+            datagram
+        };
+        if let Err(e) = socket.send_to(&datagram, peer) {
             debug!(%peer, error = %e, "handle udp send");
         }
     }

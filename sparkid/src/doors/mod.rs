@@ -13,4 +13,5 @@ pub mod peer;
 pub mod registrar;
 pub mod resolution;
 pub mod routes;
+pub mod rrl;
 pub mod verifiable;
