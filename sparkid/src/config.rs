@@ -67,6 +67,9 @@ pub struct FileConfig {
     pub validator_url: Option<Vec<String>>,
     /// A validator of several: the other validators' base URLs (`spec/consensus.md`).
     pub peers: Option<Vec<String>>,
+    /// The HTTP server's limits (`[limits]`: timeouts, connection caps, rate limits); see
+    /// [`crate::edge`].
+    pub limits: Option<crate::edge::LimitsFile>,
 }
 
 /// Why the configuration cannot be used.
@@ -140,6 +143,8 @@ pub struct ServeConfig {
     /// A validator of several: the other validators' base URLs, in any order (each says which
     /// validator it is); see [`sparkid_node::consensus`].
     pub peers: Vec<String>,
+    /// The HTTP server's limits ([`crate::edge`]).
+    pub limits: crate::edge::LimitsConfig,
 }
 
 impl ServeConfig {
