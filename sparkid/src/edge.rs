@@ -283,7 +283,9 @@ impl Client {
                 Some(v4) => Client(IpAddr::V4(v4)),
                 None => {
                     let s = v6.segments();
-                    Client(IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0)))
+                    Client(IpAddr::V6(Ipv6Addr::new(
+                        s[0], s[1], s[2], s[3], 0, 0, 0, 0,
+                    )))
                 }
             },
         }
@@ -346,7 +348,7 @@ fn is_long_poll(path: &str, query: Option<&str>) -> bool {
     path == "/1.0/ledger/blocks"
         && query.is_some_and(|q| {
             form_urlencoded::parse(q.as_bytes())
-                .any(|(name, value)| name == "wait" && value.trim_start_matches('0') != "")
+                .any(|(name, value)| name == "wait" && !value.trim_start_matches('0').is_empty())
         })
 }
 
@@ -673,8 +675,13 @@ pub fn refusal(path: &str, retry_after: u64, detail: &str) -> Response {
                 "didDocumentMetadata": {},
             }),
         )
-    } else if ["/1.0/create", "/1.0/update", "/1.0/deactivate", "/1.0/namespaces"]
-        .contains(&path)
+    } else if [
+        "/1.0/create",
+        "/1.0/update",
+        "/1.0/deactivate",
+        "/1.0/namespaces",
+    ]
+    .contains(&path)
     {
         let failed = sparkid_registrar::api::RegistrarResponse::failed(None, 429, detail);
         (
@@ -949,6 +956,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn limits_are_the_flags_then_the_file_then_the_defaults() {
+        let file: crate::config::FileConfig = toml::from_str(
+            "[limits]\nheader_read_timeout_ms = 2500\nwrite_per_second = 5\nwrite_burst = 10\n\
+             max_connections_per_client = 32\n",
+        )
+        .unwrap();
+        let limits = LimitsArgs::default().resolve(file.limits.clone());
+        assert_eq!(limits.header_read_timeout, Duration::from_millis(2500));
+        assert_eq!(limits.max_connections_per_client, 32);
+        assert_eq!(
+            limits.write,
+            Rate {
+                per_second: 5.0,
+                burst: 10.0
+            }
+        );
+        assert_eq!(limits.expensive, DEFAULT_EXPENSIVE);
+        assert_eq!(limits.idle_timeout, Duration::from_secs(60));
+        let flags = LimitsArgs {
+            rate_write: Some(0.0),
+            max_connections_per_client: Some(0),
+            ..LimitsArgs::default()
+        };
+        let limits = flags.resolve(file.limits);
+        // 0 turns a rate off; a cap of 0 would refuse everyone, so it is at least 1.
+        assert!(limits.write.is_off());
+        assert_eq!(limits.max_connections_per_client, 1);
+        assert_eq!(LimitsArgs::default().resolve(None), LimitsConfig::default());
+        let unknown: Result<crate::config::FileConfig, _> =
+            toml::from_str("[limits]\nwrite_rate = 5\n");
+        assert!(unknown.is_err());
+    }
+
+    #[test]
     fn requests_fall_in_their_class() {
         let get = Method::GET;
         let post = Method::POST;
@@ -1000,7 +1041,10 @@ mod tests {
         }
         assert_eq!(buckets.take(client, t0), Err(1));
         // Half a second refills one token at 2/s.
-        assert_eq!(buckets.take(client, t0 + Duration::from_millis(500)), Ok(()));
+        assert_eq!(
+            buckets.take(client, t0 + Duration::from_millis(500)),
+            Ok(())
+        );
         // Another client has its own bucket.
         let other = Client::of("192.0.2.2".parse().unwrap());
         assert_eq!(buckets.take(other, t0), Ok(()));
@@ -1024,7 +1068,10 @@ mod tests {
             .is_err());
         // Once the tracked buckets refill, they are swept and new clients tracked again.
         let later = t0 + Duration::from_secs(5);
-        assert_eq!(buckets.take(Client::of(IpAddr::from([10, 0, 2, 1])), later), Ok(()));
+        assert_eq!(
+            buckets.take(Client::of(IpAddr::from([10, 0, 2, 1])), later),
+            Ok(())
+        );
         assert_eq!(lock(&buckets.table).clients.len(), 1);
     }
 

@@ -14,6 +14,10 @@
 //! | `sparkid_ledger_head_height` | gauge | - |
 //! | `sparkid_http_requests_total` | counter | `route`, `status` |
 //! | `sparkid_http_request_duration_seconds` | histogram | `route` |
+//! | `sparkid_rate_limited_total` | counter | `class` (`write`, `expensive`, `peer`: requests refused 429 by a per-client rate limit, [`crate::edge`]) |
+//! | `sparkid_http_refused_total` | counter | `reason` (`connections_per_client`, `connections`, `long_polls_per_client`) |
+//! | `sparkid_http_connections_timed_out_total` | counter | `timeout` (`header_read`, `idle`) |
+//! | `sparkid_http_connections_open` | gauge | - |
 //! | `sparkid_sync_*` (followers: peer head, lag, blocks applied and refused, forwarded writes) | see [`sparkid_node::follow`] | |
 
 use std::sync::{Arc, Mutex, Weak};

@@ -8,18 +8,18 @@ use sparkid_node::anchoring;
 use sparkid_node::follow::{self, Follower};
 use sparkid_node::node::{self, Node};
 use sparkid_node::peer::HeadWatch;
+use sparkid_registrar::Submitter;
 use sparkid_resolver::bridge_source::BridgeContext;
 use sparkid_resolver::drivers::Drivers;
 use sparkid_resolver::records::Records;
 use sparkid_resolver::resolution::Resolver;
 use sparkid_resolver::subchain::SubChains;
-use sparkid_registrar::Submitter;
 use tracing::info;
 
 use crate::config::ServeConfig;
 use crate::doors;
-use crate::edge::{self, Edge};
 use crate::doors::routes::Routes;
+use crate::edge::{self, Edge};
 use crate::metrics::{self, Metrics};
 
 /// Runs the daemon until Ctrl-C or SIGTERM.
@@ -77,7 +77,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // Every block producer this daemon runs (main chain and hosted sub-chains), for /healthz
     // and for the supervision below.
     let producers: Vec<Submitter> = std::iter::once(node.registrar.submitter().clone())
-        .chain(node.subchains.iter().map(|s| s.registrar.submitter().clone()))
+        .chain(
+            node.subchains
+                .iter()
+                .map(|s| s.registrar.submitter().clone()),
+        )
         .collect();
     if node.dev {
         if let Ok(fault) = std::env::var(FAULT_INJECTION_ENV) {
@@ -85,7 +89,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 tracing::warn!("fault injection: the block producer will panic on its next batch");
                 node.registrar.submitter().inject_panic_for_fault_testing();
             } else {
-                anyhow::bail!("{FAULT_INJECTION_ENV}={fault:?}: the only fault is block-producer-panic");
+                anyhow::bail!(
+                    "{FAULT_INJECTION_ENV}={fault:?}: the only fault is block-producer-panic"
+                );
             }
         }
     }

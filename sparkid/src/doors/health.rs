@@ -29,11 +29,13 @@ pub fn router(
     follower: Option<Arc<Follower>>,
     producers: Vec<Submitter>,
 ) -> Routes {
-    Routes::new().route("/healthz", get(healthz)).with_state(Health {
-        ledger,
-        follower,
-        producers,
-    })
+    Routes::new()
+        .route("/healthz", get(healthz))
+        .with_state(Health {
+            ledger,
+            follower,
+            producers,
+        })
 }
 
 async fn healthz(State(state): State<Health>) -> Response {
