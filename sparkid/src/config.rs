@@ -456,4 +456,13 @@ mod tests {
         // Zero would leave redb no room to commit: the least is 1 MiB.
         assert_eq!(flag(Some(0)).resolve(None).cache_size, mib(1));
     }
+
+    #[test]
+    fn the_limits_are_the_files_limits_table() {
+        // A misspelt limit is an error, not a silent default.
+        assert!(toml::from_str::<FileConfig>("[limits]\nrate_write = 1\n").is_err());
+        let file: FileConfig = toml::from_str("[limits]\nmax_long_polls_per_client = 4\n").unwrap();
+        let limits = crate::edge::LimitsArgs::default().resolve(file.limits);
+        assert_eq!(limits.max_long_polls_per_client, 4);
+    }
 }

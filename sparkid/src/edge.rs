@@ -957,12 +957,12 @@ mod tests {
 
     #[test]
     fn limits_are_the_flags_then_the_file_then_the_defaults() {
-        let file: crate::config::FileConfig = toml::from_str(
-            "[limits]\nheader_read_timeout_ms = 2500\nwrite_per_second = 5\nwrite_burst = 10\n\
+        let file: LimitsFile = toml::from_str(
+            "header_read_timeout_ms = 2500\nwrite_per_second = 5\nwrite_burst = 10\n\
              max_connections_per_client = 32\n",
         )
         .unwrap();
-        let limits = LimitsArgs::default().resolve(file.limits.clone());
+        let limits = LimitsArgs::default().resolve(Some(file.clone()));
         assert_eq!(limits.header_read_timeout, Duration::from_millis(2500));
         assert_eq!(limits.max_connections_per_client, 32);
         assert_eq!(
@@ -979,13 +979,12 @@ mod tests {
             max_connections_per_client: Some(0),
             ..LimitsArgs::default()
         };
-        let limits = flags.resolve(file.limits);
+        let limits = flags.resolve(Some(file));
         // 0 turns a rate off; a cap of 0 would refuse everyone, so it is at least 1.
         assert!(limits.write.is_off());
         assert_eq!(limits.max_connections_per_client, 1);
         assert_eq!(LimitsArgs::default().resolve(None), LimitsConfig::default());
-        let unknown: Result<crate::config::FileConfig, _> =
-            toml::from_str("[limits]\nwrite_rate = 5\n");
+        let unknown: Result<LimitsFile, _> = toml::from_str("write_rate = 5\n");
         assert!(unknown.is_err());
     }
 
