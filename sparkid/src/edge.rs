@@ -343,8 +343,8 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>) -> Option<Clas
     expensive.then_some(Class::Expensive)
 }
 
-/// Whether a request is a long poll: block pages asked to wait.
-fn is_long_poll(path: &str, query: Option<&str>) -> bool {
+/// Whether a request is a long poll: block pages asked to wait (a `wait` that is not zero).
+pub fn is_long_poll(path: &str, query: Option<&str>) -> bool {
     path == "/1.0/ledger/blocks"
         && query.is_some_and(|q| {
             form_urlencoded::parse(q.as_bytes())
