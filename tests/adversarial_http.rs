@@ -18,11 +18,7 @@ use serde_json::{json, Value};
 
 /// The daemon's address.
 fn addr(daemon: &Daemon) -> SocketAddr {
-    daemon
-        .base
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap()
+    daemon.base.trim_start_matches("http://").parse().unwrap()
 }
 
 /// A TCP connection to `to` from the loopback address `from`.
@@ -241,7 +237,10 @@ fn long_polls_are_capped_per_client() {
     let lower = answer.to_ascii_lowercase();
     assert!(lower.contains("retry-after: "), "{answer}");
     assert!(lower.contains("application/problem+json"), "{answer}");
-    assert!(answer.contains("urn:sparkid:problem:rate-limited"), "{answer}");
+    assert!(
+        answer.contains("urn:sparkid:problem:rate-limited"),
+        "{answer}"
+    );
     // Another client is not held to this one's polls.
     let mut other = connect_from("127.0.0.2", to).unwrap();
     write!(
@@ -338,8 +337,7 @@ fn writes_and_expensive_reads_over_the_rate_get_429_in_the_doors_shape() {
     assert!(header_of(&answer, "retry-after").is_some(), "{answer}");
     let body = body_of(&answer);
     assert_eq!(
-        body["didResolutionMetadata"]["error"]["type"],
-        "urn:sparkid:problem:rate-limited",
+        body["didResolutionMetadata"]["error"]["type"], "urn:sparkid:problem:rate-limited",
         "{body}"
     );
     // ... and the BID protocol's envelope, from the same bucket.
@@ -479,7 +477,11 @@ fn dev_mode_never_starts_off_loopback_unless_asked() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
     let http = format!("0.0.0.0:{port}");
-    let mut daemon = Watched::spawn(&dir.path().join("d"), &["--http", &http, "--handle", "off"], &[]);
+    let mut daemon = Watched::spawn(
+        &dir.path().join("d"),
+        &["--http", &http, "--handle", "off"],
+        &[],
+    );
     let exit = daemon
         .exit_within(Duration::from_secs(20))
         .expect("a dev daemon started on 0.0.0.0 without --dev");
