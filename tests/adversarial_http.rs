@@ -140,6 +140,35 @@ fn slow_heads_are_cut_and_a_client_holds_only_its_share_of_connections() {
     assert!(refused.unwrap_or(0.0) >= 24.0, "{refused:?}");
 }
 
+/// Item 4: a connection on which nothing moves (here a request whose announced body never
+/// comes) is closed at the idle timeout, and counted.
+#[test]
+fn a_connection_where_nothing_moves_is_closed_at_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_with(dir.path(), &["--handle", "off", "--idle-timeout-secs", "1"]);
+    let mut tcp = connect_from("127.0.0.2", addr(&daemon)).unwrap();
+    tcp.write_all(
+        b"POST /1.0/create?method=bid HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{",
+    )
+    .unwrap();
+    let start = Instant::now();
+    assert!(
+        closed_within(&tcp, Duration::from_secs(5)),
+        "a stalled request body held its connection past the 1 s idle timeout"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+    let idle = common::metric(
+        &daemon.base,
+        "sparkid_http_connections_timed_out_total{timeout=\"idle\"}",
+    );
+    assert_eq!(idle, Some(1.0));
+}
+
 /// A slowloris loop from `from` until `stop`: keeps `count` half-sent heads open, replacing
 /// each one the server closes.
 fn slowloris(from: &'static str, to: SocketAddr, count: usize, stop: Arc<AtomicBool>) {
