@@ -81,6 +81,30 @@ pub enum NodeError {
         /// The data directory.
         dir: PathBuf,
     },
+    /// Dev mode was asked for on a ledger that is not a dev ledger: dev mode keeps the only
+    /// validator key beside the data and signs for anyone, so it never opens a real chain.
+    #[error(
+        "{} holds the ledger of chain {chain_id:?}, which is not a dev ledger: dev mode never \
+         opens it (start without --dev, with this chain's --validator-key)",
+        dir.display()
+    )]
+    DevModeOnRealLedger {
+        /// The data directory.
+        dir: PathBuf,
+        /// The chain the ledger holds.
+        chain_id: String,
+    },
+    /// A dev ledger was opened outside dev mode: its genesis was made without a ceremony and
+    /// its only validator key lies in the data directory, so it never becomes a real chain.
+    #[error(
+        "{} holds a dev ledger (chain {DEV_CHAIN_ID:?}): it only opens in dev mode (--dev); \
+         a real node starts from its own genesis (--genesis, spec/consensus.md)",
+        dir.display()
+    )]
+    DevLedgerOutsideDevMode {
+        /// The data directory.
+        dir: PathBuf,
+    },
     /// The dev key derives no BID (the dev genesis names it as the namespace authority).
     #[error("the dev key's BID")]
     DevAuthority(#[source] KeyError),
@@ -135,6 +159,9 @@ pub enum NodeError {
     #[error(transparent)]
     Consensus(#[from] crate::consensus::StartError),
 }
+
+/// The chain id of every dev ledger's genesis: what marks a ledger as a dev ledger.
+pub const DEV_CHAIN_ID: &str = "sparkid-dev";
 
 /// The validator key file in a dev data directory.
 pub const DEV_KEY_FILE: &str = "validator.key";
@@ -265,10 +292,20 @@ pub fn open(config: &NodeOptions) -> Result<Node, NodeError> {
             key
         };
         let ledger = if Ledger::exists(&config.data) {
-            Ledger::open_with_options(&config.data, &config.ledger)?
+            let ledger = Ledger::open_with_options(&config.data, &config.ledger)?;
+            let genesis = ledger.genesis();
+            if genesis.chain_id != DEV_CHAIN_ID
+                || genesis.validators != [key.public_key().to_encoded()]
+            {
+                return Err(NodeError::DevModeOnRealLedger {
+                    dir: config.data.clone(),
+                    chain_id: genesis.chain_id.clone(),
+                });
+            }
+            ledger
         } else {
             let genesis = Genesis {
-                chain_id: "sparkid-dev".into(),
+                chain_id: DEV_CHAIN_ID.into(),
                 time: sparkid_registrar::service::now(),
                 validators: vec![key.public_key().to_encoded()],
                 // The dev operator holds every role: its validator key also speaks for the
@@ -291,7 +328,13 @@ pub fn open(config: &NodeOptions) -> Result<Node, NodeError> {
             .ok_or(NodeError::NoValidatorKey)?;
         let key = read_key(key_path)?;
         let ledger = if Ledger::exists(&config.data) {
-            Ledger::open_with_options(&config.data, &config.ledger)?
+            let ledger = Ledger::open_with_options(&config.data, &config.ledger)?;
+            if ledger.genesis().chain_id == DEV_CHAIN_ID {
+                return Err(NodeError::DevLedgerOutsideDevMode {
+                    dir: config.data.clone(),
+                });
+            }
+            ledger
         } else {
             let path = config.genesis.as_ref().ok_or(NodeError::NoGenesis)?;
             let genesis = read_genesis(path)?;

@@ -9,6 +9,8 @@
 //! `spec/consensus.md` (the daemon's `consensus` module), which may forward the batch to
 //! another validator.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,7 +20,7 @@ use sparkid_ledger::{
     VerifiedTransaction,
 };
 use thiserror::Error;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error};
 
 use crate::operation::BidStateMachine;
@@ -175,6 +177,18 @@ struct Submission {
 #[derive(Clone)]
 pub struct Submitter {
     sender: mpsc::Sender<Submission>,
+    /// Why the producer stopped for good (a panic, or a thread that never started); none while
+    /// it runs. The daemon watches it: writes must not stop silently.
+    failure: watch::Receiver<Option<String>>,
+    /// Fault injection: the producer panics on its next batch (see
+    /// [`Submitter::inject_panic_for_fault_testing`]).
+    panic_next: Arc<AtomicBool>,
+}
+
+/// What the producer thread shares with its [`Submitter`]s.
+struct ProducerSignals {
+    failure: watch::Sender<Option<String>>,
+    panic_next: Arc<AtomicBool>,
 }
 
 impl Submitter {
@@ -191,12 +205,48 @@ impl Submitter {
         sequencer: Box<dyn Sequencer>,
     ) -> Submitter {
         let (sender, receiver) = mpsc::channel::<Submission>(MAX_BLOCK_TXS * 4);
-        std::thread::Builder::new()
+        let (failure_tx, failure) = watch::channel(None);
+        let panic_next = Arc::new(AtomicBool::new(false));
+        let signals = ProducerSignals {
+            failure: failure_tx.clone(),
+            panic_next: panic_next.clone(),
+        };
+        if let Err(e) = std::thread::Builder::new()
             .name("block-producer".into())
-            .spawn(move || produce(ledger, machine, sequencer, receiver))
-            .map_err(|e| error!("cannot start the block producer: {e}"))
-            .ok();
-        Submitter { sender }
+            .spawn(move || produce(ledger, machine, sequencer, receiver, signals))
+        {
+            error!("cannot start the block producer: {e}");
+            failure_tx.send_replace(Some(format!("the block producer could not start: {e}")));
+        }
+        Submitter {
+            sender,
+            failure,
+            panic_next,
+        }
+    }
+
+    /// Why the block producer stopped for good, or none while it runs.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.borrow().clone()
+    }
+
+    /// Waits until the block producer stops for good, and says why. Never returns while it
+    /// runs.
+    pub async fn failed(&self) -> String {
+        let mut failure = self.failure.clone();
+        let reason = match failure.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            // The producer's side is gone without a reason: it cannot commit either.
+            Err(_) => "the block producer is gone".into(),
+        };
+        reason
+    }
+
+    /// Fault injection for tests of the daemon's supervision: the producer panics on its next
+    /// batch, as a bug in a sequencer would. Nothing else can make it panic on purpose; the
+    /// daemon calls this only in dev mode, when its fault-injection variable asks for it.
+    pub fn inject_panic_for_fault_testing(&self) {
+        self.panic_next.store(true, Ordering::SeqCst);
     }
 
     /// Submits a verified transaction and waits until its block is committed (or it is refused).
@@ -243,6 +293,7 @@ fn produce(
     machine: BidStateMachine,
     mut sequencer: Box<dyn Sequencer>,
     mut receiver: mpsc::Receiver<Submission>,
+    signals: ProducerSignals,
 ) {
     while let Some(first) = receiver.blocking_recv() {
         let mut batch = vec![first];
@@ -255,9 +306,32 @@ fn produce(
         let forwarded = batch.iter().any(|s| s.forwarded);
         let (txs, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|s| (s.tx, s.reply)).unzip();
         let count = replies.len();
-        let mut answers = sequencer
-            .sequence(&ledger, &machine, txs, forwarded)
-            .into_iter();
+        // A panic while sequencing leaves the ledger and the sequencer in an unknown state: the
+        // producer stops for good, says so (the daemon then reports unhealthy and exits, for a
+        // supervisor to restart it), and every writer of the batch gets an answer.
+        let sequenced = catch_unwind(AssertUnwindSafe(|| {
+            if signals.panic_next.swap(false, Ordering::SeqCst) {
+                panic!("fault injection: the block producer panics");
+            }
+            sequencer.sequence(&ledger, &machine, txs, forwarded)
+        }));
+        let mut answers = match sequenced {
+            Ok(answers) => answers.into_iter(),
+            Err(payload) => {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                let reason = format!("the block producer panicked: {what}");
+                error!(chain = %ledger.genesis().chain_id, "{reason}; no more writes are committed");
+                signals.failure.send_replace(Some(reason));
+                for reply in replies {
+                    let _ = reply.send(Err(SubmitError::Unavailable));
+                }
+                return;
+            }
+        };
         for reply in replies {
             // A sequencer answers every transaction; one that did not is a bug, not the
             // writer's fault, and the writer must not wait forever.

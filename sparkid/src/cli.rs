@@ -165,8 +165,9 @@ struct ServeArgs {
     #[arg(long, env = "SPARKID_HTTP")]
     http: Option<SocketAddr>,
     /// Dev mode: one local validator whose key lives in the data directory. On when no
-    /// validator configuration is given.
-    #[arg(long, env = "SPARKID_DEV")]
+    /// validator configuration is given, but then only on loopback addresses: elsewhere it
+    /// needs `--dev` (or `--dev true`) itself.
+    #[arg(long, env = "SPARKID_DEV", num_args = 0..=1, default_missing_value = "true")]
     dev: Option<bool>,
     /// Genesis file (JSON) for a new non-dev ledger.
     #[arg(long, env = "SPARKID_GENESIS")]
@@ -208,6 +209,8 @@ struct ServeArgs {
     dns: crate::config::DnsArgs,
     #[command(flatten)]
     udp_rrl: crate::config::RrlArgs,
+    #[command(flatten)]
+    limits: crate::edge::LimitsArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -476,6 +479,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         args.validator_urls
     };
+    // Dev mode asked for in so many words (flag, environment or file), as opposed to the
+    // default a bare `sparkid serve` gets.
+    let dev_asked = args.dev.or(file.dev) == Some(true);
     let config = ServeConfig {
         data: args
             .data
@@ -527,12 +533,38 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             file.udp_rrl_slip,
             file.udp_rrl_table_size,
         ),
+        limits: args.limits.resolve(file.limits),
     };
+    if config.dev && !dev_asked {
+        refuse_implicit_dev_off_loopback(&config)?;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("log filter")?)
         .with_writer(std::io::stderr)
         .init();
     runtime()?.block_on(crate::serve(config))
+}
+
+/// Dev mode by default only where nobody else can reach it: its one validator key lies in the
+/// data directory and its registrar signs for anyone (internal secret mode), so a daemon that
+/// listens beyond loopback runs in dev mode only when told to with `--dev`.
+fn refuse_implicit_dev_off_loopback(config: &ServeConfig) -> anyhow::Result<()> {
+    let mut doors = vec![("HTTP", config.http)];
+    if let Some(addr) = config.handle.listen_addr(config.http) {
+        doors.push(("Handle", addr));
+    }
+    if let Some(addr) = config.dns.listen {
+        doors.push(("DNS", addr));
+    }
+    if let Some((door, addr)) = doors.into_iter().find(|(_, a)| !a.ip().is_loopback()) {
+        bail!(
+            "refusing to start in dev mode on {addr} ({door}), which is not a loopback address: \
+             dev mode keeps its only validator key in the data directory and signs writes for \
+             anyone. Pass --dev (or SPARKID_DEV=true) if that is what you want, or run a real \
+             node with --validator-key and --genesis"
+        );
+    }
+    Ok(())
 }
 
 fn load_key(text: &str) -> anyhow::Result<PrivateKey> {

@@ -78,6 +78,9 @@ pub struct FileConfig {
     /// Source prefixes the rate limiter tracks at once, per door (a fixed table, about 32 bytes
     /// a slot) [default: 65536].
     pub udp_rrl_table_size: Option<usize>,
+    /// The HTTP server's limits (`[limits]`: timeouts, connection caps, rate limits); see
+    /// [`crate::edge`].
+    pub limits: Option<crate::edge::LimitsFile>,
 }
 
 /// Why the configuration cannot be used.
@@ -153,6 +156,8 @@ pub struct ServeConfig {
     pub peers: Vec<String>,
     /// Response-rate limiting of the UDP doors (DNS and Handle).
     pub udp_rrl: RrlConfig,
+    /// The HTTP server's limits ([`crate::edge`]).
+    pub limits: crate::edge::LimitsConfig,
 }
 
 impl ServeConfig {
@@ -527,5 +532,14 @@ mod tests {
         assert_eq!(flag(Some(32)).resolve(Some(64)).cache_size, mib(32));
         // Zero would leave redb no room to commit: the least is 1 MiB.
         assert_eq!(flag(Some(0)).resolve(None).cache_size, mib(1));
+    }
+
+    #[test]
+    fn the_limits_are_the_files_limits_table() {
+        // A misspelt limit is an error, not a silent default.
+        assert!(toml::from_str::<FileConfig>("[limits]\nrate_write = 1\n").is_err());
+        let file: FileConfig = toml::from_str("[limits]\nmax_long_polls_per_client = 4\n").unwrap();
+        let limits = crate::edge::LimitsArgs::default().resolve(file.limits);
+        assert_eq!(limits.max_long_polls_per_client, 4);
     }
 }

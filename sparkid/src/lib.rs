@@ -11,11 +11,13 @@
 //! - [`cli`]: the `sparkid` command.
 //! - [`mod@serve`]: the wiring of `sparkid serve`.
 //! - [`metrics`]: `/metrics` for Prometheus.
+//! - [`edge`]: the HTTP server's limits (connections, timeouts, long polls, rate limits).
 #![deny(missing_docs)]
 
 pub mod cli;
 pub mod config;
 pub mod doors;
+pub mod edge;
 pub mod metrics;
 pub mod serve;
 

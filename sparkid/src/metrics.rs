@@ -16,6 +16,10 @@
 //! | `sparkid_http_request_duration_seconds` | histogram | `route` |
 //! | `sparkid_udp_rrl_total` | counter | `door` (`dns`, `handle`), `action` (`drop`: not answered; `slip`: answered truncated) — UDP answers held back by response-rate limiting |
 //! | `sparkid_handle_udp_truncated_total` | counter | `reason` (`packet`: over 512 bytes; `amplification`: over 4x the request) — Handle UDP answers sent as the truncated envelope alone |
+//! | `sparkid_rate_limited_total` | counter | `class` (`write`, `expensive`, `peer`: requests refused 429 by a per-client rate limit, [`crate::edge`]) |
+//! | `sparkid_http_refused_total` | counter | `reason` (`connections_per_client`, `connections`, `long_polls_per_client`) |
+//! | `sparkid_http_connections_timed_out_total` | counter | `timeout` (`header_read`, `idle`) |
+//! | `sparkid_http_connections_open` | gauge | - |
 //! | `sparkid_sync_*` (followers: peer head, lag, blocks applied and refused, forwarded writes) | see [`sparkid_node::follow`] | |
 
 use std::sync::{Arc, Mutex, Weak};

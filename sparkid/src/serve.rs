@@ -8,6 +8,7 @@ use sparkid_node::anchoring;
 use sparkid_node::follow::{self, Follower};
 use sparkid_node::node::{self, Node};
 use sparkid_node::peer::HeadWatch;
+use sparkid_registrar::Submitter;
 use sparkid_resolver::bridge_source::BridgeContext;
 use sparkid_resolver::drivers::Drivers;
 use sparkid_resolver::records::Records;
@@ -18,6 +19,7 @@ use tracing::info;
 use crate::config::ServeConfig;
 use crate::doors;
 use crate::doors::routes::Routes;
+use crate::edge::{self, Edge};
 use crate::metrics::{self, Metrics};
 
 /// Runs the daemon until Ctrl-C or SIGTERM.
@@ -72,6 +74,27 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ),
     };
     resolver.watch_recent_dids();
+    // Every block producer this daemon runs (main chain and hosted sub-chains), for /healthz
+    // and for the supervision below.
+    let producers: Vec<Submitter> = std::iter::once(node.registrar.submitter().clone())
+        .chain(
+            node.subchains
+                .iter()
+                .map(|s| s.registrar.submitter().clone()),
+        )
+        .collect();
+    if node.dev {
+        if let Ok(fault) = std::env::var(FAULT_INJECTION_ENV) {
+            if fault == "block-producer-panic" {
+                tracing::warn!("fault injection: the block producer will panic on its next batch");
+                node.registrar.submitter().inject_panic_for_fault_testing();
+            } else {
+                anyhow::bail!(
+                    "{FAULT_INJECTION_ENV}={fault:?}: the only fault is block-producer-panic"
+                );
+            }
+        }
+    }
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding {}", config.http))?;
@@ -126,7 +149,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // `.merge(...)` per door).
     let app = doors::resolution::router(resolver.clone())
         .merge(doors::registrar::router(registrars))
-        .merge(doors::health::router(node.ledger.clone(), follower.clone()))
+        .merge(doors::health::router(
+            node.ledger.clone(),
+            follower.clone(),
+            producers.clone(),
+        ))
         .merge(doors::bidproto::router(resolver.clone()))
         .merge(doors::verifiable::router(resolver))
         .merge(doors::peer::router(head_watch))
@@ -143,17 +170,61 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             doors::forward::forward_writes,
         ));
     }
+    let edge = Edge::new(config.limits.clone(), metrics.registry())?;
+    let app = edge::limit_requests(app, edge.clone());
     let app = metrics::instrument(app, metrics);
-    // TCP_NODELAY: an answer is one write; it must not wait for the client's ACK of the last.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY on an accepted connection: {e}");
+    // The HTTP server runs beside the block producers' watch: a producer that stopped for good
+    // (a panic) makes the daemon report unhealthy, then exit non-zero for its supervisor to
+    // restart it, rather than serve reads while every write fails.
+    let server = tokio::spawn(edge::serve(listener, app, edge, shutdown()));
+    tokio::select! {
+        served = server => {
+            served.context("the HTTP server stopped")?;
+            Ok(())
         }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
-    Ok(())
+        reason = producer_failure(&producers) => {
+            tracing::error!(
+                "{reason}: /healthz answers 503; exiting in {} s for a supervisor to restart \
+                 the daemon",
+                PRODUCER_FAILURE_GRACE.as_secs()
+            );
+            tokio::time::sleep(PRODUCER_FAILURE_GRACE).await;
+            Err(anyhow::anyhow!("{reason}"))
+        }
+    }
+}
+
+/// How long a daemon whose block producer stopped keeps answering (`/healthz` 503, so a load
+/// balancer moves away) before it exits.
+const PRODUCER_FAILURE_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The environment variable that injects a fault in dev mode only (never outside it): the value
+/// `block-producer-panic` makes the main chain's block producer panic on its next batch, to
+/// test the daemon's supervision.
+pub const FAULT_INJECTION_ENV: &str = "SPARKID_DEV_FAULT";
+
+/// Completes when any of `producers` stops for good, with why.
+async fn producer_failure(producers: &[Submitter]) -> String {
+    let waits: Vec<_> = producers.iter().map(|p| Box::pin(p.failed())).collect();
+    if waits.is_empty() {
+        return std::future::pending().await;
+    }
+    futures_select_all(waits).await
+}
+
+/// The first of `futures` to complete.
+async fn futures_select_all<F: std::future::Future<Output = String> + Unpin>(
+    mut futures: Vec<F>,
+) -> String {
+    std::future::poll_fn(move |cx| {
+        for f in futures.iter_mut() {
+            if let std::task::Poll::Ready(v) = std::pin::Pin::new(f).poll(cx) {
+                return std::task::Poll::Ready(v);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// Anchors the sub-chains this node holds on the main chain at `to` ([`anchoring`]).

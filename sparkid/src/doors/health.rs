@@ -1,5 +1,6 @@
 //! `GET /healthz`: the chain and height this daemon serves; for a follower, its sync state,
-//! with 503 while it is far behind its peer so that a load balancer skips it.
+//! with 503 while it is far behind its peer so that a load balancer skips it; 503 `failed`
+//! once a block producer stopped for good (the daemon is about to exit).
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use axum::response::Response;
 use serde_json::json;
 use sparkid_ledger::Ledger;
 use sparkid_node::follow::Follower;
+use sparkid_registrar::Submitter;
 
 use crate::doors::resolution::json_response;
 use crate::doors::routes::{get, Routes};
@@ -18,13 +20,22 @@ use crate::doors::routes::{get, Routes};
 struct Health {
     ledger: Arc<Ledger>,
     follower: Option<Arc<Follower>>,
+    producers: Vec<Submitter>,
 }
 
-/// The route.
-pub fn router(ledger: Arc<Ledger>, follower: Option<Arc<Follower>>) -> Routes {
+/// The route. `producers`: the block producers whose failure makes the daemon unhealthy.
+pub fn router(
+    ledger: Arc<Ledger>,
+    follower: Option<Arc<Follower>>,
+    producers: Vec<Submitter>,
+) -> Routes {
     Routes::new()
         .route("/healthz", get(healthz))
-        .with_state(Health { ledger, follower })
+        .with_state(Health {
+            ledger,
+            follower,
+            producers,
+        })
 }
 
 async fn healthz(State(state): State<Health>) -> Response {
@@ -40,6 +51,12 @@ async fn healthz(State(state): State<Health>) -> Response {
             body["status"] = json!("syncing");
         }
         body["sync"] = sync;
+    }
+    // Writes cannot be committed any more: say so, rather than look healthy while they fail.
+    if let Some(reason) = state.producers.iter().find_map(Submitter::failure) {
+        status = StatusCode::SERVICE_UNAVAILABLE;
+        body["status"] = json!("failed");
+        body["error"] = json!(reason);
     }
     json_response(status, "application/json", &body)
 }
