@@ -206,6 +206,8 @@ struct ServeArgs {
     handle: crate::config::HandleArgs,
     #[command(flatten)]
     dns: crate::config::DnsArgs,
+    #[command(flatten)]
+    registrar: crate::config::RegistrarArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -520,6 +522,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             args.peers
         },
+        registrar: args.registrar.resolve(file.registrar)?,
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("log filter")?)

@@ -141,6 +141,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             tracing::debug!("TCP_NODELAY on an accepted connection: {e}");
         }
     });
+    // With each connection's peer address: the registrar caps pending jobs per client.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;
