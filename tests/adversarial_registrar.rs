@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{get_json, Daemon};
+use common::{get_json, metric, Daemon};
 use serde_json::{json, Value};
 use sparkid_bid::PrivateKey;
 
@@ -166,6 +166,11 @@ fn pending_jobs_are_capped_per_client_with_429_and_retry_after() {
         post_from("127.0.0.1", &url, &create_request(&PrivateKey::generate()));
     assert!(started.elapsed() < Duration::from_millis(500));
     assert_throttled(status, retry_after, &body, "per client");
+    assert_eq!(
+        metric(&d.base, "sparkid_registrar_refused_total{reason=\"client_jobs\"}"),
+        Some(1.0)
+    );
+    assert_eq!(metric(&d.base, "sparkid_registrar_jobs_pending"), Some(3.0));
 
     // Another client is not held back by the first one's jobs.
     open_job("127.0.0.2", &d.base, &PrivateKey::generate());
@@ -202,6 +207,10 @@ fn pending_jobs_are_capped_in_total_with_429_and_retry_after() {
         &create_request(&PrivateKey::generate()),
     );
     assert_throttled(status, retry_after, &body, "in total");
+    assert_eq!(
+        metric(&d.base, "sparkid_registrar_refused_total{reason=\"total_jobs\"}"),
+        Some(1.0)
+    );
 }
 
 #[test]
@@ -237,6 +246,10 @@ fn a_job_is_continued_or_cancelled_only_with_its_secret() {
         assert!(reason.contains("jobSecret"), "{reason}");
     }
     assert_eq!(height(&d.base), before, "nothing reached the ledger");
+    assert_eq!(
+        metric(&d.base, "sparkid_registrar_refused_total{reason=\"job_secret\"}"),
+        Some(attempts.len() as f64)
+    );
 
     // The owner's job is intact: it finishes with the secret.
     let (status, _, done) = post_from("127.0.0.1", &url, &continuation(&job, &owner, Some(&secret)));
@@ -290,6 +303,10 @@ fn a_permissioned_registrar_accepts_only_listed_submitters() {
     let reason = refused["didState"]["reason"].as_str().unwrap();
     assert!(reason.contains("registrar.submitters"), "{reason}");
     assert_eq!(height(&d.base), before);
+    assert_eq!(
+        metric(&d.base, "sparkid_registrar_refused_total{reason=\"submitter\"}"),
+        Some(1.0)
+    );
 
     for key in [&listed_key, &listed_did_key] {
         let job = open_job("127.0.0.1", &d.base, key);

@@ -11,6 +11,7 @@
 //! or cancels it (`options.cancel: true`). A job whose transaction could not be committed is
 //! refused when it is asked for; pending jobs are bounded ([`crate::jobs`]).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -169,6 +170,43 @@ struct Job {
     body: TxBody,
 }
 
+/// Why a registrar refused a request by its policy, for the operator's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyRefusal {
+    /// The client had its most jobs waiting.
+    ClientJobs,
+    /// The registrar held its most jobs, or bytes of jobs.
+    TotalJobs,
+    /// A job was continued or cancelled without its secret.
+    JobSecret,
+    /// The transaction's signer is not in `registrar.submitters`.
+    Submitter,
+    /// The transaction could never be committed (too large), refused when asked for.
+    TooLarge,
+}
+
+impl PolicyRefusal {
+    /// Every kind, in a fixed order.
+    pub const ALL: [PolicyRefusal; 5] = [
+        PolicyRefusal::ClientJobs,
+        PolicyRefusal::TotalJobs,
+        PolicyRefusal::JobSecret,
+        PolicyRefusal::Submitter,
+        PolicyRefusal::TooLarge,
+    ];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            PolicyRefusal::ClientJobs => "client_jobs",
+            PolicyRefusal::TotalJobs => "total_jobs",
+            PolicyRefusal::JobSecret => "job_secret",
+            PolicyRefusal::Submitter => "submitter",
+            PolicyRefusal::TooLarge => "too_large",
+        }
+    }
+}
+
 /// The registrar: turns registrar requests into signed transactions on the ledger.
 pub struct Registrar {
     ledger: Arc<Ledger>,
@@ -176,6 +214,8 @@ pub struct Registrar {
     dev: bool,
     jobs: Mutex<JobBook<Job>>,
     submitters: Option<Submitters>,
+    /// Refusals by [`PolicyRefusal`], in its `ALL` order.
+    refused: [AtomicU64; 5],
 }
 
 impl Registrar {
@@ -198,7 +238,17 @@ impl Registrar {
             dev,
             jobs: Mutex::new(JobBook::new(policy.jobs)),
             submitters: policy.submitters,
+            refused: Default::default(),
         }
+    }
+
+    /// How many requests this registrar refused for `why` since it started.
+    pub fn refused(&self, why: PolicyRefusal) -> u64 {
+        self.refused[why as usize].load(Ordering::Relaxed)
+    }
+
+    fn count(&self, why: PolicyRefusal) {
+        self.refused[why as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether this registrar holds the job `job_id` (waiting for its signature).
@@ -538,6 +588,7 @@ impl Registrar {
         match &self.submitters {
             Some(submitters) if !submitters.admits(body, &self.ledger) => {
                 tracing::debug!(signer = %body.signer, "refused: not a listed submitter");
+                self.count(PolicyRefusal::Submitter);
                 Err(refuse(
                     Operation::did_of(&body.operation),
                     403,
@@ -568,11 +619,12 @@ impl Registrar {
         let size = match body.check_size() {
             Ok(size) => size,
             Err(e) => {
+                self.count(PolicyRefusal::TooLarge);
                 return RegistrarResponse::failed(
                     did,
                     400,
                     format!("the transaction for this request could never be committed: {e}"),
-                )
+                );
             }
         };
         let serialized = base64::engine::general_purpose::STANDARD.encode(body.signing_bytes());
@@ -589,6 +641,10 @@ impl Registrar {
             Ok(opened) => opened,
             Err(full) => {
                 tracing::info!(%client, "registrar job refused: {full}");
+                self.count(match full {
+                    crate::jobs::Full::Client { .. } => PolicyRefusal::ClientJobs,
+                    _ => PolicyRefusal::TotalJobs,
+                });
                 let mut response = RegistrarResponse::failed(did, 429, full.to_string());
                 response.retry_after = Some(full.retry_after());
                 return response;
@@ -628,6 +684,7 @@ impl Registrar {
                 }
                 Err(e @ Refused::WrongSecret) => {
                     tracing::debug!(job_id, "a job continued without its secret");
+                    self.count(PolicyRefusal::JobSecret);
                     return RegistrarResponse::failed(None, 403, format!("job {job_id}: {e}"));
                 }
                 Ok(job) if job.function != function => {

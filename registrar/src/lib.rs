@@ -28,7 +28,9 @@ pub mod service;
 pub mod state;
 pub mod submitters;
 
-pub use api::{Function, Registrar, RegistrarPolicy, RegistrarRequest, RegistrarResponse};
+pub use api::{
+    Function, PolicyRefusal, Registrar, RegistrarPolicy, RegistrarRequest, RegistrarResponse,
+};
 pub use jobs::{Client, JobLimits};
 pub use namespace::{AliasRecord, BindingRecord, NamespaceRecord};
 pub use operation::{BidStateMachine, Operation};

@@ -71,6 +71,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 .collect(),
         ),
     };
+    metrics.watch_registrars(
+        std::iter::once(node.registrar.clone())
+            .chain(node.subchains.iter().map(|s| s.registrar.clone()))
+            .collect(),
+    )?;
     resolver.watch_recent_dids();
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
