@@ -130,7 +130,11 @@ fn a_job_whose_transaction_would_be_too_large_is_refused_when_it_is_created() {
     let took = started.elapsed();
     assert_eq!(status, 400, "{}", short(&answer));
     assert_eq!(answer["didState"]["state"], "failed", "{}", short(&answer));
-    assert!(answer["jobId"].is_null(), "no job is kept: {}", short(&answer));
+    assert!(
+        answer["jobId"].is_null(),
+        "no job is kept: {}",
+        short(&answer)
+    );
     let reason = answer["didState"]["reason"].as_str().unwrap();
     assert!(
         reason.contains("at most 65536 bytes"),
@@ -153,7 +157,10 @@ fn a_job_whose_transaction_would_be_too_large_is_refused_when_it_is_created() {
 #[test]
 fn pending_jobs_are_capped_per_client_with_429_and_retry_after() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start_with(dir.path(), &["--registrar-max-pending-jobs-per-client", "3"]);
+    let d = Daemon::start_with(
+        dir.path(),
+        &["--registrar-max-pending-jobs-per-client", "3"],
+    );
     let url = format!("{}/1.0/create?method=bid", d.base);
     let keys: Vec<PrivateKey> = (0..3).map(|_| PrivateKey::generate()).collect();
     let jobs: Vec<Value> = keys
@@ -167,7 +174,10 @@ fn pending_jobs_are_capped_per_client_with_429_and_retry_after() {
     assert!(started.elapsed() < Duration::from_millis(500));
     assert_throttled(status, retry_after, &body, "per client");
     assert_eq!(
-        metric(&d.base, "sparkid_registrar_refused_total{reason=\"client_jobs\"}"),
+        metric(
+            &d.base,
+            "sparkid_registrar_refused_total{reason=\"client_jobs\"}"
+        ),
         Some(1.0)
     );
     assert_eq!(metric(&d.base, "sparkid_registrar_jobs_pending"), Some(3.0));
@@ -208,7 +218,10 @@ fn pending_jobs_are_capped_in_total_with_429_and_retry_after() {
     );
     assert_throttled(status, retry_after, &body, "in total");
     assert_eq!(
-        metric(&d.base, "sparkid_registrar_refused_total{reason=\"total_jobs\"}"),
+        metric(
+            &d.base,
+            "sparkid_registrar_refused_total{reason=\"total_jobs\"}"
+        ),
         Some(1.0)
     );
 }
@@ -247,12 +260,19 @@ fn a_job_is_continued_or_cancelled_only_with_its_secret() {
     }
     assert_eq!(height(&d.base), before, "nothing reached the ledger");
     assert_eq!(
-        metric(&d.base, "sparkid_registrar_refused_total{reason=\"job_secret\"}"),
+        metric(
+            &d.base,
+            "sparkid_registrar_refused_total{reason=\"job_secret\"}"
+        ),
         Some(attempts.len() as f64)
     );
 
     // The owner's job is intact: it finishes with the secret.
-    let (status, _, done) = post_from("127.0.0.1", &url, &continuation(&job, &owner, Some(&secret)));
+    let (status, _, done) = post_from(
+        "127.0.0.1",
+        &url,
+        &continuation(&job, &owner, Some(&secret)),
+    );
     assert_eq!(status, 201, "{done}");
     assert_eq!(done["didState"]["state"], "finished", "{done}");
     assert_eq!(height(&d.base), before + 1);
@@ -269,9 +289,17 @@ fn a_job_is_continued_or_cancelled_only_with_its_secret() {
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["didState"]["state"], "failed", "{cancelled}");
     assert!(cancelled["jobId"].is_null(), "{cancelled}");
-    let (status, _, gone) = post_from("127.0.0.1", &url, &continuation(&job, &other, Some(&secret)));
+    let (status, _, gone) = post_from(
+        "127.0.0.1",
+        &url,
+        &continuation(&job, &other, Some(&secret)),
+    );
     assert_eq!(status, 404, "{gone}");
-    assert_eq!(height(&d.base), before + 1, "the cancelled job wrote nothing");
+    assert_eq!(
+        height(&d.base),
+        before + 1,
+        "the cancelled job wrote nothing"
+    );
 }
 
 #[test]
@@ -299,19 +327,28 @@ fn a_permissioned_registrar_accepts_only_listed_submitters() {
     let (status, _, refused) = post_from("127.0.0.1", &url, &create_request(&stranger));
     assert_eq!(status, 403, "{refused}");
     assert_eq!(refused["didState"]["state"], "failed", "{refused}");
-    assert!(refused["jobId"].is_null(), "no job for a stranger: {refused}");
+    assert!(
+        refused["jobId"].is_null(),
+        "no job for a stranger: {refused}"
+    );
     let reason = refused["didState"]["reason"].as_str().unwrap();
     assert!(reason.contains("registrar.submitters"), "{reason}");
     assert_eq!(height(&d.base), before);
     assert_eq!(
-        metric(&d.base, "sparkid_registrar_refused_total{reason=\"submitter\"}"),
+        metric(
+            &d.base,
+            "sparkid_registrar_refused_total{reason=\"submitter\"}"
+        ),
         Some(1.0)
     );
 
     for key in [&listed_key, &listed_did_key] {
         let job = open_job("127.0.0.1", &d.base, key);
-        let (status, _, done) =
-            post_from("127.0.0.1", &url, &continuation(&job, key, Some(&job_secret(&job))));
+        let (status, _, done) = post_from(
+            "127.0.0.1",
+            &url,
+            &continuation(&job, key, Some(&job_secret(&job))),
+        );
         assert_eq!(status, 201, "{done}");
     }
     assert_eq!(height(&d.base), before + 2);

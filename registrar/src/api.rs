@@ -632,11 +632,12 @@ impl Registrar {
             "kid": body.signer, "alg": "EdDSA", "purpose": purpose,
             "payload": body, "serializedPayload": serialized,
         }});
-        let opened = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .open(client, Job { function, body }, size, Instant::now());
+        let opened = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).open(
+            client,
+            Job { function, body },
+            size,
+            Instant::now(),
+        );
         let opened = match opened {
             Ok(opened) => opened,
             Err(full) => {

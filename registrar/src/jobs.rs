@@ -253,8 +253,8 @@ impl<T> JobBook<T> {
             });
         }
         let id = hex::encode(rand::random::<[u8; 16]>());
-        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(rand::random::<[u8; 32]>());
+        let secret =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
         self.order.push_back((now, id.clone()));
         let own = self.clients.entry(client).or_default();
         own.pending += 1;
@@ -392,10 +392,7 @@ mod tests {
         let opened = book.open(at("10.0.0.1"), "job", 10, now).unwrap();
         // 32 random bytes: 256 bits.
         assert_eq!(opened.secret.len(), 43);
-        assert_eq!(
-            book.job(&opened.id, None, now),
-            Err(Refused::WrongSecret)
-        );
+        assert_eq!(book.job(&opened.id, None, now), Err(Refused::WrongSecret));
         let mut wrong = opened.secret.clone();
         wrong.replace_range(42.., if wrong.ends_with('A') { "B" } else { "A" });
         assert_eq!(
@@ -448,7 +445,8 @@ mod tests {
         let start = Instant::now();
         let a = at("10.0.0.1");
         let old = book.open(a, (), 10, start).unwrap();
-        book.open(a, (), 10, start + Duration::from_secs(1)).unwrap();
+        book.open(a, (), 10, start + Duration::from_secs(1))
+            .unwrap();
         let later = start + Duration::from_secs(600);
         assert!(!book.contains(&old.id, later));
         // The first expired: its slot is free again, the second still waits.
@@ -471,9 +469,17 @@ mod tests {
             book.take(&opened.id);
         }
         assert_eq!(book.len(), 1);
-        assert!(book.order.len() <= 2 * book.len() + 65, "{}", book.order.len());
+        assert!(
+            book.order.len() <= 2 * book.len() + 65,
+            "{}",
+            book.order.len()
+        );
         let own = &book.clients[&a];
-        assert!(own.order.len() <= 2 * own.pending + 9, "{}", own.order.len());
+        assert!(
+            own.order.len() <= 2 * own.pending + 9,
+            "{}",
+            own.order.len()
+        );
         assert_eq!(book.bytes, 1);
     }
 }

@@ -49,10 +49,13 @@ impl Submitters {
                 submitters.keys.insert(key.encoded_bytes());
                 continue;
             }
-            let bid: Bid = entry.parse().map_err(|e: sparkid_bid::AddressError| SubmitterError {
-                entry: entry.to_string(),
-                reason: e.to_string(),
-            })?;
+            let bid: Bid =
+                entry
+                    .parse()
+                    .map_err(|e: sparkid_bid::AddressError| SubmitterError {
+                        entry: entry.to_string(),
+                        reason: e.to_string(),
+                    })?;
             submitters.dids.insert(bid.to_string());
         }
         Ok((!submitters.keys.is_empty() || !submitters.dids.is_empty()).then_some(submitters))
@@ -123,6 +126,9 @@ mod tests {
         assert_eq!(Submitters::parse(&[]).unwrap(), None);
         let error = Submitters::parse(&["alice".into()]).unwrap_err();
         assert_eq!(error.entry, "alice");
-        assert!(error.to_string().contains("registrar.submitters"), "{error}");
+        assert!(
+            error.to_string().contains("registrar.submitters"),
+            "{error}"
+        );
     }
 }

@@ -197,9 +197,7 @@ async fn update(
 ) -> Response {
     match method_query(query) {
         Err(reason) => registrar_response(failed(400, reason)),
-        Ok(m) => {
-            registrar_call(state, client_of(peer), Function::Update, m.as_deref(), body).await
-        }
+        Ok(m) => registrar_call(state, client_of(peer), Function::Update, m.as_deref(), body).await,
     }
 }
 
