@@ -352,4 +352,37 @@ fn a_permissioned_registrar_accepts_only_listed_submitters() {
         assert_eq!(status, 201, "{done}");
     }
     assert_eq!(height(&d.base), before + 2);
+
+    // A listed DID's controller keeps writing it: an update signed by its authentication key.
+    let (status, updated) = common::sign_and_send(
+        &format!("{}/1.0/update", d.base),
+        json!({"did": listed_did, "didDocument": sparkid_registrar::api::new_document(
+            &listed_did_key.public_key(),
+            Some(json!({"extension": {"ttl": 60}})),
+        ).unwrap()}),
+        &listed_did_key,
+    );
+    assert_eq!(status, 200, "{updated}");
+
+    // Naming a listed DID's key id proves nothing: a stranger's document that calls its own key
+    // `<listed DID>#key-1` is still refused, since that DID's document does not hold the key.
+    let mut doc = sparkid_registrar::api::new_document(&stranger.public_key(), None).unwrap();
+    let stolen_kid = format!("{listed_did}#key-1");
+    let controller = doc["id"].clone();
+    doc["publicKey"].as_array_mut().unwrap().push(json!({
+        "id": stolen_kid, "type": "Ed25519", "controller": controller,
+        "publicKeyHex": stranger.public_key().to_encoded(),
+    }));
+    doc["authentication"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!(stolen_kid));
+    let (status, _, refused) = post_from(
+        "127.0.0.1",
+        &url,
+        &json!({"options": {"clientSecretMode": true, "signer": stolen_kid}, "didDocument": doc}),
+    );
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused["jobId"].is_null(), "{refused}");
+    assert_eq!(height(&d.base), before + 3);
 }
