@@ -196,7 +196,9 @@ fn try_create_timed(base: &str) -> (u16, Value, Duration) {
     let started = Instant::now();
     let (status, answer) = common::post(
         &url,
-        &json!({ "jobId": first["jobId"], "secret": { "signingResponse": { "signingRequest0": { "signature": signature } } } }),
+        &json!({ "jobId": first["jobId"], "secret": {
+            "jobSecret": first["didRegistrationMetadata"]["jobSecret"],
+            "signingResponse": { "signingRequest0": { "signature": signature } } } }),
     );
     (status, answer, started.elapsed())
 }

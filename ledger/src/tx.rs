@@ -90,6 +90,18 @@ impl TxBody {
         }
     }
 
+    /// Refuses a body whose transaction, once signed, could exceed [`MAX_TX_BYTES`]: a
+    /// registrar asks for a signature only for a body that can still be committed. The bound
+    /// counts the longest signature text (64 bytes of 0xff in Base58), so that no signature
+    /// can push a body that passes here over the limit. Returns that bound, in bytes.
+    pub fn check_size(&self) -> Result<usize, TxError> {
+        let size = canonical_of(&self.canonical(), &Signature([0xff; 64])).len();
+        if size > MAX_TX_BYTES {
+            return Err(TxError::TooLarge(size));
+        }
+        Ok(size)
+    }
+
     /// A fresh random nonce: 8 random bytes in hex, as BIF uses.
     pub fn random_nonce() -> String {
         hex::encode(rand::random::<[u8; 8]>())
@@ -283,6 +295,27 @@ mod tests {
             valid_until: 10,
             operation: serde_json::json!({"op": "noop"}),
         }
+    }
+
+    #[test]
+    fn a_body_that_passes_the_size_check_verifies_once_signed_at_the_limit() {
+        let key = PrivateKey::generate();
+        let with_note = |n: usize| TxBody {
+            operation: serde_json::json!({"op": "noop", "note": "x".repeat(n)}),
+            ..body(&key)
+        };
+        // The largest note whose body passes: its signed transaction must fit too.
+        let overhead = canonical_of(&with_note(0).canonical(), &Signature([0xff; 64])).len();
+        let largest = MAX_TX_BYTES - overhead;
+        assert!(with_note(largest).check_size().is_ok());
+        assert!(with_note(largest).sign(&key).verify().is_ok());
+        assert_eq!(
+            with_note(largest + 1).check_size(),
+            Err(TxError::TooLarge(MAX_TX_BYTES + 1))
+        );
+        // No 64-byte signature is longer in Base58 than the one the bound counts.
+        assert_eq!(Signature([0xff; 64]).to_base58().len(), 88);
+        assert!(Signature([0; 64]).to_base58().len() <= 88);
     }
 
     #[test]

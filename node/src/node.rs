@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use sparkid_bid::{AcCode, KeyError, PrivateKey};
 use sparkid_ledger::{CommitCertificate, Genesis, Ledger, LedgerError, LedgerOptions};
-use sparkid_registrar::{BidStateMachine, Certifier, Registrar, Submitter};
+use sparkid_registrar::{BidStateMachine, Certifier, Registrar, RegistrarPolicy, Submitter};
 use thiserror::Error;
 use tracing::info;
 
@@ -30,6 +30,8 @@ pub struct NodeOptions {
     pub peers: Vec<String>,
     /// How the ledgers (main chain and hosted sub-chains) are opened.
     pub ledger: LedgerOptions,
+    /// What the registrars (main chain and hosted sub-chains) admit: job limits, submitters.
+    pub registrar: RegistrarPolicy,
 }
 
 /// Why a node could not be opened.
@@ -376,7 +378,7 @@ pub fn open(config: &NodeOptions) -> Result<Node, NodeError> {
         let sub = Arc::new(sub);
         subchains.push(SubChain {
             ac: *ac,
-            registrar: start_registrar(&sub, machine, &key, config.dev)?,
+            registrar: start_registrar(&sub, machine, &key, config)?,
             ledger: sub,
         });
     }
@@ -396,10 +398,15 @@ pub fn open(config: &NodeOptions) -> Result<Node, NodeError> {
             key.clone(),
             &config.peers,
         )?;
-        let registrar = Arc::new(Registrar::new(ledger.clone(), submitter, config.dev));
+        let registrar = Arc::new(Registrar::with_policy(
+            ledger.clone(),
+            submitter,
+            config.dev,
+            config.registrar.clone(),
+        ));
         (registrar, Some(consensus))
     } else {
-        (start_registrar(&ledger, machine, &key, config.dev)?, None)
+        (start_registrar(&ledger, machine, &key, config)?, None)
     };
     Ok(Node {
         ledger,
@@ -414,7 +421,7 @@ fn start_registrar(
     ledger: &Arc<Ledger>,
     machine: BidStateMachine,
     key: &PrivateKey,
-    dev: bool,
+    config: &NodeOptions,
 ) -> Result<Arc<Registrar>, NodeError> {
     if !ledger.validators().keys().contains(&key.public_key()) {
         return Err(NodeError::NotAValidator {
@@ -424,5 +431,10 @@ fn start_registrar(
     let key = key.clone();
     let certify: Certifier = Box::new(move |header| Ok(CommitCertificate::sign(header, &[&key])));
     let submitter = Submitter::start(ledger.clone(), machine, certify);
-    Ok(Arc::new(Registrar::new(ledger.clone(), submitter, dev)))
+    Ok(Arc::new(Registrar::with_policy(
+        ledger.clone(),
+        submitter,
+        config.dev,
+        config.registrar.clone(),
+    )))
 }

@@ -1,7 +1,7 @@
 //! A client of a Universal Registrar endpoint in client-managed-secret mode: the request is
 //! sent with `options.clientSecretMode`, the registrar answers a signing request
 //! (`didState.state = "action"`), the client signs its payload and sends the signature back
-//! with the job id. Used by anchoring ([`crate::anchoring`]) and by the `sparkid` CLI.
+//! with the job id and the job's secret (`didRegistrationMetadata.jobSecret`). Used by anchoring ([`crate::anchoring`]) and by the `sparkid` CLI.
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -78,11 +78,15 @@ pub async fn client_managed(
         .decode(payload)
         .map_err(ClientError::Payload)?;
     let signature = key.sign(&bytes);
+    // The job's secret: without it the registrar continues no job.
     let second = json!({
         "jobId": first["jobId"],
-        "secret": { "signingResponse": { "signingRequest0": {
-            "signature": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.0)
-        }}}
+        "secret": {
+            "jobSecret": first["didRegistrationMetadata"]["jobSecret"],
+            "signingResponse": { "signingRequest0": {
+                "signature": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.0)
+            }}
+        }
     });
     post(&client, &url, &second).await
 }

@@ -5,8 +5,13 @@
 //! client signs `serializedPayload` (base64 of the exact bytes) with the named key and posts again
 //! with the `jobId` and `secret.signingResponse`. Internal secret mode (dev only, create only): the
 //! registrar makes the key, signs, and returns the key in `didState.secret`.
+//!
+//! A job is its client's alone: the `action` answer carries a random `jobSecret` (256 bits) in
+//! `didRegistrationMetadata`, and only a request with that `secret.jobSecret` continues the job
+//! or cancels it (`options.cancel: true`). A job whose transaction could not be committed is
+//! refused when it is asked for; pending jobs are bounded ([`crate::jobs`]).
 
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,16 +22,16 @@ use sparkid_bid::document::DID_CONTEXT;
 use sparkid_bid::{Bid, BidDocument, PrivateKey, Signature};
 use sparkid_ledger::{Ledger, Transaction, TxBody};
 
+use crate::jobs::{Client, JobBook, JobLimits, Refused};
 use crate::operation::{BidStateMachine, Operation};
 use crate::service::Submitter;
 use crate::state::{did_key, DidRecord};
+use crate::submitters::Submitters;
 
 /// How many blocks a prepared transaction stays valid.
 pub const VALIDITY_BLOCKS: u64 = 1000;
-/// How long a job waits for its signature.
-pub const JOB_TTL: Duration = Duration::from_secs(600);
-/// The most jobs waiting at once.
-pub const MAX_JOBS: usize = 100_000;
+/// How long a job waits for its signature by default ([`JobLimits::ttl`]).
+pub const JOB_TTL: Duration = crate::jobs::DEFAULT_JOB_TTL;
 
 /// Which registrar function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +127,9 @@ pub struct RegistrarResponse {
     /// The HTTP status for this answer.
     #[serde(skip)]
     pub status: u16,
+    /// With a 429: when to try again (the door's `Retry-After`).
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
 }
 
 impl RegistrarResponse {
@@ -142,14 +150,61 @@ impl RegistrarResponse {
             did_registration_metadata: Map::new(),
             did_document_metadata: Map::new(),
             status,
+            retry_after: None,
         }
     }
+}
+
+/// What a registrar admits beyond the rules of the chain: how many jobs wait, and who may
+/// submit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistrarPolicy {
+    /// The bounds of the jobs waiting for signatures.
+    pub jobs: JobLimits,
+    /// `registrar.submitters`: when set, only these submitters' transactions are accepted.
+    pub submitters: Option<Submitters>,
 }
 
 struct Job {
     function: Function,
     body: TxBody,
-    created: Instant,
+}
+
+/// Why a registrar refused a request by its policy, for the operator's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyRefusal {
+    /// The client had its most jobs waiting.
+    ClientJobs,
+    /// The registrar held its most jobs, or bytes of jobs.
+    TotalJobs,
+    /// A job was continued or cancelled without its secret.
+    JobSecret,
+    /// The transaction's signer is not in `registrar.submitters`.
+    Submitter,
+    /// The transaction could never be committed (too large), refused when asked for.
+    TooLarge,
+}
+
+impl PolicyRefusal {
+    /// Every kind, in a fixed order.
+    pub const ALL: [PolicyRefusal; 5] = [
+        PolicyRefusal::ClientJobs,
+        PolicyRefusal::TotalJobs,
+        PolicyRefusal::JobSecret,
+        PolicyRefusal::Submitter,
+        PolicyRefusal::TooLarge,
+    ];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            PolicyRefusal::ClientJobs => "client_jobs",
+            PolicyRefusal::TotalJobs => "total_jobs",
+            PolicyRefusal::JobSecret => "job_secret",
+            PolicyRefusal::Submitter => "submitter",
+            PolicyRefusal::TooLarge => "too_large",
+        }
+    }
 }
 
 /// The registrar: turns registrar requests into signed transactions on the ledger.
@@ -157,18 +212,43 @@ pub struct Registrar {
     ledger: Arc<Ledger>,
     submitter: Submitter,
     dev: bool,
-    jobs: Mutex<HashMap<String, Job>>,
+    jobs: Mutex<JobBook<Job>>,
+    submitters: Option<Submitters>,
+    /// Refusals by [`PolicyRefusal`], in its `ALL` order.
+    refused: [AtomicU64; 5],
 }
 
 impl Registrar {
-    /// A registrar over `ledger`. `dev` enables internal secret mode.
+    /// A registrar over `ledger` with the default policy (public, default job limits). `dev`
+    /// enables internal secret mode.
     pub fn new(ledger: Arc<Ledger>, submitter: Submitter, dev: bool) -> Registrar {
+        Registrar::with_policy(ledger, submitter, dev, RegistrarPolicy::default())
+    }
+
+    /// A registrar over `ledger` that admits what `policy` allows.
+    pub fn with_policy(
+        ledger: Arc<Ledger>,
+        submitter: Submitter,
+        dev: bool,
+        policy: RegistrarPolicy,
+    ) -> Registrar {
         Registrar {
             ledger,
             submitter,
             dev,
-            jobs: Mutex::new(HashMap::new()),
+            jobs: Mutex::new(JobBook::new(policy.jobs)),
+            submitters: policy.submitters,
+            refused: Default::default(),
         }
+    }
+
+    /// How many requests this registrar refused for `why` since it started.
+    pub fn refused(&self, why: PolicyRefusal) -> u64 {
+        self.refused[why as usize].load(Ordering::Relaxed)
+    }
+
+    fn count(&self, why: PolicyRefusal) {
+        self.refused[why as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether this registrar holds the job `job_id` (waiting for its signature).
@@ -176,7 +256,12 @@ impl Registrar {
         self.jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains_key(job_id)
+            .contains(job_id, Instant::now())
+    }
+
+    /// How many jobs wait for their signatures.
+    pub fn pending_jobs(&self) -> usize {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// The ledger this registrar writes.
@@ -189,8 +274,19 @@ impl Registrar {
         &self.submitter
     }
 
-    /// Handles one registrar request.
+    /// Handles one registrar request from a caller that names no client: such callers share
+    /// one allowance of pending jobs ([`Client::unknown`]).
     pub async fn handle(&self, function: Function, request: RegistrarRequest) -> RegistrarResponse {
+        self.handle_from(Client::unknown(), function, request).await
+    }
+
+    /// Handles one registrar request from `client` (whose pending jobs are capped).
+    pub async fn handle_from(
+        &self,
+        client: Client,
+        function: Function,
+        request: RegistrarRequest,
+    ) -> RegistrarResponse {
         if let Some(job_id) = &request.job_id {
             return self.continue_job(function, job_id, &request).await;
         }
@@ -203,7 +299,7 @@ impl Registrar {
         match prepared {
             Ok(Prepared::Signed(tx, secret)) => self.finish(function, tx, secret).await,
             Ok(Prepared::NeedsSignature { body, purpose }) => {
-                self.ask_for_signature(function, body, purpose)
+                self.ask_for_signature(client, function, body, purpose)
             }
             Err(refusal) => refusal.into(),
         }
@@ -487,40 +583,78 @@ impl Registrar {
         }
     }
 
+    /// Refuses a transaction whose signer `registrar.submitters` does not list.
+    fn admit(&self, body: &TxBody) -> Result<(), Refusal> {
+        match &self.submitters {
+            Some(submitters) if !submitters.admits(body, &self.ledger) => {
+                tracing::debug!(signer = %body.signer, "refused: not a listed submitter");
+                self.count(PolicyRefusal::Submitter);
+                Err(refuse(
+                    Operation::did_of(&body.operation),
+                    403,
+                    format!(
+                        "this registrar is permissioned: it accepts only transactions of the \
+                         submitters it lists (registrar.submitters), and {} with key {} is not \
+                         one of them",
+                        body.signer, body.public_key
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn ask_for_signature(
         &self,
+        client: Client,
         function: Function,
         body: TxBody,
         purpose: &str,
     ) -> RegistrarResponse {
-        let job_id = hex::encode(rand::random::<[u8; 16]>());
-        let serialized = base64::engine::general_purpose::STANDARD.encode(body.signing_bytes());
         let did = Operation::did_of(&body.operation);
+        if let Err(refusal) = self.admit(&body) {
+            return refusal.into();
+        }
+        // Refused now rather than once signed: a signature cannot make it fit.
+        let size = match body.check_size() {
+            Ok(size) => size,
+            Err(e) => {
+                self.count(PolicyRefusal::TooLarge);
+                return RegistrarResponse::failed(
+                    did,
+                    400,
+                    format!("the transaction for this request could never be committed: {e}"),
+                );
+            }
+        };
+        let serialized = base64::engine::general_purpose::STANDARD.encode(body.signing_bytes());
         let request = json!({ "signingRequest0": {
             "kid": body.signer, "alg": "EdDSA", "purpose": purpose,
             "payload": body, "serializedPayload": serialized,
         }});
-        {
-            let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-            jobs.retain(|_, j| j.created.elapsed() < JOB_TTL);
-            if jobs.len() >= MAX_JOBS {
-                return RegistrarResponse::failed(
-                    did,
-                    503,
-                    "too many jobs are waiting for signatures; try again later",
-                );
+        let opened = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).open(
+            client,
+            Job { function, body },
+            size,
+            Instant::now(),
+        );
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(full) => {
+                tracing::info!(%client, "registrar job refused: {full}");
+                self.count(match full {
+                    crate::jobs::Full::Client { .. } => PolicyRefusal::ClientJobs,
+                    _ => PolicyRefusal::TotalJobs,
+                });
+                let mut response = RegistrarResponse::failed(did, 429, full.to_string());
+                response.retry_after = Some(full.retry_after());
+                return response;
             }
-            jobs.insert(
-                job_id.clone(),
-                Job {
-                    function,
-                    body,
-                    created: Instant::now(),
-                },
-            );
-        }
+        };
+        let mut metadata = Map::new();
+        metadata.insert("jobSecret".into(), json!(opened.secret));
         RegistrarResponse {
-            job_id: Some(job_id),
+            job_id: Some(opened.id),
             did_state: DidState {
                 state: "action".into(),
                 did,
@@ -528,44 +662,71 @@ impl Registrar {
                 signing_request: Some(request),
                 ..Default::default()
             },
-            did_registration_metadata: Map::new(),
+            did_registration_metadata: metadata,
             did_document_metadata: Map::new(),
             status: 200,
+            retry_after: None,
         }
     }
 
+    /// Continues (or, with `options.cancel`, cancels) the job `job_id`; only its secret does.
     async fn continue_job(
         &self,
         function: Function,
         job_id: &str,
         request: &RegistrarRequest,
     ) -> RegistrarResponse {
-        let job = {
+        let secret = request.secret.get("jobSecret").and_then(Value::as_str);
+        let did = {
             let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-            match jobs.get(job_id) {
-                Some(j) if j.function != function => {
+            match jobs.job(job_id, secret, Instant::now()) {
+                Err(e @ Refused::Unknown) => {
+                    return RegistrarResponse::failed(None, 404, format!("no job {job_id}: {e}"))
+                }
+                Err(e @ Refused::WrongSecret) => {
+                    tracing::debug!(job_id, "a job continued without its secret");
+                    self.count(PolicyRefusal::JobSecret);
+                    return RegistrarResponse::failed(None, 403, format!("job {job_id}: {e}"));
+                }
+                Ok(job) if job.function != function => {
                     return RegistrarResponse::failed(
                         None,
                         400,
                         format!("job {job_id} belongs to another registrar function"),
                     )
                 }
-                Some(j) if j.created.elapsed() >= JOB_TTL => {
-                    jobs.remove(job_id);
-                    None
-                }
-                Some(_) => jobs.remove(job_id),
-                None => None,
+                Ok(job) => Operation::did_of(&job.body.operation),
             }
         };
-        let Some(job) = job else {
-            return RegistrarResponse::failed(
+        let taken = |registrar: &Registrar| {
+            registrar
+                .jobs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(job_id)
+        };
+        let gone = || {
+            RegistrarResponse::failed(
                 None,
                 404,
-                format!("no job {job_id}: it is unknown, finished, or expired"),
-            );
+                format!("no job {job_id}: it was finished or cancelled meanwhile"),
+            )
         };
-        let did = Operation::did_of(&job.body.operation);
+        if request.options.get("cancel").and_then(Value::as_bool) == Some(true) {
+            if taken(self).is_none() {
+                return gone();
+            }
+            let mut response = RegistrarResponse::failed(
+                did,
+                200,
+                format!("job {job_id} cancelled by its client: nothing was submitted"),
+            );
+            response
+                .did_registration_metadata
+                .insert("cancelled".into(), json!(true));
+            return response;
+        }
+        // Read outside the lock: the job's secret has been shown, so this is its client.
         let signature = request
             .secret
             .get("signingResponse")
@@ -578,6 +739,9 @@ impl Registrar {
             .and_then(parse_signature);
         match signature {
             Ok(signature) => {
+                let Some(job) = taken(self) else {
+                    return gone();
+                };
                 self.finish(
                     function,
                     Transaction {
@@ -589,11 +753,7 @@ impl Registrar {
                 .await
             }
             Err(reason) => {
-                // The client may retry with a correct signature.
-                self.jobs
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(job_id.to_string(), job);
+                // The job stays: its client may retry with a correct signature.
                 let mut response = RegistrarResponse::failed(did, 400, reason);
                 response.job_id = Some(job_id.to_string());
                 response
@@ -608,6 +768,10 @@ impl Registrar {
         secret: Option<Value>,
     ) -> RegistrarResponse {
         let did = Operation::did_of(&tx.body.operation);
+        // Again at the end: the signer's document may have changed while the job waited.
+        if let Err(refusal) = self.admit(&tx.body) {
+            return refusal.into();
+        }
         let tx_operation = tx.body.operation.clone();
         let verified = match tx.verify() {
             Ok(v) => v,
@@ -630,6 +794,7 @@ impl Registrar {
                     } else {
                         200
                     },
+                    retry_after: None,
                 };
                 let meta = &mut response.did_registration_metadata;
                 meta.insert("method".into(), json!("bid"));

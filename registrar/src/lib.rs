@@ -14,18 +14,26 @@
 //! - [`anchor`]: sub-chain headers anchored on the main chain.
 //! - [`operation`]: the operations and the state machine the ledger runs them with.
 //! - [`service`]: the pool and block producer (group commit).
+//! - [`jobs`]: the jobs waiting for their clients' signatures, bounded, each with its secret.
+//! - [`submitters`]: `registrar.submitters`, the allow-list of a permissioned registrar.
 //! - [`api`]: Universal Registrar requests and responses.
 #![deny(missing_docs)]
 
 pub mod anchor;
 pub mod api;
+pub mod jobs;
 pub mod namespace;
 pub mod operation;
 pub mod service;
 pub mod state;
+pub mod submitters;
 
-pub use api::{Function, Registrar, RegistrarRequest, RegistrarResponse};
+pub use api::{
+    Function, PolicyRefusal, Registrar, RegistrarPolicy, RegistrarRequest, RegistrarResponse,
+};
+pub use jobs::{Client, JobLimits};
 pub use namespace::{AliasRecord, BindingRecord, NamespaceRecord};
 pub use operation::{BidStateMachine, Operation};
 pub use service::{Certifier, Committed, LocalSequencer, Sequencer, SubmitError, Submitter};
 pub use state::{did_key, DidRecord, Kind, OperationError};
+pub use submitters::Submitters;

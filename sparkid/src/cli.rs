@@ -211,6 +211,8 @@ struct ServeArgs {
     udp_rrl: crate::config::RrlArgs,
     #[command(flatten)]
     limits: crate::edge::LimitsArgs,
+    #[command(flatten)]
+    registrar: crate::config::RegistrarArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -534,6 +536,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             file.udp_rrl_table_size,
         ),
         limits: args.limits.resolve(file.limits),
+        registrar: args.registrar.resolve(file.registrar)?,
     };
     if config.dev && !dev_asked {
         refuse_implicit_dev_off_loopback(&config)?;

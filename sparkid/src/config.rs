@@ -81,6 +81,8 @@ pub struct FileConfig {
     /// The HTTP server's limits (`[limits]`: timeouts, connection caps, rate limits); see
     /// [`crate::edge`].
     pub limits: Option<crate::edge::LimitsFile>,
+    /// `[registrar]`: pending-job limits and the submitters allow-list.
+    pub registrar: Option<RegistrarFile>,
 }
 
 /// Why the configuration cannot be used.
@@ -158,6 +160,8 @@ pub struct ServeConfig {
     pub udp_rrl: RrlConfig,
     /// The HTTP server's limits ([`crate::edge`]).
     pub limits: crate::edge::LimitsConfig,
+    /// What the registrars admit: pending-job limits, submitters.
+    pub registrar: sparkid_registrar::RegistrarPolicy,
 }
 
 impl ServeConfig {
@@ -171,6 +175,7 @@ impl ServeConfig {
             subchains: self.subchains.clone(),
             peers: self.peers.clone(),
             ledger: self.ledger,
+            registrar: self.registrar.clone(),
         }
     }
 
@@ -491,6 +496,84 @@ impl RrlArgs {
     }
 }
 
+/// `[registrar]` in the configuration file: what the registrars admit.
+///
+/// A client-managed request opens a job that waits for the client's signature; pending jobs
+/// are capped per client (its IP address; an IPv6 client by its /64) and in total, and a
+/// request over a cap is answered 429 with `Retry-After`. Clients behind one proxy or follower
+/// share its address, hence its allowance.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrarFile {
+    /// Only transactions signed by these submitters are accepted: did:bid DIDs (a key of the
+    /// DID's document signs) or BIF encoded public keys (`b065…`); others get 403. Unset or
+    /// empty: anyone may submit [default: unset].
+    pub submitters: Option<Vec<String>>,
+    /// The most jobs waiting for signatures at once [default: 4096].
+    pub max_pending_jobs: Option<usize>,
+    /// The most jobs one client may have waiting at once [default: 64].
+    pub max_pending_jobs_per_client: Option<usize>,
+    /// The most bytes of waiting transactions at once [default: 67108864].
+    pub max_pending_job_bytes: Option<usize>,
+}
+
+/// The registrar flags of `sparkid serve` (each also an environment variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RegistrarArgs {
+    /// Accept only transactions signed by this submitter: a did:bid DID or a BIF encoded public
+    /// key (repeatable) [default: anyone].
+    #[arg(
+        long = "registrar-submitter",
+        env = "SPARKID_REGISTRAR_SUBMITTERS",
+        value_delimiter = ','
+    )]
+    pub registrar_submitters: Vec<String>,
+    /// The most jobs waiting for signatures at once [default: 4096].
+    #[arg(long, env = "SPARKID_REGISTRAR_MAX_PENDING_JOBS")]
+    pub registrar_max_pending_jobs: Option<usize>,
+    /// The most jobs one client (IP address) may have waiting at once [default: 64].
+    #[arg(long, env = "SPARKID_REGISTRAR_MAX_PENDING_JOBS_PER_CLIENT")]
+    pub registrar_max_pending_jobs_per_client: Option<usize>,
+    /// The most bytes of waiting transactions at once [default: 67108864].
+    #[arg(long, env = "SPARKID_REGISTRAR_MAX_PENDING_JOB_BYTES")]
+    pub registrar_max_pending_job_bytes: Option<usize>,
+}
+
+impl RegistrarArgs {
+    /// The policy: flags (and environment) over the file's `[registrar]` over the defaults.
+    pub fn resolve(
+        self,
+        file: Option<RegistrarFile>,
+    ) -> Result<sparkid_registrar::RegistrarPolicy, sparkid_registrar::submitters::SubmitterError>
+    {
+        let file = file.unwrap_or_default();
+        let defaults = sparkid_registrar::JobLimits::default();
+        let submitters = if self.registrar_submitters.is_empty() {
+            file.submitters.unwrap_or_default()
+        } else {
+            self.registrar_submitters
+        };
+        Ok(sparkid_registrar::RegistrarPolicy {
+            jobs: sparkid_registrar::JobLimits {
+                max_pending: self
+                    .registrar_max_pending_jobs
+                    .or(file.max_pending_jobs)
+                    .unwrap_or(defaults.max_pending),
+                max_pending_per_client: self
+                    .registrar_max_pending_jobs_per_client
+                    .or(file.max_pending_jobs_per_client)
+                    .unwrap_or(defaults.max_pending_per_client),
+                max_pending_bytes: self
+                    .registrar_max_pending_job_bytes
+                    .or(file.max_pending_job_bytes)
+                    .unwrap_or(defaults.max_pending_bytes),
+                ttl: defaults.ttl,
+            },
+            submitters: sparkid_registrar::Submitters::parse(&submitters)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,5 +624,34 @@ mod tests {
         let file: FileConfig = toml::from_str("[limits]\nmax_long_polls_per_client = 4\n").unwrap();
         let limits = crate::edge::LimitsArgs::default().resolve(file.limits);
         assert_eq!(limits.max_long_polls_per_client, 4);
+    }
+
+    #[test]
+    fn registrar_limits_are_the_flag_then_the_file_then_the_default() {
+        let file: FileConfig = toml::from_str(
+            "[registrar]\nmax_pending_jobs = 10\nmax_pending_jobs_per_client = 2\n\
+             submitters = [\"did:bid:efJgt44mNDewKK1VEN454R17cjso3mSG\"]",
+        )
+        .unwrap();
+        let policy = RegistrarArgs {
+            registrar_max_pending_jobs_per_client: Some(5),
+            ..Default::default()
+        }
+        .resolve(file.registrar)
+        .unwrap();
+        assert_eq!(policy.jobs.max_pending, 10);
+        assert_eq!(policy.jobs.max_pending_per_client, 5);
+        assert_eq!(
+            policy.jobs.max_pending_bytes,
+            sparkid_registrar::JobLimits::default().max_pending_bytes
+        );
+        assert_eq!(policy.submitters.map(|s| s.len()), Some(1));
+        let public = RegistrarArgs::default().resolve(None).unwrap();
+        assert_eq!(public.submitters, None);
+        let bad = RegistrarArgs {
+            registrar_submitters: vec!["alice".into()],
+            ..Default::default()
+        };
+        assert!(bad.resolve(None).is_err());
     }
 }

@@ -20,6 +20,8 @@
 //! | `sparkid_http_refused_total` | counter | `reason` (`connections_per_client`, `connections`, `long_polls_per_client`) |
 //! | `sparkid_http_connections_timed_out_total` | counter | `timeout` (`header_read`, `idle`) |
 //! | `sparkid_http_connections_open` | gauge | - |
+//! | `sparkid_registrar_jobs_pending` | gauge | - (jobs waiting for their clients' signatures, all chains) |
+//! | `sparkid_registrar_refused_total` | counter | `reason` (`client_jobs`, `total_jobs`: a pending-job cap; `job_secret`: a job continued without its secret; `submitter`: not in `registrar.submitters`; `too_large`: a job that could never commit) |
 //! | `sparkid_sync_*` (followers: peer head, lag, blocks applied and refused, forwarded writes) | see [`sparkid_node::follow`] | |
 
 use std::sync::{Arc, Mutex, Weak};
@@ -161,6 +163,42 @@ impl Metrics {
                 gauge.set(i64::try_from(ledger.height()).unwrap_or(i64::MAX));
             }
         }));
+    }
+
+    /// Reports the registrars' pending jobs and policy refusals (read at each scrape), summed
+    /// over `registrars` (the main chain's and the hosted sub-chains').
+    pub fn watch_registrars(
+        &self,
+        registrars: Vec<Arc<sparkid_registrar::Registrar>>,
+    ) -> Result<(), MetricsError> {
+        let pending = IntGauge::new(
+            "sparkid_registrar_jobs_pending",
+            "Registrar jobs waiting for their clients' signatures.",
+        )?;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "sparkid_registrar_refused_total",
+                "Registrar requests refused by its policy (job caps, job secrets, submitters, size).",
+            ),
+            &["reason"],
+        )?;
+        self.registry.register(Box::new(pending.clone()))?;
+        self.registry.register(Box::new(refused.clone()))?;
+        let registrars: Vec<Weak<sparkid_registrar::Registrar>> =
+            registrars.iter().map(Arc::downgrade).collect();
+        self.on_scrape(Box::new(move || {
+            let live: Vec<_> = registrars.iter().filter_map(Weak::upgrade).collect();
+            let jobs: usize = live.iter().map(|r| r.pending_jobs()).sum();
+            pending.set(i64::try_from(jobs).unwrap_or(i64::MAX));
+            for why in sparkid_registrar::PolicyRefusal::ALL {
+                let total: u64 = live.iter().map(|r| r.refused(why)).sum();
+                if let Ok(counter) = refused.get_metric_with_label_values(&[why.label()]) {
+                    // The registrars count; the counter catches up at each scrape.
+                    counter.inc_by(total.saturating_sub(counter.get()));
+                }
+            }
+        }));
+        Ok(())
     }
 
     /// The registry, for modules that bring metrics of their own (such as

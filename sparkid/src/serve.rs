@@ -73,6 +73,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 .collect(),
         ),
     };
+    metrics.watch_registrars(
+        std::iter::once(node.registrar.clone())
+            .chain(node.subchains.iter().map(|s| s.registrar.clone()))
+            .collect(),
+    )?;
     resolver.watch_recent_dids();
     // Every block producer this daemon runs (main chain and hosted sub-chains), for /healthz
     // and for the supervision below.

@@ -207,7 +207,8 @@ pub fn get_json(url: &str) -> (u16, Value) {
     (status, value)
 }
 
-/// The client-managed exchange: ask, sign the serialized payload with `key`, answer.
+/// The client-managed exchange: ask, sign the serialized payload with `key`, answer (with the
+/// job's secret).
 pub fn sign_and_send(url: &str, body: Value, key: &PrivateKey) -> (u16, Value) {
     let (status, first) = post(url, &body);
     if first["didState"]["state"] != "action" {
@@ -222,7 +223,9 @@ pub fn sign_and_send(url: &str, body: Value, key: &PrivateKey) -> (u16, Value) {
     let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign(&bytes).0);
     post(
         url,
-        &json!({ "jobId": first["jobId"], "secret": { "signingResponse": { "signingRequest0": { "signature": signature } } } }),
+        &json!({ "jobId": first["jobId"], "secret": {
+            "jobSecret": first["didRegistrationMetadata"]["jobSecret"],
+            "signingResponse": { "signingRequest0": { "signature": signature } } } }),
     )
 }
 

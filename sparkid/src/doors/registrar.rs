@@ -1,18 +1,25 @@
 //! The Universal Registrar door: `POST /1.0/create|update|deactivate` and the namespace
 //! operations (`POST /1.0/namespaces`), each routed to the registrar of the chain it writes
 //! (the main chain's or a hosted sub-chain's).
+//!
+//! The client a request counts against (pending jobs are capped per client) is the peer's IP
+//! address, from the connection; a daemon served without connection info counts every request
+//! as one unknown client.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
+use axum::Extension;
 use serde_json::Value;
 use sparkid_bid::AcCode;
-use sparkid_registrar::{Function, Registrar, RegistrarRequest, RegistrarResponse};
+use sparkid_registrar::{Client, Function, Registrar, RegistrarRequest, RegistrarResponse};
 
 use crate::doors::resolution::json_response;
 use crate::doors::routes::{post, Routes};
@@ -43,11 +50,29 @@ pub fn router(registrars: Registrars) -> Routes {
 fn registrar_response(response: RegistrarResponse) -> Response {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_value(&response).unwrap_or(Value::Null);
-    json_response(status, "application/json", &body)
+    let mut answer = json_response(status, "application/json", &body);
+    if let Some(after) = response.retry_after {
+        // Whole seconds, rounded up: retrying a little late is better than a little early.
+        let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        answer
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    answer
+}
+
+/// The client a request counts against: its peer's address.
+type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+fn client_of(peer: Peer) -> Client {
+    peer.map_or_else(Client::unknown, |Extension(ConnectInfo(addr))| {
+        Client::from_ip(addr.ip())
+    })
 }
 
 async fn registrar_call(
     state: Registrars,
+    client: Client,
     function: Function,
     method: Option<&str>,
     body: Bytes,
@@ -73,7 +98,7 @@ async fn registrar_call(
         Ok(r) => r,
         Err(refusal) => return registrar_response(*refusal),
     };
-    registrar_response(registrar.handle(function, request).await)
+    registrar_response(registrar.handle_from(client, function, request).await)
 }
 
 /// The registrar of the chain a request writes: a continued job's, else the chain of the DID
@@ -151,39 +176,47 @@ fn method_query(
 
 async fn create(
     State(state): State<Registrars>,
+    peer: Peer,
     query: Result<Query<MethodQuery>, QueryRejection>,
     body: Bytes,
 ) -> Response {
     match method_query(query) {
         Err(reason) => registrar_response(failed(400, reason)),
         Ok(None) => registrar_response(failed(400, "create needs ?method=bid".into())),
-        Ok(Some(m)) => registrar_call(state, Function::Create, Some(&m), body).await,
+        Ok(Some(m)) => {
+            registrar_call(state, client_of(peer), Function::Create, Some(&m), body).await
+        }
     }
 }
 
 async fn update(
     State(state): State<Registrars>,
+    peer: Peer,
     query: Result<Query<MethodQuery>, QueryRejection>,
     body: Bytes,
 ) -> Response {
     match method_query(query) {
         Err(reason) => registrar_response(failed(400, reason)),
-        Ok(m) => registrar_call(state, Function::Update, m.as_deref(), body).await,
+        Ok(m) => registrar_call(state, client_of(peer), Function::Update, m.as_deref(), body).await,
     }
 }
 
 async fn deactivate(
     State(state): State<Registrars>,
+    peer: Peer,
     query: Result<Query<MethodQuery>, QueryRejection>,
     body: Bytes,
 ) -> Response {
     match method_query(query) {
         Err(reason) => registrar_response(failed(400, reason)),
-        Ok(m) => registrar_call(state, Function::Deactivate, m.as_deref(), body).await,
+        Ok(m) => {
+            let client = client_of(peer);
+            registrar_call(state, client, Function::Deactivate, m.as_deref(), body).await
+        }
     }
 }
 
 /// Delegate, bind, unbind: the registrar's namespace operations, in the same job protocol.
-async fn namespaces(State(state): State<Registrars>, body: Bytes) -> Response {
-    registrar_call(state, Function::Namespace, None, body).await
+async fn namespaces(State(state): State<Registrars>, peer: Peer, body: Bytes) -> Response {
+    registrar_call(state, client_of(peer), Function::Namespace, None, body).await
 }
