@@ -504,9 +504,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         anchor: args
             .anchor
             .resolve(file.anchor_to, file.anchor_key, file.anchor_interval),
-        cache: args
-            .cache
-            .resolve(file.cache_bytes, file.redis_url, file.cache_ttl_max),
+        cache: crate::config::CacheConfig {
+            redis_secret: (args.cache.redis_secret.clone())
+                .or(file.redis_secret)
+                .filter(|s| !s.is_empty()),
+            ..args
+                .cache
+                .resolve(file.cache_bytes, file.redis_url, file.cache_ttl_max)
+        },
         ledger: args.ledger.resolve(file.ledger_cache_mb),
         handle: args.handle.resolve(file.handle, file.public_url),
         dns: args

@@ -45,6 +45,10 @@ pub struct FileConfig {
     pub redis_url: Option<String>,
     /// The longest a cache entry lives, in seconds, whatever the document's `extension.ttl`.
     pub cache_ttl_max: Option<u64>,
+    /// The shared secret keying the HMAC of every Redis value and invalidation message (at
+    /// least 16 bytes, the same on every replica of one Redis). Required with `redis_url`
+    /// outside dev mode; in dev mode a random one is made for the process.
+    pub redis_secret: Option<String>,
     /// The ledger database's page cache, in MiB (most of the daemon's memory with a large
     /// ledger) [default: 256].
     pub ledger_cache_mb: Option<u64>,
@@ -258,6 +262,10 @@ pub struct CacheArgs {
     /// Cap on a cache entry's lifetime, in seconds [default: 3600].
     #[arg(long, env = "SPARKID_CACHE_TTL_MAX")]
     pub cache_ttl_max: Option<u64>,
+    /// The shared secret keying the HMAC of Redis values and invalidation messages (at least
+    /// 16 bytes, the same on every replica); required with --redis-url outside dev mode.
+    #[arg(long, env = "SPARKID_REDIS_SECRET", hide_env_values = true)]
+    pub redis_secret: Option<String>,
 }
 
 impl CacheArgs {
@@ -282,6 +290,7 @@ impl CacheArgs {
                 .cache_ttl_max
                 .or(cache_ttl_max)
                 .unwrap_or(defaults.ttl_max),
+            redis_secret: self.redis_secret.filter(|s| !s.is_empty()),
         }
     }
 }

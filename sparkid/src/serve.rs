@@ -22,6 +22,14 @@ use crate::metrics::{self, Metrics};
 
 /// Runs the daemon until Ctrl-C or SIGTERM.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    if config.cache.redis_url.is_some() && config.cache.redis_secret.is_none() && !config.dev {
+        // Without a shared secret Redis values cannot be authenticated, and anyone who can
+        // write to Redis could make every replica serve a forged record.
+        anyhow::bail!(
+            "redis_url needs redis_secret (--redis-secret, SPARKID_REDIS_SECRET): the shared \
+             secret that authenticates the Redis cache's values"
+        );
+    }
     let node = if config.follow.is_empty() {
         tokio::task::block_in_place(|| node::open(&config.node_options()))?
     } else {
