@@ -962,9 +962,12 @@ fn decode(secret: &[u8], redis_key: &str, bytes: &[u8]) -> Decoded {
         return Decoded::Forged;
     };
     let header = &bytes[..1 + height.len() + 1 + expires.len()];
-    let verified = mac_of(secret, &[redis_key.as_bytes(), header, value.unwrap_or(b"")])
-        .verify_slice(&tag)
-        .is_ok();
+    let verified = mac_of(
+        secret,
+        &[redis_key.as_bytes(), header, value.unwrap_or(b"")],
+    )
+    .verify_slice(&tag)
+    .is_ok();
     if !verified {
         return Decoded::Forged;
     }
@@ -1552,7 +1555,10 @@ mod tests {
     #[test]
     fn an_entry_is_served_only_under_its_own_key_with_its_own_secret() {
         let v = encode(SECRET, "k", Some("{}"), 12, 1_900_000_000);
-        assert!(matches!(decode(b"another secret!!", "k", &v), Decoded::Forged));
+        assert!(matches!(
+            decode(b"another secret!!", "k", &v),
+            Decoded::Forged
+        ));
         assert!(matches!(decode(SECRET, "other", &v), Decoded::Forged));
         // Any change of the stamp, the expiry or the value breaks it.
         let text = String::from_utf8(v).unwrap();

@@ -206,6 +206,8 @@ struct ServeArgs {
     handle: crate::config::HandleArgs,
     #[command(flatten)]
     dns: crate::config::DnsArgs,
+    #[command(flatten)]
+    upstream: crate::config::UpstreamArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -474,6 +476,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         args.validator_urls
     };
+    let dev = args
+        .dev
+        .or(file.dev)
+        .unwrap_or(genesis.is_none() && validator_key.is_none() && follow.is_empty());
     let config = ServeConfig {
         data: args
             .data
@@ -483,10 +489,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(a) => a,
             None => DEFAULT_HTTP.parse()?,
         },
-        dev: args
-            .dev
-            .or(file.dev)
-            .unwrap_or(genesis.is_none() && validator_key.is_none() && follow.is_empty()),
+        dev,
         genesis,
         validator_key,
         log: args.log.or(file.log).unwrap_or_else(|| DEFAULT_LOG.into()),
@@ -525,6 +528,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             args.peers
         },
+        upstream: args.upstream.resolve(
+            file.driver_cache_bytes,
+            file.subchain_fanout,
+            file.subchain_negative_ttl,
+            file.subchain_allow_private_targets,
+            dev,
+        ),
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("log filter")?)

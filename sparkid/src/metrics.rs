@@ -103,6 +103,37 @@ impl Metrics {
         }));
     }
 
+    /// Reports the driver answer cache's size (bytes charged, entries, bound; read at each
+    /// scrape): `sparkid_driver_cache_bytes`, `sparkid_driver_cache_entries`,
+    /// `sparkid_driver_cache_capacity_bytes`.
+    pub fn watch_drivers(
+        &self,
+        drivers: sparkid_resolver::drivers::Drivers,
+    ) -> Result<(), MetricsError> {
+        let bytes = IntGauge::new(
+            "sparkid_driver_cache_bytes",
+            "Bytes the driver answer cache is charged for its entries.",
+        )?;
+        let entries = IntGauge::new(
+            "sparkid_driver_cache_entries",
+            "Driver answers in the cache.",
+        )?;
+        let capacity = IntGauge::new(
+            "sparkid_driver_cache_capacity_bytes",
+            "The driver answer cache's bound in bytes.",
+        )?;
+        self.registry.register(Box::new(bytes.clone()))?;
+        self.registry.register(Box::new(entries.clone()))?;
+        self.registry.register(Box::new(capacity.clone()))?;
+        self.on_scrape(Box::new(move || {
+            let (used, len, bound) = drivers.cache_usage();
+            bytes.set(i64::try_from(used).unwrap_or(i64::MAX));
+            entries.set(i64::try_from(len).unwrap_or(i64::MAX));
+            capacity.set(i64::try_from(bound).unwrap_or(i64::MAX));
+        }));
+        Ok(())
+    }
+
     /// The registry, for modules that bring metrics of their own (such as
     /// [`sparkid_node::follow`]'s sync metrics).
     pub fn registry(&self) -> &Registry {

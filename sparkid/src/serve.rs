@@ -68,8 +68,15 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         )?)
     };
     let resolver = Resolver::new(records)
-        .with_drivers(Drivers::new(&config.drivers)?)
-        .with_subchains(SubChains::new(hosted.clone()));
+        .with_drivers(Drivers::with_cache_bytes(
+            &config.drivers,
+            config.upstream.driver_cache_bytes,
+        )?)
+        .with_subchains(SubChains::with_limits(
+            hosted.clone(),
+            config.upstream.subchain.clone(),
+        ));
+    metrics.watch_drivers(resolver.drivers().clone())?;
     let registrars = doors::registrar::Registrars {
         main: node.registrar.clone(),
         subchains: Arc::new(
