@@ -395,10 +395,11 @@ fn an_endless_driver_answer_is_cut_off_at_its_cap() {
 }
 
 /// Large driver answers for many DIDs evict each other: the driver cache holds no more bytes
-/// than configured, and still reuses recent answers.
+/// than configured (its gauge, and the daemon's resident memory), and still reuses recent
+/// answers.
 #[test]
 fn the_driver_cache_is_bounded_in_bytes() {
-    let filler = "x".repeat(200 * 1024);
+    let filler = "x".repeat(400 * 1024);
     let (driver, hits) = test_server(move |path| {
         let did = path.rsplit('/').next().unwrap_or("");
         Reply::Json(
@@ -416,10 +417,19 @@ fn the_driver_cache_is_bounded_in_bytes() {
         ),
     );
     let d = Daemon::start_with(&dir.path().join("data"), &["--config", &config]);
-    for i in 0..60 {
+    let (status, r) = resolve(&d.base, "did:big:warm-up");
+    assert_eq!(status, 200, "{r}");
+    let before = rss(d.child.id());
+    // 150 answers of 400 KiB: about 60 MiB of JSON, several times that parsed.
+    for i in 0..150 {
         let (status, r) = resolve(&d.base, &format!("did:big:{i}"));
         assert_eq!(status, 200, "{r}");
     }
+    let after = rss(d.child.id());
+    assert!(
+        after < before + 48 * 1024 * 1024,
+        "RSS grew from {before} to {after}"
+    );
     let used = metric(&d.base, "sparkid_driver_cache_bytes").unwrap();
     assert!(used <= 4_194_304.0, "{used}");
     assert!(used > 1_000_000.0, "the cache keeps answers: {used}");
@@ -429,7 +439,7 @@ fn the_driver_cache_is_bounded_in_bytes() {
     );
     // The latest answer is reused, not fetched again.
     let fetched = hits.load(Ordering::SeqCst);
-    let (_, r) = resolve(&d.base, "did:big:59");
+    let (_, r) = resolve(&d.base, "did:big:149");
     assert_eq!(r["didResolutionMetadata"]["driverCached"], true, "{r}");
     assert_eq!(hits.load(Ordering::SeqCst), fetched);
 }

@@ -926,6 +926,45 @@ fn encode(
     out
 }
 
+/// An entry as Redis stores it under `redis_key`, sealed with `secret`: `value` (none: the key
+/// is absent) as of block `height`, expiring at `expires` (Unix seconds). For tools and fuzzing;
+/// the cache seals its own.
+pub fn seal_entry(
+    secret: &[u8],
+    redis_key: &str,
+    value: Option<&str>,
+    height: u64,
+    expires: u64,
+) -> Vec<u8> {
+    encode(secret, redis_key, value, height, expires)
+}
+
+/// What `bytes`, read from `redis_key`, holds if it is an entry sealed with `secret`: the value
+/// (none: absent), the height and the expiry. None for a tombstone, anything malformed, and
+/// anything whose HMAC does not hold.
+pub fn open_entry(
+    secret: &[u8],
+    redis_key: &str,
+    bytes: &[u8],
+) -> Option<(Option<String>, u64, u64)> {
+    match decode(secret, redis_key, bytes) {
+        Decoded::Entry(s) => Some((s.value.map(|v| v.to_string()), s.height, s.expires)),
+        Decoded::Forged | Decoded::Nothing => None,
+    }
+}
+
+/// The JSON of an invalidation message published on `channel`, if its HMAC (keyed by
+/// `secret`) holds.
+pub fn open_message<'a>(secret: &[u8], channel: &str, payload: &'a [u8]) -> Option<&'a [u8]> {
+    let space = payload.iter().position(|&b| b == b' ')?;
+    let tag = hex::decode(&payload[..space]).ok()?;
+    let json = &payload[space + 1..];
+    mac_of(secret, &[channel.as_bytes(), json])
+        .verify_slice(&tag)
+        .ok()?;
+    Some(json)
+}
+
 /// What a Redis key holds, once read.
 enum Decoded {
     /// An entry whose HMAC holds.
@@ -1070,13 +1109,7 @@ impl L2 {
 
     /// The JSON of a published message, if its HMAC holds.
     fn open_message<'a>(&self, payload: &'a [u8]) -> Option<&'a [u8]> {
-        let space = payload.iter().position(|&b| b == b' ')?;
-        let tag = hex::decode(&payload[..space]).ok()?;
-        let json = &payload[space + 1..];
-        mac_of(&self.secret, &[self.channel.as_bytes(), json])
-            .verify_slice(&tag)
-            .ok()?;
-        Some(json)
+        open_message(&self.secret, &self.channel, payload)
     }
 
     fn redis_key(&self, key: &str) -> String {
