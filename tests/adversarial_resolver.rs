@@ -370,6 +370,13 @@ fn an_endless_driver_answer_is_cut_off_at_its_cap() {
         detail.contains("answered more than 1048576 bytes"),
         "{detail}"
     );
+    assert_eq!(
+        metric(
+            &d.base,
+            "sparkid_upstream_refused_total{reason=\"too_large\"}"
+        ),
+        Some(2.0)
+    );
 
     // Attackers repeating it, four at a time: memory stays bounded.
     let before = rss(pid);
@@ -504,6 +511,13 @@ fn recursion_spends_at_most_the_fan_out_budget() {
     assert_eq!(status, 502, "{r}");
     assert!(error_detail(&r).contains("fan-out budget of 3"), "{r}");
     assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        metric(
+            &main.base,
+            "sparkid_upstream_refused_total{reason=\"fanout\"}"
+        ),
+        Some(1.0)
+    );
 }
 
 /// A delegation naming this very resolver (five times) is answered at once: the recursive
@@ -555,6 +569,10 @@ fn negative_answers_are_reused_briefly() {
         assert_eq!(status, 404, "{r}");
     }
     assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        metric(&main.base, "sparkid_subchain_negative_hits_total"),
+        Some(4.0)
+    );
     std::thread::sleep(Duration::from_millis(2200));
     let (status, _) = resolve(&main.base, &did);
     assert_eq!(status, 404);
@@ -579,6 +597,13 @@ fn a_private_target_is_refused_without_the_option() {
         "{detail}"
     );
     assert_eq!(hits.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        metric(
+            &main.base,
+            "sparkid_upstream_refused_total{reason=\"private_target\"}"
+        ),
+        Some(2.0)
+    );
 }
 
 /// A resolver in front of `upstream` that answers what `upstream` answers, changed by the

@@ -85,6 +85,61 @@ pub const MAX_DRIVER_BODY: usize = 1024 * 1024;
 /// Bad Gateway, for the client did nothing wrong and neither did this resolver.
 pub const UPSTREAM_FAILED: u16 = 502;
 
+/// Counters of what the resolver refused from, or did not ask of, other resolvers (drivers and
+/// sub-chain resolvers), for Prometheus: `sparkid_upstream_refused_total{reason}` and
+/// `sparkid_subchain_negative_hits_total`.
+#[derive(Clone)]
+pub struct UpstreamMetrics {
+    /// Answers cut off at their size cap.
+    pub too_large: prometheus::IntCounter,
+    /// Requests refused because their fan-out budget was spent.
+    pub fanout: prometheus::IntCounter,
+    /// Endpoints not asked because they are private targets.
+    pub private_target: prometheus::IntCounter,
+    /// Sub-chain answers that did not hold against the anchor.
+    pub anchor: prometheus::IntCounter,
+    /// Sub-chain endpoints not asked because a recent negative answer was reused.
+    pub negative_hits: prometheus::IntCounter,
+}
+
+impl std::fmt::Debug for UpstreamMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamMetrics").finish_non_exhaustive()
+    }
+}
+
+impl UpstreamMetrics {
+    /// Counters in a registry of their own (outside a daemon).
+    pub fn standalone() -> Result<UpstreamMetrics, prometheus::Error> {
+        UpstreamMetrics::register(&prometheus::Registry::new())
+    }
+
+    /// The counters, registered in `registry` (the daemon's).
+    pub fn register(registry: &prometheus::Registry) -> Result<UpstreamMetrics, prometheus::Error> {
+        let refused = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "sparkid_upstream_refused_total",
+                "Drivers' and sub-chain resolvers' answers refused, or requests to them not made: \
+                 too_large, fanout, private_target, anchor.",
+            ),
+            &["reason"],
+        )?;
+        let negative_hits = prometheus::IntCounter::new(
+            "sparkid_subchain_negative_hits_total",
+            "Sub-chain resolver requests answered from a recent negative answer.",
+        )?;
+        registry.register(Box::new(refused.clone()))?;
+        registry.register(Box::new(negative_hits.clone()))?;
+        Ok(UpstreamMetrics {
+            too_large: refused.get_metric_with_label_values(&["too_large"])?,
+            fanout: refused.get_metric_with_label_values(&["fanout"])?,
+            private_target: refused.get_metric_with_label_values(&["private_target"])?,
+            anchor: refused.get_metric_with_label_values(&["anchor"])?,
+            negative_hits,
+        })
+    }
+}
+
 /// What a driver is asked for.
 pub const DRIVER_ACCEPT: &str = "application/did-resolution, \
     application/ld+json;profile=\"https://w3id.org/did-resolution\";q=0.9, \
@@ -141,6 +196,7 @@ pub struct Driver {
     ttl: Duration,
     /// The answers of every driver; none when the TTL is 0 or the cache is off.
     cache: Option<Arc<AnswerCache>>,
+    metrics: Option<UpstreamMetrics>,
 }
 
 /// A cached answer: when it was fetched, the answer, and the bytes it is charged.
@@ -234,6 +290,14 @@ impl Drivers {
         Ok(Drivers { list, cache })
     }
 
+    /// The same drivers, counting what they refuse in `metrics`.
+    pub fn with_metrics(mut self, metrics: UpstreamMetrics) -> Drivers {
+        for driver in &mut self.list {
+            driver.metrics = Some(metrics.clone());
+        }
+        self
+    }
+
     /// Bytes the answer cache holds (the sum of its entries' charges), its entries, and its
     /// bound.
     pub fn cache_usage(&self) -> (u64, usize, u64) {
@@ -305,6 +369,7 @@ impl Driver {
             index,
             max_body: config.max_body_bytes.unwrap_or(MAX_DRIVER_BODY),
             ttl,
+            metrics: None,
             pattern,
             pattern_text: config.pattern.clone(),
             url: config.url.clone(),
@@ -430,6 +495,7 @@ impl Driver {
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
             max_body: self.max_body,
+            metrics: self.metrics.as_ref(),
         };
         let (mut resolution, duration) = upstream.fetch(&url, did, &[]).await?;
         let meta = &mut resolution.resolution_metadata;
@@ -453,6 +519,8 @@ pub(crate) struct Upstream<'a> {
     pub timeout: Duration,
     /// The largest answer read, in bytes.
     pub max_body: usize,
+    /// Where refusals are counted.
+    pub metrics: Option<&'a UpstreamMetrics>,
 }
 
 /// The length of a resolution's JSON (document and both metadata maps), measured without
@@ -520,6 +588,9 @@ impl Upstream<'_> {
         let max = self.max_body;
         let too_large = || {
             tracing::warn!(url, max, "{name}: answer over its cap, refused");
+            if let Some(m) = self.metrics {
+                m.too_large.inc();
+            }
             ResolutionError::new(
                 ErrorKind::Internal,
                 format!("{name} at {url} answered more than {max} bytes, the most it may answer"),

@@ -45,7 +45,7 @@ use sparkid_registrar::anchor::{anchor_key, AnchorRecord};
 use sparkid_registrar::namespace::namespace_key;
 use sparkid_registrar::{Kind, NamespaceRecord};
 
-use crate::drivers::{Upstream, MAX_DRIVER_BODY, UPSTREAM_FAILED};
+use crate::drivers::{Upstream, UpstreamMetrics, MAX_DRIVER_BODY, UPSTREAM_FAILED};
 use crate::records::Records;
 use crate::result::{ErrorKind, Resolution, ResolutionError, ResolutionOptions, LEDGER_PROOF};
 
@@ -96,6 +96,7 @@ pub struct SubChains {
     limits: SubChainLimits,
     /// Recent negative answers by request URL, with when they came.
     negative: Arc<quick_cache::sync::Cache<String, (Instant, ResolutionError)>>,
+    metrics: Option<UpstreamMetrics>,
 }
 
 impl Default for SubChains {
@@ -151,6 +152,19 @@ impl SubChains {
             client,
             limits,
             negative: Arc::new(quick_cache::sync::Cache::new(NEGATIVE_ENTRIES)),
+            metrics: None,
+        }
+    }
+
+    /// The same, counting what recursion refuses in `metrics`.
+    pub fn with_metrics(mut self, metrics: UpstreamMetrics) -> SubChains {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, counter: impl Fn(&UpstreamMetrics) -> &prometheus::IntCounter) {
+        if let Some(m) = &self.metrics {
+            counter(m).inc();
         }
     }
 
@@ -262,11 +276,13 @@ impl SubChains {
             connect_timeout: CONNECT_TIMEOUT,
             timeout: TIMEOUT,
             max_body: MAX_DRIVER_BODY,
+            metrics: self.metrics.as_ref(),
         };
         let mut last: Option<ResolutionError> = None;
         for endpoint in &delegation.endpoints {
             let url = format!("{}{query}", request_url(endpoint, did));
             if let Some(e) = self.negative(&url) {
+                self.count(|m| &m.negative_hits);
                 if e.kind != ErrorKind::Internal {
                     return Err(e);
                 }
@@ -285,6 +301,7 @@ impl SubChains {
                     )
                     .with_status(UPSTREAM_FAILED);
                     tracing::warn!(did, endpoint, error = %e.detail, "sub-chain endpoint refused");
+                    self.count(|m| &m.private_target);
                     last = Some(e);
                     continue;
                 }
@@ -303,6 +320,7 @@ impl SubChains {
                 )
                 .with_status(UPSTREAM_FAILED);
                 tracing::warn!(did, error = %e.detail, "sub-chain fan-out budget spent");
+                self.count(|m| &m.fanout);
                 return Err(e);
             }
             match upstream
@@ -328,6 +346,7 @@ impl SubChains {
                                     ),
                                 );
                                 tracing::warn!(did, endpoint, error = %e.detail, "sub-chain answer refused");
+                                self.count(|m| &m.anchor);
                                 self.remember(&url, &e);
                                 last = Some(e);
                                 continue;

@@ -50,6 +50,7 @@ pub struct Metrics {
     http_duration: HistogramVec,
     head_height: IntGauge,
     refresh: Mutex<Vec<Refresh>>,
+    upstream: Mutex<Option<sparkid_resolver::drivers::UpstreamMetrics>>,
 }
 
 impl Metrics {
@@ -89,6 +90,7 @@ impl Metrics {
             http_duration,
             head_height,
             refresh: Mutex::new(Vec::new()),
+            upstream: Mutex::new(None),
         }))
     }
 
@@ -132,6 +134,18 @@ impl Metrics {
             capacity.set(i64::try_from(bound).unwrap_or(i64::MAX));
         }));
         Ok(())
+    }
+
+    /// The counters of what the resolver refuses from drivers and sub-chain resolvers
+    /// (registered once; later calls share them).
+    pub fn upstream(&self) -> Result<sparkid_resolver::drivers::UpstreamMetrics, MetricsError> {
+        let mut slot = self.upstream.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = slot.as_ref() {
+            return Ok(m.clone());
+        }
+        let m = sparkid_resolver::drivers::UpstreamMetrics::register(&self.registry)?;
+        *slot = Some(m.clone());
+        Ok(m)
     }
 
     /// The registry, for modules that bring metrics of their own (such as

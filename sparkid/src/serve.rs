@@ -68,14 +68,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         )?)
     };
     let resolver = Resolver::new(records)
-        .with_drivers(Drivers::with_cache_bytes(
-            &config.drivers,
-            config.upstream.driver_cache_bytes,
-        )?)
-        .with_subchains(SubChains::with_limits(
-            hosted.clone(),
-            config.upstream.subchain.clone(),
-        ));
+        .with_drivers(
+            Drivers::with_cache_bytes(&config.drivers, config.upstream.driver_cache_bytes)?
+                .with_metrics(metrics.upstream()?),
+        )
+        .with_subchains(
+            SubChains::with_limits(hosted.clone(), config.upstream.subchain.clone())
+                .with_metrics(metrics.upstream()?),
+        );
     metrics.watch_drivers(resolver.drivers().clone())?;
     let registrars = doors::registrar::Registrars {
         main: node.registrar.clone(),
