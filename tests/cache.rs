@@ -368,6 +368,7 @@ fn cached(
         l1_bytes,
         redis_url: redis.map(Redis::url),
         ttl_max,
+        redis_secret: Some("the replicas' shared secret".into()),
     };
     let records = Records::cached(chain.ledger.clone(), &config, metrics.clone()).unwrap();
     if redis.is_some() {

@@ -594,7 +594,12 @@ fn followers_sharing_redis_never_serve_a_value_their_applied_block_replaced() {
     let url = redis.url();
     let dir = tempfile::tempdir().unwrap();
     let v = Node::validator(&dir.path().join("v"));
-    let cache = ["--redis-url", url.as_str()];
+    let cache = [
+        "--redis-url",
+        url.as_str(),
+        "--redis-secret",
+        "cluster-test-shared-secret",
+    ];
     let f1 = Arc::new(Node::follower(&dir.path().join("f1"), &[v.base()], &cache));
     let f2 = Arc::new(Node::follower(&dir.path().join("f2"), &[v.base()], &cache));
 
@@ -765,7 +770,14 @@ fn the_compose_topology_four_validators_two_followers_and_redis() {
     let redis = Redis::start();
     let url = redis.url();
     let genesis = root.join("genesis/genesis.json");
-    let mut follower_args = vec!["--genesis", genesis.to_str().unwrap(), "--redis-url", &url];
+    let mut follower_args = vec![
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--redis-url",
+        &url,
+        "--redis-secret",
+        "cluster-test-shared-secret",
+    ];
     for b in &bases {
         follower_args.extend(["--follow", b.as_str()]);
     }

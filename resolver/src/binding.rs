@@ -354,7 +354,7 @@ fn error_rendered(error: &ResolutionError, shape: Shape) -> Rendered {
     let mut metadata = error.metadata.clone();
     metadata.insert("error".into(), error.problem());
     let body = full_result(shape, Value::Null, Value::Object(metadata), json!({}));
-    respond(error.kind.status(), shape.media_type(), body.to_string())
+    respond(error.http_status(), shape.media_type(), body.to_string())
 }
 
 fn rendered(d: Dereferenced, rep: Representation) -> Rendered {

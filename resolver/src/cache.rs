@@ -39,6 +39,16 @@
 //! When the channel subscription is re-established after a break, L1 is cleared (messages may
 //! have been missed). A replica only writes to Redis values stamped at or above the newest
 //! height it has heard of, so a replica that lags does not put old values there.
+//!
+//! **Redis is not trusted.** Anyone who can write to it could otherwise make every replica serve
+//! a forged record. Every value (and absence) stored there carries an HMAC-SHA256, keyed by the
+//! shared secret of the configuration ([`CacheConfig::redis_secret`]), over its Redis key, its
+//! stamp, its expiry and its value; every invalidation message carries one over the channel and
+//! the message. A value or a message whose HMAC does not hold is ignored and counted
+//! (`sparkid_cache_l2_refused_total{reason}`). A value stamped above the local head plus
+//! [`STAMP_SLACK`] blocks is refused too: no replica can have read it yet, and served it would
+//! win over every later tombstone (the scripts keep the highest stamp). Tombstones are not
+//! authenticated: a forged one can only cost a cache miss.
 
 use std::any::Any;
 use std::collections::hash_map::RandomState;
@@ -48,9 +58,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use hmac::{Hmac, Mac};
 use quick_cache::sync::Cache as QuickCache;
 use quick_cache::{OptionsBuilder, Weighter};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use sparkid_bid::document::DEFAULT_TTL;
 use thiserror::Error;
 use tracing::{debug, info, warn};
@@ -71,6 +83,11 @@ pub struct CacheConfig {
     pub redis_url: Option<String>,
     /// Cap on an entry's lifetime in seconds (the document's `extension.ttl` applies under it).
     pub ttl_max: u64,
+    /// The secret that keys the HMAC of every Redis value and invalidation message, shared by
+    /// the replicas of one Redis (at least [`MIN_REDIS_SECRET_LEN`] bytes). None with Redis: a
+    /// random one for this process (its entries are then its own; the daemon allows that in dev
+    /// mode only).
+    pub redis_secret: Option<String>,
 }
 
 impl Default for CacheConfig {
@@ -79,9 +96,16 @@ impl Default for CacheConfig {
             l1_bytes: DEFAULT_CACHE_BYTES,
             redis_url: None,
             ttl_max: DEFAULT_CACHE_TTL_MAX,
+            redis_secret: None,
         }
     }
 }
+
+/// The shortest Redis secret accepted, in bytes.
+pub const MIN_REDIS_SECRET_LEN: usize = 16;
+/// How far above the local head a Redis value's stamp may be: replicas a few blocks ahead put
+/// their values there legitimately; a stamp beyond that was not read from any ledger we follow.
+pub const STAMP_SLACK: u64 = 16;
 
 /// Bytes an L1 entry is charged beyond its key and value (map slot, entry, allocation headers).
 pub const ENTRY_OVERHEAD: u64 = 128;
@@ -154,6 +178,12 @@ pub enum CacheError {
     /// The L1 options were refused.
     #[error("the L1 cache options are not valid: {0}")]
     L1(String),
+    /// The Redis secret is too short to key an HMAC.
+    #[error(
+        "the Redis secret is {0} bytes: at least {MIN_REDIS_SECRET_LEN} are needed (a random \
+         string shared by the replicas)"
+    )]
+    RedisSecret(usize),
     /// A background thread could not start.
     #[error("cannot start the cache's Redis thread: {0}")]
     Thread(std::io::Error),
@@ -384,7 +414,22 @@ impl Cache {
             None
         };
         let l2 = match &config.redis_url {
-            Some(url) => Some(L2::new(url, namespace, config.ttl_max)?),
+            Some(url) => {
+                let secret = match &config.redis_secret {
+                    Some(s) if s.len() < MIN_REDIS_SECRET_LEN => {
+                        return Err(CacheError::RedisSecret(s.len()))
+                    }
+                    Some(s) => s.as_bytes().to_vec(),
+                    None => {
+                        warn!(
+                            "cache: no Redis secret configured: a random one keys this process's \
+                             Redis entries, which other replicas cannot use"
+                        );
+                        rand::random::<[u8; 32]>().to_vec()
+                    }
+                };
+                Some(L2::new(url, namespace, config.ttl_max, secret)?)
+            }
             None => None,
         };
         let has_l2 = l2.is_some();
@@ -454,10 +499,28 @@ impl Cache {
                 m.l2_misses.inc();
                 None
             }
+            L2Read::Forged => {
+                m.l2_refused_hmac.inc();
+                m.l2_misses.inc();
+                warn!(key, "cache: a Redis value failed its HMAC: ignored");
+                None
+            }
             L2Read::Hit(stored) => {
                 let now = unix_now();
                 if stored.expires <= now {
                     m.l2_misses.inc();
+                    return None;
+                }
+                let head = (inner.head)();
+                if stored.height > head.saturating_add(STAMP_SLACK) {
+                    m.l2_refused_stamp.inc();
+                    m.l2_misses.inc();
+                    warn!(
+                        key,
+                        stamp = stored.height,
+                        head,
+                        "cache: a Redis value stamped above the head: ignored"
+                    );
                     return None;
                 }
                 let records = lock(&inner.records);
@@ -773,7 +836,13 @@ impl Inner {
     }
 
     fn on_message(&self, payload: &[u8]) {
-        let Ok(message) = serde_json::from_slice::<Message>(payload) else {
+        let Some(l2) = &self.l2 else { return };
+        let Some(json) = l2.open_message(payload) else {
+            self.metrics.messages_refused.inc();
+            warn!("cache: an invalidation message failed its HMAC: ignored");
+            return;
+        };
+        let Ok(message) = serde_json::from_slice::<Message>(json) else {
             debug!("cache: ignoring a malformed channel message");
             return;
         };
@@ -808,41 +877,151 @@ struct Stored {
 enum L2Read {
     Hit(Stored),
     Miss,
+    /// A value whose HMAC does not hold (written by someone without the secret).
+    Forged,
     Down,
     Failed(redis::RedisError),
 }
 
-/// Encodes an entry: `v<height> <expires>\n<value>`, or `n<height> <expires>` for an absence.
-fn encode(value: Option<&str>, height: u64, expires: u64) -> Vec<u8> {
-    match value {
-        Some(v) => {
-            let mut out = format!("v{height} {expires}\n").into_bytes();
-            out.extend_from_slice(v.as_bytes());
-            out
-        }
-        None => format!("n{height} {expires}").into_bytes(),
+type HmacSha256 = Hmac<Sha256>;
+
+/// The HMAC of `parts` (each length-prefixed, so that no two sequences of parts collide).
+fn mac_of(secret: &[u8], parts: &[&[u8]]) -> HmacSha256 {
+    // A key of any length is accepted by HMAC: `new_from_slice` cannot fail for it.
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    for part in parts {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac
+}
+
+/// Encodes an entry stored under `redis_key`: `v<height> <expires> <hmac>\n<value>`, or
+/// `n<height> <expires> <hmac>` for an absence (the stamp first: the Lua scripts read it).
+fn encode(
+    secret: &[u8],
+    redis_key: &str,
+    value: Option<&str>,
+    height: u64,
+    expires: u64,
+) -> Vec<u8> {
+    let kind = if value.is_some() { "v" } else { "n" };
+    let header = format!("{kind}{height} {expires}");
+    let tag = mac_of(
+        secret,
+        &[
+            redis_key.as_bytes(),
+            header.as_bytes(),
+            value.unwrap_or("").as_bytes(),
+        ],
+    )
+    .finalize()
+    .into_bytes();
+    let mut out = format!("{header} {}", hex::encode(tag)).into_bytes();
+    if let Some(v) = value {
+        out.push(b'\n');
+        out.extend_from_slice(v.as_bytes());
+    }
+    out
+}
+
+/// An entry as Redis stores it under `redis_key`, sealed with `secret`: `value` (none: the key
+/// is absent) as of block `height`, expiring at `expires` (Unix seconds). For tools and fuzzing;
+/// the cache seals its own.
+pub fn seal_entry(
+    secret: &[u8],
+    redis_key: &str,
+    value: Option<&str>,
+    height: u64,
+    expires: u64,
+) -> Vec<u8> {
+    encode(secret, redis_key, value, height, expires)
+}
+
+/// What `bytes`, read from `redis_key`, holds if it is an entry sealed with `secret`: the value
+/// (none: absent), the height and the expiry. None for a tombstone, anything malformed, and
+/// anything whose HMAC does not hold.
+pub fn open_entry(
+    secret: &[u8],
+    redis_key: &str,
+    bytes: &[u8],
+) -> Option<(Option<String>, u64, u64)> {
+    match decode(secret, redis_key, bytes) {
+        Decoded::Entry(s) => Some((s.value.map(|v| v.to_string()), s.height, s.expires)),
+        Decoded::Forged | Decoded::Nothing => None,
     }
 }
 
-/// Decodes an entry; none for a tombstone or anything malformed.
-fn decode(bytes: &[u8]) -> Option<Stored> {
-    let (&kind, rest) = bytes.split_first()?;
-    let (header, value) = match kind {
-        b'v' => {
-            let newline = rest.iter().position(|&b| b == b'\n')?;
-            let value = std::str::from_utf8(&rest[newline + 1..]).ok()?;
-            (&rest[..newline], Some(Arc::<str>::from(value)))
-        }
-        b'n' => (rest, None),
-        _ => return None,
+/// The JSON of an invalidation message published on `channel`, if its HMAC (keyed by
+/// `secret`) holds.
+pub fn open_message<'a>(secret: &[u8], channel: &str, payload: &'a [u8]) -> Option<&'a [u8]> {
+    let space = payload.iter().position(|&b| b == b' ')?;
+    let tag = hex::decode(&payload[..space]).ok()?;
+    let json = &payload[space + 1..];
+    mac_of(secret, &[channel.as_bytes(), json])
+        .verify_slice(&tag)
+        .ok()?;
+    Some(json)
+}
+
+/// What a Redis key holds, once read.
+enum Decoded {
+    /// An entry whose HMAC holds.
+    Entry(Stored),
+    /// An entry whose HMAC does not hold, or that carries none.
+    Forged,
+    /// A tombstone, or anything else that is no entry.
+    Nothing,
+}
+
+/// Decodes what `redis_key` holds, checking the entry's HMAC.
+fn decode(secret: &[u8], redis_key: &str, bytes: &[u8]) -> Decoded {
+    let Some((&kind, rest)) = bytes.split_first() else {
+        return Decoded::Nothing;
     };
-    let header = std::str::from_utf8(header).ok()?;
-    let (height, expires) = header.split_once(' ')?;
-    Some(Stored {
-        value,
-        height: height.parse().ok()?,
-        expires: expires.parse().ok()?,
-    })
+    let (line, value) = match kind {
+        b'v' => match rest.iter().position(|&b| b == b'\n') {
+            Some(newline) => (&rest[..newline], Some(&rest[newline + 1..])),
+            None => return Decoded::Forged,
+        },
+        b'n' => (rest, None),
+        _ => return Decoded::Nothing,
+    };
+    let Ok(line) = std::str::from_utf8(line) else {
+        return Decoded::Forged;
+    };
+    let mut fields = line.split(' ');
+    let (Some(height), Some(expires), Some(tag), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Decoded::Forged;
+    };
+    let Ok(tag) = hex::decode(tag) else {
+        return Decoded::Forged;
+    };
+    let header = &bytes[..1 + height.len() + 1 + expires.len()];
+    let verified = mac_of(
+        secret,
+        &[redis_key.as_bytes(), header, value.unwrap_or(b"")],
+    )
+    .verify_slice(&tag)
+    .is_ok();
+    if !verified {
+        return Decoded::Forged;
+    }
+    let value = match value.map(std::str::from_utf8).transpose() {
+        Ok(v) => v.map(Arc::<str>::from),
+        Err(_) => return Decoded::Forged,
+    };
+    match (height.parse(), expires.parse()) {
+        (Ok(height), Ok(expires)) => Decoded::Entry(Stored {
+            value,
+            height,
+            expires,
+        }),
+        _ => Decoded::Forged,
+    }
 }
 
 struct Insert {
@@ -873,6 +1052,8 @@ struct Work {
 
 struct L2 {
     client: redis::Client,
+    /// Keys the HMAC of every value and message.
+    secret: Vec<u8>,
     prefix: String,
     height_key: String,
     channel: String,
@@ -898,10 +1079,11 @@ fn run_id(con: &mut redis::Connection) -> redis::RedisResult<String> {
 }
 
 impl L2 {
-    fn new(url: &str, namespace: &str, ttl_max: u64) -> Result<L2, CacheError> {
+    fn new(url: &str, namespace: &str, ttl_max: u64, secret: Vec<u8>) -> Result<L2, CacheError> {
         let client = redis::Client::open(url).map_err(CacheError::RedisUrl)?;
         Ok(L2 {
             client,
+            secret,
             prefix: format!("sparkid:{namespace}:k:"),
             height_key: format!("sparkid:{namespace}:height"),
             channel: format!("sparkid:{namespace}:invalidations"),
@@ -915,6 +1097,19 @@ impl L2 {
             invalidate: redis::Script::new(INVALIDATE_LUA),
             advance: redis::Script::new(ADVANCE_LUA),
         })
+    }
+
+    /// An invalidation message as published: `<hmac> <json>`.
+    fn seal_message(&self, json: &str) -> String {
+        let tag = mac_of(&self.secret, &[self.channel.as_bytes(), json.as_bytes()])
+            .finalize()
+            .into_bytes();
+        format!("{} {json}", hex::encode(tag))
+    }
+
+    /// The JSON of a published message, if its HMAC holds.
+    fn open_message<'a>(&self, payload: &'a [u8]) -> Option<&'a [u8]> {
+        open_message(&self.secret, &self.channel, payload)
     }
 
     fn redis_key(&self, key: &str) -> String {
@@ -975,9 +1170,13 @@ impl L2 {
                 pool.push(con);
             }
         }
-        match raw.as_deref().and_then(decode) {
-            Some(stored) => L2Read::Hit(stored),
-            None => L2Read::Miss,
+        let Some(raw) = raw else {
+            return L2Read::Miss;
+        };
+        match decode(&self.secret, &self.redis_key(key), &raw) {
+            Decoded::Entry(stored) => L2Read::Hit(stored),
+            Decoded::Forged => L2Read::Forged,
+            Decoded::Nothing => L2Read::Miss,
         }
     }
 
@@ -989,9 +1188,11 @@ impl L2 {
         if work.inserts.len() >= INSERT_QUEUE_LIMIT {
             return;
         }
+        let redis_key = self.redis_key(key);
+        let payload = encode(&self.secret, &redis_key, value, height, unix_now() + ttl);
         work.inserts.push_back(Insert {
-            key: self.redis_key(key),
-            payload: encode(value, height, unix_now() + ttl),
+            key: redis_key,
+            payload,
             height,
             ttl,
         });
@@ -1160,12 +1361,14 @@ impl L2 {
             cmd.arg(height).arg(self.tombstone_ttl);
             pipe.add_command(cmd).ignore();
         }
-        let message = serde_json::to_string(&Message {
-            origin,
-            height,
-            keys: keys.to_vec(),
-        })
-        .unwrap_or_default();
+        let message = self.seal_message(
+            &serde_json::to_string(&Message {
+                origin,
+                height,
+                keys: keys.to_vec(),
+            })
+            .unwrap_or_default(),
+        );
         let mut cmd = redis::cmd("EVALSHA");
         cmd.arg(self.advance.get_hash())
             .arg(1)
@@ -1206,6 +1409,7 @@ mod tests {
             l1_bytes,
             redis_url: None,
             ttl_max,
+            redis_secret: None,
         };
         Cache::new(
             &config,
@@ -1359,16 +1563,48 @@ mod tests {
         assert!(c.get("z", c.begin()).is_none());
     }
 
+    const SECRET: &[u8] = b"0123456789abcdef";
+
+    fn entry(decoded: Decoded) -> Option<Stored> {
+        match decoded {
+            Decoded::Entry(s) => Some(s),
+            _ => None,
+        }
+    }
+
     #[test]
     fn entries_round_trip_through_their_redis_encoding() {
-        let v = encode(Some("{\"a\":\"b\\nc\"}"), 12, 1_900_000_000);
-        let s = decode(&v).unwrap();
+        let v = encode(SECRET, "k", Some("{\"a\":\"b\\nc\"}"), 12, 1_900_000_000);
+        let s = entry(decode(SECRET, "k", &v)).unwrap();
         assert_eq!(s.value.as_deref(), Some("{\"a\":\"b\\nc\"}"));
         assert_eq!((s.height, s.expires), (12, 1_900_000_000));
-        let n = decode(&encode(None, 3, 4)).unwrap();
+        let n = entry(decode(SECRET, "k", &encode(SECRET, "k", None, 3, 4))).unwrap();
         assert_eq!((n.value, n.height, n.expires), (None, 3, 4));
-        assert!(decode(b"t5").is_none());
-        assert!(decode(b"").is_none());
-        assert!(decode(b"vx 1\n{}").is_none());
+        assert!(matches!(decode(SECRET, "k", b"t5"), Decoded::Nothing));
+        assert!(matches!(decode(SECRET, "k", b""), Decoded::Nothing));
+        assert!(matches!(decode(SECRET, "k", b"vx 1\n{}"), Decoded::Forged));
+    }
+
+    #[test]
+    fn an_entry_is_served_only_under_its_own_key_with_its_own_secret() {
+        let v = encode(SECRET, "k", Some("{}"), 12, 1_900_000_000);
+        assert!(matches!(
+            decode(b"another secret!!", "k", &v),
+            Decoded::Forged
+        ));
+        assert!(matches!(decode(SECRET, "other", &v), Decoded::Forged));
+        // Any change of the stamp, the expiry or the value breaks it.
+        let text = String::from_utf8(v).unwrap();
+        for forged in [
+            text.replacen("v12 ", "v9223372036854775808 ", 1),
+            text.replacen(" 1900000000 ", " 1900000001 ", 1),
+            text.replacen("\n{}", "\n{\"x\":1}", 1),
+            "v12 1900000000\n{}".to_string(),
+        ] {
+            assert!(
+                matches!(decode(SECRET, "k", forged.as_bytes()), Decoded::Forged),
+                "{forged}"
+            );
+        }
     }
 }

@@ -27,6 +27,12 @@ pub struct CacheMetrics {
     pub invalidations_remote: IntCounter,
     /// Values kept out of the cache because a newer block changed them.
     pub stale_refused: IntCounter,
+    /// Redis values ignored because their HMAC does not hold (forged, or another secret).
+    pub l2_refused_hmac: IntCounter,
+    /// Redis values ignored because their stamp is above the local head plus the slack.
+    pub l2_refused_stamp: IntCounter,
+    /// Invalidation messages ignored because their HMAC does not hold.
+    pub messages_refused: IntCounter,
     /// L1 bytes in use (the cache's weight).
     pub l1_bytes: IntGauge,
     /// L1 entries.
@@ -73,6 +79,14 @@ impl CacheMetrics {
             "sparkid_cache_stale_refused_total",
             "Values kept out of the cache because a newer block changed their key.",
         )?;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "sparkid_cache_l2_refused_total",
+                "Redis values and invalidation messages ignored: their HMAC does not hold \
+                 (value_hmac, message_hmac) or their stamp is above the head (stamp).",
+            ),
+            &["reason"],
+        )?;
         let l1_bytes = IntGauge::new("sparkid_cache_l1_bytes", "L1 cache bytes in use.")?;
         let l1_entries = IntGauge::new("sparkid_cache_l1_entries", "L1 cache entries.")?;
         let rendered = IntCounterVec::new(
@@ -92,6 +106,7 @@ impl CacheMetrics {
         registry.register(Box::new(l1_bytes.clone()))?;
         registry.register(Box::new(l1_entries.clone()))?;
         registry.register(Box::new(rendered.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
         Ok(CacheMetrics {
             l1_hits: hits.get_metric_with_label_values(&["l1"])?,
             l1_misses: misses.get_metric_with_label_values(&["l1"])?,
@@ -103,6 +118,9 @@ impl CacheMetrics {
             invalidations_local: invalidations.get_metric_with_label_values(&["local"])?,
             invalidations_remote: invalidations.get_metric_with_label_values(&["remote"])?,
             stale_refused,
+            l2_refused_hmac: refused.get_metric_with_label_values(&["value_hmac"])?,
+            l2_refused_stamp: refused.get_metric_with_label_values(&["stamp"])?,
+            messages_refused: refused.get_metric_with_label_values(&["message_hmac"])?,
             l1_bytes,
             l1_entries,
             rendered_kept: rendered.get_metric_with_label_values(&["kept"])?,

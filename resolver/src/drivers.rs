@@ -16,11 +16,20 @@
 //! 410 a deactivated DID, and anything else that is not a document, a connection failure, or no
 //! answer within the connect or total timeout is `INTERNAL_ERROR`, with a detail naming the
 //! driver and what happened. Only `http://` drivers are supported (the daemon is built without
-//! TLS); bodies over [`MAX_DRIVER_BODY`] bytes are refused.
+//! TLS). A driver's answer is read chunk by chunk and refused (502, `INTERNAL_ERROR` naming the
+//! driver) as soon as it passes the driver's `max_body_bytes` ([`MAX_DRIVER_BODY`] by default),
+//! or at once when its `Content-Length` says it will: an endless body costs at most that much.
+//!
+//! Answers are reused for the driver's `cache_ttl_secs` from one cache shared by every driver
+//! and bounded in bytes (`driver_cache_bytes`, [`DEFAULT_DRIVER_CACHE_BYTES`]): an entry is
+//! charged [`ANSWER_OVERHEAD`] plus [`ANSWER_FACTOR`] times its JSON length (parsed JSON takes
+//! several times its text in memory), so many large answers evict each other instead of
+//! growing the process.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use quick_cache::{OptionsBuilder, Weighter};
 use regex::Regex;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde::Deserialize;
@@ -50,6 +59,9 @@ pub struct DriverConfig {
     /// How long a driver's answer (a document or a deactivation) is reused, in seconds; 0
     /// asks the driver every time [default: 60]. Errors are never reused; `noCache` skips it.
     pub cache_ttl_secs: Option<u64>,
+    /// The largest answer read from the driver, in bytes; a longer one is cut off and refused
+    /// [default: 1048576].
+    pub max_body_bytes: Option<usize>,
 }
 
 /// The default connect timeout, in milliseconds.
@@ -58,11 +70,75 @@ pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3_000;
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 /// How long a driver's answer is reused by default, in seconds.
 pub const DEFAULT_CACHE_TTL_SECS: u64 = 60;
-/// The most answers one driver's cache holds.
-const CACHE_ENTRIES: usize = 10_000;
+/// The default bound of the driver answer cache, all drivers together, in bytes (64 MiB).
+pub const DEFAULT_DRIVER_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Bytes a cached answer is charged beyond its JSON (map slot, entry, allocation headers).
+pub const ANSWER_OVERHEAD: u64 = 256;
+/// How many times its JSON length a cached answer is charged: parsed JSON (`serde_json::Value`
+/// maps and strings) takes about three times its text.
+pub const ANSWER_FACTOR: u64 = 3;
 
-/// The largest driver answer read, in bytes.
+/// The largest driver answer read by default, in bytes.
 pub const MAX_DRIVER_BODY: usize = 1024 * 1024;
+
+/// The HTTP status of an answer a driver or a sub-chain resolver spoiled (too large, refused):
+/// Bad Gateway, for the client did nothing wrong and neither did this resolver.
+pub const UPSTREAM_FAILED: u16 = 502;
+
+/// Counters of what the resolver refused from, or did not ask of, other resolvers (drivers and
+/// sub-chain resolvers), for Prometheus: `sparkid_upstream_refused_total{reason}` and
+/// `sparkid_subchain_negative_hits_total`.
+#[derive(Clone)]
+pub struct UpstreamMetrics {
+    /// Answers cut off at their size cap.
+    pub too_large: prometheus::IntCounter,
+    /// Requests refused because their fan-out budget was spent.
+    pub fanout: prometheus::IntCounter,
+    /// Endpoints not asked because they are private targets.
+    pub private_target: prometheus::IntCounter,
+    /// Sub-chain answers that did not hold against the anchor.
+    pub anchor: prometheus::IntCounter,
+    /// Sub-chain endpoints not asked because a recent negative answer was reused.
+    pub negative_hits: prometheus::IntCounter,
+}
+
+impl std::fmt::Debug for UpstreamMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamMetrics").finish_non_exhaustive()
+    }
+}
+
+impl UpstreamMetrics {
+    /// Counters in a registry of their own (outside a daemon).
+    pub fn standalone() -> Result<UpstreamMetrics, prometheus::Error> {
+        UpstreamMetrics::register(&prometheus::Registry::new())
+    }
+
+    /// The counters, registered in `registry` (the daemon's).
+    pub fn register(registry: &prometheus::Registry) -> Result<UpstreamMetrics, prometheus::Error> {
+        let refused = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "sparkid_upstream_refused_total",
+                "Drivers' and sub-chain resolvers' answers refused, or requests to them not made: \
+                 too_large, fanout, private_target, anchor.",
+            ),
+            &["reason"],
+        )?;
+        let negative_hits = prometheus::IntCounter::new(
+            "sparkid_subchain_negative_hits_total",
+            "Sub-chain resolver requests answered from a recent negative answer.",
+        )?;
+        registry.register(Box::new(refused.clone()))?;
+        registry.register(Box::new(negative_hits.clone()))?;
+        Ok(UpstreamMetrics {
+            too_large: refused.get_metric_with_label_values(&["too_large"])?,
+            fanout: refused.get_metric_with_label_values(&["fanout"])?,
+            private_target: refused.get_metric_with_label_values(&["private_target"])?,
+            anchor: refused.get_metric_with_label_values(&["anchor"])?,
+            negative_hits,
+        })
+    }
+}
 
 /// What a driver is asked for.
 pub const DRIVER_ACCEPT: &str = "application/did-resolution, \
@@ -106,6 +182,8 @@ pub enum DriverConfigError {
 /// One configured driver.
 #[derive(Debug, Clone)]
 pub struct Driver {
+    /// The driver's position in the configuration (its part of the answer cache's keys).
+    index: usize,
     pattern: Regex,
     pattern_text: String,
     url: String,
@@ -113,20 +191,68 @@ pub struct Driver {
     connect_timeout: Duration,
     timeout: Duration,
     client: reqwest::Client,
-    /// Answers by DID, with when they were fetched; none when the TTL is 0.
+    max_body: usize,
+    /// How long answers are reused; zero: never.
+    ttl: Duration,
+    /// The answers of every driver; none when the TTL is 0 or the cache is off.
     cache: Option<Arc<AnswerCache>>,
+    metrics: Option<UpstreamMetrics>,
 }
 
-/// A driver's recent answers: they are not anchored to any block, so they live for a TTL.
+/// A cached answer: when it was fetched, the answer, and the bytes it is charged.
+#[derive(Clone)]
+struct Answer {
+    at: Instant,
+    resolution: Resolution,
+    weight: u64,
+}
+
+#[derive(Clone)]
+struct AnswerWeighter;
+
+impl Weighter<(usize, String), Answer> for AnswerWeighter {
+    fn weight(&self, key: &(usize, String), answer: &Answer) -> u64 {
+        key.1.len() as u64 + answer.weight
+    }
+}
+
+/// The drivers' recent answers, by driver and DID: they are not anchored to any block, so they
+/// live for their driver's TTL; bounded in bytes.
 struct AnswerCache {
-    ttl: Duration,
-    entries: quick_cache::sync::Cache<String, (Instant, Resolution)>,
+    capacity: u64,
+    entries: quick_cache::sync::Cache<(usize, String), Answer, AnswerWeighter>,
+}
+
+impl AnswerCache {
+    fn new(capacity: u64) -> Option<Arc<AnswerCache>> {
+        let items = (capacity / 4096).clamp(16, 1_000_000) as usize;
+        // Each shard holds its share of the bound, and an answer heavier than a shard is not
+        // kept at all: shards of at least 8 MiB keep answers up to the largest body's weight.
+        let shards = (capacity / (8 * 1024 * 1024))
+            .clamp(1, 16)
+            .next_power_of_two() as usize;
+        let options = OptionsBuilder::new()
+            .shards(shards)
+            .estimated_items_capacity(items)
+            .weight_capacity(capacity)
+            .build()
+            .ok()?;
+        Some(Arc::new(AnswerCache {
+            capacity,
+            entries: quick_cache::sync::Cache::with_options(
+                options,
+                AnswerWeighter,
+                Default::default(),
+                Default::default(),
+            ),
+        }))
+    }
 }
 
 impl std::fmt::Debug for AnswerCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AnswerCache")
-            .field("ttl", &self.ttl)
+            .field("capacity", &self.capacity)
             .field("entries", &self.entries.len())
             .finish()
     }
@@ -136,17 +262,48 @@ impl std::fmt::Debug for AnswerCache {
 #[derive(Debug, Clone, Default)]
 pub struct Drivers {
     list: Vec<Driver>,
+    cache: Option<Arc<AnswerCache>>,
 }
 
 impl Drivers {
-    /// Compiles the configured drivers.
+    /// Compiles the configured drivers, with a cache of [`DEFAULT_DRIVER_CACHE_BYTES`].
     pub fn new(configs: &[DriverConfig]) -> Result<Drivers, DriverConfigError> {
+        Drivers::with_cache_bytes(configs, DEFAULT_DRIVER_CACHE_BYTES)
+    }
+
+    /// Compiles the configured drivers, whose answers share a cache of `cache_bytes` bytes (0:
+    /// no answer is reused).
+    pub fn with_cache_bytes(
+        configs: &[DriverConfig],
+        cache_bytes: u64,
+    ) -> Result<Drivers, DriverConfigError> {
+        let cache = if cache_bytes > 0 && !configs.is_empty() {
+            AnswerCache::new(cache_bytes)
+        } else {
+            None
+        };
         let list = configs
             .iter()
             .enumerate()
-            .map(|(index, config)| Driver::new(index, config))
+            .map(|(index, config)| Driver::new(index, config, cache.clone()))
             .collect::<Result<_, _>>()?;
-        Ok(Drivers { list })
+        Ok(Drivers { list, cache })
+    }
+
+    /// The same drivers, counting what they refuse in `metrics`.
+    pub fn with_metrics(mut self, metrics: UpstreamMetrics) -> Drivers {
+        for driver in &mut self.list {
+            driver.metrics = Some(metrics.clone());
+        }
+        self
+    }
+
+    /// Bytes the answer cache holds (the sum of its entries' charges), its entries, and its
+    /// bound.
+    pub fn cache_usage(&self) -> (u64, usize, u64) {
+        self.cache.as_ref().map_or((0, 0, 0), |c| {
+            (c.entries.weight(), c.entries.len(), c.capacity)
+        })
     }
 
     /// The first driver whose pattern matches the whole DID.
@@ -166,7 +323,11 @@ impl Drivers {
 }
 
 impl Driver {
-    fn new(index: usize, config: &DriverConfig) -> Result<Driver, DriverConfigError> {
+    fn new(
+        index: usize,
+        config: &DriverConfig,
+        cache: Option<Arc<AnswerCache>>,
+    ) -> Result<Driver, DriverConfigError> {
         let pattern = Regex::new(&format!("^(?:{})$", config.pattern)).map_err(|e| {
             DriverConfigError::Pattern {
                 index,
@@ -202,14 +363,13 @@ impl Driver {
                 index,
                 error: e.to_string(),
             })?;
-        let ttl = config.cache_ttl_secs.unwrap_or(DEFAULT_CACHE_TTL_SECS);
-        let cache = (ttl > 0).then(|| {
-            Arc::new(AnswerCache {
-                ttl: Duration::from_secs(ttl),
-                entries: quick_cache::sync::Cache::new(CACHE_ENTRIES),
-            })
-        });
+        let ttl = Duration::from_secs(config.cache_ttl_secs.unwrap_or(DEFAULT_CACHE_TTL_SECS));
+        let cache = cache.filter(|_| !ttl.is_zero());
         Ok(Driver {
+            index,
+            max_body: config.max_body_bytes.unwrap_or(MAX_DRIVER_BODY),
+            ttl,
+            metrics: None,
             pattern,
             pattern_text: config.pattern.clone(),
             url: config.url.clone(),
@@ -273,7 +433,8 @@ impl Driver {
                 "timeoutMs": self.timeout.as_millis() as u64,
             },
             "testIdentifiers": self.test_identifiers,
-            "cacheTtlSecs": self.cache.as_ref().map_or(0, |c| c.ttl.as_secs()),
+            "cacheTtlSecs": if self.cache.is_some() { self.ttl.as_secs() } else { 0 },
+            "maxBodyBytes": self.max_body,
         })
     }
 
@@ -299,20 +460,29 @@ impl Driver {
         let Some(cache) = &self.cache else {
             return self.resolve(did).await;
         };
+        let key = (self.index, did.to_string());
         if !no_cache {
-            if let Some((at, mut resolution)) = cache.entries.get(did) {
-                if at.elapsed() < cache.ttl {
+            if let Some(answer) = cache.entries.get(&key) {
+                if answer.at.elapsed() < self.ttl {
+                    let mut resolution = answer.resolution;
                     resolution
                         .resolution_metadata
                         .insert("driverCached".into(), json!(true));
                     return Ok(resolution);
                 }
+                cache.entries.remove(&key);
             }
         }
         let resolution = self.resolve(did).await?;
-        cache
-            .entries
-            .insert(did.to_string(), (Instant::now(), resolution.clone()));
+        let weight = ANSWER_OVERHEAD + ANSWER_FACTOR * json_len(&resolution);
+        cache.entries.insert(
+            key,
+            Answer {
+                at: Instant::now(),
+                resolution: resolution.clone(),
+                weight,
+            },
+        );
         Ok(resolution)
     }
 
@@ -324,6 +494,8 @@ impl Driver {
             name: format!("the driver for {}", self.pattern_text),
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
+            max_body: self.max_body,
+            metrics: self.metrics.as_ref(),
         };
         let (mut resolution, duration) = upstream.fetch(&url, did, &[]).await?;
         let meta = &mut resolution.resolution_metadata;
@@ -345,11 +517,37 @@ pub(crate) struct Upstream<'a> {
     pub connect_timeout: Duration,
     /// Its total timeout (for messages).
     pub timeout: Duration,
+    /// The largest answer read, in bytes.
+    pub max_body: usize,
+    /// Where refusals are counted.
+    pub metrics: Option<&'a UpstreamMetrics>,
+}
+
+/// The length of a resolution's JSON (document and both metadata maps), measured without
+/// building the text.
+fn json_len(resolution: &Resolution) -> u64 {
+    struct Counter(u64);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    let _ = serde_json::to_writer(&mut counter, &resolution.document);
+    let _ = serde_json::to_writer(&mut counter, &resolution.document_metadata);
+    let _ = serde_json::to_writer(&mut counter, &resolution.resolution_metadata);
+    counter.0
 }
 
 impl Upstream<'_> {
-    /// `GET url` for `did`, with `headers` added, read up to [`MAX_DRIVER_BODY`] bytes and
-    /// interpreted as a resolution result or a bare document; the duration in milliseconds.
+    /// `GET url` for `did`, with `headers` added, read up to `max_body` bytes (chunk by chunk:
+    /// an endless answer is cut off there, a `Content-Length` over it is refused before
+    /// reading) and interpreted as a resolution result or a bare document; the duration in
+    /// milliseconds.
     pub async fn fetch(
         &self,
         url: &str,
@@ -387,13 +585,25 @@ impl Upstream<'_> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
+        let max = self.max_body;
+        let too_large = || {
+            tracing::warn!(url, max, "{name}: answer over its cap, refused");
+            if let Some(m) = self.metrics {
+                m.too_large.inc();
+            }
+            ResolutionError::new(
+                ErrorKind::Internal,
+                format!("{name} at {url} answered more than {max} bytes, the most it may answer"),
+            )
+            .with_status(UPSTREAM_FAILED)
+        };
+        if response.content_length().is_some_and(|n| n > max as u64) {
+            return Err(too_large());
+        }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(failed)? {
-            if body.len() + chunk.len() > MAX_DRIVER_BODY {
-                return Err(ResolutionError::new(
-                    ErrorKind::Internal,
-                    format!("{name} at {url} answered more than {MAX_DRIVER_BODY} bytes"),
-                ));
+            if body.len() + chunk.len() > max {
+                return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
@@ -629,7 +839,9 @@ mod tests {
                 connect_timeout_ms: None,
                 timeout_ms: None,
                 cache_ttl_secs: None,
+                max_body_bytes: None,
             },
+            None,
         )
         .unwrap()
     }
@@ -668,6 +880,7 @@ mod tests {
             connect_timeout_ms: Some(5),
             timeout_ms: Some(10),
             cache_ttl_secs: Some(0),
+            max_body_bytes: None,
         }])
         .unwrap();
         assert!(drivers.find("did:web:example.com").is_some());
@@ -688,6 +901,7 @@ mod tests {
                 connect_timeout_ms: None,
                 timeout_ms: None,
                 cache_ttl_secs: None,
+                max_body_bytes: None,
             }])
             .unwrap_err()
             .to_string()

@@ -372,10 +372,14 @@ impl Resolver {
             }
         }
         // From L1 when it holds them; a miss is read on a blocking thread, not on this worker.
-        add_aliases(
-            &mut resolution,
-            crate::warm::aliases(&self.records, did.did()).await,
-        );
+        // Not for a recursive request: the asking resolver checks the answer against a proof
+        // that does not cover them (crate::subchain), and adds the aliases its chain binds.
+        if options.subchain_hops == 0 {
+            add_aliases(
+                &mut resolution,
+                crate::warm::aliases(&self.records, did.did()).await,
+            );
+        }
         Ok(resolution)
     }
 

@@ -149,6 +149,10 @@ pub struct ResolutionError {
     pub detail: String,
     /// More resolution metadata to answer with the error.
     pub metadata: Map<String, Value>,
+    /// The HTTP status when it is not the kind's: 502 when a driver or a sub-chain resolver
+    /// misbehaved (an answer over its cap, a refused target, a spent fan-out budget), which is
+    /// neither the client's fault nor this resolver's.
+    pub status: Option<u16>,
 }
 
 impl ResolutionError {
@@ -158,7 +162,19 @@ impl ResolutionError {
             kind,
             detail: detail.into(),
             metadata: Map::new(),
+            status: None,
         }
+    }
+
+    /// The same error answered with HTTP status `status`.
+    pub fn with_status(mut self, status: u16) -> ResolutionError {
+        self.status = Some(status);
+        self
+    }
+
+    /// The HTTP status to answer with.
+    pub fn http_status(&self) -> u16 {
+        self.status.unwrap_or_else(|| self.kind.status())
     }
 
     /// The same error with one more resolution metadata member.
@@ -266,6 +282,38 @@ pub struct ResolutionOptions {
     /// How many resolvers a recursive sub-chain request went through before this one (the
     /// [`crate::subchain::HOPS_HEADER`] header; not an option a client names).
     pub subchain_hops: u32,
+    /// The outbound requests this request has caused so far (shared by every copy of the
+    /// options made while answering it): the sub-chain fan-out budget is counted against it.
+    pub fanout: FanOut,
+}
+
+/// A count of the outbound requests one incoming request caused, shared by the copies of its
+/// options (a clone counts into the same total). Always equal to another: it is bookkeeping,
+/// not an option.
+#[derive(Debug, Clone, Default)]
+pub struct FanOut(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl FanOut {
+    /// Takes one request from a budget of `limit`: false when `limit` are already taken.
+    pub fn take(&self, limit: u32) -> bool {
+        use std::sync::atomic::Ordering;
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used < limit).then_some(used + 1)
+            })
+            .is_ok()
+    }
+
+    /// How many were taken.
+    pub fn used(&self) -> u32 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl PartialEq for FanOut {
+    fn eq(&self, _: &FanOut) -> bool {
+        true
+    }
 }
 
 /// DID parameters (in a DID URL's query) that select what a DID URL dereferences to.

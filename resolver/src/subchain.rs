@@ -14,9 +14,30 @@
 //!
 //! A recursive request carries [`HOPS_HEADER`]; a daemon asked with it does not recurse again,
 //! so two resolvers naming each other answer an error instead of looping.
+//!
+//! **Bounded work** ([`SubChainLimits`]). One incoming request causes at most `fanout`
+//! outbound requests, whatever the endpoints and however they fail (counted in
+//! [`crate::result::FanOut`], shared by every copy of the request's options); past it the answer
+//! is a 502 naming the budget. A negative answer (`NOT_FOUND`, or an endpoint that failed or
+//! whose answer did not hold against the anchor) is reused for `negative_ttl` without asking
+//! again (also with `noCache`: it is what keeps a flood of requests for one DID from becoming a
+//! flood towards its resolver). Endpoints on loopback, link-local, private, shared, multicast
+//! or reserved addresses are refused (502) unless `allow_private_targets`: a name is resolved
+//! first, and the client connects only to the public addresses it resolved to, so a name
+//! cannot be rebound to a private address between the check and the connection. Answers are
+//! read up to [`crate::drivers::MAX_DRIVER_BODY`] bytes.
+//!
+//! **What the anchor check covers.** A checked answer's document and every member of its
+//! `didDocumentMetadata` must be what the proven record renders: `versionId`, `deactivated`,
+//! `created`, `updated` are compared, and any other member (`alsoKnownAs`, `equivalentId`,
+//! `canonicalId`, `nextVersionId`, …) is refused, for the proof does not cover it. Answering a
+//! recursive request, a daemon therefore leaves out what it cannot prove (the aliases its own
+//! bridges know): the asking resolver adds the aliases its own chain binds.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sparkid_bid::AcCode;
@@ -24,7 +45,7 @@ use sparkid_registrar::anchor::{anchor_key, AnchorRecord};
 use sparkid_registrar::namespace::namespace_key;
 use sparkid_registrar::{Kind, NamespaceRecord};
 
-use crate::drivers::Upstream;
+use crate::drivers::{Upstream, UpstreamMetrics, MAX_DRIVER_BODY, UPSTREAM_FAILED};
 use crate::records::Records;
 use crate::result::{ErrorKind, Resolution, ResolutionError, ResolutionOptions, LEDGER_PROOF};
 
@@ -36,12 +57,46 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Total timeout of one recursive request.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The default fan-out budget: outbound requests one incoming request may cause.
+pub const DEFAULT_FANOUT: u32 = 4;
+/// How long a negative answer is reused by default, in seconds.
+pub const DEFAULT_NEGATIVE_TTL_SECS: u64 = 5;
+/// Negative answers kept at most (each a URL and an error detail: well under 4 MiB in all).
+const NEGATIVE_ENTRIES: usize = 4096;
+
+/// How much work recursive resolution may do for one request (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubChainLimits {
+    /// Outbound requests one incoming request may cause.
+    pub fanout: u32,
+    /// How long a negative answer is reused; zero: never.
+    pub negative_ttl: Duration,
+    /// Whether endpoints on loopback, link-local and private addresses may be asked (a test
+    /// or a dev network; never on a public node, where a delegation could aim the resolver at
+    /// its own internal services).
+    pub allow_private_targets: bool,
+}
+
+impl Default for SubChainLimits {
+    fn default() -> SubChainLimits {
+        SubChainLimits {
+            fanout: DEFAULT_FANOUT,
+            negative_ttl: Duration::from_secs(DEFAULT_NEGATIVE_TTL_SECS),
+            allow_private_targets: false,
+        }
+    }
+}
+
 /// The sub-chains a resolver knows of: those hosted in this daemon, and a client for the
 /// resolvers of the others.
 #[derive(Clone)]
 pub struct SubChains {
     hosted: HashMap<AcCode, Records>,
     client: reqwest::Client,
+    limits: SubChainLimits,
+    /// Recent negative answers by request URL, with when they came.
+    negative: Arc<quick_cache::sync::Cache<String, (Instant, ResolutionError)>>,
+    metrics: Option<UpstreamMetrics>,
 }
 
 impl Default for SubChains {
@@ -77,17 +132,62 @@ pub struct Delegated {
 }
 
 impl SubChains {
-    /// Knows the hosted sub-chains `hosted` (AC code, records).
+    /// Knows the hosted sub-chains `hosted` (AC code, records), with the default limits.
     pub fn new(hosted: Vec<(AcCode, Records)>) -> SubChains {
-        let client = reqwest::Client::builder()
+        SubChains::with_limits(hosted, SubChainLimits::default())
+    }
+
+    /// Knows the hosted sub-chains `hosted`, and recurses within `limits`.
+    pub fn with_limits(hosted: Vec<(AcCode, Records)>, limits: SubChainLimits) -> SubChains {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+            .redirect(reqwest::redirect::Policy::none());
+        if !limits.allow_private_targets {
+            builder = builder.dns_resolver(Arc::new(PublicOnly));
+        }
+        let client = builder.build().unwrap_or_default();
         SubChains {
             hosted: hosted.into_iter().collect(),
             client,
+            limits,
+            negative: Arc::new(quick_cache::sync::Cache::new(NEGATIVE_ENTRIES)),
+            metrics: None,
+        }
+    }
+
+    /// The same, counting what recursion refuses in `metrics`.
+    pub fn with_metrics(mut self, metrics: UpstreamMetrics) -> SubChains {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, counter: impl Fn(&UpstreamMetrics) -> &prometheus::IntCounter) {
+        if let Some(m) = &self.metrics {
+            counter(m).inc();
+        }
+    }
+
+    /// The limits recursion runs within.
+    pub fn limits(&self) -> &SubChainLimits {
+        &self.limits
+    }
+
+    /// A negative answer for `url` still fresh, if any.
+    fn negative(&self, url: &str) -> Option<ResolutionError> {
+        let (at, error) = self.negative.get(url)?;
+        if at.elapsed() < self.limits.negative_ttl {
+            return Some(error);
+        }
+        self.negative.remove(url);
+        None
+    }
+
+    /// Remembers a negative answer for `url`.
+    fn remember(&self, url: &str, error: &ResolutionError) {
+        if !self.limits.negative_ttl.is_zero() {
+            self.negative
+                .insert(url.to_string(), (Instant::now(), error.clone()));
         }
     }
 
@@ -175,10 +275,54 @@ impl SubChains {
             name: format!("the resolver of sub-chain {}", delegation.namespace),
             connect_timeout: CONNECT_TIMEOUT,
             timeout: TIMEOUT,
+            max_body: MAX_DRIVER_BODY,
+            metrics: self.metrics.as_ref(),
         };
-        let mut last = None;
+        let mut last: Option<ResolutionError> = None;
         for endpoint in &delegation.endpoints {
             let url = format!("{}{query}", request_url(endpoint, did));
+            if let Some(e) = self.negative(&url) {
+                self.count(|m| &m.negative_hits);
+                if e.kind != ErrorKind::Internal {
+                    return Err(e);
+                }
+                last = Some(e);
+                continue;
+            }
+            if !self.limits.allow_private_targets {
+                if let Err(why) = public_target(&url).await {
+                    let e = ResolutionError::new(
+                        ErrorKind::Internal,
+                        format!(
+                            "{} at {url} is not asked: {why} (subchain_allow_private_targets \
+                             is off)",
+                            upstream.name
+                        ),
+                    )
+                    .with_status(UPSTREAM_FAILED);
+                    tracing::warn!(did, endpoint, error = %e.detail, "sub-chain endpoint refused");
+                    self.count(|m| &m.private_target);
+                    last = Some(e);
+                    continue;
+                }
+            }
+            if !options.fanout.take(self.limits.fanout) {
+                let e = ResolutionError::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "{did}: the fan-out budget of {} outbound requests per request is spent \
+                         before {url} could be asked{}",
+                        self.limits.fanout,
+                        last.as_ref()
+                            .map(|l| format!(" (the last failure: {})", l.detail))
+                            .unwrap_or_default()
+                    ),
+                )
+                .with_status(UPSTREAM_FAILED);
+                tracing::warn!(did, error = %e.detail, "sub-chain fan-out budget spent");
+                self.count(|m| &m.fanout);
+                return Err(e);
+            }
             match upstream
                 .fetch(&url, did, &[(HOPS_HEADER, hops_value.as_str())])
                 .await
@@ -202,6 +346,8 @@ impl SubChains {
                                     ),
                                 );
                                 tracing::warn!(did, endpoint, error = %e.detail, "sub-chain answer refused");
+                                self.count(|m| &m.anchor);
+                                self.remember(&url, &e);
                                 last = Some(e);
                                 continue;
                             }
@@ -227,9 +373,15 @@ impl SubChains {
                     meta.insert("subChainAnchor".into(), checked);
                     return Ok(resolution);
                 }
-                Err(e) if e.kind != ErrorKind::Internal => return Err(e),
+                Err(e) if e.kind != ErrorKind::Internal => {
+                    if e.kind == ErrorKind::NotFound {
+                        self.remember(&url, &e);
+                    }
+                    return Err(e);
+                }
                 Err(e) => {
                     tracing::warn!(did, endpoint, error = %e.detail, "sub-chain resolver failed");
+                    self.remember(&url, &e);
                     last = Some(e);
                 }
             }
@@ -265,9 +417,105 @@ fn check_against_anchor(
         "didResolutionMetadata": resolution.resolution_metadata,
     });
     let trust = crate::verifiable::TrustAnchor::new(validators, Some(anchor.chain_id.clone()));
-    crate::verifiable::verify_result(&result, &trust, Some(did))
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    crate::verifiable::verify_result(&result, &trust, Some(did)).map_err(|e| e.to_string())?;
+    // The proof covers the record: the members it renders were compared above; any other
+    // member would be the resolver's word alone.
+    if let Some(member) = resolution
+        .document_metadata
+        .keys()
+        .find(|m| !PROVEN_METADATA.contains(&m.as_str()))
+    {
+        return Err(format!(
+            "didDocumentMetadata.{member} is not covered by the proof (only {} are)",
+            PROVEN_METADATA.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// The document metadata members a current record's proof covers.
+pub const PROVEN_METADATA: [&str; 4] = ["created", "updated", "versionId", "deactivated"];
+
+/// Why `url`'s host is not a public address, if it is not. A name must resolve, and only to
+/// public addresses.
+async fn public_target(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let host = parsed.host_str().ok_or("it names no host")?;
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<IpAddr> = match literal.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("{host} does not resolve: {e}"))?
+            .map(|a| a.ip())
+            .collect(),
+    };
+    match addresses.iter().find(|ip| is_private_target(**ip)) {
+        Some(ip) => Err(format!(
+            "{ip} is a loopback, link-local, private or reserved address"
+        )),
+        None if addresses.is_empty() => Err("its host resolves to no address".into()),
+        None => Ok(()),
+    }
+}
+
+/// True for the addresses a public resolver must not be made to ask: loopback, unspecified,
+/// link-local, private (RFC 1918, unique local), shared (RFC 6598), multicast, broadcast,
+/// documentation and reserved ranges, and IPv4-mapped forms of them.
+pub fn is_private_target(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_private_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private_v4(v4);
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+fn is_private_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (b & 0xc0) == 64)
+        || (a == 192 && b == 0 && ip.octets()[2] == 0)
+        || a >= 240
+}
+
+/// The client's name resolver when private targets are refused: a name resolves to its public
+/// addresses only, so the connection goes where the check said (no DNS rebinding in between).
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| !is_private_target(a.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(public.into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 /// The latest anchor of the sub-chain `ac` on the chain `records` holds, through the cache.
@@ -367,6 +615,57 @@ mod tests {
             version_id: 2,
             height: 7,
         }
+    }
+
+    #[test]
+    fn private_and_reserved_targets_are_recognised() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_private_target(private.parse().unwrap()), "{private}");
+        }
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_private_target(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_private_literal_or_a_name_of_one_is_not_a_public_target() {
+        assert!(public_target("http://127.0.0.1:8080/x").await.is_err());
+        assert!(public_target("http://[::1]:8080/x").await.is_err());
+        assert!(public_target("http://localhost:8080/x").await.is_err());
+        assert!(public_target("http://8.8.8.8/x").await.is_ok());
+    }
+
+    #[test]
+    fn the_fan_out_budget_is_shared_by_the_copies_of_the_options() {
+        let options = ResolutionOptions::default();
+        let copy = options.clone();
+        assert!(options.fanout.take(2));
+        assert!(copy.fanout.take(2));
+        assert!(!options.fanout.take(2));
+        assert_eq!(copy.fanout.used(), 2);
+        // A new request has its own budget.
+        assert!(ResolutionOptions::default().fanout.take(2));
     }
 
     #[test]

@@ -208,6 +208,8 @@ struct ServeArgs {
     #[command(flatten)]
     dns: crate::config::DnsArgs,
     #[command(flatten)]
+    upstream: crate::config::UpstreamArgs,
+    #[command(flatten)]
     udp_rrl: crate::config::RrlArgs,
     #[command(flatten)]
     limits: crate::edge::LimitsArgs,
@@ -476,6 +478,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         args.follow
     };
+    let dev = args
+        .dev
+        .or(file.dev)
+        .unwrap_or(genesis.is_none() && validator_key.is_none() && follow.is_empty());
     let validator_urls = if args.validator_urls.is_empty() {
         file.validator_url.unwrap_or_default()
     } else {
@@ -493,10 +499,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(a) => a,
             None => DEFAULT_HTTP.parse()?,
         },
-        dev: args
-            .dev
-            .or(file.dev)
-            .unwrap_or(genesis.is_none() && validator_key.is_none() && follow.is_empty()),
+        dev,
         genesis,
         validator_key,
         log: args.log.or(file.log).unwrap_or_else(|| DEFAULT_LOG.into()),
@@ -514,9 +517,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         anchor: args
             .anchor
             .resolve(file.anchor_to, file.anchor_key, file.anchor_interval),
-        cache: args
-            .cache
-            .resolve(file.cache_bytes, file.redis_url, file.cache_ttl_max),
+        cache: crate::config::CacheConfig {
+            redis_secret: (args.cache.redis_secret.clone())
+                .or(file.redis_secret)
+                .filter(|s| !s.is_empty()),
+            ..args
+                .cache
+                .resolve(file.cache_bytes, file.redis_url, file.cache_ttl_max)
+        },
         ledger: args.ledger.resolve(file.ledger_cache_mb),
         handle: args.handle.resolve(file.handle, file.public_url),
         dns: args
@@ -530,6 +538,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             args.peers
         },
+        upstream: args.upstream.resolve(
+            file.driver_cache_bytes,
+            file.subchain_fanout,
+            file.subchain_negative_ttl,
+            file.subchain_allow_private_targets,
+            dev,
+        ),
         udp_rrl: args.udp_rrl.resolve(
             file.udp_rrl_rate,
             file.udp_rrl_slip,

@@ -47,6 +47,10 @@ pub struct FileConfig {
     pub redis_url: Option<String>,
     /// The longest a cache entry lives, in seconds, whatever the document's `extension.ttl`.
     pub cache_ttl_max: Option<u64>,
+    /// The shared secret keying the HMAC of every Redis value and invalidation message (at
+    /// least 16 bytes, the same on every replica of one Redis). Required with `redis_url`
+    /// outside dev mode; in dev mode a random one is made for the process.
+    pub redis_secret: Option<String>,
     /// The ledger database's page cache, in MiB (most of the daemon's memory with a large
     /// ledger) [default: 256].
     pub ledger_cache_mb: Option<u64>,
@@ -69,6 +73,18 @@ pub struct FileConfig {
     pub validator_url: Option<Vec<String>>,
     /// A validator of several: the other validators' base URLs (`spec/consensus.md`).
     pub peers: Option<Vec<String>>,
+    /// Bytes of driver answers kept for reuse, all drivers together; 0 keeps none
+    /// [default: 67108864].
+    pub driver_cache_bytes: Option<u64>,
+    /// Outbound requests one incoming request may cause through sub-chain recursion
+    /// [default: 4].
+    pub subchain_fanout: Option<u32>,
+    /// Seconds a sub-chain resolver's negative answer (not found, failed, refused) is reused;
+    /// 0 never [default: 5].
+    pub subchain_negative_ttl: Option<u64>,
+    /// Whether sub-chain resolver endpoints on loopback, link-local and private addresses are
+    /// asked [default: in dev mode only].
+    pub subchain_allow_private_targets: Option<bool>,
     /// UDP response-rate limiting (DNS and Handle doors, each its own table): answers per
     /// second per source prefix (IPv4 /24, IPv6 /56); 0 turns it off [default: 200].
     pub udp_rrl_rate: Option<u32>,
@@ -141,6 +157,8 @@ pub struct ServeConfig {
     pub anchor: AnchorConfig,
     /// The read cache.
     pub cache: CacheConfig,
+    /// Bounds on the work done asking drivers and sub-chain resolvers.
+    pub upstream: UpstreamConfig,
     /// How the ledgers (main chain and hosted sub-chains) are opened: their page cache size.
     pub ledger: sparkid_ledger::LedgerOptions,
     /// The Handle door and the bridges' public URL.
@@ -281,6 +299,10 @@ pub struct CacheArgs {
     /// Cap on a cache entry's lifetime, in seconds [default: 3600].
     #[arg(long, env = "SPARKID_CACHE_TTL_MAX")]
     pub cache_ttl_max: Option<u64>,
+    /// The shared secret keying the HMAC of Redis values and invalidation messages (at least
+    /// 16 bytes, the same on every replica); required with --redis-url outside dev mode.
+    #[arg(long, env = "SPARKID_REDIS_SECRET", hide_env_values = true)]
+    pub redis_secret: Option<String>,
 }
 
 impl CacheArgs {
@@ -305,6 +327,72 @@ impl CacheArgs {
                 .cache_ttl_max
                 .or(cache_ttl_max)
                 .unwrap_or(defaults.ttl_max),
+            redis_secret: self.redis_secret.filter(|s| !s.is_empty()),
+        }
+    }
+}
+
+/// Bounds on the work the resolver does asking other resolvers (drivers, sub-chains).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamConfig {
+    /// Bytes of driver answers kept for reuse (all drivers); 0: none.
+    pub driver_cache_bytes: u64,
+    /// Sub-chain recursion's fan-out budget, negative cache and target policy.
+    pub subchain: sparkid_resolver::subchain::SubChainLimits,
+}
+
+/// The driver and sub-chain flags of `sparkid serve` (each also an environment variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct UpstreamArgs {
+    /// Bytes of driver answers kept for reuse, all drivers together; 0 keeps none [default:
+    /// 67108864].
+    #[arg(long, env = "SPARKID_DRIVER_CACHE_BYTES")]
+    pub driver_cache_bytes: Option<u64>,
+    /// Outbound requests one incoming request may cause through sub-chain recursion [default:
+    /// 4].
+    #[arg(long, env = "SPARKID_SUBCHAIN_FANOUT")]
+    pub subchain_fanout: Option<u32>,
+    /// Seconds a sub-chain resolver's negative answer is reused; 0 never [default: 5].
+    #[arg(long, env = "SPARKID_SUBCHAIN_NEGATIVE_TTL")]
+    pub subchain_negative_ttl: Option<u64>,
+    /// Ask sub-chain resolver endpoints on loopback, link-local and private addresses
+    /// [default: in dev mode only].
+    #[arg(long, env = "SPARKID_SUBCHAIN_ALLOW_PRIVATE_TARGETS")]
+    pub subchain_allow_private_targets: Option<bool>,
+}
+
+impl UpstreamArgs {
+    /// The settings: flags (and environment) over the file's values over the defaults, which
+    /// for private targets depend on `dev`.
+    pub fn resolve(
+        self,
+        driver_cache_bytes: Option<u64>,
+        subchain_fanout: Option<u32>,
+        subchain_negative_ttl: Option<u64>,
+        subchain_allow_private_targets: Option<bool>,
+        dev: bool,
+    ) -> UpstreamConfig {
+        use sparkid_resolver::subchain::{SubChainLimits, DEFAULT_FANOUT};
+        UpstreamConfig {
+            driver_cache_bytes: self
+                .driver_cache_bytes
+                .or(driver_cache_bytes)
+                .unwrap_or(sparkid_resolver::drivers::DEFAULT_DRIVER_CACHE_BYTES),
+            subchain: SubChainLimits {
+                fanout: self
+                    .subchain_fanout
+                    .or(subchain_fanout)
+                    .unwrap_or(DEFAULT_FANOUT),
+                negative_ttl: std::time::Duration::from_secs(
+                    self.subchain_negative_ttl
+                        .or(subchain_negative_ttl)
+                        .unwrap_or(sparkid_resolver::subchain::DEFAULT_NEGATIVE_TTL_SECS),
+                ),
+                allow_private_targets: self
+                    .subchain_allow_private_targets
+                    .or(subchain_allow_private_targets)
+                    .unwrap_or(dev),
+            },
         }
     }
 }

@@ -58,6 +58,7 @@ pub struct Metrics {
     http_duration: HistogramVec,
     head_height: IntGauge,
     refresh: Mutex<Vec<Refresh>>,
+    upstream: Mutex<Option<sparkid_resolver::drivers::UpstreamMetrics>>,
     /// The UDP doors' (DNS and Handle).
     pub udp: UdpMetrics,
 }
@@ -150,6 +151,7 @@ impl Metrics {
             http_duration,
             head_height,
             refresh: Mutex::new(Vec::new()),
+            upstream: Mutex::new(None),
             udp,
         }))
     }
@@ -199,6 +201,49 @@ impl Metrics {
             }
         }));
         Ok(())
+    }
+
+    /// Reports the driver answer cache's size (bytes charged, entries, bound; read at each
+    /// scrape): `sparkid_driver_cache_bytes`, `sparkid_driver_cache_entries`,
+    /// `sparkid_driver_cache_capacity_bytes`.
+    pub fn watch_drivers(
+        &self,
+        drivers: sparkid_resolver::drivers::Drivers,
+    ) -> Result<(), MetricsError> {
+        let bytes = IntGauge::new(
+            "sparkid_driver_cache_bytes",
+            "Bytes the driver answer cache is charged for its entries.",
+        )?;
+        let entries = IntGauge::new(
+            "sparkid_driver_cache_entries",
+            "Driver answers in the cache.",
+        )?;
+        let capacity = IntGauge::new(
+            "sparkid_driver_cache_capacity_bytes",
+            "The driver answer cache's bound in bytes.",
+        )?;
+        self.registry.register(Box::new(bytes.clone()))?;
+        self.registry.register(Box::new(entries.clone()))?;
+        self.registry.register(Box::new(capacity.clone()))?;
+        self.on_scrape(Box::new(move || {
+            let (used, len, bound) = drivers.cache_usage();
+            bytes.set(i64::try_from(used).unwrap_or(i64::MAX));
+            entries.set(i64::try_from(len).unwrap_or(i64::MAX));
+            capacity.set(i64::try_from(bound).unwrap_or(i64::MAX));
+        }));
+        Ok(())
+    }
+
+    /// The counters of what the resolver refuses from drivers and sub-chain resolvers
+    /// (registered once; later calls share them).
+    pub fn upstream(&self) -> Result<sparkid_resolver::drivers::UpstreamMetrics, MetricsError> {
+        let mut slot = self.upstream.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = slot.as_ref() {
+            return Ok(m.clone());
+        }
+        let m = sparkid_resolver::drivers::UpstreamMetrics::register(&self.registry)?;
+        *slot = Some(m.clone());
+        Ok(m)
     }
 
     /// The registry, for modules that bring metrics of their own (such as

@@ -24,6 +24,14 @@ use crate::metrics::{self, Metrics};
 
 /// Runs the daemon until Ctrl-C or SIGTERM.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    if config.cache.redis_url.is_some() && config.cache.redis_secret.is_none() && !config.dev {
+        // Without a shared secret Redis values cannot be authenticated, and anyone who can
+        // write to Redis could make every replica serve a forged record.
+        anyhow::bail!(
+            "redis_url needs redis_secret (--redis-secret, SPARKID_REDIS_SECRET): the shared \
+             secret that authenticates the Redis cache's values"
+        );
+    }
     let node = if config.follow.is_empty() {
         tokio::task::block_in_place(|| node::open(&config.node_options()))?
     } else {
@@ -62,8 +70,15 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         )?)
     };
     let resolver = Resolver::new(records)
-        .with_drivers(Drivers::new(&config.drivers)?)
-        .with_subchains(SubChains::new(hosted.clone()));
+        .with_drivers(
+            Drivers::with_cache_bytes(&config.drivers, config.upstream.driver_cache_bytes)?
+                .with_metrics(metrics.upstream()?),
+        )
+        .with_subchains(
+            SubChains::with_limits(hosted.clone(), config.upstream.subchain.clone())
+                .with_metrics(metrics.upstream()?),
+        );
+    metrics.watch_drivers(resolver.drivers().clone())?;
     let registrars = doors::registrar::Registrars {
         main: node.registrar.clone(),
         subchains: Arc::new(
