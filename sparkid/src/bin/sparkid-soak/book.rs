@@ -78,6 +78,8 @@ pub struct Stats {
     pub updates: u64,
     /// Writes the registrar refused (`failed`, or another answer), by reason.
     pub refused: BTreeMap<String, u64>,
+    /// The first refusal of each kind: when, through which node, the whole reason.
+    pub refused_examples: BTreeMap<String, String>,
     /// Writes with no answer (connection lost, timeout): their outcome is unknown.
     pub write_errors: BTreeMap<String, u64>,
     /// Reads answered.
@@ -104,6 +106,8 @@ pub struct Stats {
     pub redis_restarts: u64,
     /// Faults that went wrong (a node that did not come back).
     pub fault_errors: Vec<String>,
+    /// When the load started.
+    pub started: Instant,
     /// When the load started, then when the last write was acknowledged.
     pub last_ack: Instant,
     /// The longest time without an acknowledged write during the load.
@@ -117,6 +121,7 @@ impl Stats {
             creates: 0,
             updates: 0,
             refused: BTreeMap::new(),
+            refused_examples: BTreeMap::new(),
             write_errors: BTreeMap::new(),
             reads: 0,
             proof_reads: 0,
@@ -130,6 +135,7 @@ impl Stats {
             kills: BTreeMap::new(),
             redis_restarts: 0,
             fault_errors: Vec::new(),
+            started: Instant::now(),
             last_ack: Instant::now(),
             longest_gap: Duration::ZERO,
         }
@@ -141,6 +147,16 @@ impl Stats {
         if self.wrong_examples.len() < 20 {
             self.wrong_examples.push(what);
         }
+    }
+
+    /// Notes a write the registrar refused through `node`, with its whole reason.
+    pub fn refused(&mut self, node: &str, reason: &str) {
+        let kind = class(reason);
+        count(&mut self.refused, kind.clone());
+        let at = self.started.elapsed().as_secs_f64();
+        self.refused_examples
+            .entry(kind)
+            .or_insert_with(|| format!("at {at:.1} s through {node}: {reason:.300}"));
     }
 
     /// Notes an acknowledged write that took `ms`.

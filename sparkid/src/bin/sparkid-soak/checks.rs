@@ -107,8 +107,7 @@ pub async fn presence(ctx: Arc<Ctx>, head: u64) -> Presence {
     for _ in 0..4 {
         let (ctx, jobs, next, out) = (ctx.clone(), jobs.clone(), next.clone(), out.clone());
         tasks.spawn(async move {
-            while let Some((node, did, version)) = jobs.get(next.fetch_add(1, Ordering::Relaxed))
-            {
+            while let Some((node, did, version)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
                 let verdict = check_one(&ctx, *node, did, *version, head).await;
                 let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
                 out.checked += 1;
@@ -166,7 +165,10 @@ async fn check_one(
     if answer["didDocument"]["id"] != did || served != Some(v.to_string().as_str()) {
         return Err((
             true,
-            format!("version {v}: served {served:?} of {}", answer["didDocument"]["id"]),
+            format!(
+                "version {v}: served {served:?} of {}",
+                answer["didDocument"]["id"]
+            ),
         ));
     }
     check_content(&ctx.book(), did, v, &answer["didDocument"]).map_err(|e| (false, e))
@@ -202,9 +204,13 @@ pub fn verify_proofs(
         files.push(file);
     }
     let outcomes = two_at_a_time(&files, |file| {
-        run(sparkid, &["verify"], &[file, Path::new("--genesis"), genesis])
-            .err()
-            .map(|e| format!("{}: {e:#}", file.display()))
+        run(
+            sparkid,
+            &["verify"],
+            &[file, Path::new("--genesis"), genesis],
+        )
+        .err()
+        .map(|e| format!("{}: {e:#}", file.display()))
     });
     Ok(outcomes.into_iter().flatten().collect())
 }

@@ -136,10 +136,7 @@ impl Cluster {
                     &votes_file,
                 ],
             )?;
-            let mut args = vec![
-                "--validator-key".to_string(),
-                key.display().to_string(),
-            ];
+            let mut args = vec!["--validator-key".to_string(), key.display().to_string()];
             for (j, port) in taken[..VALIDATORS].iter().enumerate() {
                 if j != i {
                     args.extend(["--peer".to_string(), base(*port)]);

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use sparkid_bid::{Bid, PrivateKey};
 use sparkid_node::registrar_client::{client_managed, ClientError};
 
-use crate::book::{class, count, Book, Stats, Written};
+use crate::book::{count, Book, Stats, Written};
 use crate::cluster::Cluster;
 use crate::rng::Rng;
 
@@ -131,7 +131,8 @@ pub async fn create(ctx: &Ctx, node: usize) -> Option<Owned> {
     let document = match sparkid_registrar::api::new_document(&key.public_key(), None) {
         Ok(d) => d,
         Err(e) => {
-            ctx.stats().wrong(format!("a new document could not be made: {e}"));
+            ctx.stats()
+                .wrong(format!("a new document could not be made: {e}"));
             return None;
         }
     };
@@ -166,7 +167,18 @@ async fn update(ctx: &Ctx, node: usize, owned: &mut Owned, marker: String) {
         ));
         return;
     };
-    if acknowledge(ctx, node, &owned.did, &answer, version, Some(marker), ms, false).is_some() {
+    if acknowledge(
+        ctx,
+        node,
+        &owned.did,
+        &answer,
+        version,
+        Some(marker),
+        ms,
+        false,
+    )
+    .is_some()
+    {
         owned.document = document;
     }
 }
@@ -217,7 +229,10 @@ pub async fn exchange(
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let answer = match result {
         Err(_) => {
-            count(&mut ctx.stats().write_errors, "no answer within 60 s".into());
+            count(
+                &mut ctx.stats().write_errors,
+                "no answer within 60 s".into(),
+            );
             return None;
         }
         Ok(Err(e)) => {
@@ -238,7 +253,7 @@ pub async fn exchange(
         .as_str()
         .map(str::to_string)
         .unwrap_or_else(|| format!("not a registrar answer: {answer}"));
-    count(&mut ctx.stats().refused, class(&reason));
+    ctx.stats().refused(&ctx.cluster.name(node), &reason);
     None
 }
 
@@ -457,5 +472,120 @@ pub async fn monitor(ctx: Arc<Ctx>) {
     while !ctx.stop_monitor.load(Ordering::Acquire) {
         ctx.cluster.observe_heights().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DID: &str = "did:bid:efSoakJudgeTest";
+
+    /// Created at height 5 (version 1), updated at height 9 (version 2, service `m2`).
+    fn book() -> Book {
+        let mut book = Book::default();
+        book.record(
+            DID,
+            Written {
+                version: 1,
+                height: 5,
+                marker: None,
+            },
+        );
+        book.record(
+            DID,
+            Written {
+                version: 2,
+                height: 9,
+                marker: Some("https://m2.example/".into()),
+            },
+        );
+        book
+    }
+
+    fn answer(version: u64, endpoint: Option<&str>) -> Value {
+        let service: Vec<Value> = endpoint
+            .map(|e| json!({"id": format!("{DID}#soak"), "serviceEndpoint": e}))
+            .into_iter()
+            .collect();
+        json!({
+            "didDocument": {"id": DID, "service": service},
+            "didDocumentMetadata": {"versionId": version.to_string()},
+        })
+    }
+
+    #[test]
+    fn an_answer_older_than_the_height_the_node_was_seen_at_is_wrong() {
+        let book = book();
+        let v1 = answer(1, None);
+        // Seen at 8: version 1 is all it must have; seen at 9, version 2 is due.
+        assert!(judge(&book, DID, true, 200, &v1, 8, false).is_ok());
+        let err = judge(&book, DID, true, 200, &v1, 9, false).unwrap_err();
+        assert!(err.contains("version 2 was acknowledged"), "{err}");
+        // A proof anchored at 12 must show version 2 whatever the node was seen at.
+        let mut proven = v1.clone();
+        proven["didResolutionMetadata"] =
+            json!({"ledgerProof": {"anchor": {"header": {"height": 12}}}});
+        assert!(judge(&book, DID, true, 200, &proven, 0, true).is_err());
+        let mut v2 = answer(2, Some("https://m2.example/"));
+        v2["didResolutionMetadata"] = proven["didResolutionMetadata"].clone();
+        assert!(judge(&book, DID, true, 200, &v2, 0, true).is_ok());
+    }
+
+    #[test]
+    fn not_found_after_an_acknowledged_create_and_a_found_stranger_are_wrong() {
+        let book = book();
+        let missing = json!({"didResolutionMetadata": {"error": {"type": "notFound"}}});
+        assert!(judge(&book, DID, true, 404, &missing, 4, false).is_ok());
+        assert!(judge(&book, DID, true, 404, &missing, 5, false).is_err());
+        assert!(judge(&book, DID, false, 200, &answer(1, None), 0, false).is_err());
+        assert!(judge(&book, DID, true, 400, &missing, 0, false).is_err());
+    }
+
+    #[test]
+    fn a_version_with_other_content_than_written_is_wrong() {
+        let book = book();
+        assert!(judge(
+            &book,
+            DID,
+            true,
+            200,
+            &answer(2, Some("https://m2.example/")),
+            9,
+            false
+        )
+        .is_ok());
+        let err = judge(
+            &book,
+            DID,
+            true,
+            200,
+            &answer(2, Some("https://evil.example/")),
+            9,
+            false,
+        )
+        .unwrap_err();
+        assert!(err.contains("lacks its service"), "{err}");
+        assert!(judge(
+            &book,
+            DID,
+            true,
+            200,
+            &answer(1, Some("https://x.example/")),
+            5,
+            false
+        )
+        .is_err());
+        // A version the soak has no answer for (a write whose answer was lost) is not judged.
+        assert!(judge(
+            &book,
+            DID,
+            true,
+            200,
+            &answer(3, Some("https://x.example/")),
+            9,
+            false
+        )
+        .is_ok());
     }
 }

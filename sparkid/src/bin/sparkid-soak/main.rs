@@ -288,6 +288,9 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         "  writes refused: {:?}; without an answer: {:?}",
         stats.refused, stats.write_errors
     );
+    for example in stats.refused_examples.values() {
+        println!("    refused {example}");
+    }
     println!(
         "  reads: {} ({} with proof); wrong: {wrong} ({} during the load, {} in the final check); errors: {:?}",
         stats.reads, stats.proof_reads, stats.wrong, presence.wrong, stats.read_errors
@@ -334,7 +337,9 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         failures.push("no write was acknowledged".into());
     }
     if lost > 0 {
-        failures.push(format!("{lost} acknowledged writes are missing on some node"));
+        failures.push(format!(
+            "{lost} acknowledged writes are missing on some node"
+        ));
     }
     if wrong > 0 {
         failures.push(format!("{wrong} wrong answers"));
@@ -368,10 +373,7 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         for f in &failures {
             println!("soak: FAIL: {f}");
         }
-        println!(
-            "soak: logs in {}",
-            args.dir.join("logs").display()
-        );
+        println!("soak: logs in {}", args.dir.join("logs").display());
         Ok(false)
     }
 }
