@@ -203,6 +203,11 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// The soak directory (data, keys, logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// How many nodes.
     pub fn len(&self) -> usize {
         self.nodes.len()

@@ -9,6 +9,7 @@
 //!   directory, and restarts Redis once, halfway;
 //! - the monitor notes each node's height.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -202,6 +203,18 @@ fn acknowledge(
         ));
         return None;
     };
+    // `acks.jsonl`: the evidence to read the logs against when a check fails.
+    let line = json!({
+        "at": ctx.stats().started.elapsed().as_secs_f64(),
+        "node": ctx.cluster.name(node), "did": did, "version": version, "height": height,
+    });
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(ctx.cluster.dir().join("acks.jsonl"))
+    {
+        let _ = writeln!(f, "{line}");
+    }
     ctx.book().record(
         did,
         Written {
@@ -253,7 +266,12 @@ pub async fn exchange(
         .as_str()
         .map(str::to_string)
         .unwrap_or_else(|| format!("not a registrar answer: {answer}"));
-    ctx.stats().refused(&ctx.cluster.name(node), &reason);
+    let node = format!(
+        "{} (seen at height {})",
+        ctx.cluster.name(node),
+        ctx.cluster.seen_height(node)
+    );
+    ctx.stats().refused(&node, &reason);
     None
 }
 
