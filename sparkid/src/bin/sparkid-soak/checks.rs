@@ -144,12 +144,28 @@ async fn check_one(
         Some(v) => format!("{base}/1.0/identifiers/{did}?versionId={v}"),
         None => format!("{base}/1.0/identifiers/{did}"),
     };
-    let response = ctx
-        .http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| (true, format!("no answer: {e}")))?;
+    // A throttled or busy answer (429, 503) is asked again after its Retry-After (at most 5 s).
+    let mut tries = 0;
+    let response = loop {
+        let response = ctx
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| (true, format!("no answer: {e}")))?;
+        let status = response.status().as_u16();
+        tries += 1;
+        if !matches!(status, 429 | 503) || tries >= 5 {
+            break response;
+        }
+        let wait = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .unwrap_or(1)
+            .min(5);
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+    };
     let status = response.status().as_u16();
     let answer: Value = response
         .json()

@@ -360,6 +360,10 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        eprintln!(
+            "soak: {} did not stop within {grace:?} of SIGTERM; SIGKILL",
+            self.name(i)
+        );
         let _ = child.kill();
         let _ = child.wait();
     }

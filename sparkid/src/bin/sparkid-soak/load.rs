@@ -328,7 +328,8 @@ async fn read(ctx: &Ctx, node: usize, did: &str, registered: bool, proof: bool, 
         return;
     };
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    if status >= 500 {
+    // Unavailable or throttled (429 with Retry-After) is no answer, not a wrong one.
+    if status >= 500 || status == 429 {
         count(&mut ctx.stats().read_errors, format!("HTTP {status}"));
         return;
     }

@@ -229,6 +229,10 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
     }
     while stops.join_next().await.is_some() {}
     ctx.cluster.kill_redis();
+    eprintln!(
+        "soak: nodes stopped (SIGTERM) in {:.1} s",
+        phase.elapsed().as_secs_f64()
+    );
     let ledgers: Vec<(String, PathBuf)> = (0..ctx.cluster.len())
         .map(|i| (ctx.cluster.name(i), ctx.cluster.data(i)))
         .collect();
@@ -247,7 +251,7 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         failures.push(format!("the ledgers differ: {reports:?}"));
     }
     eprintln!(
-        "soak: nodes stopped and ledgers verified in {:.1} s",
+        "soak: nodes stopped and ledgers verified in {:.1} s in all",
         phase.elapsed().as_secs_f64()
     );
     let phase = Instant::now();
