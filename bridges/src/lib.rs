@@ -89,7 +89,7 @@ impl Bridges {
         let all_linked = record
             .aliases
             .iter()
-            .all(|a| record.linked.binary_search(a).is_ok());
+            .all(|a| record.linked.contains(a));
         let document = match did.parse::<sparkid_bid::Bid>() {
             Ok(bid) if !all_linked => {
                 read::<DidRecord>(source, &did_key(&bid))?.map(|r| r.document)

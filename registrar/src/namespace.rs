@@ -328,7 +328,7 @@ impl AliasRecord {
         let listed = document.map(listed_aliases).unwrap_or_default();
         self.aliases
             .iter()
-            .filter(|a| self.linked.binary_search(a).is_ok() || listed.contains(a))
+            .filter(|a| self.linked.contains(a) || listed.contains(a))
             .collect()
     }
 

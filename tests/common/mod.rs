@@ -307,3 +307,22 @@ pub fn namespace(base: &str, key: &str, args: &[&str]) -> Value {
     all.extend_from_slice(&args[1..]);
     cli(&all)
 }
+
+/// `sparkid did link`: the controller of `did` (its authentication key `key`) confirms the
+/// identifier bound to it, which then shows in its `alsoKnownAs` and DNS `aka` (issue 12).
+pub fn link(base: &str, did: &str, key: &str, kind: &str, identifier: &str) -> Value {
+    cli(&[
+        "did",
+        "link",
+        "--endpoint",
+        base,
+        "--did",
+        did,
+        "--key",
+        key,
+        "--kind",
+        kind,
+        "--identifier",
+        identifier,
+    ])
+}
