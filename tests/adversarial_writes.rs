@@ -211,7 +211,11 @@ fn a_binding_speaks_for_a_did_only_once_its_controller_confirms_it() {
     // Back: not in the DID's alsoKnownAs (warm path twice, and from the ledger), not in aka.
     for query in ["", "", "?noCache=true", "?versionId=1"] {
         let r = resolve(base, &victim, query);
-        assert_eq!(r["didDocumentMetadata"]["alsoKnownAs"], Value::Null, "{query}: {r}");
+        assert_eq!(
+            r["didDocumentMetadata"]["alsoKnownAs"],
+            Value::Null,
+            "{query}: {r}"
+        );
     }
     let out = dig(port, &victim_name, "TXT");
     assert!(out.contains(&format!("\"did={victim}\"")), "{out}");

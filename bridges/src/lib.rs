@@ -86,10 +86,7 @@ impl Bridges {
         let Some(record) = read::<AliasRecord>(source, &alias_key(did))? else {
             return Ok(Vec::new());
         };
-        let all_linked = record
-            .aliases
-            .iter()
-            .all(|a| record.linked.contains(a));
+        let all_linked = record.aliases.iter().all(|a| record.linked.contains(a));
         let document = match did.parse::<sparkid_bid::Bid>() {
             Ok(bid) if !all_linked => {
                 read::<DidRecord>(source, &did_key(&bid))?.map(|r| r.document)

@@ -552,7 +552,9 @@ pub(crate) fn execute(
             kind,
             identifier,
             confirm,
-        } => link(did, kind, identifier, confirm, ac_code, signer, signer_key, state, ctx),
+        } => link(
+            did, kind, identifier, confirm, ac_code, signer, signer_key, state, ctx,
+        ),
     }
 }
 

@@ -341,7 +341,10 @@ fn update_of_an_unknown_did_is_not_found() {
     let outcome = chain.submit(
         &id.kid(2),
         id.key(2),
-        Operation::Deactivate { id: id.did.clone(), previous_version_id: None },
+        Operation::Deactivate {
+            id: id.did.clone(),
+            previous_version_id: None,
+        },
     );
     assert_eq!(refusal(&outcome), OperationError::NotFound(id.did.clone()));
 }
@@ -351,7 +354,10 @@ fn update_that_changes_authentication_or_recovery_is_control_changed() {
     let id = Identity::new(4);
     let mut chain = created(&id);
     let before = chain.raw(&id.bid).unwrap();
-    let update = |document: Value| Operation::Update { document, previous_version_id: None };
+    let update = |document: Value| Operation::Update {
+        document,
+        previous_version_id: None,
+    };
 
     // A new authentication key.
     let outcome = chain.submit(
@@ -405,7 +411,10 @@ fn update_that_changes_authentication_or_recovery_is_control_changed() {
 fn deactivate_needs_a_recovery_key_and_is_final() {
     let id = Identity::new(2);
     let mut chain = created(&id);
-    let deactivate = || Operation::Deactivate { id: id.did.clone(), previous_version_id: None };
+    let deactivate = || Operation::Deactivate {
+        id: id.did.clone(),
+        previous_version_id: None,
+    };
 
     // key-1 authenticates but does not recover.
     let outcome = chain.submit(&id.kid(1), id.key(1), deactivate());
@@ -533,11 +542,21 @@ fn recover_by_a_recovery_key_replaces_the_keys() {
             signer: id.kid(1)
         }
     );
-    assert_included(&chain.submit(&id.kid(3), id.key(3), Operation::Update { document, previous_version_id: None }));
+    assert_included(&chain.submit(
+        &id.kid(3),
+        id.key(3),
+        Operation::Update {
+            document,
+            previous_version_id: None,
+        },
+    ));
     assert_eq!(chain.record(&id.bid).version_id, 3);
 
     // The old recovery key no longer deactivates; the new one does.
-    let deactivate = Operation::Deactivate { id: id.did.clone(), previous_version_id: None };
+    let deactivate = Operation::Deactivate {
+        id: id.did.clone(),
+        previous_version_id: None,
+    };
     let outcome = chain.submit(&id.kid(2), id.key(2), deactivate.clone());
     assert_eq!(
         refusal(&outcome),
@@ -652,7 +671,10 @@ fn a_signer_id_whose_listed_key_is_not_the_transaction_key_is_a_mismatch() {
     let outcome = chain.submit(
         &id.kid(2),
         id.key(1),
-        Operation::Deactivate { id: id.did.clone(), previous_version_id: None },
+        Operation::Deactivate {
+            id: id.did.clone(),
+            previous_version_id: None,
+        },
     );
     assert_eq!(
         refusal(&outcome),
@@ -692,7 +714,14 @@ fn a_replayed_operation_is_refused_by_the_ledger() {
     let mut chain = created(&id);
     let mut document = id.standard_document();
     document["extension"]["ttl"] = json!(60);
-    let update = chain.tx(&id.kid(1), id.key(1), &Operation::Update { document, previous_version_id: None });
+    let update = chain.tx(
+        &id.kid(1),
+        id.key(1),
+        &Operation::Update {
+            document,
+            previous_version_id: None,
+        },
+    );
     let replay = update.clone();
     assert_included(&chain.propose(vec![update]).pop().unwrap());
     assert_included(&chain.submit(
@@ -807,12 +836,18 @@ fn the_chain_verifies_and_replicates_after_every_kind_of_operation() {
         chain.tx(
             &alice.kid(1),
             alice.key(1),
-            &Operation::Update { document: v2, previous_version_id: None },
+            &Operation::Update {
+                document: v2,
+                previous_version_id: None,
+            },
         ),
         chain.tx(
             &alice.kid(1),
             alice.key(1),
-            &Operation::Update { document: v3, previous_version_id: None },
+            &Operation::Update {
+                document: v3,
+                previous_version_id: None,
+            },
         ),
     ];
     chain.propose(txs).iter().for_each(assert_included);

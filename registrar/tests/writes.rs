@@ -43,8 +43,16 @@ fn an_update_held_back_cannot_roll_the_document_back() {
     let mut chain = Chain::new();
     created(&id, &mut chain);
     // A is signed against version 1 and held back; B, also against version 1, commits.
-    let held = chain.tx(&id.kid(1), id.key(1), &update(&id, "https://a.example", Some(1)));
-    assert_included(&chain.submit(&id.kid(1), id.key(1), update(&id, "https://b.example", Some(1))));
+    let held = chain.tx(
+        &id.kid(1),
+        id.key(1),
+        &update(&id, "https://a.example", Some(1)),
+    );
+    assert_included(&chain.submit(
+        &id.kid(1),
+        id.key(1),
+        update(&id, "https://b.example", Some(1)),
+    ));
     assert_eq!(chain.record(&id.bid).version_id, 2);
     let refused = refusal(&chain.propose(vec![held]).pop().unwrap());
     assert_eq!(
@@ -56,7 +64,10 @@ fn an_update_held_back_cannot_roll_the_document_back() {
             current: 2
         }
     );
-    assert!(refused.to_string().contains("previousVersionId"), "{refused}");
+    assert!(
+        refused.to_string().contains("previousVersionId"),
+        "{refused}"
+    );
     assert_eq!(service_of(&chain, &id), "https://b.example");
     assert_eq!(chain.record(&id.bid).version_id, 2);
 
@@ -66,13 +77,22 @@ fn an_update_held_back_cannot_roll_the_document_back() {
         previous_version_id: Some(1),
     };
     let refused = refusal(&chain.submit(&id.kid(2), id.key(2), deactivate));
-    assert!(matches!(refused, OperationError::VersionConflict { op: "deactivate", .. }));
+    assert!(matches!(
+        refused,
+        OperationError::VersionConflict {
+            op: "deactivate",
+            ..
+        }
+    ));
     let recover = Operation::Recover {
         document: id.standard_document(),
         previous_version_id: Some(1),
     };
     let refused = refusal(&chain.submit(&id.kid(2), id.key(2), recover));
-    assert!(matches!(refused, OperationError::VersionConflict { op: "recover", .. }));
+    assert!(matches!(
+        refused,
+        OperationError::VersionConflict { op: "recover", .. }
+    ));
     assert!(!chain.record(&id.bid).deactivated);
     verify_chain(&chain.ledger, &chain.machine).unwrap();
 }
@@ -82,20 +102,42 @@ fn a_committed_update_replayed_is_refused() {
     let id = Identity::new(2);
     let mut chain = Chain::new();
     created(&id, &mut chain);
-    let first = chain.tx(&id.kid(1), id.key(1), &update(&id, "https://b.example", Some(1)));
+    let first = chain.tx(
+        &id.kid(1),
+        id.key(1),
+        &update(&id, "https://b.example", Some(1)),
+    );
     assert_included(&chain.propose(vec![first.clone()]).pop().unwrap());
-    assert_included(&chain.submit(&id.kid(1), id.key(1), update(&id, "https://c.example", Some(2))));
+    assert_included(&chain.submit(
+        &id.kid(1),
+        id.key(1),
+        update(&id, "https://c.example", Some(2)),
+    ));
     // The very same transaction: its hash is indexed.
     let outcome = chain.propose(vec![first.clone()]).pop().unwrap();
     assert!(
-        matches!(outcome, TxOutcome::Rejected { reason: TxRejection::Duplicate(_), .. }),
+        matches!(
+            outcome,
+            TxOutcome::Rejected {
+                reason: TxRejection::Duplicate(_),
+                ..
+            }
+        ),
         "{outcome:?}"
     );
     // The same operation signed again (a new nonce, so a new hash): the version refuses it.
-    let again = chain.tx(&id.kid(1), id.key(1), &update(&id, "https://b.example", Some(1)));
+    let again = chain.tx(
+        &id.kid(1),
+        id.key(1),
+        &update(&id, "https://b.example", Some(1)),
+    );
     assert!(matches!(
         refusal(&chain.propose(vec![again]).pop().unwrap()),
-        OperationError::VersionConflict { named: 1, current: 3, .. }
+        OperationError::VersionConflict {
+            named: 1,
+            current: 3,
+            ..
+        }
     ));
     assert_eq!(service_of(&chain, &id), "https://c.example");
 }
@@ -107,7 +149,11 @@ fn new_submissions_must_name_the_version_they_replace_but_old_blocks_still_repla
     created(&id, &mut chain);
     // A block certified before the rule (no previousVersionId) still executes, so chains
     // written then re-execute to the same roots.
-    assert_included(&chain.submit(&id.kid(1), id.key(1), update(&id, "https://old.example", None)));
+    assert_included(&chain.submit(
+        &id.kid(1),
+        id.key(1),
+        update(&id, "https://old.example", None),
+    ));
     verify_chain(&chain.ledger, &chain.machine).unwrap();
 
     // A new submission without it is refused before it reaches a block.
@@ -147,9 +193,11 @@ fn new_submissions_must_name_the_version_they_replace_but_old_blocks_still_repla
     })
     .unwrap();
     match submit(&update(&id, "https://new.example", None)) {
-        Err(e @ SubmitError::Rejected(TxRejection::Operation(
-            OperationError::MissingPreviousVersion { op: "update" },
-        ))) => assert_eq!(e.http_status(), 400),
+        Err(
+            e @ SubmitError::Rejected(TxRejection::Operation(
+                OperationError::MissingPreviousVersion { op: "update" },
+            )),
+        ) => assert_eq!(e.http_status(), 400),
         other => panic!("expected MissingPreviousVersion, got {other:?}"),
     }
     let deactivate = Operation::Deactivate {
@@ -165,9 +213,11 @@ fn new_submissions_must_name_the_version_they_replace_but_old_blocks_still_repla
     assert_eq!(ledger.height(), 1);
     submit(&update(&id, "https://new.example", Some(1))).unwrap();
     match submit(&update(&id, "https://newer.example", Some(1))) {
-        Err(e @ SubmitError::Rejected(TxRejection::Operation(
-            OperationError::VersionConflict { .. },
-        ))) => assert_eq!(e.http_status(), 409),
+        Err(
+            e @ SubmitError::Rejected(TxRejection::Operation(OperationError::VersionConflict {
+                ..
+            })),
+        ) => assert_eq!(e.http_status(), 409),
         other => panic!("expected VersionConflict, got {other:?}"),
     }
 }
@@ -231,8 +281,12 @@ fn a_binding_shows_on_the_dids_side_only_once_its_controller_confirms_it() {
 
     // Only the DID's controller links: not the namespace owner, not a recovery-only key.
     for (signer, key) in [(owner.kid(1), owner.key(1)), (victim.kid(2), victim.key(2))] {
-        let refused = refusal(&chain.submit(&signer, key, link(Kind::Dns, "pump.example.com", &victim)));
-        assert!(matches!(refused, OperationError::NotController { .. }), "{refused}");
+        let refused =
+            refusal(&chain.submit(&signer, key, link(Kind::Dns, "pump.example.com", &victim)));
+        assert!(
+            matches!(refused, OperationError::NotController { .. }),
+            "{refused}"
+        );
     }
     assert_included(&chain.submit(
         &victim.kid(1),
@@ -243,7 +297,11 @@ fn a_binding_shows_on_the_dids_side_only_once_its_controller_confirms_it() {
     assert_eq!(record.confirmed_uris(None), ["dns:pump.example.com"]);
     // Linked twice: refused; unlinked: no longer shown, still bound.
     assert!(matches!(
-        refusal(&chain.submit(&victim.kid(1), victim.key(1), link(Kind::Dns, "pump.example.com", &victim))),
+        refusal(&chain.submit(
+            &victim.kid(1),
+            victim.key(1),
+            link(Kind::Dns, "pump.example.com", &victim)
+        )),
         OperationError::AlreadyExists(_)
     ));
     assert_included(&chain.submit(
@@ -261,7 +319,8 @@ fn a_binding_shows_on_the_dids_side_only_once_its_controller_confirms_it() {
 
     // The document listing it confirms it too (type 103, a domain name; or a vaa: URI).
     let mut document = victim.standard_document();
-    document["alsoKnownAs"] = json!([{"type": 103, "id": "pump.example.com"}, {"type": 102, "id": "vaa:VAA77X"}]);
+    document["alsoKnownAs"] =
+        json!([{"type": 103, "id": "pump.example.com"}, {"type": 102, "id": "vaa:VAA77X"}]);
     assert_included(&chain.submit(
         &victim.kid(1),
         victim.key(1),
@@ -270,7 +329,11 @@ fn a_binding_shows_on_the_dids_side_only_once_its_controller_confirms_it() {
             previous_version_id: Some(1),
         },
     ));
-    assert_included(&chain.submit(&owner.kid(1), owner.key(1), bind(Kind::Vaa, "VAA77X", &victim)));
+    assert_included(&chain.submit(
+        &owner.kid(1),
+        owner.key(1),
+        bind(Kind::Vaa, "VAA77X", &victim),
+    ));
     let document = chain.record(&victim.bid).document;
     assert_eq!(
         aliases(&chain, &victim).confirmed_uris(Some(&document)),
@@ -294,7 +357,9 @@ fn aliases_per_did_are_capped() {
         .collect();
     let mut outcomes = chain.propose(binds);
     let last = outcomes.pop().unwrap();
-    assert!(outcomes.iter().all(|o| matches!(o, TxOutcome::Included { .. })));
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, TxOutcome::Included { .. })));
     assert_eq!(
         refusal(&last),
         OperationError::TooManyAliases {
@@ -316,6 +381,15 @@ fn aliases_per_did_are_capped() {
         .collect();
     let mut outcomes = chain.propose(links);
     let last = refusal(&outcomes.pop().unwrap());
-    assert!(matches!(last, OperationError::TooManyAliases { what: "linked identifiers", .. }), "{last}");
+    assert!(
+        matches!(
+            last,
+            OperationError::TooManyAliases {
+                what: "linked identifiers",
+                ..
+            }
+        ),
+        "{last}"
+    );
     assert_eq!(aliases(&chain, &victim).linked.len(), MAX_LINKS_PER_DID);
 }
