@@ -292,3 +292,55 @@ fn a_binding_speaks_for_a_did_only_once_its_controller_confirms_it() {
     let out = dig(port, "_did.pump.example.com", "URI");
     assert!(out.contains(&format!("URI 1 0 \"{victim}\"")), "{out}");
 }
+
+#[test]
+fn a_namespace_owner_cannot_grow_a_dids_aliases_without_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = Daemon::start_with(&data, &["--handle", "off"]);
+    let base = d.base.as_str();
+    let authority = data.join("validator.key").to_string_lossy().to_string();
+    let (owner_key, owner) = common::create_did(base, None);
+    let (_, victim) = common::create_did(base, None);
+    common::namespace(
+        base,
+        &authority,
+        &[
+            "delegate",
+            "--kind",
+            "dns",
+            "--namespace",
+            "example.com",
+            "--owner",
+            &owner,
+        ],
+    );
+    let bind = |i: usize| {
+        sign_and_send(
+            &format!("{base}/1.0/namespaces"),
+            json!({"operation": {"type": "bind", "kind": "dns", "identifier": format!("n{i}.example.com"), "did": victim},
+                   "options": {"signer": format!("{owner}#key-1")}}),
+            &owner_key,
+        )
+    };
+    let cap = sparkid_registrar::namespace::MAX_ALIASES_PER_DID;
+    for i in 0..cap {
+        let (status, answer) = bind(i);
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, refused) = bind(cap);
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["didState"]["state"], "failed");
+    assert!(
+        refused["didState"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("already has {cap} bound identifiers")),
+        "{refused}"
+    );
+    // None of them speaks for the victim, who confirmed none.
+    assert_eq!(
+        resolve(base, &victim, "")["didDocumentMetadata"]["alsoKnownAs"],
+        Value::Null
+    );
+}
