@@ -344,7 +344,10 @@ impl Identity {
         (
             &self.key,
             format!("{}#key-1", self.did),
-            Operation::Update { document: doc },
+            Operation::Update {
+                document: doc,
+                previous_version_id: None,
+            },
         )
     }
 }

@@ -129,7 +129,7 @@ fn dns_door_answers_dig_and_dnspython() {
 
     // DIDs, a delegated zone and a binding, all through the CLI.
     let (owner, owner_key) = create(&base);
-    let (subject, _) = create(&base);
+    let (subject, subject_key) = create(&base);
     let authority_key = dir.path().join("validator.key");
     cli(&[
         "namespace",
@@ -146,6 +146,21 @@ fn dns_door_answers_dig_and_dnspython() {
         &owner,
     ]);
     bind(&base, &owner_key, "Pump.Example.com", &subject);
+    // The subject's controller confirms the name, so that it shows on the DID's side too (aka).
+    cli(&[
+        "did",
+        "link",
+        "--endpoint",
+        &base,
+        "--did",
+        &subject,
+        "--key",
+        &subject_key,
+        "--kind",
+        "dns",
+        "--identifier",
+        "pump.example.com",
+    ]);
 
     // _did URI and TXT.
     let out = dig.run(&["_did.pump.example.com", "URI"]);
@@ -324,6 +339,18 @@ fn dns_door_answers_dig_and_dnspython() {
         );
         assert!(status < 300, "{status} {answer}");
     }
+    // The subject confirms them all at once, by listing them in its document's alsoKnownAs.
+    let (_, native) = get_json(&format!("{base}/{subject}"));
+    let mut document = native["data"]["didDocument"].clone();
+    document["alsoKnownAs"] = (0..aliases)
+        .map(|i| json!({"type": 103, "id": format!("n{i}.deep.{ZONE}")}))
+        .collect();
+    let (status, answer) = sign_and_send(
+        &format!("{base}/1.0/update"),
+        json!({"did": subject, "didDocument": document}),
+        &PrivateKey::from_encoded(&subject_key).unwrap(),
+    );
+    assert_eq!(status, 200, "{answer}");
     let out = dig.run(&["+noedns", "+ignore", &subject_name, "TXT"]);
     assert!(Dig::flags(&out).contains(&"tc".to_string()), "{out}");
     assert!(out.contains("ANSWER: 0"), "{out}");

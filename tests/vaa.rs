@@ -41,7 +41,7 @@ fn vaa_codes_resolve_to_dids_and_back() {
     let authority = data.join("validator.key").to_string_lossy().to_string();
     let (maker, maker_key) = create(base);
     let (plant, plant_key) = create(base);
-    let (pump, _) = create(base);
+    let (pump, pump_key) = create(base);
 
     // The authority delegates VAA12 to a maker and the longer VAA1234 to one of its plants.
     namespace(
@@ -147,7 +147,16 @@ fn vaa_codes_resolve_to_dids_and_back() {
         (json!("VAA12"), json!(pump))
     );
 
-    // DID back to its codes (and handle), sorted, in the resolution's document metadata.
+    // DID back to its codes (and handle), sorted, in the resolution's document metadata: once
+    // the DID's controller has confirmed them (before, the bindings resolve forward only).
+    assert!(also_known_as(base, &pump).is_empty());
+    for (kind, identifier) in [
+        ("vaa", "VAA1234PUMP0007"),
+        ("vaa", "VAA129X"),
+        ("handle", "86.100/pump-7"),
+    ] {
+        common::link(base, &pump, &pump_key, kind, identifier);
+    }
     assert_eq!(
         also_known_as(base, &pump),
         ["vaa:VAA1234PUMP0007", "vaa:VAA129X", "hdl:86.100/pump-7"]

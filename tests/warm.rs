@@ -147,6 +147,11 @@ fn a_kept_answer_follows_updates_bindings_and_deactivation() {
             &did,
         ],
     );
+    // Bound, not yet confirmed by the DID's controller: not on the DID's side.
+    assert_eq!(also_known_as(&resolve(base, &did).1), Value::Null);
+    assert_warm_equals_general(base, &did);
+    // Linked: `aka/<did>` changes again, and the kept answer must not survive that either.
+    common::link(base, &did, &key.to_encoded(), "vaa", "VAA77X1");
     assert_eq!(
         also_known_as(&resolve(base, &did).1),
         json!(["vaa:VAA77X1"])

@@ -23,6 +23,7 @@ pub mod vaa;
 
 pub use bridge::{map, read, Bridge, BridgeError, Mapping, RecordSource};
 use sparkid_registrar::namespace::{alias_key, AliasRecord, Kind};
+use sparkid_registrar::{did_key, DidRecord};
 
 /// The registered bridges.
 pub struct Bridges {
@@ -73,7 +74,10 @@ impl Bridges {
         map(bridge, source, identifier)
     }
 
-    /// The identifiers bound to `did`, as URIs (`vaa:…`, `hdl:…`, `dns:…`), sorted.
+    /// The identifiers bound to `did` that its controller confirmed, as URIs (`vaa:…`,
+    /// `hdl:…`, `dns:…`), sorted: the DID's side of its bindings
+    /// ([`AliasRecord::confirmed`]). Reads `aka/<did>`, and `did/<did>` when some binding is
+    /// not linked (the document may list it).
     pub fn aliases(
         &self,
         source: &dyn RecordSource,
@@ -82,9 +86,16 @@ impl Bridges {
         let Some(record) = read::<AliasRecord>(source, &alias_key(did))? else {
             return Ok(Vec::new());
         };
+        let all_linked = record.aliases.iter().all(|a| record.linked.contains(a));
+        let document = match did.parse::<sparkid_bid::Bid>() {
+            Ok(bid) if !all_linked => {
+                read::<DidRecord>(source, &did_key(&bid))?.map(|r| r.document)
+            }
+            _ => None,
+        };
         Ok(record
-            .aliases
-            .iter()
+            .confirmed(document.as_ref())
+            .into_iter()
             .filter_map(|a| {
                 self.for_kind(a.kind)
                     .map(|b| format!("{}:{}", b.uri_scheme(), a.identifier))

@@ -206,10 +206,12 @@ fn handles_render_did_records_and_map_codes() {
         response_code::VALUES_NOT_FOUND
     );
 
-    // Back: the reverse index, as URIs.
+    // Back: the reverse index, as URIs: only the identifiers the DID's controller confirmed
+    // (linked here; VAA130 is bound but not confirmed, so it resolves forward only).
     s.put(
         alias_key(&live),
-        json!({"did": live, "aliases": [{"kind": "vaa", "identifier": "VAA129"}, {"kind": "handle", "identifier": "86.100/live"}],
+        json!({"did": live, "aliases": [{"kind": "vaa", "identifier": "VAA129"}, {"kind": "vaa", "identifier": "VAA130"}, {"kind": "handle", "identifier": "86.100/live"}],
+               "linked": [{"kind": "vaa", "identifier": "VAA129"}, {"kind": "handle", "identifier": "86.100/live"}],
                "versionId": 2, "height": 4}),
     );
     assert_eq!(

@@ -454,7 +454,8 @@ impl Registrar {
             ));
         }
         fill_defaults(&mut document);
-        let (_, _, current) = self.current(&did)?;
+        let (_, record, current) = self.current(&did)?;
+        let previous = expected_version(request, &did, &record)?;
         let allowed: &[String] = if recover {
             current.recovery()
         } else {
@@ -475,9 +476,15 @@ impl Registrar {
             .map(|k| k.public_key_hex.to_lowercase())
             .unwrap_or_default();
         let op = if recover {
-            Operation::Recover { document }
+            Operation::Recover {
+                document,
+                previous_version_id: Some(previous),
+            }
         } else {
-            Operation::Update { document }
+            Operation::Update {
+                document,
+                previous_version_id: Some(previous),
+            }
         };
         Ok(Prepared::NeedsSignature {
             body: self.body(signer, key, &op),
@@ -494,13 +501,21 @@ impl Registrar {
             .did
             .clone()
             .ok_or_else(|| refuse(None, 400, "deactivate needs did"))?;
-        let (_, _, current) = self.current(&did)?;
+        let (_, record, current) = self.current(&did)?;
+        let previous = expected_version(request, &did, &record)?;
         let signer = self.pick_signer(request, current.recovery(), &did, "recovery")?;
         let key = current
             .find_key(&signer)
             .map(|k| k.public_key_hex.to_lowercase())
             .unwrap_or_default();
-        let body = self.body(signer, key, &Operation::Deactivate { id: did });
+        let body = self.body(
+            signer,
+            key,
+            &Operation::Deactivate {
+                id: did,
+                previous_version_id: Some(previous),
+            },
+        );
         Ok(Prepared::NeedsSignature {
             body,
             purpose: "recovery",
@@ -829,6 +844,40 @@ impl Registrar {
             Err(e) => RegistrarResponse::failed(did, e.http_status(), e.to_string()),
         }
     }
+}
+
+/// The version an update, recover or deactivate will name as the one it replaces: the current
+/// one, which `options.previousVersionId` (a number or its decimal text), when the client gives
+/// it, must be; otherwise the client is working from a document that has changed (409).
+fn expected_version(
+    request: &RegistrarRequest,
+    did: &str,
+    record: &DidRecord,
+) -> Result<u64, Refusal> {
+    let Some(given) = request.options.get("previousVersionId") else {
+        return Ok(record.version_id);
+    };
+    let named = given
+        .as_u64()
+        .or_else(|| given.as_str().and_then(|s| s.parse().ok()))
+        .ok_or_else(|| {
+            refuse(
+                Some(did.to_string()),
+                400,
+                "options.previousVersionId must be a version number",
+            )
+        })?;
+    if named != record.version_id {
+        return Err(refuse(
+            Some(did.to_string()),
+            409,
+            format!(
+                "options.previousVersionId is {named}, but {did} is at version {}: it has changed since",
+                record.version_id
+            ),
+        ));
+    }
+    Ok(named)
 }
 
 /// A request refused before anything was submitted.

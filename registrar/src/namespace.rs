@@ -6,13 +6,22 @@
 //! | `delegate` | the chain authority named in genesis | the namespace is well formed; the owner DID is live on this chain |
 //! | `bind` | an `authentication` key of the owner of the longest delegated namespace covering the identifier | the identifier is well formed; a DID of this chain must be live |
 //! | `unbind` | the same owner | the identifier is bound |
+//! | `link` | an `authentication` key of the DID | the DID is live on this chain; at most [`MAX_LINKS_PER_DID`] |
+//! | `unlink` | the same | the identifier is linked |
+//!
+//! **Consent.** A binding always resolves forward, identifier to DID. It shows on the DID's
+//! side (`alsoKnownAs`, DNS `aka`) only once the DID's controller has confirmed it: with a
+//! signed `link` naming the identifier, or by listing it in the document's own `alsoKnownAs`
+//! ([`AliasRecord::confirmed`]). Otherwise any namespace owner could make any DID claim its
+//! names. A DID holds at most [`MAX_ALIASES_PER_DID`] bindings.
 //!
 //! The authority signs with an `authentication` key of its DID document when that DID is on the
 //! ledger, or, before it is, with the key its BID derives from (how a new chain starts).
 //!
 //! State keys: `ns/<kind>/<namespace>` ([`NamespaceRecord`]), `bind/<kind>/<identifier>`
 //! ([`BindingRecord`], kept with `did: null` after an unbind so that history stays provable),
-//! and `aka/<did>` ([`AliasRecord`], the reverse index: every identifier bound to a DID).
+//! and `aka/<did>` ([`AliasRecord`], the reverse index: every identifier bound to a DID, and the
+//! ones its controller linked).
 //!
 //! [`Kind`], [`NameError`] and the length limits of names live in [`crate::state`], because the
 //! operations and their refusals name them too; they are re-exported here with the grammars.
@@ -23,7 +32,8 @@ use sparkid_ledger::{ExecContext, LedgerError, StateView, Writes};
 
 use crate::state::{did_key, format_time, DidRecord, OperationError};
 pub use crate::state::{
-    Kind, NameError, MAX_DNS_NAME_LEN, MAX_HANDLE_LEN, MAX_VAA_LEN, MIN_VAA_PREFIX_LEN,
+    Kind, NameError, MAX_ALIASES_PER_DID, MAX_DNS_NAME_LEN, MAX_HANDLE_LEN, MAX_LINKS_PER_DID,
+    MAX_VAA_LEN, MIN_VAA_PREFIX_LEN,
 };
 
 /// The most resolver endpoints an AC-code delegation names.
@@ -244,14 +254,60 @@ pub struct Alias {
     pub identifier: String,
 }
 
-/// The reverse index of one DID: every identifier bound to it.
+impl Alias {
+    /// The identifier as a URI (`vaa:`, `hdl:`, `dns:`), as `alsoKnownAs` lists it.
+    pub fn uri(&self) -> Option<String> {
+        let scheme = match self.kind {
+            Kind::Vaa => "vaa",
+            Kind::Handle => "hdl",
+            Kind::Dns => "dns",
+            Kind::Ac => return None,
+        };
+        Some(format!("{scheme}:{}", self.identifier))
+    }
+
+    /// The alias a URI names (`vaa:`, `hdl:`, `dns:`), in canonical form; none for anything else.
+    pub fn from_uri(uri: &str) -> Option<Alias> {
+        let (scheme, rest) = uri.split_once(':')?;
+        let kind = match scheme.to_ascii_lowercase().as_str() {
+            "vaa" => Kind::Vaa,
+            "hdl" => Kind::Handle,
+            "dns" => Kind::Dns,
+            _ => return None,
+        };
+        let identifier = normalize_identifier(kind, rest).ok()?;
+        Some(Alias { kind, identifier })
+    }
+}
+
+/// The bridged identifiers a native BID document lists in its own `alsoKnownAs`: its
+/// controller's confirmation of them (`vaa:…`, `hdl:…` or type 105, `dns:…` or type 103).
+pub fn listed_aliases(document: &serde_json::Value) -> Vec<Alias> {
+    let Some(entries) = document.get("alsoKnownAs").and_then(|a| a.as_array()) else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|e| {
+            serde_json::from_value::<sparkid_bid::document::AlsoKnownAs>(e.clone()).ok()
+        })
+        .filter_map(|a| Alias::from_uri(&a.to_uri()))
+        .collect()
+}
+
+/// The reverse index of one DID: every identifier bound to it, and the ones its controller
+/// confirmed with `link`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AliasRecord {
     /// The DID.
     pub did: String,
-    /// Its identifiers, sorted.
+    /// Its bound identifiers, sorted: confirmed or not (see [`AliasRecord::confirmed`]).
     pub aliases: Vec<Alias>,
+    /// The identifiers its controller confirmed with `link`, sorted; bound or not (yet).
+    /// Absent from records written before `link` existed, which then confirm none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linked: Vec<Alias>,
     /// +1 per change.
     pub version_id: u64,
     /// The block that wrote this version.
@@ -259,19 +315,28 @@ pub struct AliasRecord {
 }
 
 impl AliasRecord {
-    /// The identifiers as URIs, for `alsoKnownAs`/`equivalentId`: `vaa:`, `hdl:`, `dns:`.
+    /// Every bound identifier as a URI (`vaa:`, `hdl:`, `dns:`), confirmed or not: the reverse
+    /// index as stored. What the DID's side shows is [`AliasRecord::confirmed_uris`].
     pub fn uris(&self) -> Vec<String> {
+        self.aliases.iter().filter_map(Alias::uri).collect()
+    }
+
+    /// The bound identifiers the DID's controller confirmed: linked, or listed in the
+    /// `alsoKnownAs` of `document` (the DID's current native document, if this chain holds it).
+    /// Only these show on the DID's side; a binding alone resolves forward only.
+    pub fn confirmed(&self, document: Option<&serde_json::Value>) -> Vec<&Alias> {
+        let listed = document.map(listed_aliases).unwrap_or_default();
         self.aliases
             .iter()
-            .filter_map(|a| {
-                let scheme = match a.kind {
-                    Kind::Vaa => "vaa",
-                    Kind::Handle => "hdl",
-                    Kind::Dns => "dns",
-                    Kind::Ac => return None,
-                };
-                Some(format!("{scheme}:{}", a.identifier))
-            })
+            .filter(|a| self.linked.contains(a) || listed.contains(a))
+            .collect()
+    }
+
+    /// [`AliasRecord::confirmed`] as URIs, for `alsoKnownAs` and DNS `aka`.
+    pub fn confirmed_uris(&self, document: Option<&serde_json::Value>) -> Vec<String> {
+        self.confirmed(document)
+            .into_iter()
+            .filter_map(Alias::uri)
             .collect()
     }
 }
@@ -323,6 +388,13 @@ pub(crate) enum NamespaceOperation<'a> {
     },
     /// Remove the binding of `identifier` of `kind`.
     Unbind { kind: Kind, identifier: &'a str },
+    /// `did`'s controller confirms (`link`) or withdraws (`unlink`) `identifier` of `kind`.
+    Link {
+        did: &'a str,
+        kind: Kind,
+        identifier: &'a str,
+        confirm: bool,
+    },
 }
 
 /// Executes a namespace operation: the storage error outside, the refusal inside.
@@ -422,9 +494,15 @@ pub(crate) fn execute(
                         "{kind} {identifier} bound to {did}"
                     ))));
                 }
-                writes.push(alias_change(state, old, kind, &identifier, false, ctx)?);
+                match alias_change(state, old, kind, &identifier, false, ctx)? {
+                    Ok(write) => writes.push(write),
+                    Err(e) => return Ok(Err(e)),
+                }
             }
-            writes.push(alias_change(state, did, kind, &identifier, true, ctx)?);
+            match alias_change(state, did, kind, &identifier, true, ctx)? {
+                Ok(write) => writes.push(write),
+                Err(e) => return Ok(Err(e)),
+            }
             let record = BindingRecord {
                 kind,
                 identifier,
@@ -463,12 +541,105 @@ pub(crate) fn execute(
                 height: ctx.height,
                 ..previous
             };
-            Ok(Ok(vec![
-                alias_change(state, &old, kind, &identifier, false, ctx)?,
-                (key, json(&record)),
-            ]))
+            let removal = match alias_change(state, &old, kind, &identifier, false, ctx)? {
+                Ok(write) => write,
+                Err(e) => return Ok(Err(e)),
+            };
+            Ok(Ok(vec![removal, (key, json(&record))]))
+        }
+        NamespaceOperation::Link {
+            did,
+            kind,
+            identifier,
+            confirm,
+        } => link(
+            did, kind, identifier, confirm, ac_code, signer, signer_key, state, ctx,
+        ),
+    }
+}
+
+/// `link` / `unlink`: the DID's controller confirms an identifier, or withdraws that.
+#[allow(clippy::too_many_arguments)]
+fn link(
+    did: &str,
+    kind: Kind,
+    identifier: &str,
+    confirm: bool,
+    ac_code: Option<AcCode>,
+    signer: &str,
+    signer_key: &PublicKey,
+    state: &dyn StateView,
+    ctx: &ExecContext<'_>,
+) -> Result<Result<Writes, OperationError>, LedgerError> {
+    let identifier = match normalize_identifier(kind, identifier) {
+        Ok(i) => i,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    let bid: Bid = match did.parse() {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(Err(OperationError::Document(
+                sparkid_bid::DocumentError::InvalidId(e),
+            )))
+        }
+    };
+    // Consent is given where the DID lives: its keys are on no other chain.
+    if bid.ac_code() != ac_code || bid.is_ac_code_only() {
+        return Ok(Err(OperationError::WrongChain {
+            did: did.to_string(),
+            expected: bid
+                .ac_code()
+                .map_or_else(|| "the main chain".into(), |a| format!("sub-chain {a}")),
+            this: ac_code.map_or_else(|| "the main chain".into(), |a| format!("sub-chain {a}")),
+        }));
+    }
+    if let Err(e) = live_did(did, ac_code, state)? {
+        return Ok(Err(e));
+    }
+    if !speaks_for(did, signer, signer_key, state, false)? {
+        return Ok(Err(OperationError::NotController {
+            signer: signer.to_string(),
+            did: did.to_string(),
+        }));
+    }
+    let key = alias_key(did);
+    let mut record = read::<AliasRecord>(state, &key)?.unwrap_or(AliasRecord {
+        did: did.to_string(),
+        aliases: Vec::new(),
+        linked: Vec::new(),
+        version_id: 0,
+        height: ctx.height,
+    });
+    let alias = Alias { kind, identifier };
+    let position = record.linked.binary_search(&alias);
+    match (confirm, position) {
+        (true, Ok(_)) => {
+            return Ok(Err(OperationError::AlreadyExists(format!(
+                "{kind} {} linked to {did}",
+                alias.identifier
+            ))))
+        }
+        (true, Err(_)) if record.linked.len() >= MAX_LINKS_PER_DID => {
+            return Ok(Err(OperationError::TooManyAliases {
+                did: did.to_string(),
+                what: "linked identifiers",
+                limit: MAX_LINKS_PER_DID,
+            }))
+        }
+        (true, Err(at)) => record.linked.insert(at, alias),
+        (false, Ok(at)) => {
+            record.linked.remove(at);
+        }
+        (false, Err(_)) => {
+            return Ok(Err(OperationError::NotFound(format!(
+                "{kind} {} is not linked to {did}",
+                alias.identifier
+            ))))
         }
     }
+    record.version_id += 1;
+    record.height = ctx.height;
+    Ok(Ok(vec![(key, json(&record))]))
 }
 
 /// A record as state stores it. Records are plain data, so serializing cannot fail.
@@ -606,6 +777,8 @@ fn owned_namespace(
     Ok(Ok(namespace))
 }
 
+/// The write that adds `identifier` to (or removes it from) `did`'s bound identifiers; refused
+/// when adding would pass [`MAX_ALIASES_PER_DID`]. A removal is never refused.
 fn alias_change(
     state: &dyn StateView,
     did: &str,
@@ -613,11 +786,12 @@ fn alias_change(
     identifier: &str,
     add: bool,
     ctx: &ExecContext<'_>,
-) -> Result<(String, String), LedgerError> {
+) -> Result<Result<(String, String), OperationError>, LedgerError> {
     let key = alias_key(did);
     let mut record = read::<AliasRecord>(state, &key)?.unwrap_or(AliasRecord {
         did: did.to_string(),
         aliases: Vec::new(),
+        linked: Vec::new(),
         version_id: 0,
         height: ctx.height,
     });
@@ -627,12 +801,19 @@ fn alias_change(
     };
     record.aliases.retain(|a| a != &alias);
     if add {
+        if record.aliases.len() >= MAX_ALIASES_PER_DID {
+            return Ok(Err(OperationError::TooManyAliases {
+                did: did.to_string(),
+                what: "bound identifiers",
+                limit: MAX_ALIASES_PER_DID,
+            }));
+        }
         record.aliases.push(alias);
         record.aliases.sort();
     }
     record.version_id += 1;
     record.height = ctx.height;
-    Ok((key, json(&record)))
+    Ok(Ok((key, json(&record))))
 }
 
 #[cfg(test)]

@@ -7,8 +7,15 @@
 //! | `deactivate` | an `extension.recovery` key | final: a deactivated DID takes no further operation |
 //! | `recover` | an `extension.recovery` key | replaces keys, `authentication` and `recovery` |
 //!
-//! The state machine routes `delegate`, `bind` and `unbind` to [`crate::namespace`] and `anchor`
-//! to [`crate::anchor`]. The DID record and the refusal, which those rules use too, live in
+//! Update, recover and deactivate name the version they replace (`previousVersionId`, inside
+//! the signed operation), and run only while it is the current one: a transaction signed and
+//! held back while another change commits can never roll the document back. A transaction
+//! without it is refused when it is submitted ([`admit`]); the rules still run one that a
+//! certified block already holds, so that chains written before the rule re-execute to the same
+//! roots (`spec/did-bid.md` §4).
+//!
+//! The state machine routes `delegate`, `bind`, `unbind`, `link` and `unlink` to
+//! [`crate::namespace`] and `anchor` to [`crate::anchor`]. The DID record and the refusal, which those rules use too, live in
 //! [`crate::state`] and are re-exported here.
 
 use serde::{Deserialize, Serialize};
@@ -36,16 +43,37 @@ pub enum Operation {
     Update {
         /// The new document.
         document: Value,
+        /// The version this one replaces: the operation runs only while it is current.
+        #[serde(
+            default,
+            rename = "previousVersionId",
+            skip_serializing_if = "Option::is_none"
+        )]
+        previous_version_id: Option<u64>,
     },
     /// Deactivate a DID, for good.
     Deactivate {
         /// The DID.
         id: String,
+        /// The version this deactivation replaces: it runs only while it is current.
+        #[serde(
+            default,
+            rename = "previousVersionId",
+            skip_serializing_if = "Option::is_none"
+        )]
+        previous_version_id: Option<u64>,
     },
     /// Replace the keys of a DID with its recovery key.
     Recover {
         /// The new document.
         document: Value,
+        /// The version this one replaces: the operation runs only while it is current.
+        #[serde(
+            default,
+            rename = "previousVersionId",
+            skip_serializing_if = "Option::is_none"
+        )]
+        previous_version_id: Option<u64>,
     },
     /// Delegate a namespace to an owner DID (by the chain authority); again to change it.
     Delegate {
@@ -78,6 +106,25 @@ pub enum Operation {
         /// The identifier.
         identifier: String,
     },
+    /// The DID's controller confirms an identifier bound (or to be bound) to it: only then does
+    /// the identifier show on the DID's side (`alsoKnownAs`, DNS `aka`).
+    Link {
+        /// The DID, whose authentication key signs.
+        did: String,
+        /// The identifier's kind.
+        kind: Kind,
+        /// The identifier.
+        identifier: String,
+    },
+    /// The DID's controller withdraws a confirmation made with `link`.
+    Unlink {
+        /// The DID, whose authentication key signs.
+        did: String,
+        /// The identifier's kind.
+        kind: Kind,
+        /// The identifier.
+        identifier: String,
+    },
     /// Record a sub-chain's certified header on this (main) chain, by the AC code's owner
     /// ([`crate::anchor`]).
     Anchor {
@@ -102,6 +149,8 @@ impl Operation {
             Operation::Delegate { .. } => "delegate",
             Operation::Bind { .. } => "bind",
             Operation::Unbind { .. } => "unbind",
+            Operation::Link { .. } => "link",
+            Operation::Unlink { .. } => "unlink",
             Operation::Anchor { .. } => "anchor",
         }
     }
@@ -110,11 +159,13 @@ impl Operation {
     pub fn did(&self) -> Option<&str> {
         match self {
             Operation::Create { document }
-            | Operation::Update { document }
-            | Operation::Recover { document } => document.get("id").and_then(Value::as_str),
-            Operation::Deactivate { id } => Some(id),
+            | Operation::Update { document, .. }
+            | Operation::Recover { document, .. } => document.get("id").and_then(Value::as_str),
+            Operation::Deactivate { id, .. } => Some(id),
             Operation::Delegate { owner, .. } => Some(owner),
-            Operation::Bind { did, .. } => Some(did),
+            Operation::Bind { did, .. }
+            | Operation::Link { did, .. }
+            | Operation::Unlink { did, .. } => Some(did),
             Operation::Unbind { .. } | Operation::Anchor { .. } => None,
         }
     }
@@ -126,7 +177,36 @@ impl Operation {
             Operation::Delegate { .. }
                 | Operation::Bind { .. }
                 | Operation::Unbind { .. }
+                | Operation::Link { .. }
+                | Operation::Unlink { .. }
                 | Operation::Anchor { .. }
+        )
+    }
+
+    /// The version an update, recover or deactivate names as the one it replaces.
+    pub fn previous_version_id(&self) -> Option<u64> {
+        match self {
+            Operation::Update {
+                previous_version_id,
+                ..
+            }
+            | Operation::Recover {
+                previous_version_id,
+                ..
+            }
+            | Operation::Deactivate {
+                previous_version_id,
+                ..
+            } => *previous_version_id,
+            _ => None,
+        }
+    }
+
+    /// True for update, recover and deactivate: the operations that replace a DID's version.
+    pub fn replaces_version(&self) -> bool {
+        matches!(
+            self,
+            Operation::Update { .. } | Operation::Recover { .. } | Operation::Deactivate { .. }
         )
     }
 
@@ -158,6 +238,26 @@ impl Operation {
             Operation::Unbind { kind, identifier } => Some(NamespaceOperation::Unbind {
                 kind: *kind,
                 identifier,
+            }),
+            Operation::Link {
+                did,
+                kind,
+                identifier,
+            } => Some(NamespaceOperation::Link {
+                did,
+                kind: *kind,
+                identifier,
+                confirm: true,
+            }),
+            Operation::Unlink {
+                did,
+                kind,
+                identifier,
+            } => Some(NamespaceOperation::Link {
+                did,
+                kind: *kind,
+                identifier,
+                confirm: false,
             }),
             Operation::Create { .. }
             | Operation::Update { .. }
@@ -260,7 +360,7 @@ impl BidStateMachine {
                 })?;
                 Ok((bid, record(doc.to_value(), now.clone(), 1, false)))
             }
-            Operation::Update { document } | Operation::Recover { document } => {
+            Operation::Update { document, .. } | Operation::Recover { document, .. } => {
                 let (doc, bid) = self.check_document(document)?;
                 let current = live(current, &bid)?;
                 let old = current.bid_document()?;
@@ -282,6 +382,7 @@ impl BidStateMachine {
                         })
                     })?;
                 }
+                replaces_current(op, &bid, &current)?;
                 Ok((
                     bid,
                     record(
@@ -292,7 +393,7 @@ impl BidStateMachine {
                     ),
                 ))
             }
-            Operation::Deactivate { id } => {
+            Operation::Deactivate { id, .. } => {
                 let bid: Bid = id
                     .parse()
                     .map_err(|e| OperationError::Document(DocumentError::InvalidId(e)))?;
@@ -304,6 +405,7 @@ impl BidStateMachine {
                         signer: signer.to_string(),
                     })
                 })?;
+                replaces_current(op, &bid, &current)?;
                 let emptied = json!({ "@context": [DID_CONTEXT], "id": bid.to_string() });
                 Ok((
                     bid,
@@ -318,12 +420,43 @@ impl BidStateMachine {
             Operation::Delegate { .. }
             | Operation::Bind { .. }
             | Operation::Unbind { .. }
+            | Operation::Link { .. }
+            | Operation::Unlink { .. }
             | Operation::Anchor { .. } => Err(OperationError::Malformed(format!(
                 "{} is a namespace operation, not a DID operation",
                 op.name()
             ))),
         }
     }
+}
+
+/// Checks that `op` replaces the current version of `bid`, when it names one. One that names
+/// none is judged by the other rules alone: only blocks certified before the rule hold such
+/// operations, since [`admit`] refuses them at submission.
+fn replaces_current(op: &Operation, bid: &Bid, current: &DidRecord) -> Result<(), OperationError> {
+    match op.previous_version_id() {
+        Some(named) if named != current.version_id => Err(OperationError::VersionConflict {
+            op: op.name(),
+            did: bid.to_string(),
+            named,
+            current: current.version_id,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a new transaction may enter the pool: an update, recover or deactivate must name the
+/// version it replaces (`previousVersionId`). Run on every submission (the registrar's and the
+/// ones other validators forward), never on blocks already certified, which the rules re-execute
+/// as they were written. An operation that does not parse is left to the rules, which word why.
+pub fn admit(operation: &Value) -> Result<(), OperationError> {
+    let Ok(op) = Operation::deserialize(operation) else {
+        return Ok(());
+    };
+    if op.replaces_version() && op.previous_version_id().is_none() {
+        return Err(OperationError::MissingPreviousVersion { op: op.name() });
+    }
+    Ok(())
 }
 
 fn live(current: Option<DidRecord>, bid: &Bid) -> Result<DidRecord, OperationError> {

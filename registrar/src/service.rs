@@ -152,12 +152,15 @@ impl SubmitError {
     }
 
     /// The HTTP status a registrar answers with: 404 and 409 for a DID that is missing or
-    /// exists, 400 for other refusals, 503 when the validators cannot commit now (retrying
+    /// exists, 409 for an operation signed against a version that is no longer current, 400 for other refusals, 503 when the validators cannot commit now (retrying
     /// later may work), 500 otherwise.
     pub fn http_status(&self) -> u16 {
         match self {
             SubmitError::Rejected(TxRejection::Operation(OperationError::NotFound(_))) => 404,
             SubmitError::Rejected(TxRejection::Operation(OperationError::AlreadyExists(_))) => 409,
+            SubmitError::Rejected(TxRejection::Operation(OperationError::VersionConflict {
+                ..
+            })) => 409,
             SubmitError::Tx(_) | SubmitError::Rejected(_) => 400,
             SubmitError::Remote { status, .. } => *status,
             SubmitError::NoQuorum { .. } | SubmitError::Unavailable => 503,
@@ -267,6 +270,9 @@ impl Submitter {
         tx: VerifiedTransaction,
         forwarded: bool,
     ) -> Result<Committed, SubmitError> {
+        // New transactions only: blocks already certified are re-executed without this rule.
+        crate::operation::admit(&tx.tx().body.operation)
+            .map_err(|e| SubmitError::Rejected(TxRejection::Operation(e)))?;
         let (reply, answer) = oneshot::channel();
         self.sender
             .send(Submission {

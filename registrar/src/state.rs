@@ -82,6 +82,12 @@ pub const MIN_VAA_PREFIX_LEN: usize = 4;
 pub const MAX_HANDLE_LEN: usize = 255;
 /// The longest DNS name, in characters, without the final dot.
 pub const MAX_DNS_NAME_LEN: usize = 253;
+/// The most identifiers bound to one DID. A binding rewrites the DID's reverse index
+/// (`aka/<did>`) whole, so the cap keeps that record, and the work of each bind, bounded. It is a
+/// rule of the state machine, not a setting: every node must judge a block the same way.
+pub const MAX_ALIASES_PER_DID: usize = 64;
+/// The most identifiers a DID's controller confirms with `link` (held in `aka/<did>` too).
+pub const MAX_LINKS_PER_DID: usize = 64;
 
 /// A kind of namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -265,6 +271,43 @@ pub enum OperationError {
         namespace: String,
         /// Where its items live.
         chain: String,
+    },
+    /// update, recover or deactivate naming a version that is not the current one: it was signed
+    /// against a document that has changed since, and running it would roll the DID back.
+    #[error("{op} of {did} replaces version {named} (previousVersionId), but the current version is {current}: it was signed against a document that has changed since; sign a new one against version {current}")]
+    VersionConflict {
+        /// The operation.
+        op: &'static str,
+        /// The DID.
+        did: String,
+        /// The version the operation names.
+        named: u64,
+        /// The current version.
+        current: u64,
+    },
+    /// update, recover or deactivate submitted without `previousVersionId`.
+    #[error("{op} must name the version it replaces (previousVersionId); sign a new one against the current version")]
+    MissingPreviousVersion {
+        /// The operation.
+        op: &'static str,
+    },
+    /// A DID already has as many bound or linked identifiers as it may.
+    #[error("{did} already has {limit} {what}, the most a DID may have")]
+    TooManyAliases {
+        /// The DID.
+        did: String,
+        /// What is counted: bound or linked identifiers.
+        what: &'static str,
+        /// The cap.
+        limit: usize,
+    },
+    /// link or unlink not signed by an authentication key of the DID it confirms for.
+    #[error("only {did}'s controller confirms its aliases; {signer} is not one of its authentication keys")]
+    NotController {
+        /// The signer.
+        signer: String,
+        /// The DID.
+        did: String,
     },
     /// bind or unbind not signed by the namespace owner.
     #[error("only {owner}, the owner of {namespace}, binds under it; {signer} is not one of its authentication keys")]

@@ -237,6 +237,7 @@ fn update_by_an_authentication_key_bumps_the_version() {
         id.key(1),
         Operation::Update {
             document: document.clone(),
+            previous_version_id: None,
         },
     );
     assert!(
@@ -260,6 +261,7 @@ fn update_by_an_authentication_key_bumps_the_version() {
         id.key(1),
         Operation::Update {
             document: id.standard_document(),
+            previous_version_id: None,
         },
     );
     assert_included(&outcome);
@@ -290,6 +292,7 @@ fn update_by_a_key_that_does_not_control_the_did_leaves_the_record_untouched() {
         stranger.key(1),
         Operation::Update {
             document: hijack.clone(),
+            previous_version_id: None,
         },
     );
     assert_eq!(
@@ -306,6 +309,7 @@ fn update_by_a_key_that_does_not_control_the_did_leaves_the_record_untouched() {
         id.key(2),
         Operation::Update {
             document: hijack.clone(),
+            previous_version_id: None,
         },
     );
     assert_eq!(
@@ -330,13 +334,17 @@ fn update_of_an_unknown_did_is_not_found() {
         id.key(1),
         Operation::Update {
             document: id.standard_document(),
+            previous_version_id: None,
         },
     );
     assert_eq!(refusal(&outcome), OperationError::NotFound(id.did.clone()));
     let outcome = chain.submit(
         &id.kid(2),
         id.key(2),
-        Operation::Deactivate { id: id.did.clone() },
+        Operation::Deactivate {
+            id: id.did.clone(),
+            previous_version_id: None,
+        },
     );
     assert_eq!(refusal(&outcome), OperationError::NotFound(id.did.clone()));
 }
@@ -346,7 +354,10 @@ fn update_that_changes_authentication_or_recovery_is_control_changed() {
     let id = Identity::new(4);
     let mut chain = created(&id);
     let before = chain.raw(&id.bid).unwrap();
-    let update = |document: Value| Operation::Update { document };
+    let update = |document: Value| Operation::Update {
+        document,
+        previous_version_id: None,
+    };
 
     // A new authentication key.
     let outcome = chain.submit(
@@ -400,7 +411,10 @@ fn update_that_changes_authentication_or_recovery_is_control_changed() {
 fn deactivate_needs_a_recovery_key_and_is_final() {
     let id = Identity::new(2);
     let mut chain = created(&id);
-    let deactivate = || Operation::Deactivate { id: id.did.clone() };
+    let deactivate = || Operation::Deactivate {
+        id: id.did.clone(),
+        previous_version_id: None,
+    };
 
     // key-1 authenticates but does not recover.
     let outcome = chain.submit(&id.kid(1), id.key(1), deactivate());
@@ -430,6 +444,7 @@ fn deactivate_needs_a_recovery_key_and_is_final() {
         id.key(1),
         Operation::Update {
             document: id.standard_document(),
+            previous_version_id: None,
         },
     );
     assert_eq!(
@@ -441,6 +456,7 @@ fn deactivate_needs_a_recovery_key_and_is_final() {
         id.key(2),
         Operation::Recover {
             document: id.standard_document(),
+            previous_version_id: None,
         },
     );
     assert_eq!(
@@ -478,6 +494,7 @@ fn recover_by_a_recovery_key_replaces_the_keys() {
         id.key(1),
         Operation::Recover {
             document: recovered.clone(),
+            previous_version_id: None,
         },
     );
     assert_eq!(
@@ -493,6 +510,7 @@ fn recover_by_a_recovery_key_replaces_the_keys() {
         id.key(2),
         Operation::Recover {
             document: recovered.clone(),
+            previous_version_id: None,
         },
     ));
     let record = chain.record(&id.bid);
@@ -514,6 +532,7 @@ fn recover_by_a_recovery_key_replaces_the_keys() {
         id.key(1),
         Operation::Update {
             document: document.clone(),
+            previous_version_id: None,
         },
     );
     assert_eq!(
@@ -523,11 +542,21 @@ fn recover_by_a_recovery_key_replaces_the_keys() {
             signer: id.kid(1)
         }
     );
-    assert_included(&chain.submit(&id.kid(3), id.key(3), Operation::Update { document }));
+    assert_included(&chain.submit(
+        &id.kid(3),
+        id.key(3),
+        Operation::Update {
+            document,
+            previous_version_id: None,
+        },
+    ));
     assert_eq!(chain.record(&id.bid).version_id, 3);
 
     // The old recovery key no longer deactivates; the new one does.
-    let deactivate = Operation::Deactivate { id: id.did.clone() };
+    let deactivate = Operation::Deactivate {
+        id: id.did.clone(),
+        previous_version_id: None,
+    };
     let outcome = chain.submit(&id.kid(2), id.key(2), deactivate.clone());
     assert_eq!(
         refusal(&outcome),
@@ -631,6 +660,7 @@ fn a_signer_id_whose_listed_key_is_not_the_transaction_key_is_a_mismatch() {
         &stranger,
         Operation::Update {
             document: id.standard_document(),
+            previous_version_id: None,
         },
     );
     assert_eq!(
@@ -641,7 +671,10 @@ fn a_signer_id_whose_listed_key_is_not_the_transaction_key_is_a_mismatch() {
     let outcome = chain.submit(
         &id.kid(2),
         id.key(1),
-        Operation::Deactivate { id: id.did.clone() },
+        Operation::Deactivate {
+            id: id.did.clone(),
+            previous_version_id: None,
+        },
     );
     assert_eq!(
         refusal(&outcome),
@@ -652,6 +685,7 @@ fn a_signer_id_whose_listed_key_is_not_the_transaction_key_is_a_mismatch() {
         &stranger,
         Operation::Recover {
             document: id.standard_document(),
+            previous_version_id: None,
         },
     );
     assert_eq!(
@@ -680,7 +714,14 @@ fn a_replayed_operation_is_refused_by_the_ledger() {
     let mut chain = created(&id);
     let mut document = id.standard_document();
     document["extension"]["ttl"] = json!(60);
-    let update = chain.tx(&id.kid(1), id.key(1), &Operation::Update { document });
+    let update = chain.tx(
+        &id.kid(1),
+        id.key(1),
+        &Operation::Update {
+            document,
+            previous_version_id: None,
+        },
+    );
     let replay = update.clone();
     assert_included(&chain.propose(vec![update]).pop().unwrap());
     assert_included(&chain.submit(
@@ -688,6 +729,7 @@ fn a_replayed_operation_is_refused_by_the_ledger() {
         id.key(1),
         Operation::Update {
             document: id.standard_document(),
+            previous_version_id: None,
         },
     ));
     // Replaying the first update would bring ttl 60 back.
@@ -770,6 +812,7 @@ fn the_chain_verifies_and_replicates_after_every_kind_of_operation() {
             bob.key(2),
             &Operation::Update {
                 document: bob.standard_document(),
+                previous_version_id: None,
             },
         ),
     ];
@@ -793,12 +836,18 @@ fn the_chain_verifies_and_replicates_after_every_kind_of_operation() {
         chain.tx(
             &alice.kid(1),
             alice.key(1),
-            &Operation::Update { document: v2 },
+            &Operation::Update {
+                document: v2,
+                previous_version_id: None,
+            },
         ),
         chain.tx(
             &alice.kid(1),
             alice.key(1),
-            &Operation::Update { document: v3 },
+            &Operation::Update {
+                document: v3,
+                previous_version_id: None,
+            },
         ),
     ];
     chain.propose(txs).iter().for_each(assert_included);
@@ -811,6 +860,7 @@ fn the_chain_verifies_and_replicates_after_every_kind_of_operation() {
         alice.key(2),
         Operation::Recover {
             document: recovered.clone(),
+            previous_version_id: None,
         },
     ));
     assert_included(&chain.submit(
@@ -818,6 +868,7 @@ fn the_chain_verifies_and_replicates_after_every_kind_of_operation() {
         alice.key(3),
         Operation::Update {
             document: recovered,
+            previous_version_id: None,
         },
     ));
     assert_included(&chain.submit(
@@ -825,6 +876,7 @@ fn the_chain_verifies_and_replicates_after_every_kind_of_operation() {
         bob.key(2),
         Operation::Deactivate {
             id: bob.did.clone(),
+            previous_version_id: None,
         },
     ));
 

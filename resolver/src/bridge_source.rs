@@ -60,7 +60,8 @@ pub fn aliases(records: &Records, did: &str) -> Result<Vec<String>, BridgeError>
 }
 
 /// What bridges know about a DID's other identifiers: the VAA codes, handles and DNS names
-/// bound to it (its reverse index on the ledger, read through the cache), for its document
+/// bound to it that its controller confirmed (its reverse index on the ledger and its record,
+/// read through the cache; an unconfirmed binding resolves forward only), for its document
 /// metadata (`alsoKnownAs`; `equivalentId` and `canonicalId` are for same-method DIDs and stay
 /// empty). A failed read is logged and answers none: the document is still the answer.
 pub fn did_aliases(records: &Records, did: &str) -> Aliases {

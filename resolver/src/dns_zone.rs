@@ -547,8 +547,9 @@ impl Authority {
                 let Some(record) = read::<Value>(source, &sparkid_registrar::did_key(&bid))? else {
                     return Ok(None);
                 };
+                // Only the bindings the DID's controller confirmed speak for it.
                 let aliases = read::<AliasRecord>(source, &alias_key(&did))?
-                    .map(|a| a.uris())
+                    .map(|a| a.confirmed_uris(record.get("document")))
                     .unwrap_or_default();
                 let mut extra: Vec<(&str, &str)> = Vec::new();
                 if record["deactivated"] == Value::Bool(true) {

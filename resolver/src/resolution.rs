@@ -249,7 +249,8 @@ impl Resolver {
     }
 
     /// What bridges know about a DID's other identifiers: the VAA codes, handles and DNS names
-    /// bound to it (its reverse index on the ledger, read through the cache).
+    /// bound to it that its controller confirmed (its reverse index on the ledger, read
+    /// through the cache).
     /// [`Resolver::resolve_did`] writes them into the document metadata (`alsoKnownAs`;
     /// `equivalentId` and `canonicalId` are for same-method DIDs and stay empty).
     pub fn aliases(&self, did: &str) -> Aliases {

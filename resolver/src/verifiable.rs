@@ -1118,6 +1118,7 @@ mod tests {
             &format!("{bid}#key-1"),
             Operation::Deactivate {
                 id: bid.to_string(),
+                previous_version_id: None,
             },
         );
         let gone = chain.resolution(&bid);

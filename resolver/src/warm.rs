@@ -113,16 +113,21 @@ fn same(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
     }
 }
 
-/// One record, as the bridges read it: `aka/<did>` as L1 holds it.
-struct OneRecord<'a> {
-    key: &'a str,
-    value: Option<&'a Arc<str>>,
+/// The two records of a DID, as the bridges read them: `aka/<did>` and `did/<did>` (whose
+/// document may confirm bound identifiers) as L1 holds them.
+struct DidRecords<'a> {
+    aka_key: &'a str,
+    aka: Option<&'a Arc<str>>,
+    did_key: &'a str,
+    record: Option<&'a str>,
 }
 
-impl RecordSource for OneRecord<'_> {
+impl RecordSource for DidRecords<'_> {
     fn record(&self, key: &str) -> Result<Option<Arc<str>>, BridgeError> {
-        if key == self.key {
-            Ok(self.value.cloned())
+        if key == self.aka_key {
+            Ok(self.aka.cloned())
+        } else if key == self.did_key {
+            Ok(self.record.map(Arc::from))
         } else {
             Err(BridgeError::Source(format!("{key} was not read")))
         }
@@ -134,12 +139,20 @@ fn bridges() -> &'static Bridges {
     BRIDGES.get_or_init(Bridges::standard)
 }
 
-/// The bound identifiers of `did` from its `aka/<did>` value.
-fn aliases_of(did: &str, aka: Option<&Arc<str>>) -> Result<Aliases, BridgeError> {
-    let key = alias_key(did);
-    let source = OneRecord {
-        key: &key,
-        value: aka,
+/// The confirmed bound identifiers of `did` from its `aka/<did>` value and its record `did/<did>`
+/// (its stored JSON; none when absent).
+fn aliases_of(
+    did: &str,
+    aka: Option<&Arc<str>>,
+    record: Option<&str>,
+) -> Result<Aliases, BridgeError> {
+    let aka_key = alias_key(did);
+    let record_key = format!("did/{did}");
+    let source = DidRecords {
+        aka_key: &aka_key,
+        aka,
+        did_key: &record_key,
+        record,
     };
     Ok(Aliases {
         also_known_as: bridges().aliases(&source, did)?,
@@ -150,8 +163,8 @@ fn aliases_of(did: &str, aka: Option<&Arc<str>>) -> Result<Aliases, BridgeError>
 /// The resolution of the current record `record` (its stored JSON) of `did`, with the aliases
 /// of `aka`: what the general path answers. None when something does not parse (the general
 /// path then words the error).
-fn resolution_of(did: &str, record: &str, aka: Option<&Arc<str>>) -> Option<Resolution> {
-    let record: DidRecord = serde_json::from_str(record).ok()?;
+fn resolution_of(did: &str, stored: &str, aka: Option<&Arc<str>>) -> Option<Resolution> {
+    let record: DidRecord = serde_json::from_str(stored).ok()?;
     let document = if record.deactivated {
         None
     } else {
@@ -162,7 +175,7 @@ fn resolution_of(did: &str, record: &str, aka: Option<&Arc<str>>) -> Option<Reso
         document_metadata: document_metadata(&record, None),
         resolution_metadata: Map::new(),
     };
-    add_aliases(&mut resolution, aliases_of(did, aka).ok()?);
+    add_aliases(&mut resolution, aliases_of(did, aka, Some(stored)).ok()?);
     Some(resolution)
 }
 
@@ -217,10 +230,14 @@ pub fn answer(
 }
 
 /// [`crate::bridge_source::did_aliases`] without blocking an async worker: from L1 when it
-/// holds `aka/<did>`, else read on a blocking thread (which fills L1).
+/// holds `aka/<did>` and `did/<did>`, else read on a blocking thread (which fills L1).
 pub async fn aliases(records: &Records, did: &str) -> Aliases {
-    if let Some(aka) = records.peek(&alias_key(did)) {
-        if let Ok(aliases) = aliases_of(did, aka.map(|a| a.value).as_ref()) {
+    if let (Some(aka), Some(record)) = (
+        records.peek(&alias_key(did)),
+        records.peek(&format!("did/{did}")),
+    ) {
+        let record = record.map(|r| r.value);
+        if let Ok(aliases) = aliases_of(did, aka.map(|a| a.value).as_ref(), record.as_deref()) {
             return aliases;
         }
     }

@@ -290,6 +290,28 @@ enum DidCommand {
         #[arg(long)]
         key: String,
     },
+    /// Confirm, as the DID's controller, an identifier a namespace owner bound to the DID:
+    /// only then does it show in the DID's alsoKnownAs and DNS aka records (signed by an
+    /// authentication key).
+    Link {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        /// The DID.
+        #[arg(long)]
+        did: String,
+        /// An authentication private key of the DID (priSPK...) or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// vaa, handle or dns.
+        #[arg(long)]
+        kind: String,
+        /// The identifier.
+        #[arg(long)]
+        identifier: String,
+        /// Withdraw the confirmation instead.
+        #[arg(long)]
+        unlink: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -647,6 +669,26 @@ async fn did_command(cmd: DidCommand) -> anyhow::Result<()> {
             .await?;
             (
                 client_managed(&endpoint.endpoint, "/1.0/update", body, &key).await?,
+                None,
+            )
+        }
+        DidCommand::Link {
+            endpoint,
+            did,
+            key,
+            kind,
+            identifier,
+            unlink,
+        } => {
+            let key = load_key(&key)?;
+            let signer = signer_for(&endpoint.endpoint, &did, &key, "authentication").await?;
+            let body = json!({
+                "operation": { "type": if unlink { "unlink" } else { "link" },
+                               "did": did, "kind": kind, "identifier": identifier },
+                "options": { "signer": signer },
+            });
+            (
+                client_managed(&endpoint.endpoint, "/1.0/namespaces", body, &key).await?,
                 None,
             )
         }

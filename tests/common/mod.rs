@@ -341,3 +341,22 @@ pub fn start_with_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daem
     }
     Daemon { child, base }
 }
+
+/// `sparkid did link`: the controller of `did` (its authentication key `key`) confirms the
+/// identifier bound to it, which then shows in its `alsoKnownAs` and DNS `aka` (issue 12).
+pub fn link(base: &str, did: &str, key: &str, kind: &str, identifier: &str) -> Value {
+    cli(&[
+        "did",
+        "link",
+        "--endpoint",
+        base,
+        "--did",
+        did,
+        "--key",
+        key,
+        "--kind",
+        kind,
+        "--identifier",
+        identifier,
+    ])
+}
