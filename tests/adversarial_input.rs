@@ -203,7 +203,7 @@ fn a_huge_public_key_and_a_huge_address_are_refused_on_their_length() {
         reason(&answer).contains("at most 57 characters long, this one has 250010"),
         "{}", brief(&answer)
     );
-    assert_bounded("a bind's DID of 250,010 characters", took);
+    assert_bounded("an update's DID of 250,010 characters", took);
 }
 
 #[test]
