@@ -109,7 +109,8 @@ fn an_anchor_with_a_huge_vote_signature_is_refused_on_its_length() {
     assert_eq!(answer["didState"]["state"], "failed", "{}", brief(&answer));
     assert!(
         reason(&answer).contains("signature text is 250000 characters, at most 88"),
-        "{}", brief(&answer)
+        "{}",
+        brief(&answer)
     );
     assert_bounded("anchor vote signature of 250,000 characters", took);
 }
@@ -134,7 +135,8 @@ fn a_huge_signature_in_the_registrar_secret_is_refused_on_its_length() {
     assert_eq!(status, 400, "{}", brief(&answer));
     assert!(
         reason(&answer).contains("signature text is 250000 characters, at most 128"),
-        "{}", brief(&answer)
+        "{}",
+        brief(&answer)
     );
     assert_bounded("registrar secret signature of 250,000 characters", took);
     // The job waits for a correct signature still.
@@ -172,7 +174,8 @@ fn a_huge_public_key_and_a_huge_address_are_refused_on_their_length() {
     assert_eq!(status, 400, "{}", brief(&answer));
     assert!(
         reason(&answer).contains("public key text is 250006 characters, at most 136"),
-        "{}", brief(&answer)
+        "{}",
+        brief(&answer)
     );
     assert_bounded("publicKeyHex of 250,006 characters", took);
 
@@ -188,7 +191,8 @@ fn a_huge_public_key_and_a_huge_address_are_refused_on_their_length() {
     assert_eq!(status, 400, "{}", brief(&answer));
     assert!(
         reason(&answer).contains("public key text is 250006 characters, at most 136"),
-        "{}", brief(&answer)
+        "{}",
+        brief(&answer)
     );
     assert_bounded("options.publicKeyHex of 250,006 characters", took);
 
@@ -201,7 +205,8 @@ fn a_huge_public_key_and_a_huge_address_are_refused_on_their_length() {
     assert_eq!(status, 400, "{}", brief(&answer));
     assert!(
         reason(&answer).contains("at most 57 characters long, this one has 250010"),
-        "{}", brief(&answer)
+        "{}",
+        brief(&answer)
     );
     assert_bounded("an update's DID of 250,010 characters", took);
 }
@@ -226,7 +231,8 @@ fn verify_true_refuses_a_huge_delegate_signature_on_its_length() {
     let message = envelope["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("signature text is 60000 characters, at most 88"),
-        "{}", brief(&envelope)
+        "{}",
+        brief(&envelope)
     );
     assert_bounded("?verify=true over a 60,000-character signatureValue", took);
 }
@@ -276,7 +282,11 @@ fn a_small_order_public_key_is_refused_at_registration() {
         }),
     );
     assert_eq!(status, 400, "{}", brief(&answer));
-    assert!(reason(&answer).contains("small-order"), "{}", brief(&answer));
+    assert!(
+        reason(&answer).contains("small-order"),
+        "{}",
+        brief(&answer)
+    );
 }
 
 /// Sends `GET <path>` with a `Host` header over a raw socket; the whole answer as text.

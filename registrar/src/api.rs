@@ -454,9 +454,8 @@ impl Registrar {
             .to_string();
         let public_key = match request.options.get("publicKeyHex").and_then(Value::as_str) {
             Some(k) => {
-                sparkid_bid::PublicKey::from_encoded(k).map_err(|e| {
-                    refuse(did.clone(), 400, format!("options.publicKeyHex: {e}"))
-                })?;
+                sparkid_bid::PublicKey::from_encoded(k)
+                    .map_err(|e| refuse(did.clone(), 400, format!("options.publicKeyHex: {e}")))?;
                 k.to_lowercase()
             }
             None => {
@@ -729,12 +728,8 @@ fn operation_name(op: &Value) -> &str {
 /// of these forms is refused on its length, before any decoding.
 pub fn parse_signature(text: &str) -> Result<Signature, String> {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-    sparkid_bid::keys::check_length(
-        "signature",
-        text,
-        sparkid_bid::keys::MAX_SIGNATURE_TEXT_LEN,
-    )
-    .map_err(|e| format!("{e} (64 bytes in base64url, base64, BIF Base58 or hex)"))?;
+    sparkid_bid::keys::check_length("signature", text, sparkid_bid::keys::MAX_SIGNATURE_TEXT_LEN)
+        .map_err(|e| format!("{e} (64 bytes in base64url, base64, BIF Base58 or hex)"))?;
     for bytes in [
         URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok(),
         STANDARD.decode(text).ok(),

@@ -273,9 +273,9 @@ fn decode(msi: &str) -> Result<Key, DidKeyError> {
                 "invalidDid: the did:key id is {length} characters after \"z\"; no did:key \
                  key type takes more than {max}"
             )),
-            e => DidKeyError::InvalidDid(format!(
-                "invalidDid: the did:key id is not base58btc: {e}"
-            )),
+            e => {
+                DidKeyError::InvalidDid(format!("invalidDid: the did:key id is not base58btc: {e}"))
+            }
         })?;
     let Some((codec, raw)) = read_varint(&bytes) else {
         return Err(DidKeyError::InvalidDid(
