@@ -2,8 +2,9 @@
 //!
 //! - Item 1: signature, key and address texts far longer than any valid one are refused on
 //!   their length, before any decoding, in every door that reads them (the registrar's
-//!   operations and secrets, the BID door's `?verify=true`). The old quadratic Base58 decoder
-//!   spent about 30 s of CPU on a 250,000-character signature.
+//!   operations and secrets, the BID door's `?verify=true`, the consensus door). Base58
+//!   decoding is quadratic (the hand-written codec and `bs58` alike): a 250,000-character
+//!   signature cost about 30 s of CPU in a release build.
 //! - Item 13: a small-order (weak) Ed25519 public key is refused at registration.
 //! - Item 14: a path with non-ASCII text, raw or percent-encoded, is a 4xx answer in the door's
 //!   own shape, never a panic and a dropped connection.
@@ -367,4 +368,92 @@ fn non_ascii_text_in_the_bid_door_path_is_an_envelope_not_a_dropped_connection()
     }
     let (status, _) = get_json(&format!("{base}/healthz"));
     assert_eq!(status, 200);
+}
+
+/// One of two validators of a chain (the other never starts): its consensus door is open.
+fn lone_validator(dir: &std::path::Path) -> Daemon {
+    let keys: Vec<PrivateKey> = (0..2).map(|_| PrivateKey::generate()).collect();
+    let key_files: Vec<String> = (0..2)
+        .map(|i| {
+            let path = dir.join(format!("validator-{i}.key"));
+            std::fs::write(&path, keys[i].to_encoded()).unwrap();
+            path.to_str().unwrap().to_string()
+        })
+        .collect();
+    let genesis = dir.join("genesis.json");
+    let validators: Vec<String> = keys.iter().map(|k| k.public_key().to_encoded()).collect();
+    std::fs::write(
+        &genesis,
+        json!({"chainId": "sparkid-input-test", "time": 1_700_000_000u64, "validators": validators})
+            .to_string(),
+    )
+    .unwrap();
+    let genesis = genesis.to_str().unwrap();
+    let votes: Vec<Value> = key_files
+        .iter()
+        .map(|k| {
+            common::cli(&[
+                "ledger",
+                "genesis-vote",
+                "--genesis",
+                genesis,
+                "--validator-key",
+                k,
+            ])
+        })
+        .collect();
+    let votes_path = dir.join("votes.json");
+    std::fs::write(&votes_path, Value::Array(votes).to_string()).unwrap();
+    let data = dir.join("node-0");
+    let data_text = data.to_str().unwrap();
+    common::cli(&[
+        "ledger",
+        "init",
+        "--data",
+        data_text,
+        "--genesis",
+        genesis,
+        "--votes",
+        votes_path.to_str().unwrap(),
+    ]);
+    let peer = format!("http://127.0.0.1:{}", common::free_port());
+    Daemon::start_with(
+        &data,
+        &[
+            "--validator-key",
+            &key_files[0],
+            "--handle",
+            "off",
+            "--peer",
+            &peer,
+        ],
+    )
+}
+
+#[test]
+fn a_consensus_commit_with_a_huge_vote_signature_is_refused_on_its_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = lone_validator(dir.path());
+    let base = d.base.as_str();
+    // The genesis block, as a commit one height up: its vote's signature 250,000 characters.
+    let (status, head) = get_json(&format!("{base}/1.0/ledger/head"));
+    assert_eq!(status, 200, "{head}");
+    let mut block = head.clone();
+    block["header"]["height"] = json!(1);
+    block["transactions"] = json!([]);
+    let votes = block["certificate"]["votes"].as_array_mut().unwrap();
+    assert!(!votes.is_empty(), "{head}");
+    votes[0]["signature"] = json!(base58_text(250_000));
+    let (status, answer, took) = timed_post(&format!("{base}/1.0/consensus/commits"), &block);
+    assert_eq!(status, 400, "{}", brief(&answer));
+    let detail = answer["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("signature text is 250000 characters, at most 88"),
+        "{}",
+        brief(&answer)
+    );
+    assert_bounded(
+        "consensus commit vote signature of 250,000 characters",
+        took,
+    );
 }
