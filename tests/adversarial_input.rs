@@ -457,3 +457,30 @@ fn a_consensus_commit_with_a_huge_vote_signature_is_refused_on_its_length() {
         took,
     );
 }
+
+#[test]
+fn a_genesis_naming_a_small_order_validator_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = dir.path().join("genesis.json");
+    std::fs::write(
+        &genesis,
+        json!({"chainId": "sparkid-weak", "time": 1_700_000_000u64,
+               "validators": [IDENTITY_POINT_KEY]})
+        .to_string(),
+    )
+    .unwrap();
+    let votes = dir.path().join("votes.json");
+    std::fs::write(&votes, "[]").unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["ledger", "init", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--genesis")
+        .arg(&genesis)
+        .arg("--votes")
+        .arg(&votes)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("small-order"), "{stderr}");
+}
