@@ -95,7 +95,7 @@ impl Alphabet {
 
     /// Decodes a string of at most `max` characters, refusing a longer one before decoding.
     pub fn decode_at_most(&self, input: &str, max: usize) -> Result<Vec<u8>, Base58Error> {
-        let length = text_len(input, max);
+        let length = text_len(input);
         if length > max {
             return Err(Base58Error::TooLong { length, max });
         }
@@ -125,14 +125,10 @@ impl Alphabet {
     }
 }
 
-/// The length of `text` in characters, counted only when its bytes exceed `max` (bytes bound
-/// characters from above, so a text of at most `max` bytes is within the bound).
-pub fn text_len(text: &str, max: usize) -> usize {
-    if text.len() <= max {
-        text.len().min(text.chars().count())
-    } else {
-        text.chars().count()
-    }
+/// The length of `text` in characters, as bounds are stated. Counting is linear and cheap;
+/// only decoding must wait until the bound is checked.
+pub fn text_len(text: &str) -> usize {
+    text.chars().count()
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ pub enum KeyError {
 
 /// Refuses `text` when it is longer than `max` characters.
 pub fn check_length(what: &'static str, text: &str, max: usize) -> Result<(), KeyError> {
-    let length = base58::text_len(text, max);
+    let length = base58::text_len(text);
     if length > max {
         return Err(KeyError::TooLong { what, length, max });
     }
