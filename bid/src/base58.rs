@@ -5,22 +5,56 @@
 
 use thiserror::Error;
 
+/// The longest text [`Alphabet::decode`] reads: far more than any key, signature or address
+/// of the method needs, small enough that decoding it costs microseconds. Base58 decoding is
+/// quadratic in the text's length, so an unbounded input would be an unbounded cost.
+pub const MAX_DECODE_LEN: usize = 1024;
+
+/// The longest Base58 text of `n` bytes: `n` characters when every byte is zero (each leading
+/// zero byte is one `1`), else the digits of the largest `n`-byte number, ceil(8n / log2 58).
+pub const fn max_encoded_len(n: usize) -> usize {
+    // log2(58) = 5.857980995127572; 8n / log2(58) = n * 8e12 / 5857980995127.
+    let digits = (n as u128 * 8_000_000_000_000).div_ceil(5_857_980_995_127) as usize;
+    if digits > n {
+        digits
+    } else {
+        n
+    }
+}
+
 /// A Base58 alphabet: 58 distinct ASCII characters, digit value = position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct Alphabet {
-    chars: &'static [u8; 58],
+    codec: &'static bs58::Alphabet,
     name: &'static str,
 }
 
+impl std::fmt::Debug for Alphabet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Alphabet({})", self.name)
+    }
+}
+
+impl PartialEq for Alphabet {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Alphabet {}
+
+const BIF_CODEC: bs58::Alphabet =
+    bs58::Alphabet::new_unwrap(b"123456789AbCDEFGHJKLMNPQRSTuVWXYZaBcdefghijkmnopqrstUvwxyz");
+
 /// BIF's alphabet (Java `utils/base/Base58.java`, Go `utils/base/base58.go`).
 pub const BIF: Alphabet = Alphabet {
-    chars: b"123456789AbCDEFGHJKLMNPQRSTuVWXYZaBcdefghijkmnopqrstUvwxyz",
+    codec: &BIF_CODEC,
     name: "BIF",
 };
 
 /// Bitcoin's alphabet, as multibase `z` (base58btc) uses it.
 pub const BITCOIN: Alphabet = Alphabet {
-    chars: b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz",
+    codec: bs58::Alphabet::BITCOIN,
     name: "Bitcoin",
 };
 
@@ -37,66 +71,64 @@ pub enum Base58Error {
         /// Which alphabet was expected.
         alphabet: &'static str,
     },
+    /// Longer than the caller's bound: refused before any decoding.
+    #[error("the Base58 text is {length} characters, at most {max}")]
+    TooLong {
+        /// The text's length in characters.
+        length: usize,
+        /// The most the caller reads.
+        max: usize,
+    },
 }
 
 impl Alphabet {
-    fn digit(&self, c: u8) -> Option<u8> {
-        self.chars.iter().position(|&a| a == c).map(|p| p as u8)
-    }
-
     /// Encodes bytes; each leading zero byte is written as the first character (`1`).
     pub fn encode(&self, input: &[u8]) -> String {
-        let zeros = input.iter().take_while(|&&b| b == 0).count();
-        // Base-58 digits, least significant first.
-        let mut digits: Vec<u8> = Vec::with_capacity(input.len() * 138 / 100 + 1);
-        for &byte in &input[zeros..] {
-            let mut carry = byte as u32;
-            for d in digits.iter_mut() {
-                carry += (*d as u32) << 8;
-                *d = (carry % 58) as u8;
-                carry /= 58;
-            }
-            while carry > 0 {
-                digits.push((carry % 58) as u8);
-                carry /= 58;
-            }
-        }
-        let mut out = String::with_capacity(zeros + digits.len());
-        out.extend(std::iter::repeat_n(self.chars[0] as char, zeros));
-        out.extend(digits.iter().rev().map(|&d| self.chars[d as usize] as char));
-        out
+        bs58::encode(input).with_alphabet(self.codec).into_string()
     }
 
-    /// Decodes a string; each leading `1` becomes a zero byte.
+    /// Decodes a string of at most [`MAX_DECODE_LEN`] characters; each leading `1` becomes a
+    /// zero byte.
     pub fn decode(&self, input: &str) -> Result<Vec<u8>, Base58Error> {
-        let zero = self.chars[0];
-        let bytes = input.as_bytes();
-        let zeros = bytes.iter().take_while(|&&b| b == zero).count();
-        // Base-256 digits, least significant first.
-        let mut out: Vec<u8> = Vec::with_capacity(bytes.len() * 733 / 1000 + 1);
-        for (position, ch) in input.char_indices().skip(zeros) {
-            let value = u8::try_from(ch).ok().and_then(|c| self.digit(c)).ok_or(
-                Base58Error::InvalidCharacter {
-                    ch,
-                    position: input[..position].chars().count(),
-                    alphabet: self.name,
-                },
-            )?;
-            let mut carry = value as u32;
-            for b in out.iter_mut() {
-                carry += (*b as u32) * 58;
-                *b = (carry & 0xff) as u8;
-                carry >>= 8;
-            }
-            while carry > 0 {
-                out.push((carry & 0xff) as u8);
-                carry >>= 8;
-            }
-        }
-        let mut result = vec![0u8; zeros];
-        result.extend(out.iter().rev());
-        Ok(result)
+        self.decode_at_most(input, MAX_DECODE_LEN)
     }
+
+    /// Decodes a string of at most `max` characters, refusing a longer one before decoding.
+    pub fn decode_at_most(&self, input: &str, max: usize) -> Result<Vec<u8>, Base58Error> {
+        let length = text_len(input);
+        if length > max {
+            return Err(Base58Error::TooLong { length, max });
+        }
+        bs58::decode(input)
+            .with_alphabet(self.codec)
+            .into_vec()
+            .map_err(|e| self.invalid(input, e))
+    }
+
+    fn invalid(&self, input: &str, error: bs58::decode::Error) -> Base58Error {
+        // bs58 names the byte index of the first character it cannot read; every character
+        // before it is ASCII, so the byte index is the character position too.
+        let index = match error {
+            bs58::decode::Error::InvalidCharacter { index, .. }
+            | bs58::decode::Error::NonAsciiCharacter { index } => index,
+            _ => 0,
+        };
+        let ch = input
+            .get(index..)
+            .and_then(|rest| rest.chars().next())
+            .unwrap_or('\u{fffd}');
+        Base58Error::InvalidCharacter {
+            ch,
+            position: input.get(..index).map_or(index, |s| s.chars().count()),
+            alphabet: self.name,
+        }
+    }
+}
+
+/// The length of `text` in characters, as bounds are stated. Counting is linear and cheap;
+/// only decoding must wait until the bound is checked.
+pub fn text_len(text: &str) -> usize {
+    text.chars().count()
 }
 
 #[cfg(test)]
@@ -134,5 +166,51 @@ mod tests {
         );
         assert!(BIF.decode("abcé").is_err());
         assert!(BIF.decode("l").is_err());
+        assert_eq!(
+            BIF.decode("ab\u{e9}c").unwrap_err(),
+            Base58Error::InvalidCharacter {
+                ch: '\u{e9}',
+                position: 2,
+                alphabet: "BIF"
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_text_over_its_bound_before_decoding() {
+        let long = "2".repeat(250_000);
+        let started = std::time::Instant::now();
+        assert_eq!(
+            BIF.decode(&long).unwrap_err(),
+            Base58Error::TooLong {
+                length: 250_000,
+                max: MAX_DECODE_LEN
+            }
+        );
+        assert_eq!(
+            BITCOIN.decode_at_most("22222", 4).unwrap_err(),
+            Base58Error::TooLong { length: 5, max: 4 }
+        );
+        // Characters, not bytes: four two-byte characters are four.
+        assert!(matches!(
+            BIF.decode_at_most("\u{e9}\u{e9}\u{e9}\u{e9}", 4),
+            Err(Base58Error::InvalidCharacter { position: 0, .. })
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
+        // The longest text the bound lets through decodes quickly too.
+        let started = std::time::Instant::now();
+        BIF.decode(&"z".repeat(MAX_DECODE_LEN)).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
+    }
+
+    #[test]
+    fn max_encoded_len_is_exact() {
+        for n in [0usize, 1, 2, 5, 22, 32, 37, 64, 100] {
+            let longest = BIF.encode(&vec![0xff; n]).len().max(n);
+            assert_eq!(max_encoded_len(n), longest, "{n} bytes");
+        }
+        assert_eq!(max_encoded_len(22), 31);
+        assert_eq!(max_encoded_len(37), 51);
+        assert_eq!(max_encoded_len(64), 88);
     }
 }

@@ -3,7 +3,7 @@
 //! - Encoded public key: hex of `B0` ‖ key-type char (`e` 0x65, `z` 0x7A) ‖ `f` 0x66 ‖ raw key.
 //! - Encoded private key: BIF Base58 of `18 9E 99` ‖ key-type char ‖ `f` ‖ raw 32 bytes (`priSPK...`).
 
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use thiserror::Error;
 
 use crate::base58;
@@ -13,6 +13,19 @@ const PRIVATE_PREFIX: [u8; 3] = [0x18, 0x9E, 0x99];
 const ED25519: u8 = b'e';
 const SM2: u8 = b'z';
 const BASE58: u8 = b'f';
+
+/// The longest encoded public key text: hex of the 3-byte prefix and an SM2 key's 65 bytes.
+/// Longer text is refused before it is decoded.
+pub const MAX_PUBLIC_KEY_HEX_LEN: usize = 2 * (3 + 65);
+/// The longest encoded private key text: BIF Base58 of 37 bytes.
+pub const MAX_PRIVATE_KEY_LEN: usize = base58::max_encoded_len(37);
+/// The longest BIF Base58 text of a 64-byte signature.
+pub const MAX_SIGNATURE_BASE58_LEN: usize = base58::max_encoded_len(64);
+/// The length of a signature written as hex.
+pub const SIGNATURE_HEX_LEN: usize = 128;
+/// The longest signature text in any form a door accepts (hex is the longest, then base64 and
+/// Base58): a longer text is refused on its length alone.
+pub const MAX_SIGNATURE_TEXT_LEN: usize = SIGNATURE_HEX_LEN;
 
 /// Why a key or signature could not be read or used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -54,6 +67,30 @@ pub enum KeyError {
     /// A signature does not verify.
     #[error("the signature does not verify with the given key")]
     VerificationFailed,
+    /// A key or signature text longer than any valid one, refused before decoding: decoding
+    /// costs grow with the length (quadratically for Base58).
+    #[error("{what} text is {length} characters, at most {max}")]
+    TooLong {
+        /// `signature`, `public key` or `private key`.
+        what: &'static str,
+        /// The text's length in characters.
+        length: usize,
+        /// The longest valid text.
+        max: usize,
+    },
+    /// A small-order Ed25519 point: every signature made without any secret "verifies" under
+    /// it with the lax check, so it can authorize nothing.
+    #[error("the Ed25519 public key is a small-order (weak) point, which anyone can sign for; it is refused")]
+    WeakKey,
+}
+
+/// Refuses `text` when it is longer than `max` characters.
+pub fn check_length(what: &'static str, text: &str, max: usize) -> Result<(), KeyError> {
+    let length = base58::text_len(text);
+    if length > max {
+        return Err(KeyError::TooLong { what, length, max });
+    }
+    Ok(())
 }
 
 /// A public key found in a BID document or a transaction.
@@ -68,11 +105,13 @@ pub enum PublicKey {
 impl PublicKey {
     /// Reads a BIF encoded public key (hex, any case).
     pub fn from_encoded(hex_str: &str) -> Result<PublicKey, KeyError> {
+        check_length("public key", hex_str, MAX_PUBLIC_KEY_HEX_LEN)?;
         let bytes = hex::decode(hex_str).map_err(|e| KeyError::NotHex(e.to_string()))?;
         Self::from_encoded_bytes(&bytes)
     }
 
-    /// Reads the bytes of an encoded public key.
+    /// Reads the bytes of an encoded public key. A small-order Ed25519 point is refused
+    /// ([`KeyError::WeakKey`]): no registration, genesis or signature may rest on one.
     pub fn from_encoded_bytes(bytes: &[u8]) -> Result<PublicKey, KeyError> {
         let (&prefix, rest) = bytes.split_first().ok_or(KeyError::BadPublicPrefix(0))?;
         if prefix != PUBLIC_PREFIX {
@@ -95,9 +134,11 @@ impl PublicKey {
                     expected: 32,
                     got: raw.len(),
                 })?;
-                VerifyingKey::from_bytes(&raw)
-                    .map(PublicKey::Ed25519)
-                    .map_err(|_| KeyError::InvalidPoint)
+                let key = VerifyingKey::from_bytes(&raw).map_err(|_| KeyError::InvalidPoint)?;
+                if key.is_weak() {
+                    return Err(KeyError::WeakKey);
+                }
+                Ok(PublicKey::Ed25519(key))
             }
             SM2 => {
                 if raw.len() != 65 {
@@ -157,11 +198,12 @@ impl PublicKey {
         format!("z{}", base58::BITCOIN.encode(&bytes))
     }
 
-    /// Verifies an Ed25519 signature over `message`.
+    /// Verifies an Ed25519 signature over `message`, strictly: a weak key, a small-order `R`
+    /// or a non-canonical `s` fails, so that no signature has a second valid form.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
         match self {
             PublicKey::Ed25519(k) => k
-                .verify(message, &ed25519_dalek::Signature::from_bytes(&signature.0))
+                .verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature.0))
                 .map_err(|_| KeyError::VerificationFailed),
             PublicKey::Sm2(_) => Err(KeyError::Sm2DerivationUnsupported),
         }
@@ -184,11 +226,13 @@ impl Signature {
         base58::BIF.encode(&self.0)
     }
 
-    /// Reads BIF Base58 text, or 128 hex digits (the SDKs' uppercase-hex convention).
+    /// Reads BIF Base58 text, or 128 hex digits (the SDKs' uppercase-hex convention). Text
+    /// longer than [`MAX_SIGNATURE_BASE58_LEN`] that is not hex is refused on its length.
     pub fn parse(s: &str) -> Result<Signature, KeyError> {
-        let bytes = if s.len() == 128 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let bytes = if s.len() == SIGNATURE_HEX_LEN && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             hex::decode(s).map_err(|e| KeyError::BadSignature(e.to_string()))?
         } else {
+            check_length("signature", s, MAX_SIGNATURE_BASE58_LEN)?;
             base58::BIF
                 .decode(s)
                 .map_err(|e| KeyError::BadSignature(e.to_string()))?
@@ -237,6 +281,7 @@ impl PrivateKey {
 
     /// Reads an encoded private key (`priSPK...`).
     pub fn from_encoded(s: &str) -> Result<PrivateKey, KeyError> {
+        check_length("private key", s, MAX_PRIVATE_KEY_LEN)?;
         let bytes = base58::BIF
             .decode(s)
             .map_err(|e| KeyError::BadPrivateKey(e.to_string()))?;
@@ -333,5 +378,111 @@ mod tests {
         );
         assert_eq!(Signature::parse(&sig.to_base58()).unwrap(), sig);
         assert_eq!(Signature::parse(&hex::encode_upper(sig.0)).unwrap(), sig);
+    }
+
+    #[test]
+    fn texts_longer_than_any_valid_one_are_refused_on_their_length() {
+        let long = "2".repeat(250_000);
+        let started = std::time::Instant::now();
+        assert_eq!(
+            Signature::parse(&long).unwrap_err(),
+            KeyError::TooLong {
+                what: "signature",
+                length: 250_000,
+                max: 88
+            }
+        );
+        assert_eq!(
+            Signature::parse(&long).unwrap_err().to_string(),
+            "signature text is 250000 characters, at most 88"
+        );
+        assert!(matches!(
+            PrivateKey::from_encoded(&long),
+            Err(KeyError::TooLong { max: 51, .. })
+        ));
+        assert!(matches!(
+            PublicKey::from_encoded(&format!("b06566{}", "ab".repeat(125_000))),
+            Err(KeyError::TooLong {
+                what: "public key",
+                length: 250_006,
+                max: 136
+            })
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
+        // The longest valid texts still read.
+        let key = PrivateKey::from_seed([0xff; 32]);
+        let sig = Signature([0xff; 64]);
+        assert_eq!(sig.to_base58().len(), MAX_SIGNATURE_BASE58_LEN);
+        assert_eq!(Signature::parse(&sig.to_base58()).unwrap(), sig);
+        assert!(key.to_encoded().len() <= MAX_PRIVATE_KEY_LEN);
+        let sm2 = PublicKey::Sm2(vec![4; 65]);
+        assert_eq!(sm2.to_encoded().len(), MAX_PUBLIC_KEY_HEX_LEN);
+        assert_eq!(PublicKey::from_encoded(&sm2.to_encoded()).unwrap(), sm2);
+    }
+
+    /// The identity point, of order 1: `[s]B = R + [k]A` holds for `A` = identity whenever
+    /// `R = [s]B`, for every message.
+    fn identity_point() -> VerifyingKey {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 1;
+        VerifyingKey::from_bytes(&bytes).unwrap()
+    }
+
+    #[test]
+    fn small_order_keys_are_refused_and_signatures_forged_for_them_do_not_verify() {
+        let mut encoded = vec![PUBLIC_PREFIX, ED25519, BASE58];
+        encoded.extend_from_slice(identity_point().as_bytes());
+        assert_eq!(
+            PublicKey::from_encoded_bytes(&encoded).unwrap_err(),
+            KeyError::WeakKey
+        );
+        // Another small-order point: the one of order 2, y = -1.
+        let mut minus_one = [0xffu8; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f;
+        let mut encoded = vec![PUBLIC_PREFIX, ED25519, BASE58];
+        encoded.extend_from_slice(&minus_one);
+        assert_eq!(
+            PublicKey::from_encoded_bytes(&encoded).unwrap_err(),
+            KeyError::WeakKey
+        );
+
+        // A signature forged without any secret: R = [s]B for a known s.
+        let known = SigningKey::from_bytes(&[7; 32]);
+        let mut forged = [0u8; 64];
+        forged[..32].copy_from_slice(known.verifying_key().as_bytes());
+        forged[32..].copy_from_slice(&known.to_scalar().to_bytes());
+        let weak = identity_point();
+        let signature = ed25519_dalek::Signature::from_bytes(&forged);
+        // The lax check is fooled; the one this crate uses is not.
+        use ed25519_dalek::Verifier;
+        assert!(weak.verify(b"any message", &signature).is_ok());
+        assert_eq!(
+            PublicKey::Ed25519(weak).verify(b"any message", &Signature(forged)),
+            Err(KeyError::VerificationFailed)
+        );
+    }
+
+    #[test]
+    fn a_malleated_signature_does_not_verify() {
+        let k = PrivateKey::generate();
+        let sig = k.sign(b"hello");
+        // s + l: the same value mod l, a second encoding of the signature.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut malleated = sig.0;
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = u16::from(malleated[32 + i]) + u16::from(L[i]) + carry;
+            malleated[32 + i] = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(
+            k.public_key().verify(b"hello", &Signature(malleated)),
+            Err(KeyError::VerificationFailed)
+        );
+        k.public_key().verify(b"hello", &sig).unwrap();
     }
 }

@@ -364,6 +364,17 @@ impl Registrar {
         let doc = BidDocument::from_value(document.clone())
             .map_err(|e| refuse(None, 400, e.to_string()))?;
         let did = doc.id.clone();
+        // A key that cannot be read (too long, weak, malformed) is named now, not after the
+        // client has signed.
+        for entry in &doc.public_key {
+            if let Err(error) = entry.key() {
+                let error = sparkid_bid::DocumentError::BadPublicKey {
+                    id: entry.id.clone(),
+                    error,
+                };
+                return Err(refuse(Some(did), 400, error.to_string()));
+            }
+        }
         let signer = match request.options.get("signer").and_then(Value::as_str) {
             Some(s) => s.to_string(),
             None => doc
@@ -553,7 +564,11 @@ impl Registrar {
             .ok_or_else(|| refuse(did.clone(), 400, "options.signer (a key id) is required"))?
             .to_string();
         let public_key = match request.options.get("publicKeyHex").and_then(Value::as_str) {
-            Some(k) => k.to_lowercase(),
+            Some(k) => {
+                sparkid_bid::PublicKey::from_encoded(k)
+                    .map_err(|e| refuse(did.clone(), 400, format!("options.publicKeyHex: {e}")))?;
+                k.to_lowercase()
+            }
             None => {
                 let signer_did = signer.split('#').next().unwrap_or_default();
                 let (_, _, doc) = self.current(signer_did)?;
@@ -923,9 +938,12 @@ fn operation_name(op: &Value) -> &str {
     op.get("type").and_then(Value::as_str).unwrap_or_default()
 }
 
-/// Reads a signature as base64url, base64, BIF Base58 or hex.
+/// Reads a signature as base64url, base64, BIF Base58 or hex. A text longer than the longest
+/// of these forms is refused on its length, before any decoding.
 pub fn parse_signature(text: &str) -> Result<Signature, String> {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    sparkid_bid::keys::check_length("signature", text, sparkid_bid::keys::MAX_SIGNATURE_TEXT_LEN)
+        .map_err(|e| format!("{e} (64 bytes in base64url, base64, BIF Base58 or hex)"))?;
     for bytes in [
         URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok(),
         STANDARD.decode(text).ok(),

@@ -155,9 +155,10 @@ pub fn normalize_dns_name(name: &str) -> Result<String, NameError> {
 /// resolution and authorization look for a delegation.
 pub fn covering_namespaces(kind: Kind, identifier: &str) -> Vec<String> {
     match kind {
+        // `get`: a caller's text that is not canonical (non-ASCII) cannot make it panic.
         Kind::Vaa => (MIN_VAA_PREFIX_LEN..=identifier.len())
             .rev()
-            .map(|n| identifier[..n].to_string())
+            .filter_map(|n| identifier.get(..n).map(str::to_string))
             .collect(),
         Kind::Handle => {
             let prefix = identifier.split('/').next().unwrap_or_default();
@@ -880,6 +881,11 @@ mod tests {
         assert_eq!(
             covering_namespaces(Kind::Dns, "a.b.example.com"),
             ["a.b.example.com", "b.example.com", "example.com", "com"]
+        );
+        // Text that never went through normalization: no panic inside a character.
+        assert_eq!(
+            covering_namespaces(Kind::Vaa, "VAA1\u{e9}2"),
+            ["VAA1\u{e9}2", "VAA1\u{e9}", "VAA1"]
         );
     }
 }

@@ -242,8 +242,11 @@ fn parse_request(
         ));
     }
     let decoded = decode_lenient(raw);
-    let encoded_form =
-        raw.len() >= 6 && raw[..6].eq_ignore_ascii_case("did%3a") || decoded.contains(['?', '#']);
+    // `get`, not `[..6]`: the sixth byte may fall inside a character (`abcdeé`).
+    let encoded_form = raw
+        .get(..6)
+        .is_some_and(|head| head.eq_ignore_ascii_case("did%3a"))
+        || decoded.contains(['?', '#']);
     let (identifier, option_query) = match query {
         Some(q) if q.len() > MAX_IDENTIFIER_LEN => {
             return Err(if encoded_form {

@@ -253,6 +253,11 @@ fn read_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
     None
 }
 
+/// The longest base58btc text of a did:key id this resolver decodes: an RSA-4096 key, the
+/// longest did:key names, takes about 740 characters. Longer text is refused before decoding,
+/// whose cost grows with the square of the length.
+pub const MAX_ENCODED_KEY_LEN: usize = 1024;
+
 /// Decodes and checks the key of a did:key method-specific id.
 fn decode(msi: &str) -> Result<Key, DidKeyError> {
     let Some(encoded) = msi.strip_prefix('z') else {
@@ -261,9 +266,17 @@ fn decode(msi: &str) -> Result<Key, DidKeyError> {
             msi.chars().next().unwrap_or(' ')
         )));
     };
-    let bytes = base58::BITCOIN.decode(encoded).map_err(|e| {
-        DidKeyError::InvalidDid(format!("invalidDid: the did:key id is not base58btc: {e}"))
-    })?;
+    let bytes = base58::BITCOIN
+        .decode_at_most(encoded, MAX_ENCODED_KEY_LEN)
+        .map_err(|e| match e {
+            base58::Base58Error::TooLong { length, max } => DidKeyError::InvalidDid(format!(
+                "invalidDid: the did:key id is {length} characters after \"z\"; no did:key \
+                 key type takes more than {max}"
+            )),
+            e => {
+                DidKeyError::InvalidDid(format!("invalidDid: the did:key id is not base58btc: {e}"))
+            }
+        })?;
     let Some((codec, raw)) = read_varint(&bytes) else {
         return Err(DidKeyError::InvalidDid(
             "invalidDid: the did:key id does not start with a multicodec code".into(),
@@ -609,6 +622,8 @@ mod tests {
         assert!(invalid("zzzz").contains("invalid"));
         assert!(invalid("abc").contains("\"z\""));
         assert!(invalid("z0OIl").contains("base58"));
+        // Longer than any key: refused on its length before decoding.
+        assert!(invalid(&format!("z{}", "2".repeat(1500))).contains("is 1500 characters"));
         assert!(invalid("z").contains("multicodec"));
         // Cut short, a base58 text decodes to other bytes: not a key type at all.
         assert!(invalid("z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3dj").contains("multicodec"));
