@@ -130,8 +130,9 @@ fn a_huge_signature_in_the_registrar_secret_is_refused_on_its_length() {
     );
     assert_eq!(status, 200, "{}", brief(&asked));
     let job = asked["jobId"].clone();
-    let body = json!({"jobId": job, "secret": {"signingResponse": {"signingRequest0": {
-        "signature": base58_text(250_000)}}}});
+    let job_secret = asked["didRegistrationMetadata"]["jobSecret"].clone();
+    let body = json!({"jobId": job, "secret": {"jobSecret": job_secret,
+        "signingResponse": {"signingRequest0": {"signature": base58_text(250_000)}}}});
     let (status, answer, took) = timed_post(&url, &body);
     assert_eq!(status, 400, "{}", brief(&answer));
     assert!(
@@ -151,8 +152,8 @@ fn a_huge_signature_in_the_registrar_secret_is_refused_on_its_length() {
     let signature = key.sign(&bytes).to_base58();
     let (status, finished) = common::post(
         &url,
-        &json!({"jobId": job, "secret": {"signingResponse": {"signingRequest0": {
-            "signature": signature}}}}),
+        &json!({"jobId": job, "secret": {"jobSecret": job_secret,
+            "signingResponse": {"signingRequest0": {"signature": signature}}}}),
     );
     assert_eq!(status, 201, "{finished}");
 }
