@@ -59,6 +59,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             metrics.registry(),
         )?)
     };
+    if let Some(consensus) = &node.consensus {
+        consensus.register_metrics(metrics.registry())?;
+    }
     let resolver = Resolver::new(records)
         .with_drivers(Drivers::new(&config.drivers)?)
         .with_subchains(SubChains::new(hosted.clone()));
