@@ -15,6 +15,7 @@
 //! | `sparkid_http_requests_total` | counter | `route`, `status` |
 //! | `sparkid_http_request_duration_seconds` | histogram | `route` |
 //! | `sparkid_sync_*` (followers: peer head, lag, blocks applied and refused, forwarded writes) | see [`sparkid_node::follow`] | |
+//! | `sparkid_consensus_requests_refused_total` | counter | `endpoint` (`prepare`, `proposals`, `commits`, `transactions`), `reason` (`unsigned`, `not_a_validator`, `bad_signature`, `stale`, `replayed`, `malformed`, `bad_request`, `invalid`, `committed`, `behind`, ...; see [`sparkid_node::consensus::Rejection::kind`]) |
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
