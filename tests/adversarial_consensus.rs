@@ -24,8 +24,8 @@ use common::{client, free_port, get_json, metric, Daemon};
 use serde_json::{json, Value};
 use sparkid_bid::PrivateKey;
 use sparkid_ledger::block::MAX_BLOCK_BYTES;
-use sparkid_node::peer::MAX_PAGE_BYTES;
 use sparkid_ledger::{Block, BlockHeader, CommitCertificate, Hash, Transaction, TxBody};
+use sparkid_node::peer::MAX_PAGE_BYTES;
 
 const CHAIN: &str = "sparkid-adversarial-consensus";
 
@@ -156,7 +156,10 @@ fn post_raw(base: &str, path: &str, body: &[u8], headers: &[(&str, String)]) -> 
     let response = request.send().unwrap();
     let status = response.status().as_u16();
     let text = response.text().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 fn height(base: &str) -> u64 {
@@ -169,8 +172,7 @@ fn height(base: &str) -> u64 {
 /// gives the body; the client signs it), without submitting it.
 fn create_transaction(base: &str, template: Option<Value>) -> Transaction {
     let key = PrivateKey::generate();
-    let doc =
-        sparkid_registrar::api::new_document_on(&key.public_key(), None, template).unwrap();
+    let doc = sparkid_registrar::api::new_document_on(&key.public_key(), None, template).unwrap();
     let (status, first) = common::post(
         &format!("{base}/1.0/create?method=bid"),
         &json!({"options": {"clientSecretMode": true}, "didDocument": doc}),
@@ -183,8 +185,7 @@ fn create_transaction(base: &str, template: Option<Value>) -> Transaction {
         .decode(payload)
         .unwrap();
     let body: TxBody =
-        serde_json::from_slice(bytes.strip_prefix(b"sparkid/tx/v1\n".as_slice()).unwrap())
-            .unwrap();
+        serde_json::from_slice(bytes.strip_prefix(b"sparkid/tx/v1\n".as_slice()).unwrap()).unwrap();
     body.sign(&key)
 }
 
@@ -215,7 +216,10 @@ fn consensus_writes_are_accepted_only_from_a_validator_of_the_chain() {
     let (status, answer) = post_raw(&bases[1], path, &body, &[]);
     assert_eq!(status, 401, "{answer}");
     assert!(started.elapsed() < Duration::from_millis(500));
-    assert_eq!(answer["type"], "urn:sparkid:problem:consensus-unauthenticated");
+    assert_eq!(
+        answer["type"],
+        "urn:sparkid:problem:consensus-unauthenticated"
+    );
     assert!(
         answer["detail"].as_str().unwrap().contains("not signed"),
         "{answer}"
@@ -239,7 +243,13 @@ fn consensus_writes_are_accepted_only_from_a_validator_of_the_chain() {
             "does not verify",
         ),
         (
-            signed_headers(&chain.keys[0], path, &me, now_ms(), b"{\"transactions\":[]}"),
+            signed_headers(
+                &chain.keys[0],
+                path,
+                &me,
+                now_ms(),
+                b"{\"transactions\":[]}",
+            ),
             "does not verify",
         ),
     ];
@@ -276,12 +286,18 @@ fn consensus_writes_are_accepted_only_from_a_validator_of_the_chain() {
     let headers = signed_headers(&chain.keys[0], path, &me, now_ms(), &body);
     let (status, answer) = post_raw(&bases[1], path, &body, &headers);
     assert_eq!(status, 200, "{answer}");
-    assert!(answer["outcomes"][0]["height"].as_u64().is_some(), "{answer}");
+    assert!(
+        answer["outcomes"][0]["height"].as_u64().is_some(),
+        "{answer}"
+    );
     let after = height(&bases[1]);
     let (status, answer) = post_raw(&bases[1], path, &body, &headers);
     assert_eq!(status, 403, "{answer}");
     assert!(
-        answer["detail"].as_str().unwrap().contains("already received"),
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already received"),
         "{answer}"
     );
     assert_eq!(height(&bases[1]), after);
@@ -366,7 +382,7 @@ fn a_forwarding_validator_answers_finished_only_once_it_holds_the_block() {
     let chain = Chain::new(2);
     let fake = FakeValidator::start(chain.encoded(0), 0);
     let d1 = chain.data("node-1");
-    let v1 = chain.validator(1, &d1, free_port(), &[fake.base.clone()]);
+    let v1 = chain.validator(1, &d1, free_port(), std::slice::from_ref(&fake.base));
     // Validator 0 (the fake) answers the forwarded write as committed at height 1 and never
     // hands the block over: validator 1 must not tell its writer `finished`.
     let key = PrivateKey::generate();
@@ -415,7 +431,7 @@ fn a_commit_far_above_the_head_is_checked_before_any_catch_up_and_numbers_are_bo
     // The fake stands in for validator 1, this node's only peer: it counts catch-ups.
     let fake = FakeValidator::start(chain.encoded(1), 1);
     let d0 = chain.data("node-0");
-    let v0 = chain.validator(0, &d0, free_port(), &[fake.base.clone()]);
+    let v0 = chain.validator(0, &d0, free_port(), std::slice::from_ref(&fake.base));
     let me = chain.encoded(0);
     let signer = &chain.keys[1];
     let send = |path: &str, body: &Value| {
@@ -605,7 +621,10 @@ fn many_large_writes_make_blocks_under_the_limit_and_a_follower_catches_up() {
     let total: usize = blocks.iter().sum();
     assert!(total > 2 * MAX_BLOCK_BYTES, "{total} bytes written in all");
     for size in &blocks {
-        assert!(*size <= MAX_BLOCK_BYTES, "a block of {size} bytes: {blocks:?}");
+        assert!(
+            *size <= MAX_BLOCK_BYTES,
+            "a block of {size} bytes: {blocks:?}"
+        );
     }
     assert!(pages.len() >= 2, "{pages:?}");
     for size in &pages {

@@ -1623,7 +1623,11 @@ pub(crate) mod tests {
         assert!(included > 100, "{included} included");
         assert_eq!(included + full, 210, "the rest is left for the next block");
         let stored = ledger.block_range_json(1, 1, usize::MAX).unwrap();
-        assert!(stored[0].len() <= MAX_BLOCK_BYTES, "{} bytes", stored[0].len());
+        assert!(
+            stored[0].len() <= MAX_BLOCK_BYTES,
+            "{} bytes",
+            stored[0].len()
+        );
 
         // A block whose transactions are over the limit is refused before anything is checked.
         let block = ledger.block(1).unwrap().unwrap();
@@ -1635,9 +1639,8 @@ pub(crate) mod tests {
         )
         .unwrap();
         let mut over = block.clone();
-        over.transactions.extend(
-            (0..30).map(|i| set(&user, &format!("more{i}"), &big).into_inner()),
-        );
+        over.transactions
+            .extend((0..30).map(|i| set(&user, &format!("more{i}"), &big).into_inner()));
         let e = follower.apply_block(&Set, over).unwrap_err();
         assert!(e.to_string().contains("over the limit"), "{e}");
         assert_eq!(follower.height(), 0);

@@ -46,17 +46,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use prometheus::{IntCounterVec, Opts, Registry};
 use reqwest::header;
 use serde::{Deserialize, Serialize};
 use sparkid_bid::{PrivateKey, PublicKey, Signature};
+use sparkid_ledger::block::MAX_BLOCK_BYTES;
 use sparkid_ledger::block::{vote_bytes_in_round, Vote};
+use sparkid_ledger::store::MAX_BLOCK_TXS;
 use sparkid_ledger::{
     Block, BlockHeader, CommitCertificate, Hash, Ledger, LedgerError, Transaction, TxOutcome,
     VerifiedTransaction,
 };
-use prometheus::{IntCounterVec, Opts, Registry};
-use sparkid_ledger::block::MAX_BLOCK_BYTES;
-use sparkid_ledger::store::MAX_BLOCK_TXS;
 use sparkid_registrar::{
     BidStateMachine, Committed, OperationError, Sequencer, SubmitError, Submitter,
 };

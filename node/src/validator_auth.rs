@@ -318,10 +318,16 @@ mod tests {
         let path = "/1.0/consensus/transactions";
         let good = RequestSignature::sign(&keys[2], "c", path, &me, now, body);
         assert_eq!(auth.check(path, &good, body, now + 5), Ok(2));
-        assert_eq!(auth.check(path, &good, body, now + 6), Err(AuthError::Replayed));
+        assert_eq!(
+            auth.check(path, &good, body, now + 6),
+            Err(AuthError::Replayed)
+        );
 
         let unsigned = RequestSignature::default();
-        assert!(auth.check(path, &unsigned, body, now).unwrap_err().is_unsigned());
+        assert!(auth
+            .check(path, &unsigned, body, now)
+            .unwrap_err()
+            .is_unsigned());
         let outsider = PrivateKey::generate();
         let stranger = RequestSignature::sign(&outsider, "c", path, &me, now, body);
         assert!(matches!(

@@ -29,7 +29,10 @@ impl Sequencer for Recording {
         if let Some(gate) = self.gate.take() {
             let _ = gate.recv();
         }
-        let bytes = txs.iter().map(|t| block_tx_bytes(t.canonical().len())).sum();
+        let bytes = txs
+            .iter()
+            .map(|t| block_tx_bytes(t.canonical().len()))
+            .sum();
         self.batches.lock().unwrap().push((txs.len(), bytes));
         txs.iter()
             .enumerate()
@@ -110,5 +113,8 @@ async fn a_batch_never_holds_more_bytes_than_a_block() {
             "a batch of {n} transactions, {bytes} bytes: {batches:?}"
         );
     }
-    assert!(batches.len() >= 3, "the waiting transactions took two batches: {batches:?}");
+    assert!(
+        batches.len() >= 3,
+        "the waiting transactions took two batches: {batches:?}"
+    );
 }
