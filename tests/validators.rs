@@ -312,11 +312,24 @@ fn propose(
         "validator": c.keys[signer].public_key().to_encoded(),
         "signature": c.keys[signer].sign(&bytes),
     });
-    let r = client()
-        .post(format!("{}/1.0/consensus/proposals", c.base(to)))
-        .json(&body)
-        .send()
-        .unwrap();
+    // Every request between validators is signed by its sender (spec/consensus.md).
+    let body = serde_json::to_vec(&body).unwrap();
+    let path = "/1.0/consensus/proposals";
+    let headers = common::validator_request_headers(
+        &c.keys[signer],
+        &header.chain_id,
+        path,
+        &c.keys[to].public_key().to_encoded(),
+        &body,
+    );
+    let mut request = client()
+        .post(format!("{}{path}", c.base(to)))
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let r = request.send().unwrap();
     let status = r.status().as_u16();
     (status, r.json().unwrap())
 }

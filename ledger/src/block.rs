@@ -6,7 +6,7 @@ use sparkid_bid::{canonical_json, KeyError, PrivateKey, PublicKey, Signature};
 use thiserror::Error;
 
 use crate::hash::{merkle_root, Hash};
-use crate::tx::Transaction;
+use crate::tx::{Transaction, MAX_TX_BYTES};
 
 /// The signing domain of block headers.
 pub const HEADER_DOMAIN: &[u8] = b"sparkid/header/v1\n";
@@ -14,6 +14,37 @@ pub const HEADER_DOMAIN: &[u8] = b"sparkid/header/v1\n";
 pub const COMMIT_DOMAIN: &[u8] = b"sparkid/commit/v1\n";
 /// The state key under which genesis is kept, so that it is provable like any record.
 pub const GENESIS_KEY: &str = "chain/genesis";
+
+/// The most bytes a block takes as it is stored and sent to peers: its JSON (header,
+/// transactions, certificate).
+///
+/// Why a byte limit, and why 8 MiB: a block travels whole, in a page of the peer API and in a
+/// consensus proposal or commit, and each of those has a cap (a peer must not be made to read
+/// without bound). A block above a cap could be committed and then never transferred: followers
+/// and lagging validators would stall at it for good. The limit sits below every cap (the
+/// `node` crate asserts it at compile time), so every committed block always fits in one page
+/// and one request; and a validator re-executes a block of this size in well under a second
+/// before it votes.
+pub const MAX_BLOCK_BYTES: usize = 8 * 1024 * 1024;
+
+/// What a block's header and commit certificate may take of [`MAX_BLOCK_BYTES`]. A vote is
+/// about 250 bytes of JSON: this is room for the votes of some 2,000 validators.
+pub const BLOCK_ENVELOPE_BYTES: usize = 512 * 1024;
+
+/// The most bytes of a block's transactions (each its canonical JSON and a separator, see
+/// [`block_tx_bytes`]): the block producer fills a block up to this and no further, and a
+/// validator refuses a block above it.
+pub const MAX_BLOCK_TX_BYTES: usize = MAX_BLOCK_BYTES - BLOCK_ENVELOPE_BYTES;
+
+// A single transaction of the largest size always fits in a block: a full block never stalls
+// the producer.
+const _: () = assert!(MAX_TX_BYTES < MAX_BLOCK_TX_BYTES);
+
+/// What a transaction whose canonical JSON is `canonical_len` bytes takes of
+/// [`MAX_BLOCK_TX_BYTES`]: the block stores that JSON and one separator.
+pub const fn block_tx_bytes(canonical_len: usize) -> usize {
+    canonical_len + 1
+}
 
 /// The chain's starting point: its id, its validators and its namespace authority.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

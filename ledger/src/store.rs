@@ -28,8 +28,8 @@ use thiserror::Error;
 use tracing::{debug, info};
 
 use crate::block::{
-    tx_root, Block, BlockHeader, CertifiedHeader, CommitCertificate, Genesis, ValidatorSet,
-    GENESIS_KEY,
+    block_tx_bytes, tx_root, Block, BlockHeader, CertifiedHeader, CommitCertificate, Genesis,
+    ValidatorSet, GENESIS_KEY, MAX_BLOCK_BYTES, MAX_BLOCK_TX_BYTES,
 };
 use crate::chunk::{ChunkSource, Chunks};
 use crate::error::LedgerError;
@@ -87,7 +87,10 @@ pub enum TxRejection<R> {
         height: u64,
     },
     /// The block was full; submit again.
-    #[error("the block is full ({MAX_BLOCK_TXS} transactions); submit again")]
+    #[error(
+        "the block is full ({MAX_BLOCK_TXS} transactions or {MAX_BLOCK_TX_BYTES} bytes); \
+         submit again"
+    )]
     BlockFull,
     /// Already included (a replay).
     #[error("the transaction was already included at height {0}: a signed operation runs once")]
@@ -669,7 +672,9 @@ impl Ledger {
     }
 
     /// The stored JSON of consecutive blocks from `from` (each a [`Block`]), read from one
-    /// snapshot: at most `limit` blocks and, after the first, at most `max_bytes` in all. Empty
+    /// snapshot: at most `limit` blocks and, after the first, at most `max_bytes` in all,
+    /// counting one separator per block. The first is always included: it is at most
+    /// [`MAX_BLOCK_BYTES`], which every page cap is above. Empty
     /// when `from` is past the head. Peers are sent these bytes as they are (they verify every
     /// block anyway), so serving a block decodes and encodes nothing.
     pub fn block_range_json(
@@ -688,10 +693,11 @@ impl Ledger {
             }
             let (_, value) = entry?;
             let value = value.value();
-            if !out.is_empty() && bytes + value.len() > max_bytes {
+            // Each block and its separator in the page: the page stops before `max_bytes`.
+            if !out.is_empty() && bytes + value.len() + 1 > max_bytes {
                 break;
             }
-            bytes += value.len();
+            bytes += value.len() + 1;
             out.push(value.to_vec());
         }
         Ok(out)
@@ -861,7 +867,7 @@ impl Ledger {
                 header.chain_id, self.genesis.chain_id
             )));
         }
-        if header.height != head.header.height + 1 {
+        if head.header.height.checked_add(1) != Some(header.height) {
             return Err(bad(format!("the head is at {}", head.header.height)));
         }
         if header.previous_hash != head.header.hash() {
@@ -870,9 +876,26 @@ impl Ledger {
         if header.time < head.header.time {
             return Err(bad("time goes backwards".into()));
         }
+        // Size first, before any signature is checked: a block over the limits costs nothing.
+        if transactions.len() > MAX_BLOCK_TXS {
+            return Err(bad(format!(
+                "{} transactions, over the limit of {MAX_BLOCK_TXS} per block",
+                transactions.len()
+            )));
+        }
         let verified: Vec<VerifiedTransaction> = verify_all(transactions.to_vec())
             .into_iter()
             .collect::<Result<_, _>>()?;
+        let tx_bytes: usize = verified
+            .iter()
+            .map(|t| block_tx_bytes(t.canonical().len()))
+            .sum();
+        if tx_bytes > MAX_BLOCK_TX_BYTES {
+            return Err(bad(format!(
+                "its transactions take {tx_bytes} bytes, over the limit of \
+                 {MAX_BLOCK_TX_BYTES} per block"
+            )));
+        }
         let hashes: Vec<Hash> = verified.iter().map(VerifiedTransaction::hash).collect();
         if header.tx_count as usize != hashes.len() || tx_root(&hashes) != header.tx_root {
             return Err(bad(
@@ -1012,6 +1035,8 @@ impl Ledger {
         let mut outcomes = Vec::with_capacity(txs.len());
         let mut included = Vec::new();
         let mut in_block: HashSet<Hash> = HashSet::new();
+        // The block's transaction bytes so far: a block never goes over MAX_BLOCK_TX_BYTES.
+        let mut block_bytes = 0usize;
         for ((vtx, rejection), speculation) in txs.into_iter().zip(early).zip(&mut speculated) {
             let hash = vtx.hash();
             let reject = |reason| TxOutcome::Rejected { hash, reason };
@@ -1021,6 +1046,11 @@ impl Ledger {
             }
             if in_block.contains(&hash) {
                 outcomes.push(reject(TxRejection::Duplicate(height)));
+                continue;
+            }
+            let tx_bytes = block_tx_bytes(vtx.canonical().len());
+            if block_bytes + tx_bytes > MAX_BLOCK_TX_BYTES {
+                outcomes.push(reject(TxRejection::BlockFull));
                 continue;
             }
             let result = match speculation.take() {
@@ -1037,6 +1067,7 @@ impl Ledger {
                 Ok(tx_writes) => {
                     writes.extend(tx_writes);
                     in_block.insert(hash);
+                    block_bytes += tx_bytes;
                     outcomes.push(TxOutcome::Included {
                         height,
                         index: included.len() as u32,
@@ -1213,6 +1244,16 @@ impl Ledger {
         certified: &CertifiedHeader,
     ) -> Result<(), LedgerError> {
         let json = block_json(certified, transactions)?;
+        // The last guard of the invariant that every stored block can be sent to a peer.
+        if json.len() > MAX_BLOCK_BYTES {
+            return Err(LedgerError::BadBlock {
+                height: certified.header.height,
+                reason: format!(
+                    "the block is {} bytes, over the limit of {MAX_BLOCK_BYTES}",
+                    json.len()
+                ),
+            });
+        }
         wtx.open_table(BLOCKS)?
             .insert(certified.header.height, json.as_slice())?;
         wtx.open_table(META)?
@@ -1539,6 +1580,72 @@ pub(crate) mod tests {
         }
         assert_eq!(follower.head(), peer.head());
         assert_eq!(follower.get("kv/k2").unwrap().as_deref(), Some("\"v\""));
+    }
+
+    #[test]
+    fn a_block_stays_under_its_byte_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let validator = PrivateKey::generate();
+        let user = PrivateKey::generate();
+        let genesis = Genesis {
+            chain_id: "t".into(),
+            time: 1,
+            validators: vec![validator.public_key().to_encoded()],
+            authority: None,
+            other: Default::default(),
+        };
+        let ledger = Ledger::create(dir.path(), genesis, &[&validator]).unwrap();
+        let certify = |h: &BlockHeader| Ok(CommitCertificate::sign(h, &[&validator]));
+        // 12 MiB of transactions, more than one block holds.
+        let big = "x".repeat(60_000);
+        let txs: Vec<VerifiedTransaction> = (0..210)
+            .map(|i| set(&user, &format!("k{i}"), &big))
+            .collect();
+        let proposal = ledger.propose(&Set, txs, 2, certify).unwrap();
+        let included = proposal
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o, TxOutcome::Included { .. }))
+            .count();
+        let full = proposal
+            .outcomes
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    TxOutcome::Rejected {
+                        reason: TxRejection::BlockFull,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert!(included > 100, "{included} included");
+        assert_eq!(included + full, 210, "the rest is left for the next block");
+        let stored = ledger.block_range_json(1, 1, usize::MAX).unwrap();
+        assert!(
+            stored[0].len() <= MAX_BLOCK_BYTES,
+            "{} bytes",
+            stored[0].len()
+        );
+
+        // A block whose transactions are over the limit is refused before anything is checked.
+        let block = ledger.block(1).unwrap().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let follower = Ledger::create_certified(
+            other.path(),
+            ledger.genesis().clone(),
+            ledger.block(0).unwrap().unwrap().certificate,
+        )
+        .unwrap();
+        let mut over = block.clone();
+        over.transactions
+            .extend((0..30).map(|i| set(&user, &format!("more{i}"), &big).into_inner()));
+        let e = follower.apply_block(&Set, over).unwrap_err();
+        assert!(e.to_string().contains("over the limit"), "{e}");
+        assert_eq!(follower.height(), 0);
+        follower.apply_block(&Set, block).unwrap();
+        assert_eq!(follower.height(), 1);
     }
 
     #[test]

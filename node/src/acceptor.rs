@@ -103,11 +103,21 @@ pub enum Refusal {
     Storage(String),
 }
 
+/// The highest height a consensus message may name: far above any chain (a block a
+/// millisecond for 290 million years), and `height + 1` is always representable.
+pub const MAX_HEIGHT: u64 = i64::MAX as u64;
+
+/// The highest round a validator takes part in. A failed attempt moves a proposer up by at most
+/// the number of validators; 2^32 rounds at one height is beyond any contention, and the bound
+/// keeps the next-round arithmetic far from overflow. Without it, one message naming round
+/// `u64::MAX` would make a validator promise away every round it could ever vote in.
+pub const MAX_ROUND: u64 = u32::MAX as u64;
+
 /// Whether height `h` is the one being decided on a validator whose head is `head`.
 pub fn check_height(head: u64, h: u64) -> Result<(), Refusal> {
     if h <= head {
         Err(Refusal::Committed { head })
-    } else if h > head + 1 {
+    } else if h > head.saturating_add(1) {
         Err(Refusal::Behind { head })
     } else {
         Ok(())

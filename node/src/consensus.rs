@@ -23,6 +23,15 @@
 //!   ([`crate::peer::catch_up`]), at start and every second.
 //! - **Forwarded writes** (`POST /1.0/consensus/transactions`): signed transactions another
 //!   validator hands to this one to propose; each gets its committed position or its refusal.
+//!   The forwarding validator answers its writer `finished` only once it holds the block
+//!   itself; a block it cannot fetch in time gets a 503 naming the height.
+//! - **Who may ask** ([`crate::validator_auth`]): every request above carries its sending
+//!   validator's signature over the exact request, checked before the body is parsed; one
+//!   that is unsigned is refused with 401, one signed by anyone else, stale or replayed with
+//!   403 ([`PROBLEM_UNAUTHENTICATED`]), and nothing changes. A commit whose certificate does
+//!   not verify is refused before this validator catches up towards its height.
+//! - **Bounded numbers**: a height above [`MAX_HEIGHT`] or a round above [`MAX_ROUND`] in a
+//!   request is refused (400); the round arithmetic is checked.
 //!
 //! Without a quorum nothing is committed and the writer gets
 //! [`SubmitError::NoQuorum`] (a 503 registrar answer naming how many validators answered).
@@ -37,10 +46,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use prometheus::{IntCounterVec, Opts, Registry};
 use reqwest::header;
 use serde::{Deserialize, Serialize};
 use sparkid_bid::{PrivateKey, PublicKey, Signature};
+use sparkid_ledger::block::MAX_BLOCK_BYTES;
 use sparkid_ledger::block::{vote_bytes_in_round, Vote};
+use sparkid_ledger::store::MAX_BLOCK_TXS;
 use sparkid_ledger::{
     Block, BlockHeader, CommitCertificate, Hash, Ledger, LedgerError, Transaction, TxOutcome,
     VerifiedTransaction,
@@ -52,8 +64,9 @@ use thiserror::Error;
 use tracing::{debug, info, warn};
 
 use crate::acceptor::{check_height, Acceptor, FileVoteStore, VoteStoreError};
-pub use crate::acceptor::{Accepted, Promise, Refusal, VOTE_FILE};
+pub use crate::acceptor::{Accepted, Promise, Refusal, MAX_HEIGHT, MAX_ROUND, VOTE_FILE};
 use crate::peer::{catch_up, PeerClient, SyncError};
+use crate::validator_auth::{now_ms, AuthError, Authenticator, RequestSignature};
 /// The signing domain of prepare requests.
 pub const PREPARE_DOMAIN: &[u8] = b"sparkid/prepare/v1\n";
 /// The signing domain of proposals.
@@ -62,6 +75,16 @@ pub const PROPOSAL_DOMAIN: &[u8] = b"sparkid/proposal/v1\n";
 pub const PROBLEM_REFUSED: &str = "urn:sparkid:problem:consensus-refused";
 /// Problem type of a consensus request that does not parse.
 pub const PROBLEM_BAD_REQUEST: &str = "urn:sparkid:problem:bad-consensus-request";
+/// Problem type of a consensus request not signed by a validator of the chain (401, 403).
+pub const PROBLEM_UNAUTHENTICATED: &str = "urn:sparkid:problem:consensus-unauthenticated";
+/// The paths of the consensus requests, as signed ([`crate::validator_auth::request_bytes`]).
+pub const PREPARE_PATH: &str = "/1.0/consensus/prepare";
+/// See [`PREPARE_PATH`].
+pub const PROPOSALS_PATH: &str = "/1.0/consensus/proposals";
+/// See [`PREPARE_PATH`].
+pub const COMMITS_PATH: &str = "/1.0/consensus/commits";
+/// See [`PREPARE_PATH`].
+pub const TRANSACTIONS_PATH: &str = "/1.0/consensus/transactions";
 
 /// Connecting to a validator.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -80,8 +103,13 @@ const READ_YOUR_WRITE: Duration = Duration::from_secs(5);
 const OWN_ATTEMPTS: usize = 4;
 /// The background catch-up's period.
 const SYNC_PERIOD: Duration = Duration::from_secs(1);
-/// The largest consensus request body (a full block).
+/// The largest consensus request body, and the largest answer read from a validator: a
+/// proposal, a commit, a forwarded batch or a promise is at most one block.
 pub const MAX_REQUEST: usize = 64 * 1024 * 1024;
+
+// A block of the largest size always fits in a request (its JSON there may order members
+// differently from the stored block, never double it).
+const _: () = assert!(2 * MAX_BLOCK_BYTES <= MAX_REQUEST);
 
 /// `POST /1.0/consensus/prepare`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,6 +242,29 @@ pub enum Rejection {
     /// The validator refused (problem type [`PROBLEM_REFUSED`]).
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The request is not signed by a validator of the chain, or is stale or replayed
+    /// (problem type [`PROBLEM_UNAUTHENTICATED`]; 401 when unsigned, else 403).
+    #[error(transparent)]
+    Unauthenticated(#[from] AuthError),
+}
+
+impl Rejection {
+    /// A short reason class, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rejection::BadRequest(_) => "bad_request",
+            Rejection::Unauthenticated(e) => e.kind(),
+            Rejection::Refused(r) => match r {
+                Refusal::Committed { .. } => "committed",
+                Refusal::Behind { .. } => "behind",
+                Refusal::Promised { .. } => "promised",
+                Refusal::Equivocation { .. } => "equivocation",
+                Refusal::WrongProposer(_) => "wrong_proposer",
+                Refusal::Invalid(_) => "invalid",
+                Refusal::Storage(_) => "storage",
+            },
+        }
+    }
 }
 
 /// Why consensus could not start.
@@ -237,6 +288,9 @@ pub enum StartError {
     /// The vote file could not be read.
     #[error(transparent)]
     VoteStore(#[from] VoteStoreError),
+    /// The consensus metrics could not be made.
+    #[error("the consensus metrics: {0}")]
+    Metrics(String),
 }
 
 /// A validator's answer to a consensus request: its status and JSON body, or why none came.
@@ -277,6 +331,10 @@ pub struct Consensus {
     acceptor: Mutex<Acceptor<FileVoteStore>>,
     runtime: tokio::runtime::Handle,
     submitter: OnceLock<Submitter>,
+    /// Checks that a request comes from a validator ([`crate::validator_auth`]).
+    auth: Authenticator,
+    /// `sparkid_consensus_requests_refused_total{endpoint, reason}`.
+    refused: IntCounterVec,
 }
 
 impl std::fmt::Debug for Consensus {
@@ -333,6 +391,24 @@ impl Consensus {
             .build()?;
         let n = validators.len();
         let (store, record) = FileVoteStore::open(ledger.dir())?;
+        let auth = Authenticator::new(
+            &ledger.genesis().chain_id,
+            &validators[me],
+            validators
+                .iter()
+                .cloned()
+                .zip(ledger.validators().keys().iter().cloned())
+                .collect(),
+        );
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "sparkid_consensus_requests_refused_total",
+                "Consensus requests refused, by endpoint and reason (unsigned, not_a_validator, \
+                 bad_signature, stale, replayed, bad_request, invalid, ...).",
+            ),
+            &["endpoint", "reason"],
+        )
+        .map_err(|e| StartError::Metrics(e.to_string()))?;
         let consensus = Arc::new(Consensus {
             quorum: ledger.validators().quorum(),
             machine: Arc::new(machine.clone()),
@@ -348,6 +424,8 @@ impl Consensus {
             acceptor: Mutex::new(Acceptor::new(store, record)),
             runtime: tokio::runtime::Handle::current(),
             submitter: OnceLock::new(),
+            auth,
+            refused,
         });
         let submitter = Submitter::start_with(
             ledger,
@@ -373,6 +451,22 @@ impl Consensus {
 
     fn chain_id(&self) -> &str {
         &self.ledger.genesis().chain_id
+    }
+
+    /// Exposes this validator's metrics (`sparkid_consensus_requests_refused_total`) in
+    /// `registry`.
+    pub fn register_metrics(&self, registry: &Registry) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.refused.clone()))
+    }
+
+    /// Counts a refused request to `endpoint` (the last path segment).
+    fn count_refusal(&self, endpoint: &str, rejection: &Rejection) {
+        if let Ok(c) = self
+            .refused
+            .get_metric_with_label_values(&[endpoint, rejection.kind()])
+        {
+            c.inc();
+        }
     }
 
     /// The validator whose round `round` is.
@@ -454,14 +548,14 @@ impl Consensus {
 
     /// Catches up from the proposer of `round` when this node is behind height `h`.
     async fn catch_up_for(&self, h: u64, round: u64) {
-        if self.ledger.height() + 1 >= h {
+        if self.ledger.height().saturating_add(1) >= h {
             return;
         }
         if let Some(url) = self.url_of(self.owner(round)).await {
             if let Ok(peer) = PeerClient::new(&url) {
                 if let Err(e) = catch_up(&self.ledger, &self.machine, &peer).await {
                     // A block pushed meanwhile makes the fetched one stale: not a failure.
-                    if self.ledger.height() + 1 >= h {
+                    if self.ledger.height().saturating_add(1) >= h {
                         debug!(peer = %url, error = %e, "consensus: caught up meanwhile");
                     } else {
                         warn!(peer = %url, error = %e, "consensus: catching up failed");
@@ -518,24 +612,46 @@ impl Consensus {
         }
     }
 
+    /// Posts `body` to `path` of validator `idx` at `url`, signed by this validator for it
+    /// ([`crate::validator_auth`]); its status and JSON answer (read up to [`MAX_REQUEST`]).
     async fn post(
         &self,
+        idx: usize,
         url: &str,
         path: &str,
         body: Bytes,
         timeout: Duration,
     ) -> Result<(u16, serde_json::Value), String> {
-        let response = self
+        let signature = RequestSignature::sign(
+            &self.key,
+            self.chain_id(),
+            path,
+            &self.validators[idx],
+            now_ms(),
+            &body,
+        );
+        let mut request = self
             .http
             .post(format!("{url}{path}"))
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_TYPE, "application/json");
+        for (name, value) in signature.headers() {
+            request = request.header(name, value);
+        }
+        let mut response = request
             .body(body)
             .timeout(timeout)
             .send()
             .await
             .map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
-        let value = response.json().await.map_err(|e| e.to_string())?;
+        let mut answer = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if answer.len() + chunk.len() > MAX_REQUEST {
+                return Err(format!("the answer is over {MAX_REQUEST} bytes"));
+            }
+            answer.extend_from_slice(&chunk);
+        }
+        let value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
         Ok((status, value))
     }
 
@@ -553,7 +669,7 @@ impl Consensus {
             let tx = tx.clone();
             self.runtime.spawn(async move {
                 let answer = match this.url_of(idx).await {
-                    Some(url) => this.post(&url, path, body, timeout).await,
+                    Some(url) => this.post(idx, &url, path, body, timeout).await,
                     None => Err("no peer answers as this validator".into()),
                 };
                 let _ = tx.send((idx, answer)).await;
@@ -571,7 +687,7 @@ impl Consensus {
         let body = Bytes::from(serde_json::to_vec(&block).unwrap_or_default());
         let this = self.clone();
         self.runtime.spawn(async move {
-            let mut answers = this.fan_out("/1.0/consensus/commits", body, PROPOSAL_TIMEOUT);
+            let mut answers = this.fan_out(COMMITS_PATH, body, PROPOSAL_TIMEOUT);
             while answers.recv().await.is_some() {}
         });
     }
@@ -600,7 +716,7 @@ impl Consensus {
 
     /// This node's next round at height `h`: its own rounds are `me`, `me + N`, ...; round 0
     /// only while it has promised nothing at `h`, past that above anything promised or seen.
-    fn next_round(&self, h: u64) -> u64 {
+    fn next_round(&self, h: u64) -> Result<u64, DriveError> {
         let record = Self::lock(&self.acceptor).record_at(h);
         let seen = Self::lock(&self.seen_round).get(&h).copied();
         let floor = match (
@@ -613,17 +729,26 @@ impl Consensus {
         };
         let n = self.n() as u64;
         let me = self.me as u64;
-        match floor {
-            None => me,
-            Some(f) => {
-                // The smallest round > f that is ≡ me (mod n).
-                let next = f + 1;
-                next + (me + n - next % n) % n
-            }
-        }
+        let round = match floor {
+            None => Some(me),
+            // The smallest round > f that is ≡ me (mod n); `me < n`, so `me + n` cannot
+            // overflow, and the rest is checked.
+            Some(f) => f
+                .checked_add(1)
+                .and_then(|next| next.checked_add((me + n - next % n) % n)),
+        };
+        round.filter(|r| *r <= MAX_ROUND).ok_or_else(|| {
+            DriveError::Ledger(format!(
+                "no round left at height {h}: the rounds seen reach the maximum {MAX_ROUND}"
+            ))
+        })
     }
 
     fn note_round(&self, h: u64, round: u64) {
+        // A round no validator may use is no floor: it would leave no round to propose in.
+        if round > MAX_ROUND {
+            return;
+        }
         let mut seen = Self::lock(&self.seen_round);
         seen.retain(|&height, _| height >= h);
         let entry = seen.entry(h).or_insert(round);
@@ -707,7 +832,7 @@ impl Consensus {
                 .await
                 .ok_or_else(|| unreachable("no peer answers as this validator".into()))?;
             let (status, value) = self
-                .post(&url, "/1.0/consensus/transactions", body, FORWARD_TIMEOUT)
+                .post(target, &url, TRANSACTIONS_PATH, body, FORWARD_TIMEOUT)
                 .await
                 .map_err(unreachable)?;
             Ok::<_, SubmitError>((url, status, value))
@@ -726,8 +851,29 @@ impl Consensus {
             // Read-your-writes: the writer's next read through this node sees its write.
             self.runtime.block_on(self.wait_for_height(height, &url));
         }
+        let held = self.ledger.height();
         for (&i, outcome) in pending.iter().zip(answer.outcomes) {
             match (outcome.height, outcome.index, outcome.status) {
+                (Some(height), Some(_), _) if height > held => {
+                    // Committed elsewhere, not held here: `finished` would promise the writer
+                    // a read this node cannot serve, with no version to show.
+                    warn!(
+                        height,
+                        held,
+                        target,
+                        "consensus: a forwarded write committed, but its block is not held here"
+                    );
+                    answers[i] = Some(Err(SubmitError::Remote {
+                        status: 503,
+                        reason: format!(
+                            "the transaction {} was committed at height {height} by validator \
+                             {target}, but this validator does not hold that block yet (its \
+                             head is {held}): read it from another node, or here once it has \
+                             caught up",
+                            txs[i].hash()
+                        ),
+                    }))
+                }
                 (Some(height), Some(index), _) => {
                     answers[i] = Some(Ok(Committed {
                         height,
@@ -851,8 +997,8 @@ impl Consensus {
         self: &Arc<Self>,
         txs: Vec<VerifiedTransaction>,
     ) -> Result<Vec<Result<Committed, SubmitError>>, DriveError> {
-        let h = self.ledger.height() + 1;
-        let round = self.next_round(h);
+        let h = self.ledger.height().saturating_add(1);
+        let round = self.next_round(h)?;
         if round > 0 {
             let previous = self.gather_promises(h, round)?;
             if let Some(accepted) = previous {
@@ -942,7 +1088,7 @@ impl Consensus {
         let body = Bytes::from(serde_json::to_vec(&request).unwrap_or_default());
         let this = self.clone();
         let (promises, ahead, higher) = self.runtime.block_on(async move {
-            let mut answers = this.fan_out("/1.0/consensus/prepare", body, PREPARE_TIMEOUT);
+            let mut answers = this.fan_out(PREPARE_PATH, body, PREPARE_TIMEOUT);
             let mut promises = vec![own];
             let mut ahead: Option<usize> = None;
             let mut higher: Option<u64> = None;
@@ -1022,7 +1168,7 @@ impl Consensus {
         let this = self.clone();
         let quorum = self.quorum;
         let (votes, ahead, higher) = self.runtime.block_on(async move {
-            let mut answers = this.fan_out("/1.0/consensus/proposals", body, PROPOSAL_TIMEOUT);
+            let mut answers = this.fan_out(PROPOSALS_PATH, body, PROPOSAL_TIMEOUT);
             let mut votes = vec![own];
             let mut ahead = None;
             let mut higher: Option<u64> = None;
@@ -1085,11 +1231,71 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Rejection> {
     serde_json::from_slice(body).map_err(|e| Rejection::BadRequest(e.to_string()))
 }
 
+/// Refuses a height or round no chain reaches: the arithmetic on them (`height + 1`, the next
+/// round) stays far from overflow, and a validator promises away no round it could never use.
+fn check_numbers(height: u64, round: u64) -> Result<(), Rejection> {
+    if height > MAX_HEIGHT {
+        return Err(Rejection::BadRequest(format!(
+            "height {height} is out of range: a consensus request names a height of at most \
+             {MAX_HEIGHT}"
+        )));
+    }
+    if round > MAX_ROUND {
+        return Err(Rejection::BadRequest(format!(
+            "round {round} is out of range: a consensus request names a round of at most \
+             {MAX_ROUND}"
+        )));
+    }
+    Ok(())
+}
+
 impl Consensus {
-    /// `POST /1.0/consensus/prepare`: a [`Prepare`] from the proposer of its round; this
-    /// validator catches up when it is behind, then promises.
-    pub async fn on_prepare(self: &Arc<Self>, body: &[u8]) -> Result<Promise, Rejection> {
+    /// Checks that a request to `path` comes from a validator of the chain, for this one, fresh
+    /// and new ([`Authenticator::check`]), before its body is parsed; counts the refusals.
+    fn authenticate(
+        &self,
+        path: &str,
+        signature: &RequestSignature,
+        body: &[u8],
+    ) -> Result<usize, Rejection> {
+        self.auth
+            .check(path, signature, body, now_ms())
+            .map_err(|e| {
+                warn!(path, reason = %e, "consensus: an unauthenticated request refused");
+                Rejection::from(e)
+            })
+    }
+
+    /// Runs `handle` for an authenticated request to `path`, counting a refusal under the
+    /// path's last segment.
+    fn refused<T>(&self, path: &str, result: Result<T, Rejection>) -> Result<T, Rejection> {
+        if let Err(e) = &result {
+            let endpoint = path.rsplit('/').next().unwrap_or(path);
+            self.count_refusal(endpoint, e);
+        }
+        result
+    }
+
+    /// `POST /1.0/consensus/prepare`: a [`Prepare`] from the proposer of its round, signed
+    /// by a validator ([`crate::validator_auth`]); this validator catches up when it is
+    /// behind, then promises.
+    pub async fn on_prepare(
+        self: &Arc<Self>,
+        signature: &RequestSignature,
+        body: &[u8],
+    ) -> Result<Promise, Rejection> {
+        let result = self.prepare_request(signature, body).await;
+        self.refused(PREPARE_PATH, result)
+    }
+
+    async fn prepare_request(
+        self: &Arc<Self>,
+        signature: &RequestSignature,
+        body: &[u8],
+    ) -> Result<Promise, Rejection> {
+        self.authenticate(PREPARE_PATH, signature, body)?;
         let request: Prepare = parse(body)?;
+        check_numbers(request.height, request.round)?;
         if request.chain_id != self.chain_id() {
             return Err(Refusal::Invalid(format!(
                 "chain {:?} is not this chain",
@@ -1113,12 +1319,27 @@ impl Consensus {
         Ok(answer?)
     }
 
-    /// `POST /1.0/consensus/proposals`: a [`ProposalRequest`] from the proposer of its round;
-    /// this validator catches up when it is behind, checks the block and votes for it (the
-    /// answer's `vote`).
-    pub async fn on_proposal(self: &Arc<Self>, body: &[u8]) -> Result<Vote, Rejection> {
+    /// `POST /1.0/consensus/proposals`: a [`ProposalRequest`] from the proposer of its round,
+    /// signed by a validator; this validator catches up when it is behind, checks the block
+    /// and votes for it (the answer's `vote`).
+    pub async fn on_proposal(
+        self: &Arc<Self>,
+        signature: &RequestSignature,
+        body: &[u8],
+    ) -> Result<Vote, Rejection> {
+        let result = self.proposal_request(signature, body).await;
+        self.refused(PROPOSALS_PATH, result)
+    }
+
+    async fn proposal_request(
+        self: &Arc<Self>,
+        signature: &RequestSignature,
+        body: &[u8],
+    ) -> Result<Vote, Rejection> {
+        self.authenticate(PROPOSALS_PATH, signature, body)?;
         let request: ProposalRequest = parse(body)?;
         let header = &request.header;
+        check_numbers(header.height, request.round)?;
         let bytes = proposal_bytes(
             &header.chain_id,
             header.height,
@@ -1153,19 +1374,51 @@ impl Consensus {
         }
     }
 
-    /// `POST /1.0/consensus/commits`: a certified [`Block`] the proposer pushes; applied (after
-    /// catching up when it is not the next one). The head height after it.
-    pub async fn on_commit(self: &Arc<Self>, body: &[u8]) -> Result<u64, Rejection> {
+    /// `POST /1.0/consensus/commits`: a certified [`Block`] the proposer pushes, signed by a
+    /// validator; applied (after catching up when it is not the next one). Its certificate is
+    /// checked first: a block that no quorum certified does not make this validator fetch
+    /// anything. The head height after it.
+    pub async fn on_commit(
+        self: &Arc<Self>,
+        signature: &RequestSignature,
+        body: &[u8],
+    ) -> Result<u64, Rejection> {
+        let result = self.commit_request(signature, body).await;
+        self.refused(COMMITS_PATH, result)
+    }
+
+    async fn commit_request(
+        self: &Arc<Self>,
+        signature: &RequestSignature,
+        body: &[u8],
+    ) -> Result<u64, Rejection> {
+        self.authenticate(COMMITS_PATH, signature, body)?;
         let block: Block = parse(body)?;
         let height = block.header.height;
+        check_numbers(height, block.certificate.round())?;
         if height <= self.ledger.height() {
             return Ok(self.ledger.height());
         }
-        if height > self.ledger.height() + 1 {
-            // Behind: the blocks before it come from whoever has them.
+        if height > self.ledger.height().saturating_add(1) {
+            // Behind: the blocks before it come from whoever has them, but only for a block a
+            // quorum of this chain's validators certified (a forged height costs nothing else).
+            if block.header.chain_id != self.chain_id() {
+                return Err(Refusal::Invalid(format!(
+                    "chain {:?} is not this chain",
+                    block.header.chain_id
+                ))
+                .into());
+            }
+            block
+                .certificate
+                .verify(&block.header, self.ledger.validators())
+                .map_err(|e| {
+                    warn!(height, reason = %e, "consensus: an uncertified commit refused");
+                    Refusal::Invalid(format!("certificate: {e}"))
+                })?;
             for peer in &self.peers {
                 let _ = catch_up(&self.ledger, &self.machine, peer).await;
-                if self.ledger.height() + 1 >= height {
+                if self.ledger.height().saturating_add(1) >= height {
                     break;
                 }
             }
@@ -1185,14 +1438,36 @@ impl Consensus {
         }
     }
 
-    /// `POST /1.0/consensus/transactions`: a [`ForwardRequest`] from another validator; each
-    /// transaction is submitted here as forwarded, and gets its committed position or its
-    /// refusal.
+    /// `POST /1.0/consensus/transactions`: a [`ForwardRequest`] from another validator,
+    /// signed by it; each transaction is submitted here as forwarded, and gets its committed
+    /// position or its refusal.
     pub async fn on_transactions(
         self: &Arc<Self>,
+        signature: &RequestSignature,
         body: &[u8],
     ) -> Result<ForwardAnswer, Rejection> {
+        let result = self.transactions_request(signature, body).await;
+        self.refused(TRANSACTIONS_PATH, result)
+    }
+
+    async fn transactions_request(
+        self: &Arc<Self>,
+        signature: &RequestSignature,
+        body: &[u8],
+    ) -> Result<ForwardAnswer, Rejection> {
+        let from = self.authenticate(TRANSACTIONS_PATH, signature, body)?;
         let request: ForwardRequest = parse(body)?;
+        if request.transactions.len() > MAX_BLOCK_TXS {
+            return Err(Rejection::BadRequest(format!(
+                "{} transactions, over the {MAX_BLOCK_TXS} a block holds",
+                request.transactions.len()
+            )));
+        }
+        debug!(
+            from,
+            txs = request.transactions.len(),
+            "consensus: forwarded transactions"
+        );
         let Some(submitter) = self.submitter.get().cloned() else {
             return Err(Refusal::Storage("the block producer is not running".into()).into());
         };

@@ -10,6 +10,7 @@
 //! - [`follow`]: follower mode: sync, and forwarded writes.
 //! - [`anchoring`]: a sub-chain's certified headers anchored on the main chain.
 //! - [`registrar_client`]: the client-managed-secret exchange with a Universal Registrar.
+//! - [`validator_auth`]: requests between validators, signed by their sender and checked.
 //!
 //! It depends on the ledger and the registrar and knows no door: no HTTP framework, no CLI, no
 //! log set-up. The endpoints other nodes call are served by the daemon's doors over the
@@ -23,3 +24,4 @@ pub mod follow;
 pub mod node;
 pub mod peer;
 pub mod registrar_client;
+pub mod validator_auth;

@@ -7,8 +7,10 @@
 //! - `GET /1.0/ledger/head`: the newest certified header (`{"header", "certificate"}`).
 //! - `GET /1.0/ledger/blocks?from=H&limit=N&wait=MS`: `{"chainId", "head", "blocks": [...]}`,
 //!   the committed blocks from height `H` on, in order, each with its transactions and commit
-//!   certificate, at most `N` of them ([`MAX_LIMIT`], default [`DEFAULT_LIMIT`]) and, past the
-//!   first, at most [`MAX_PAGE_BYTES`]. When `H` is past the head, the answer waits up to `MS`
+//!   certificate, at most `N` of them ([`MAX_LIMIT`], default [`DEFAULT_LIMIT`]), the whole
+//!   answer at most [`MAX_PAGE_BYTES`]: a page stops adding blocks before that cap, and a
+//!   single block always fits, since a block is at most
+//!   [`sparkid_ledger::block::MAX_BLOCK_BYTES`]. When `H` is past the head, the answer waits up to `MS`
 //!   milliseconds ([`MAX_WAIT_MS`]) for the block to be committed (a long poll), so a follower
 //!   sees a block within milliseconds of its commit instead of at its next poll. A parameter
 //!   that is not a number or is out of range gets a 400 problem object naming it.
@@ -27,6 +29,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
+use sparkid_ledger::block::MAX_BLOCK_BYTES;
 use sparkid_ledger::{Block, CertifiedHeader, Genesis, Ledger, LedgerError, StateMachine};
 use thiserror::Error;
 use tokio::sync::watch;
@@ -36,12 +39,21 @@ use tracing::debug;
 pub const DEFAULT_LIMIT: usize = 100;
 /// The most blocks per page.
 pub const MAX_LIMIT: usize = 1000;
-/// The most bytes of blocks per page, past its first block (which is always sent whole).
+/// The most bytes of a page of blocks, the whole answer: it holds at least one block of the
+/// largest size ([`MAX_BLOCK_BYTES`]) with room to spare, asserted below.
 pub const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
+/// What a page's members other than its blocks may take (`chainId`, `head`, brackets): the
+/// room a single block of [`MAX_BLOCK_BYTES`] needs besides itself.
+const PAGE_ENVELOPE_BYTES: usize = 64 * 1024;
 /// The longest long poll, in milliseconds.
 pub const MAX_WAIT_MS: u64 = 30_000;
 /// The largest answer the client reads: a full page plus one block of the largest size.
 pub const MAX_ANSWER_BYTES: usize = 4 * MAX_PAGE_BYTES;
+// Every committed block can be transferred: it fits in one page, and a page in what a client
+// reads.
+const _: () = assert!(MAX_BLOCK_BYTES + PAGE_ENVELOPE_BYTES <= MAX_PAGE_BYTES);
+const _: () = assert!(MAX_PAGE_BYTES <= MAX_ANSWER_BYTES);
+
 /// Problem type: a query parameter of the peer API is not usable.
 pub const PROBLEM_INVALID_PARAMETER: &str = "urn:sparkid:problem:invalid-parameter";
 
@@ -187,11 +199,15 @@ pub async fn blocks_page(watch: &HeadWatch, request: PageRequest) -> Result<Vec<
         watch.wait_for(from, wait).await;
     }
     let ledger = watch.ledger().clone();
+    let chain_id = Value::from(ledger.genesis().chain_id.as_str()).to_string();
+    // What the blocks may take: the cap less the other members (the head's 20 digits at most).
+    let envelope = chain_id.len() + 64;
+    let budget = MAX_PAGE_BYTES.saturating_sub(envelope);
     let (head, blocks) = tokio::task::spawn_blocking(move || {
         // The head is read first: the blocks read after it reach at least that far.
         let head = ledger.height();
         ledger
-            .block_range_json(from, limit, MAX_PAGE_BYTES)
+            .block_range_json(from, limit, budget)
             .map(|blocks| (head, blocks))
     })
     .await
@@ -200,16 +216,12 @@ pub async fn blocks_page(watch: &HeadWatch, request: PageRequest) -> Result<Vec<
     // may hold a block past the head read above, and the head it reports covers it.
     let head = match blocks.len() as u64 {
         0 => head,
-        n => head.max(from + n - 1),
+        n => head.max(from.saturating_add(n - 1)),
     };
     let size: usize = blocks.iter().map(|b| b.len() + 1).sum();
-    let mut body = Vec::with_capacity(size + 128);
+    let mut body = Vec::with_capacity(size + envelope);
     body.extend_from_slice(b"{\"chainId\":");
-    body.extend_from_slice(
-        Value::from(watch.ledger().genesis().chain_id.as_str())
-            .to_string()
-            .as_bytes(),
-    );
+    body.extend_from_slice(chain_id.as_bytes());
     body.extend_from_slice(format!(",\"head\":{head},\"blocks\":[").as_bytes());
     for (i, block) in blocks.iter().enumerate() {
         if i > 0 {
@@ -460,7 +472,7 @@ pub async fn sync_step<M: StateMachine + 'static>(
     limit: usize,
     wait: Duration,
 ) -> Result<SyncProgress, SyncError> {
-    let from = ledger.height() + 1;
+    let from = ledger.height().saturating_add(1);
     let page = peer.blocks(from, limit, wait).await?;
     if page.chain_id != ledger.genesis().chain_id {
         return Err(SyncError::WrongChain {

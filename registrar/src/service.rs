@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use sparkid_ledger::block::{block_tx_bytes, MAX_BLOCK_TX_BYTES};
 use sparkid_ledger::store::MAX_BLOCK_TXS;
 use sparkid_ledger::{
     BlockHeader, CommitCertificate, Hash, Ledger, LedgerError, TxError, TxOutcome, TxRejection,
@@ -286,6 +287,31 @@ impl Submitter {
     }
 }
 
+/// A batch opened by `first`, with what is waiting after it, up to a block's worth: at most
+/// [`MAX_BLOCK_TXS`] transactions and [`MAX_BLOCK_TX_BYTES`] bytes of them, so that the
+/// sequencer is never handed more than one block holds (the ledger would leave the rest out as
+/// `BlockFull`, failing writes that only had to wait for the next block). The submission that
+/// does not fit is returned, to open the next batch.
+fn gather_batch(
+    first: Submission,
+    receiver: &mut mpsc::Receiver<Submission>,
+) -> (Vec<Submission>, Option<Submission>) {
+    let mut bytes = block_tx_bytes(first.tx.canonical().len());
+    let mut batch = vec![first];
+    while batch.len() < MAX_BLOCK_TXS {
+        let Ok(next) = receiver.try_recv() else {
+            break;
+        };
+        let size = block_tx_bytes(next.tx.canonical().len());
+        if bytes + size > MAX_BLOCK_TX_BYTES {
+            return (batch, Some(next));
+        }
+        bytes += size;
+        batch.push(next);
+    }
+    (batch, None)
+}
+
 /// Unix seconds now.
 pub fn now() -> u64 {
     SystemTime::now()
@@ -301,14 +327,11 @@ fn produce(
     mut receiver: mpsc::Receiver<Submission>,
     signals: ProducerSignals,
 ) {
-    while let Some(first) = receiver.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BLOCK_TXS {
-            match receiver.try_recv() {
-                Ok(s) => batch.push(s),
-                Err(_) => break,
-            }
-        }
+    // A submission that did not fit in the last batch: it opens the next one.
+    let mut carried: Option<Submission> = None;
+    while let Some(first) = carried.take().or_else(|| receiver.blocking_recv()) {
+        let (batch, over) = gather_batch(first, &mut receiver);
+        carried = over;
         let forwarded = batch.iter().any(|s| s.forwarded);
         let (txs, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|s| (s.tx, s.reply)).unzip();
         let count = replies.len();

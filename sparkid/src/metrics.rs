@@ -23,6 +23,7 @@
 //! | `sparkid_registrar_jobs_pending` | gauge | - (jobs waiting for their clients' signatures, all chains) |
 //! | `sparkid_registrar_refused_total` | counter | `reason` (`client_jobs`, `total_jobs`: a pending-job cap; `job_secret`: a job continued without its secret; `submitter`: not in `registrar.submitters`; `too_large`: a job that could never commit) |
 //! | `sparkid_sync_*` (followers: peer head, lag, blocks applied and refused, forwarded writes) | see [`sparkid_node::follow`] | |
+//! | `sparkid_consensus_requests_refused_total` | counter | `endpoint` (`prepare`, `proposals`, `commits`, `transactions`), `reason` (`unsigned`, `not_a_validator`, `bad_signature`, `stale`, `replayed`, `malformed`, `bad_request`, `invalid`, `committed`, `behind`, ...; see [`sparkid_node::consensus::Rejection::kind`]) |
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;

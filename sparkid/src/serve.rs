@@ -69,6 +69,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             metrics.registry(),
         )?)
     };
+    if let Some(consensus) = &node.consensus {
+        consensus.register_metrics(metrics.registry())?;
+    }
     let resolver = Resolver::new(records)
         .with_drivers(
             Drivers::with_cache_bytes(&config.drivers, config.upstream.driver_cache_bytes)?

@@ -360,3 +360,35 @@ pub fn link(base: &str, did: &str, key: &str, kind: &str, identifier: &str) -> V
         identifier,
     ])
 }
+
+/// The headers that sign a request between validators (`sparkid-validator`, `sparkid-signed-at`,
+/// `sparkid-signature`): `key`'s Ed25519 signature over `"sparkid/validator-request/v1\n"`,
+/// the chain id, the path, the receiving validator's encoded key (lower case), the time (Unix
+/// ms) and the body's SHA-256, one per line (spec/consensus.md).
+pub fn validator_request_headers(
+    key: &PrivateKey,
+    chain_id: &str,
+    path: &str,
+    audience: &str,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    let signed_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
+    let mut bytes = b"sparkid/validator-request/v1\n".to_vec();
+    bytes.extend_from_slice(
+        format!(
+            "{chain_id}\n{path}\n{}\n{signed_at}\n{}",
+            audience.to_ascii_lowercase(),
+            sparkid_ledger::Hash::of(&[body])
+        )
+        .as_bytes(),
+    );
+    vec![
+        ("sparkid-validator", key.public_key().to_encoded()),
+        ("sparkid-signed-at", signed_at),
+        ("sparkid-signature", hex::encode(key.sign(&bytes).0)),
+    ]
+}

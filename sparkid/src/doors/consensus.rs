@@ -6,17 +6,27 @@
 //! carrying this validator's head (and the round it promised, when that is why): 403 for a
 //! request not signed by the round's proposer, 422 for a block that does not check, 503 for a
 //! vote that could not be stored, 409 for the rest.
+//!
+//! Every `POST` must be signed by a validator of the chain in the `sparkid-validator`,
+//! `sparkid-signed-at` and `sparkid-signature` headers
+//! ([`sparkid_node::validator_auth`]): without them the answer is 401 (with
+//! `WWW-Authenticate`), with a wrong, stale or replayed signature 403, both a
+//! `consensus-unauthenticated` problem, and nothing changes.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 use sparkid_node::consensus::{
     Consensus, Refusal, Rejection, MAX_REQUEST, PROBLEM_BAD_REQUEST, PROBLEM_REFUSED,
+    PROBLEM_UNAUTHENTICATED,
+};
+use sparkid_node::validator_auth::{
+    AuthError, RequestSignature, SIGNATURE_HEADER, SIGNED_AT_HEADER, VALIDATOR_HEADER,
 };
 
 use crate::doors::routes::{get, post, Routes};
@@ -64,6 +74,29 @@ fn refusal_status(refusal: &Refusal) -> StatusCode {
 /// The problem object of a rejection; `head` is this validator's head height.
 fn rejection(rejection: Rejection, head: u64) -> Response {
     match rejection {
+        Rejection::Unauthenticated(e) => {
+            let status = match e {
+                AuthError::Unsigned(_) => StatusCode::UNAUTHORIZED,
+                AuthError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::FORBIDDEN,
+            };
+            let mut response = problem(
+                status,
+                json!({
+                    "type": PROBLEM_UNAUTHENTICATED,
+                    "title": "The request is not from a validator of this chain.",
+                    "status": status.as_u16(),
+                    "detail": e.to_string(),
+                }),
+            );
+            if status == StatusCode::UNAUTHORIZED {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Sparkid-Validator-Signature"),
+                );
+            }
+            response
+        }
         Rejection::BadRequest(detail) => problem(
             StatusCode::BAD_REQUEST,
             json!({
@@ -103,29 +136,51 @@ async fn status(State(c): State<Arc<Consensus>>) -> Response {
     ok_json(&c.status())
 }
 
+/// The sender's signature headers, as they came (a header that is not text counts as absent).
+fn signature(headers: &HeaderMap) -> RequestSignature {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    RequestSignature {
+        validator: text(VALIDATOR_HEADER),
+        signed_at: text(SIGNED_AT_HEADER),
+        signature: text(SIGNATURE_HEADER),
+    }
+}
+
 /// `POST /1.0/consensus/prepare`: a promise.
-async fn prepare(State(c): State<Arc<Consensus>>, body: Bytes) -> Response {
-    let result = c.on_prepare(&body).await;
+async fn prepare(State(c): State<Arc<Consensus>>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = c.on_prepare(&signature(&headers), &body).await;
     answer(&c, result)
 }
 
 /// `POST /1.0/consensus/proposals`: `{"vote"}`.
-async fn proposals(State(c): State<Arc<Consensus>>, body: Bytes) -> Response {
+async fn proposals(State(c): State<Arc<Consensus>>, headers: HeaderMap, body: Bytes) -> Response {
     let result = c
-        .on_proposal(&body)
+        .on_proposal(&signature(&headers), &body)
         .await
         .map(|vote| json!({ "vote": vote }));
     answer(&c, result)
 }
 
 /// `POST /1.0/consensus/commits`: `{"height"}`, the head after the block.
-async fn commits(State(c): State<Arc<Consensus>>, body: Bytes) -> Response {
-    let result = c.on_commit(&body).await.map(|h| json!({ "height": h }));
+async fn commits(State(c): State<Arc<Consensus>>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = c
+        .on_commit(&signature(&headers), &body)
+        .await
+        .map(|h| json!({ "height": h }));
     answer(&c, result)
 }
 
 /// `POST /1.0/consensus/transactions`: `{"outcomes"}`.
-async fn transactions(State(c): State<Arc<Consensus>>, body: Bytes) -> Response {
-    let result = c.on_transactions(&body).await;
+async fn transactions(
+    State(c): State<Arc<Consensus>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = c.on_transactions(&signature(&headers), &body).await;
     answer(&c, result)
 }
