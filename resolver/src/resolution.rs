@@ -372,10 +372,13 @@ impl Resolver {
             }
         }
         // From L1 when it holds them; a miss is read on a blocking thread, not on this worker.
-        add_aliases(
-            &mut resolution,
-            crate::warm::aliases(&self.records, did.did()).await,
-        );
+        // noCache reads them from the ledger, as it does the document.
+        let aliases = if options.no_cache {
+            crate::warm::aliases_from_ledger(&self.records, did.did()).await
+        } else {
+            crate::warm::aliases(&self.records, did.did()).await
+        };
+        add_aliases(&mut resolution, aliases);
         Ok(resolution)
     }
 
