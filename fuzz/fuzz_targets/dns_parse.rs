@@ -42,8 +42,8 @@ fn world() -> &'static World {
         };
         let machine = sparkid_registrar::BidStateMachine::for_genesis(&genesis);
         let ledger = sparkid_ledger::Ledger::create(dir.path(), genesis, &[&key]).expect("ledger");
-        let document = sparkid_registrar::api::new_document(&subject.public_key(), None)
-            .expect("document");
+        let document =
+            sparkid_registrar::api::new_document(&subject.public_key(), None).expect("document");
         let kind = sparkid_registrar::namespace::Kind::Dns;
         let mut blocks = vec![
             vec![Operation::Create { document }],
@@ -109,7 +109,10 @@ fn world() -> &'static World {
         let answer = runtime
             .block_on(door.respond(&txt_query(SUBJECT_NAME), true))
             .expect("an answer");
-        assert!(answer[2] & 0x02 != 0, "the subject's TXT answer fits in UDP");
+        assert!(
+            answer[2] & 0x02 != 0,
+            "the subject's TXT answer fits in UDP"
+        );
         World {
             runtime,
             door,
