@@ -76,6 +76,64 @@ impl Dig {
     }
 }
 
+/// A published DID (`/work/shared/vectors/bid-vectors.json`, [RESPROTO] §5.4.2) and its private key.
+const VECTOR_DID: &str = "did:bid:ef18F9AVK4SQLZPRrPkrVWwp9kbpdXHx";
+const VECTOR_KEY: &str = "priSPKp8oiiAXGZaXFBMKEAoL2b6J6UDQCw4x39ereXYtyAejM";
+/// Its name in the service zone, worked out by hand from spec/dns.md's rule (and given there as
+/// the worked example): Base58 (BID alphabet) `18F9…XHx` is 22 bytes
+/// `0075cd381fd027467b4faa83afdea2c3265f88dd899f`, in lower-case unpadded base32 after `ef`.
+const VECTOR_NAME: &str = "efab242oa72atum62pvkb27xvcymtf7cg5rgpq.did.sparkid.test";
+
+/// The service-zone name of a main-chain or sub-chain DID, written from spec/dns.md's rule
+/// ("Names in the service zone", "DIDs") without the bridges crate: the address's Base58 (the
+/// BID alphabet) decoded to 22 bytes, in RFC 4648 base32, lower case, unpadded, after the two
+/// letters; a sub-chain's AC code as the next label.
+fn spec_did_name(did: &str, zone: &str) -> String {
+    const BASE58: &[u8] = b"123456789AbCDEFGHJKLMNPQRSTuVWXYZaBcdefghijkmnopqrstUvwxyz";
+    const BASE32: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let rest = did.strip_prefix("did:bid:").unwrap();
+    let (ac, address) = match rest.split_once(':') {
+        Some((ac, address)) => (Some(ac), address),
+        None => (None, rest),
+    };
+    let (letters, base58) = address.split_at(2);
+    // Big-endian base-58 digits into bytes; each leading '1' is a leading zero byte.
+    let mut bytes: Vec<u8> = Vec::new();
+    for c in base58.bytes() {
+        let mut carry = BASE58.iter().position(|&a| a == c).unwrap() as u32;
+        for b in bytes.iter_mut().rev() {
+            carry += u32::from(*b) * 58;
+            *b = (carry & 0xff) as u8;
+            carry >>= 8;
+        }
+        while carry > 0 {
+            bytes.insert(0, (carry & 0xff) as u8);
+            carry >>= 8;
+        }
+    }
+    let zeros = base58.bytes().take_while(|&c| c == b'1').count();
+    let mut raw = vec![0u8; zeros];
+    raw.extend(bytes);
+    assert_eq!(raw.len(), 22, "{did}");
+    let mut label = letters.to_string();
+    let (mut acc, mut bits) = (0u32, 0);
+    for b in raw {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            label.push(BASE32[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        label.push(BASE32[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    match ac {
+        Some(ac) => format!("{label}.{}.did.{zone}", ac.to_ascii_lowercase()),
+        None => format!("{label}.did.{zone}"),
+    }
+}
+
 fn height(base: &str) -> u64 {
     let (_, health) = get_json(&format!("{base}/healthz"));
     health["height"].as_u64().unwrap()
@@ -206,7 +264,9 @@ fn dns_door_answers_dig_and_dnspython() {
 
     // The service zone: a DID's name answers the DID and its resolver URL.
     let service = ServiceZone::new(SERVICE_ZONE).unwrap();
-    let subject_name = service.did_name(&subject).unwrap();
+    assert_eq!(spec_did_name(VECTOR_DID, SERVICE_ZONE), VECTOR_NAME);
+    assert_eq!(service.did_name(VECTOR_DID).unwrap(), VECTOR_NAME);
+    let subject_name = spec_did_name(&subject, SERVICE_ZONE);
     let out = dig.run(&[&subject_name, "URI"]);
     assert!(out.contains(&format!("URI 1 0 \"{subject}\"")), "{out}");
     assert!(
@@ -215,13 +275,12 @@ fn dns_door_answers_dig_and_dnspython() {
     );
     let out = dig.run(&[&subject_name, "TXT"]);
     assert!(out.contains("\"aka=dns:pump.example.com\""), "{out}");
-    let unknown = service
-        .did_name(
-            &sparkid_bid::Bid::derive(&PrivateKey::generate().public_key(), None)
-                .unwrap()
-                .to_string(),
-        )
-        .unwrap();
+    let unknown = spec_did_name(
+        &sparkid_bid::Bid::derive(&PrivateKey::generate().public_key(), None)
+            .unwrap()
+            .to_string(),
+        SERVICE_ZONE,
+    );
     assert_eq!(Dig::status(&dig.run(&[&unknown, "URI"])), "NXDOMAIN");
     assert_eq!(
         Dig::status(&dig.run(&[&format!("did.{SERVICE_ZONE}"), "TXT"])),
@@ -278,9 +337,11 @@ fn dns_door_answers_dig_and_dnspython() {
     assert!(out.contains(&format!("URI 1 0 \"{subject}\"")), "{out}");
     let out = dig.run(&[&handle_name, "TXT"]);
     assert!(out.contains("\"hdl=86.100.1/pump 7\""), "{out}");
-    let hashed = service.handle_name(&long_handle).unwrap();
-    assert!(hashed.contains("._hash.handle."), "{hashed}");
-    let out = dig.run(&[&hashed, "TXT"]);
+    // base32 (lower case, unpadded) of SHA-256 of the UTF-8 Handle, worked out apart from
+    // the crate (`python3 -c 'import base64,hashlib; …'`).
+    let hashed = "wne6boz5we7jraby6wfdoikhdzssih5yfonk5rfkrnux2gkfzm5a._hash.handle.sparkid.test";
+    assert_eq!(service.handle_name(&long_handle).unwrap(), hashed);
+    let out = dig.run(&[hashed, "TXT"]);
     assert!(out.contains(&format!("\"did={subject}\"")), "{out}");
     // Empty non-terminals of the Handle tree exist; a sibling does not.
     assert_eq!(
@@ -381,7 +442,8 @@ fn dns_door_answers_dig_and_dnspython() {
         "did": subject,
         "nx": "_did.none.example.com",
         "big": subject_name,
-        "big_min_aka": aliases,
+        // The aliases, pump.example.com, VAA1234X9 and the two Handles.
+        "big_aka": aliases + 4,
         "serial": height(&base),
     });
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/dns_client.py");
@@ -401,8 +463,67 @@ fn dns_door_answers_dig_and_dnspython() {
     assert!(stdout.contains("checks passed"), "{stdout}");
     eprintln!("{}", stdout.trim());
 
+    // The published DID answers at the name worked out by hand; once deactivated, its TXT
+    // says so.
+    let vector_key = PrivateKey::from_encoded(VECTOR_KEY).unwrap();
+    let doc = sparkid_registrar::api::new_document(&vector_key.public_key(), None).unwrap();
+    assert_eq!(doc["id"], VECTOR_DID);
+    let (status, created) = sign_and_send(
+        &format!("{base}/1.0/create?method=bid"),
+        json!({"options": {"clientSecretMode": true}, "didDocument": doc}),
+        &vector_key,
+    );
+    assert_eq!(status, 201, "{created}");
+    let out = dig.run(&[VECTOR_NAME, "URI"]);
+    assert!(out.contains(&format!("URI 1 0 \"{VECTOR_DID}\"")), "{out}");
+    let out = dig.run(&[VECTOR_NAME, "TXT"]);
+    assert!(out.contains(&format!("\"did={VECTOR_DID}\"")), "{out}");
+    assert!(!out.contains("deactivated"), "{out}");
+    common::deactivate(&base, VECTOR_DID, &vector_key);
+    let out = dig.run(&[VECTOR_NAME, "TXT"]);
+    assert_eq!(Dig::status(&out), "NOERROR", "{out}");
+    assert!(out.contains(&format!("\"did={VECTOR_DID}\"")), "{out}");
+    assert!(out.contains("\"deactivated=true\""), "{out}");
+
     // The daemon survived all of it.
     let mut d = d;
     assert!(d.child.try_wait().unwrap().is_none(), "the daemon exited");
     assert_eq!(dig.serial(ZONE), height(&base));
+}
+
+/// A sub-chain DID (`did:bid:<ac>:<address>`) hosted by the daemon answers at
+/// `<address>.<ac>.did.<zone>` on the live DNS door.
+#[test]
+#[ignore = "a known bug: the DNS door reads only the main chain, so a hosted sub-chain's DIDs \
+            are NXDOMAIN where spec/dns.md says they answer (reported with issue 17)"]
+fn dns_door_answers_a_sub_chain_did_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_tcp_port();
+    let listen = format!("127.0.0.1:{port}");
+    let d = Daemon::start_with(
+        &dir.path().join("data"),
+        &[
+            "--dns",
+            &listen,
+            "--service-zone",
+            SERVICE_ZONE,
+            "--handle",
+            "off",
+            "--subchain",
+            "by01",
+        ],
+    );
+    let dig = Dig { port };
+    let (_, sub_did) = common::create_did_on(&d.base, Some("by01"), None);
+    assert!(sub_did.starts_with("did:bid:by01:ef"), "{sub_did}");
+    let name = spec_did_name(&sub_did, SERVICE_ZONE);
+    assert!(name.ends_with(".by01.did.sparkid.test"), "{name}");
+    let out = dig.run(&[&name, "URI"]);
+    assert_eq!(Dig::status(&out), "NOERROR", "{out}");
+    assert!(out.contains(&format!("URI 1 0 \"{sub_did}\"")), "{out}");
+    let out = dig.run(&[&name, "TXT"]);
+    assert!(out.contains(&format!("\"did={sub_did}\"")), "{out}");
+    // The same address on the main chain is another DID, which has no record here.
+    let main_name = name.replace(".by01.did.", ".did.");
+    assert_eq!(Dig::status(&dig.run(&[&main_name, "URI"])), "NXDOMAIN");
 }

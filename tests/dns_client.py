@@ -3,7 +3,7 @@
 
 Usage: dns_client.py '<json>' with server, port, zone, bound (an owner name `_did.<name>`),
 did (the DID it is bound to), nx (a name that does not exist in the zone), big (a service-zone
-name whose TXT answer is larger than 1232 bytes), big_min_aka (how many aka= strings it holds),
+name whose TXT answer is larger than 1232 bytes), big_aka (exactly how many aka= strings it holds),
 serial (the ledger height the SOA serial must equal).
 Exits non-zero at the first failed check; prints how many checks passed.
 """
@@ -131,7 +131,7 @@ def main():
     r, used_tcp = dns.query.udp_with_fallback(q, SERVER, port=PORT, timeout=3)
     check(used_tcp, "udp_with_fallback went to TCP")
     aka = [b"".join(rd.strings) for rrset in r.answer for rd in rrset if b"".join(rd.strings).startswith(b"aka=")]
-    check(len(aka) >= int(ARGS["big_min_aka"]), f"{len(aka)} aka= strings over TCP")
+    check(len(aka) == int(ARGS["big_aka"]), f"{len(aka)} aka= strings over TCP, not {ARGS['big_aka']}")
     check(not (r.flags & dns.flags.TC), "no TC over TCP")
 
     # Malformed and odd messages: an error code or silence, never a crash.
@@ -148,10 +148,20 @@ def main():
         header + b"\x3f" + b"a" * 10,
         struct.pack(">HHHHHH", 1, 0, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF),
     ] + [bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 600))) for _ in range(300)]
+    # Shorter than a header: silence (nothing to answer to). A header or more that is not a
+    # query the server can read: FORMERR, a response echoing the ID, every time.
+    answered = 0
     for wire in garbage:
-        answer = raw_udp(wire, timeout=0.05)
-        if answer is not None and len(answer) >= 12:
-            check(answer[2] & 0x80, "an answer to garbage is a response")
+        if len(wire) < 12:
+            check(raw_udp(wire, timeout=0.05) is None, f"no answer to {len(wire)} bytes")
+            continue
+        answer = raw_udp(wire, timeout=3)
+        check(answer is not None and len(answer) >= 12, f"an answer to {wire[:12].hex()}…")
+        check(answer[:2] == wire[:2], "the answer to garbage echoes its ID")
+        check(answer[2] & 0x80, "an answer to garbage is a response")
+        check(answer[3] & 0x0F == dns.rcode.FORMERR, f"FORMERR for {wire[:12].hex()}…")
+        answered += 1
+    check(answered > 100, f"only {answered} of the garbage messages were a header long")
     odd = []
     q = dns.message.make_query(ARGS["bound"], "URI")
     q.set_opcode(dns.opcode.STATUS)
@@ -184,14 +194,26 @@ def main():
     resp = dns.message.make_response(dns.message.make_query(zone, "SOA"))
     check(raw_udp(resp.to_wire(), timeout=0.3) is None, "responses are not answered")
     # TCP: a length that promises more than comes, then garbage frames.
-    for frame in [b"\xff\xff" + b"x" * 10, b"\x00\x05hello", b"\x00\x00", b"\x00\x0c" + header]:
+    # Short or empty frames: the connection closes with no answer; a whole frame holding a
+    # header without its question: a framed FORMERR echoing the ID.
+    for frame, expected in [
+        (b"\xff\xff" + b"x" * 10, None),
+        (b"\x00\x05hello", None),
+        (b"\x00\x00", None),
+        (b"\x00\x0c" + header, dns.rcode.FORMERR),
+    ]:
         with socket.create_connection((SERVER, PORT), timeout=3) as s:
             s.sendall(frame)
             s.shutdown(socket.SHUT_WR)
             try:
-                s.recv(65535)
-            except (socket.timeout, ConnectionResetError):
-                pass
+                got = s.recv(65535)
+            except ConnectionResetError:
+                got = b""
+        if expected is None:
+            check(got == b"", f"no answer to the frame {frame[:4].hex()}…, got {got.hex()}")
+        else:
+            check(len(got) >= 14 and got[2:4] == header[:2] and got[5] & 0x0F == expected,
+                  f"a framed {dns.rcode.to_text(expected)} for {frame[:4].hex()}…, got {got.hex()}")
     # Still serving, over UDP and TCP.
     r = ask(ARGS["bound"], "URI")
     check(r.rcode() == dns.rcode.NOERROR and r.answer, "still answering over UDP")

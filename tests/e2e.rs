@@ -21,7 +21,9 @@ fn resolve(base: &str, did: &str) -> (u16, Value) {
 fn create_resolve_update_and_refuse_an_outsider() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path());
-    let key = PrivateKey::generate();
+    // The published key of did:bid:ef18F9AVK4SQLZPRrPkrVWwp9kbpdXHx ([RESPROTO] §5.4.2).
+    let key =
+        PrivateKey::from_encoded("priSPKp8oiiAXGZaXFBMKEAoL2b6J6UDQCw4x39ereXYtyAejM").unwrap();
     let doc = sparkid_registrar::api::new_document(
         &key.public_key(),
         Some(json!({"service": [{"id": "#files", "type": "DIDStorage", "serviceEndpoint": "https://files.example"}]})),
@@ -50,9 +52,12 @@ fn create_resolve_update_and_refuse_an_outsider() {
         .as_str()
         .unwrap()
         .ends_with('Z'));
+    assert_eq!(did, "did:bid:ef18F9AVK4SQLZPRrPkrVWwp9kbpdXHx");
+    // The Multikey of its public key b06566f767…a06, worked out apart from the project's
+    // encoder: base58btc of 0xed01 and the 32 raw bytes, after `z`.
     assert_eq!(
         resolved["didDocument"]["verificationMethod"][0]["publicKeyMultibase"],
-        json!(key.public_key().to_multibase())
+        "z6Mkw7224Tn3gtE2EzLdwwLwoNwAk1n4X9dKXYt3jSG2Uzcm"
     );
 
     // An outsider signs an update of this DID: 4xx naming the rule, the document unchanged.
@@ -183,6 +188,12 @@ fn the_cli_creates_updates_and_deactivates_through_the_daemon() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{did} lists no key matching --key"))
+            && stderr.contains("recovery key"),
+        "{stderr}"
+    );
     assert_eq!(resolve(&d.base, &did).0, 200);
     let out = Command::new(BIN)
         .args([
@@ -313,21 +324,37 @@ fn bad_input_gets_specific_errors_never_a_500() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    assert_eq!(r.json::<Value>().unwrap()["didState"]["state"], "failed");
+    // A `failed` state whose reason names the rule broken.
+    let failed = |body: &Value, rule: &str| {
+        assert_eq!(body["didState"]["state"], "failed", "{body}");
+        let reason = body["didState"]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains(rule), "{reason:?} lacks {rule:?}");
+    };
+    failed(
+        &r.json::<Value>().unwrap(),
+        "the request body is not a registrar request",
+    );
     let (status, body) = post(&format!("{}/1.0/create", d.base), &json!({}));
     assert_eq!(status, 400, "{body}");
+    failed(&body, "create needs ?method=bid");
     let (status, body) = post(&format!("{}/1.0/create?method=web", d.base), &json!({}));
     assert_eq!(status, 400, "{body}");
+    failed(&body, "method \"web\" is not supported");
     let (status, body) = post(
         &format!("{}/1.0/update", d.base),
         &json!({"jobId": "nope", "secret": {}}),
     );
     assert_eq!(status, 404, "{body}");
+    failed(&body, "no job nope");
     let (status, body) = post(
         &format!("{}/1.0/deactivate", d.base),
         &json!({"did": "did:bid:efJgt44mNDewKK1VEN454R17cjso3mSG"}),
     );
     assert_eq!(status, 404, "{body}");
+    failed(
+        &body,
+        "did:bid:efJgt44mNDewKK1VEN454R17cjso3mSG does not exist",
+    );
     let big = json!({"didDocument": {"x": "y".repeat(400_000)}});
     let r = client()
         .post(format!("{}/1.0/create?method=bid", d.base))

@@ -347,8 +347,14 @@ fn bad_paths_and_queries_get_each_doors_own_error_format() {
     assert_eq!(status, 400, "{body}");
     assert!(ct.starts_with("application/json"), "{ct}");
     assert_eq!(body["handle"], "86.100/%FF");
-    assert!(body["responseCode"].as_u64().is_some(), "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    // 4 is RC_PROTOCOL_ERROR, the Handle protocol's response code (RFC 3652).
+    assert_eq!(body["responseCode"], 4, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Invalid UTF-8")),
+        "{body}"
+    );
 
     // Registrar: a query string axum cannot read is a `failed` state object.
     for path in [

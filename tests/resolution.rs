@@ -533,9 +533,22 @@ fn versions_no_cache_deactivation_and_ledger_proofs() {
         .unwrap()
         .contains("1 to 3"));
 
-    // noCache: answered from the ledger, the same current document.
+    // noCache: answered from the ledger, the same current document, without touching the
+    // cache (its counters hold still), where a plain read goes through it.
+    let before = common::cache_activity(&d.base);
     let (status, fresh) = get_json(&format!("{url}?noCache=true"));
     assert_eq!(status, 200);
+    assert_eq!(
+        common::cache_activity(&d.base),
+        before,
+        "noCache=true went through the cache"
+    );
+    let (status, _) = get_json(&url);
+    assert_eq!(status, 200);
+    assert!(
+        common::cache_activity(&d.base) > before,
+        "a plain read did not go through the cache"
+    );
     assert_eq!(fresh["didDocument"], current["didDocument"]);
     assert_eq!(fresh["didDocumentMetadata"], current["didDocumentMetadata"]);
     let (status, _) = get_json(&format!("{url}?noCache=false"));

@@ -88,6 +88,12 @@ fn a_hosted_sub_chain_answers_its_dids_and_the_main_chain_names_it() {
     assert!(ok, "{out}");
     let (ok, out) = verify_offline(dir.path(), "sub-main", &r, &format!("{base}/1.0/genesis"));
     assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "the proof's block header is for chain \"sparkid-dev-by01\", the genesis is for chain \"sparkid-dev\""
+        ),
+        "{out}"
+    );
     let (status, _, _) = get(&format!("{base}/1.0/genesis?acCode=zz99"));
     assert_eq!(status, 404);
     let (status, _, _) = get(&format!("{base}/1.0/genesis?acCode=BAD!"));

@@ -273,3 +273,129 @@ fn did_resolution_answers_verify_offline_and_tampering_fails() {
         "the result says a live document, but the proof shows the DID deactivated (versionId 2)",
     );
 }
+
+/// Runs `sparkid ledger verify --data DIR`; returns success and the output (stdout, stderr).
+fn ledger_verify(data: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(common::BIN)
+        .args(["ledger", "verify", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A copy of a stopped node's data directory (its ledger and its dev key).
+fn copy_data(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// `sparkid ledger verify` refuses a stopped node's data altered one way per check of the
+/// verifier, each with a non-zero exit and its own message. Every alteration of a block is
+/// certified again with the node's own key, so each reaches the check it aims at (past the
+/// certificate).
+#[test]
+fn ledger_verify_refuses_each_kind_of_altered_data() {
+    use sparkid_ledger::store::tamper;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = Daemon::start(&data);
+    let (key, _) = create_did(&d.base, None);
+    create_did(&d.base, None);
+    d.kill9();
+
+    let (ok, text) = ledger_verify(&data);
+    assert!(ok && text.starts_with("ok: 3 blocks"), "{text}");
+    let validator = PrivateKey::from_encoded(
+        std::fs::read_to_string(data.join("validator.key"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    // Block 1 holds the first DID's create transaction, signed by `key`.
+    let block = {
+        let ledger = sparkid_ledger::Ledger::open(&data).unwrap();
+        ledger.block(1).unwrap().unwrap()
+    };
+    assert_eq!(block.transactions.len(), 1);
+    let tx = block.transactions[0].clone();
+    assert_eq!(tx.body.public_key, key.public_key().to_encoded());
+
+    let case = |name: &str, alter: &dyn Fn(&std::path::Path), expected: &str| {
+        let copy = dir.path().join(name);
+        copy_data(&data, &copy);
+        alter(&copy);
+        let (ok, text) = ledger_verify(&copy);
+        assert!(!ok, "{name}: an altered ledger verified: {text}");
+        assert!(
+            text.contains(expected),
+            "{name}: {text:?} lacks {expected:?}"
+        );
+    };
+    case(
+        "previous-hash",
+        &|copy| {
+            tamper::edit_block(copy, 1, &validator, |b| {
+                b.header.previous_hash = sparkid_ledger::Hash::of(&[b"another chain"]);
+            })
+            .unwrap()
+        },
+        "block 1 does not extend the chain: previousHash does not match the previous header",
+    );
+    case(
+        "tx-root",
+        &|copy| {
+            tamper::edit_block(copy, 1, &validator, |b| {
+                b.header.tx_root = sparkid_ledger::Hash::of(&[b"other transactions"]);
+            })
+            .unwrap()
+        },
+        "block 1 does not extend the chain: txRoot or txCount does not match the transactions",
+    );
+    case(
+        "validity-window",
+        &|copy| {
+            tamper::edit_block(copy, 1, &validator, |b| {
+                // Signed again by its own key: only its window is wrong (it ended at height 0).
+                let mut body = b.transactions[0].body.clone();
+                body.valid_until = 0;
+                b.transactions[0] = body.sign(&key);
+                tamper::reseal_tx_root(b);
+            })
+            .unwrap()
+        },
+        "is outside its validity window",
+    );
+    case(
+        "replay-index",
+        &|copy| assert!(tamper::unindex_transaction(copy, &tx.hash()).unwrap()),
+        &format!(
+            "block 1 does not extend the chain: transaction {} is not indexed at this height (a replay?)",
+            tx.hash()
+        ),
+    );
+    case(
+        "state-root",
+        &|copy| {
+            tamper::edit_block(copy, 1, &validator, |b| {
+                b.header.state_root = sparkid_ledger::Hash::of(&[b"another state"]);
+            })
+            .unwrap()
+        },
+        &format!(
+            "block 1 does not extend the chain: stateRoot {} is not the re-executed",
+            sparkid_ledger::Hash::of(&[b"another state"])
+        ),
+    );
+}

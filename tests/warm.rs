@@ -64,7 +64,13 @@ fn assert_warm_equals_general(base: &str, did: &str) {
             before + 1.0,
             "{accept:?} was not served as kept"
         );
+        let activity = common::cache_activity(base);
         let general = fetch(&format!("{url}?noCache=true"), accept);
+        assert_eq!(
+            common::cache_activity(base),
+            activity,
+            "{accept:?}: noCache=true went through the cache"
+        );
         assert_eq!(first, second, "{accept:?}");
         assert_eq!(second, general, "{accept:?}");
         assert_eq!(second.2, "accept");

@@ -1,9 +1,12 @@
 //! The DNS door on arbitrary messages (`sparkid::doors::dns::DnsAuthority::respond`, the code
 //! the server runs for each datagram or TCP frame, answering from `sparkid_resolver::dns_zone`),
-//! over a fresh one-validator ledger (the service zone; every other name goes through the
-//! delegated-zone lookups and is refused): no input makes it panic; every answer is a response
-//! with the question's id, and a UDP answer is never larger than the request allows (512 bytes
-//! without EDNS, else the advertised size, capped at 1232).
+//! over a one-validator ledger holding the published DID `did:bid:ef18F9AVK4SQLZPRrPkrVWwp9kbpdXHx`
+//! (its service-zone name is `efab242oa72atum62pvkb27xvcymtf7cg5rgpq.did.sparkid.test`, seeded in
+//! `fuzz/corpus/dns_parse/`), the zone `example.com` delegated to it, and enough names under that
+//! zone bound to it that its TXT answer is larger than any UDP answer (so truncation is reached):
+//! no input makes it panic; every answer is a response with the question's id, and a UDP answer
+//! is never larger than the request allows (512 bytes without EDNS, else the advertised size,
+//! capped at 1232).
 
 #![no_main]
 
@@ -12,6 +15,7 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use sparkid::config::DnsConfig;
 use sparkid::doors::dns::{DnsAuthority, UDP_PAYLOAD_CAP};
+use sparkid_registrar::Operation;
 
 struct World {
     runtime: tokio::runtime::Runtime,
@@ -23,15 +27,73 @@ fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
-        let key = sparkid_bid::PrivateKey::generate();
+        let key = sparkid_bid::PrivateKey::from_seed([7; 32]);
+        // The subject is the chain's authority too: it delegates the zone to itself.
+        let subject = sparkid_bid::PrivateKey::from_encoded(SUBJECT_KEY).expect("key");
+        let did = sparkid_bid::Bid::derive(&subject.public_key(), None)
+            .expect("bid")
+            .to_string();
         let genesis = sparkid_ledger::Genesis {
             chain_id: "sparkid-fuzz".into(),
             time: 1_700_000_000,
             validators: vec![key.public_key().to_encoded()],
-            authority: None,
+            authority: Some(did.clone()),
             other: Default::default(),
         };
+        let machine = sparkid_registrar::BidStateMachine::for_genesis(&genesis);
         let ledger = sparkid_ledger::Ledger::create(dir.path(), genesis, &[&key]).expect("ledger");
+        let document =
+            sparkid_registrar::api::new_document(&subject.public_key(), None).expect("document");
+        let kind = sparkid_registrar::namespace::Kind::Dns;
+        let mut blocks = vec![
+            vec![Operation::Create { document }],
+            vec![Operation::Delegate {
+                kind,
+                namespace: "example.com".into(),
+                owner: did.clone(),
+                chain: None,
+                endpoints: vec![],
+            }],
+        ];
+        blocks.push(
+            (0..ALIASES)
+                .map(|i| Operation::Bind {
+                    kind,
+                    identifier: format!("n{i}.deep.example.com"),
+                    did: did.clone(),
+                })
+                .collect(),
+        );
+        for (n, operations) in blocks.into_iter().enumerate() {
+            let txs = operations
+                .iter()
+                .map(|op| {
+                    sparkid_ledger::TxBody {
+                        chain_id: "sparkid-fuzz".into(),
+                        signer: format!("{did}#key-1"),
+                        public_key: subject.public_key().to_encoded(),
+                        nonce: sparkid_ledger::TxBody::random_nonce(),
+                        valid_until: ledger.height() + 10,
+                        operation: op.to_value(),
+                    }
+                    .sign(&subject)
+                    .verify()
+                    .expect("signed")
+                })
+                .collect::<Vec<_>>();
+            let count = txs.len();
+            let proposal = ledger
+                .propose(&machine, txs, 1_700_000_010 + n as u64, |h| {
+                    Ok(sparkid_ledger::CommitCertificate::sign(h, &[&key]))
+                })
+                .expect("block");
+            let included = proposal
+                .outcomes
+                .iter()
+                .filter(|o| matches!(o, sparkid_ledger::TxOutcome::Included { .. }))
+                .count();
+            assert_eq!(included, count, "{:?}", proposal.outcomes);
+        }
         let records = sparkid_resolver::records::Records::new(Arc::new(ledger));
         let config = DnsConfig {
             listen: Some("127.0.0.1:5300".parse().expect("addr")),
@@ -43,12 +105,38 @@ fn world() -> &'static World {
             .expect("runtime");
         let door = DnsAuthority::new(&config, "http://127.0.0.1:8080", records).expect("door");
         door.index_chain().expect("index");
+        // The world is as described: the subject's TXT answer is truncated over UDP.
+        let answer = runtime
+            .block_on(door.respond(&txt_query(SUBJECT_NAME), true))
+            .expect("an answer");
+        assert!(
+            answer[2] & 0x02 != 0,
+            "the subject's TXT answer fits in UDP"
+        );
         World {
             runtime,
             door,
             _dir: dir,
         }
     })
+}
+
+/// The published private key of `did:bid:ef18F9AVK4SQLZPRrPkrVWwp9kbpdXHx` (the vectors).
+const SUBJECT_KEY: &str = "priSPKp8oiiAXGZaXFBMKEAoL2b6J6UDQCw4x39ereXYtyAejM";
+/// Its name in the default service zone (spec/dns.md's worked example).
+const SUBJECT_NAME: &str = "efab242oa72atum62pvkb27xvcymtf7cg5rgpq.did.sparkid.test";
+/// Names bound to it: its TXT answer then holds that many `aka=` strings, over 1232 bytes.
+const ALIASES: usize = 45;
+
+/// A TXT query for `name` without EDNS (512 bytes at most over UDP).
+fn txt_query(name: &str) -> Vec<u8> {
+    let mut q = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 16, 0, 1]);
+    q
 }
 
 /// The UDP limit a request allows, from its OPT record (hickory-proto's whole-message parser);

@@ -1710,3 +1710,64 @@ pub(crate) mod tests {
         assert_eq!(ledger.head(), proposer_ledger.head());
     }
 }
+
+/// Test support, not part of the ledger's interface: rewrites a closed ledger's stored data
+/// behind its back, so that tests can show [`crate::verify_chain`] (and `sparkid ledger verify`)
+/// refusing each kind of damage. Nothing in a running node calls it.
+#[doc(hidden)]
+pub mod tamper {
+    use std::path::Path;
+
+    use redb::{Database, ReadableTable};
+    use sparkid_bid::PrivateKey;
+
+    use super::{json_bytes, BLOCKS, DB_FILE, TXS};
+    use crate::block::{tx_root, Block, CommitCertificate};
+    use crate::error::LedgerError;
+    use crate::hash::Hash;
+
+    /// Applies `edit` to the stored block at `height`, then certifies the edited header again
+    /// with `validator` (a dev node's own key), so that the damage lies past the certificate
+    /// check: a block that verifies as signed but lies about its content.
+    pub fn edit_block(
+        dir: &Path,
+        height: u64,
+        validator: &PrivateKey,
+        edit: impl FnOnce(&mut Block),
+    ) -> Result<(), LedgerError> {
+        let db = Database::open(dir.join(DB_FILE))?;
+        let wtx = db.begin_write()?;
+        {
+            let mut table = wtx.open_table(BLOCKS)?;
+            let mut block: Block = {
+                let bytes = table
+                    .get(height)?
+                    .ok_or_else(|| LedgerError::Corrupt(format!("block {height} is missing")))?;
+                serde_json::from_slice(bytes.value())
+                    .map_err(|e| LedgerError::Corrupt(e.to_string()))?
+            };
+            edit(&mut block);
+            block.certificate = CommitCertificate::sign(&block.header, &[validator]);
+            table.insert(height, json_bytes(&block).as_slice())?;
+        }
+        wtx.commit()?;
+        Ok(())
+    }
+
+    /// Sets a block header's `txRoot` and `txCount` to what its transactions give (after an
+    /// edit of the transactions), so that the damage lies past the transaction root check.
+    pub fn reseal_tx_root(block: &mut Block) {
+        let hashes: Vec<Hash> = block.transactions.iter().map(|t| t.hash()).collect();
+        block.header.tx_root = tx_root(&hashes);
+        block.header.tx_count = hashes.len() as u32;
+    }
+
+    /// Removes a transaction from the replay index (transaction hash → height).
+    pub fn unindex_transaction(dir: &Path, hash: &Hash) -> Result<bool, LedgerError> {
+        let db = Database::open(dir.join(DB_FILE))?;
+        let wtx = db.begin_write()?;
+        let removed = wtx.open_table(TXS)?.remove(&hash.0)?.is_some();
+        wtx.commit()?;
+        Ok(removed)
+    }
+}

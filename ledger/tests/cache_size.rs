@@ -109,13 +109,14 @@ fn growth_reading_everything(dir: &Path, options: &LedgerOptions) -> u64 {
 const DIR_VAR: &str = "SPARKID_TEST_CACHE_SIZE_DIR";
 const BYTES_VAR: &str = "SPARKID_TEST_CACHE_SIZE_BYTES";
 
-/// The measuring half, run by [`the_page_cache_size_bounds_the_ledgers_memory`] in a process of
-/// its own (with the ledger's directory and the cache size in the environment); on its own it
-/// does nothing.
+/// The measuring half, not a test of its own: [`the_page_cache_size_bounds_the_ledgers_memory`]
+/// runs it (`--ignored --exact`) in a process of its own, with the ledger's directory and the
+/// cache size in the environment.
 #[test]
+#[ignore = "a helper process of the_page_cache_size_bounds_the_ledgers_memory, which runs it"]
 fn measure_in_a_fresh_process() {
     let (Ok(dir), Ok(bytes)) = (std::env::var(DIR_VAR), std::env::var(BYTES_VAR)) else {
-        return;
+        panic!("run by the_page_cache_size_bounds_the_ledgers_memory: {DIR_VAR} and {BYTES_VAR} are unset");
     };
     let options = LedgerOptions {
         cache_size: Some(bytes.parse().unwrap()),
@@ -127,7 +128,12 @@ fn measure_in_a_fresh_process() {
 /// The resident set growth reading everything with a cache of `bytes`, in a fresh process.
 fn measure(dir: &Path, bytes: u64) -> u64 {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "measure_in_a_fresh_process", "--nocapture"])
+        .args([
+            "--ignored",
+            "--exact",
+            "measure_in_a_fresh_process",
+            "--nocapture",
+        ])
         .args(["--test-threads", "1"])
         .env(DIR_VAR, dir)
         .env(BYTES_VAR, bytes.to_string())

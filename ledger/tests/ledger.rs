@@ -149,10 +149,27 @@ fn blocks_commit_prove_reopen_replicate_and_verify() {
     let mut b1 = ledger.block(1).unwrap().unwrap();
     let honest = b1.clone();
     b1.transactions.pop();
-    assert!(follower.apply_block(&Kv, b1).is_err());
+    // Its certificate still commits its header; its transactions no longer match it.
+    match follower.apply_block(&Kv, b1) {
+        Err(LedgerError::BadBlock { height: 1, reason }) => assert_eq!(
+            reason, "txRoot or txCount does not match the transactions",
+            "{reason}"
+        ),
+        other => panic!("a block missing a transaction: {other:?}"),
+    }
     let mut forged = honest.clone();
     forged.header.state_root = Hash([7; 32]);
-    assert!(follower.apply_block(&Kv, forged).is_err());
+    // Another header than the certified one: refused at the certificate.
+    match follower.apply_block(&Kv, forged) {
+        Err(LedgerError::Certificate(block::CertificateError::WrongBlock {
+            certified,
+            actual,
+        })) => {
+            assert_eq!(certified, honest.header.hash());
+            assert_ne!(actual, certified);
+        }
+        other => panic!("a forged state root: {other:?}"),
+    }
     follower.apply_block(&Kv, honest).unwrap();
     follower
         .apply_block(&Kv, ledger.block(2).unwrap().unwrap())

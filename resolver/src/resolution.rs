@@ -375,11 +375,14 @@ impl Resolver {
         // From L1 when it holds them; a miss is read on a blocking thread, not on this worker.
         // Not for a recursive request: the asking resolver checks the answer against a proof
         // that does not cover them (crate::subchain), and adds the aliases its chain binds.
+        // noCache reads them from the ledger, as it does the document.
         if options.subchain_hops == 0 {
-            add_aliases(
-                &mut resolution,
-                crate::warm::aliases(&self.records, did.did()).await,
-            );
+            let aliases = if options.no_cache {
+                crate::warm::aliases_from_ledger(&self.records, did.did()).await
+            } else {
+                crate::warm::aliases(&self.records, did.did()).await
+            };
+            add_aliases(&mut resolution, aliases);
         }
         Ok(resolution)
     }

@@ -254,6 +254,29 @@ pub async fn aliases(records: &Records, did: &str) -> Aliases {
     }
 }
 
+/// The identifiers bound to `did` read from the ledger itself, past both cache tiers: the
+/// aliases of a `noCache` resolution, which must not come from a cache any more than its
+/// document does (the read refreshes the cache, as [`Records::current`] does).
+pub async fn aliases_from_ledger(records: &Records, did: &str) -> Aliases {
+    let records = records.clone();
+    let owned = did.to_string();
+    let read = tokio::task::spawn_blocking(move || {
+        records
+            .current(&alias_key(&owned), true)
+            .map(|aka| aka.map(|a| a.value))
+    })
+    .await;
+    let aliases = match read {
+        Ok(Ok(aka)) => aliases_of(did, aka.as_ref()).map_err(|e| e.to_string()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    aliases.unwrap_or_else(|error| {
+        tracing::warn!(did, %error, "reading the DID's bound identifiers");
+        Aliases::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -392,3 +392,18 @@ pub fn validator_request_headers(
         ("sparkid-signature", hex::encode(key.sign(&bytes).0)),
     ]
 }
+
+/// Every sample of the daemon's cache counters that a did:bid read through the cache moves
+/// (L1 hits and misses, answers kept or rendered from L1), summed: a read that bypasses the
+/// cache (`noCache=true`) leaves it unchanged.
+pub fn cache_activity(base: &str) -> f64 {
+    [
+        "sparkid_cache_hits_total{tier=\"l1\"}",
+        "sparkid_cache_misses_total{tier=\"l1\"}",
+        "sparkid_cache_rendered_total{outcome=\"kept\"}",
+        "sparkid_cache_rendered_total{outcome=\"rendered\"}",
+    ]
+    .iter()
+    .map(|series| metric(base, series).unwrap_or(0.0))
+    .sum()
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpus under fuzz/corpus/<target>/: the published vectors
+(../shared/vectors/bid-vectors.json, copied here as literals so the corpus does not depend on
+that file) and the worked examples of spec/dns.md, spec/handle*.md and the tests. Run from the
+repository root after changing it; the files it writes are committed."""
+
+import os
+import struct
+
+VECTOR_DIDS = [
+    "did:bid:efJgt44mNDewKK1VEN454R17cjso3mSG",
+    "did:bid:ef18F9AVK4SQLZPRrPkrVWwp9kbpdXHx",
+    "did:bid:efj3FikDU8c7An3SPUoRtEWf2JDg1Hg9",
+]
+SUB = "did:bid:by01:ef18F9AVK4SQLZPRrPkrVWwp9kbpdXHx"
+HANDLES = ["86.100.1/Pump-7", "20.500.12345/a b/x.y", "88.802.1/-a--b-", "88_x.1/泵",
+           "86.100/" + "泵" * 80, "0.NA/86.100"]
+VAAS = ["VAA1234X9", "VAA" + "7" * 61]
+SERVICE_NAMES = [
+    "efab242oa72atum62pvkb27xvcymtf7cg5rgpq.did.sparkid.test",
+    "efab242oa72atum62pvkb27xvcymtf7cg5rgpq.by01.did.sparkid.test",
+    "by01.did.sparkid.test",
+    "vaa1234x9.vaa.sparkid.test",
+    "pump-7._.1.100.86.handle.sparkid.test",
+    "ax20bx2fx78x2ey._.12345.500.20.handle.sparkid.test",
+    "x2da-x2dbx2d._.1.802.88.handle.sparkid.test",
+    "xe6xb3xb5._.1.88x5fx78.handle.sparkid.test",
+    "wne6boz5we7jraby6wfdoikhdzssih5yfonk5rfkrnux2gkfzm5a._hash.handle.sparkid.test",
+    "_did.pump.example.com",
+]
+
+
+def write(target, name, data):
+    d = os.path.join("fuzz", "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def dns_query(name, qtype, qid=0x1234, edns=None):
+    """A query, as dig sends it: RD clear; with an OPT record of `edns` bytes when given."""
+    q = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 1 if edns else 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label.encode())]) + label.encode()
+    q += b"\x00" + struct.pack(">HH", qtype, 1)
+    if edns:
+        q += b"\x00" + struct.pack(">HHIH", 41, edns, 0, 0)
+    return q
+
+
+def handle_request(handle, types=()):
+    """A Handle native resolution request (OC_RESOLUTION), as tests/handle.rs builds it."""
+    body = struct.pack(">I", len(handle.encode())) + handle.encode() + struct.pack(">I", 0)
+    body += struct.pack(">I", len(types))
+    for t in types:
+        body += struct.pack(">I", len(t)) + t.encode()
+    header = struct.pack(">IIIBBHII", 1, 0, 0, 0xFF, 0xFF, 0, 1_700_000_000, len(body))
+    message = header + body + struct.pack(">I", 0)
+    envelope = bytes([2, 10, 0, 0]) + struct.pack(">IIII", 0, 7, 0, len(message))
+    return envelope + message
+
+
+for i, did in enumerate(VECTOR_DIDS + [SUB]):
+    write("bid_address", f"vector-{i}", did)
+    write("did_url", f"vector-{i}", did)
+for i, url in enumerate([
+    VECTOR_DIDS[1] + "?versionId=1",
+    VECTOR_DIDS[1] + "#key-1",
+    VECTOR_DIDS[1] + "/services?id=files",
+    VECTOR_DIDS[1] + "?service=files&relativeRef=%2Fa%20b",
+    SUB + "?versionTime=2021-06-24T09:10:09Z",
+]):
+    write("did_url", f"spec-{i}", url)
+for i, h in enumerate(HANDLES):
+    write("handle_parse", f"spec-{i}", h)
+    write("dns_name_mapping", f"handle-{i}", h)
+    write("handle_decode", f"resolve-{i}", handle_request(h))
+write("handle_decode", "resolve-url", handle_request("86.100.1/pump-7", ["URL", "HS_ADMIN"]))
+for i, v in enumerate(VAAS):
+    write("vaa_parse", f"spec-{i}", v)
+    write("dns_name_mapping", f"vaa-{i}", v)
+for i, n in enumerate(SERVICE_NAMES):
+    write("dns_name_mapping", f"name-{i}", n)
+    write("dns_parse", f"txt-{i}", dns_query(n, 16))
+    write("dns_parse", f"uri-edns-{i}", dns_query(n, 256, edns=4096))
+# The name of the target's subject (the published key's DID), whose TXT answer (every alias
+# bound to it) is too large for UDP: truncated without EDNS and at 1232.
+write("dns_parse", "big-txt-noedns", dns_query(SERVICE_NAMES[0], 16))
+write("dns_parse", "big-txt-edns", dns_query(SERVICE_NAMES[0], 16, edns=4096))
+write("dns_parse", "soa", dns_query("sparkid.test", 6))
+write("dns_parse", "any", dns_query("did.sparkid.test", 255))
