@@ -261,13 +261,15 @@ pub async fn aliases_from_ledger(records: &Records, did: &str) -> Aliases {
     let records = records.clone();
     let owned = did.to_string();
     let read = tokio::task::spawn_blocking(move || {
-        records
-            .current(&alias_key(&owned), true)
-            .map(|aka| aka.map(|a| a.value))
+        let aka = records.current(&alias_key(&owned), true)?;
+        let record = records.current(&format!("did/{owned}"), true)?;
+        Ok::<_, sparkid_ledger::LedgerError>((aka.map(|a| a.value), record.map(|r| r.value)))
     })
     .await;
     let aliases = match read {
-        Ok(Ok(aka)) => aliases_of(did, aka.as_ref()).map_err(|e| e.to_string()),
+        Ok(Ok((aka, record))) => {
+            aliases_of(did, aka.as_ref(), record.as_deref()).map_err(|e| e.to_string())
+        }
         Ok(Err(e)) => Err(e.to_string()),
         Err(e) => Err(e.to_string()),
     };
