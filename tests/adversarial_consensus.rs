@@ -546,7 +546,7 @@ fn prepared_create(base: &str, template: Value) -> Value {
         .decode(payload)
         .unwrap();
     let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign(&bytes).0);
-    json!({ "jobId": first["jobId"], "secret": { "signingResponse": { "signingRequest0": { "signature": signature } } } })
+    json!({ "jobId": first["jobId"], "secret": { "jobSecret": first["didRegistrationMetadata"]["jobSecret"], "signingResponse": { "signingRequest0": { "signature": signature } } } })
 }
 
 /// Every block of `base`'s chain from height 1, read page by page: each page's size and each
@@ -577,7 +577,21 @@ fn pages_and_blocks(base: &str) -> (Vec<usize>, Vec<usize>) {
 #[test]
 fn many_large_writes_make_blocks_under_the_limit_and_a_follower_catches_up() {
     let dir = tempfile::tempdir().unwrap();
-    let validator = Daemon::start_with(&dir.path().join("validator"), &["--handle", "off"]);
+    // 300 jobs and 600 writes from one address at once: over the default per-client caps of
+    // pending jobs, connections and writes (tests/adversarial_registrar.rs, adversarial_http.rs).
+    let validator = Daemon::start_with(
+        &dir.path().join("validator"),
+        &[
+            "--handle",
+            "off",
+            "--registrar-max-pending-jobs-per-client",
+            "1000",
+            "--max-connections-per-client",
+            "1000",
+            "--rate-write",
+            "0",
+        ],
+    );
     // Documents of about 60 KB: 40 services with long endpoints.
     let template = |i: usize| {
         let services: Vec<Value> = (0..40)

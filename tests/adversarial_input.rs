@@ -371,8 +371,9 @@ fn non_ascii_text_in_the_bid_door_path_is_an_envelope_not_a_dropped_connection()
     assert_eq!(status, 200);
 }
 
-/// One of two validators of a chain (the other never starts): its consensus door is open.
-fn lone_validator(dir: &std::path::Path) -> Daemon {
+/// One of two validators of a chain (the other never starts): its consensus door is open to a
+/// request the other validator signs. The daemon, and the two validators' keys.
+fn lone_validator(dir: &std::path::Path) -> (Daemon, Vec<PrivateKey>) {
     let keys: Vec<PrivateKey> = (0..2).map(|_| PrivateKey::generate()).collect();
     let key_files: Vec<String> = (0..2)
         .map(|i| {
@@ -418,7 +419,7 @@ fn lone_validator(dir: &std::path::Path) -> Daemon {
         votes_path.to_str().unwrap(),
     ]);
     let peer = format!("http://127.0.0.1:{}", common::free_port());
-    Daemon::start_with(
+    let daemon = Daemon::start_with(
         &data,
         &[
             "--validator-key",
@@ -428,13 +429,14 @@ fn lone_validator(dir: &std::path::Path) -> Daemon {
             "--peer",
             &peer,
         ],
-    )
+    );
+    (daemon, keys)
 }
 
 #[test]
 fn a_consensus_commit_with_a_huge_vote_signature_is_refused_on_its_length() {
     let dir = tempfile::tempdir().unwrap();
-    let d = lone_validator(dir.path());
+    let (d, keys) = lone_validator(dir.path());
     let base = d.base.as_str();
     // The genesis block, as a commit one height up: its vote's signature 250,000 characters.
     let (status, head) = get_json(&format!("{base}/1.0/ledger/head"));
@@ -445,7 +447,29 @@ fn a_consensus_commit_with_a_huge_vote_signature_is_refused_on_its_length() {
     let votes = block["certificate"]["votes"].as_array_mut().unwrap();
     assert!(!votes.is_empty(), "{head}");
     votes[0]["signature"] = json!(base58_text(250_000));
-    let (status, answer, took) = timed_post(&format!("{base}/1.0/consensus/commits"), &block);
+    // Signed by the other validator, as every request between validators is: the length check
+    // comes after the sender is known, and before the vote is decoded.
+    let body = serde_json::to_vec(&block).unwrap();
+    let path = "/1.0/consensus/commits";
+    let headers = common::validator_request_headers(
+        &keys[1],
+        "sparkid-input-test",
+        path,
+        &keys[0].public_key().to_encoded(),
+        &body,
+    );
+    let started = Instant::now();
+    let mut request = short_client()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().expect("an answer within 10 s");
+    let status = response.status().as_u16();
+    let answer: Value = response.json().unwrap();
+    let took = started.elapsed();
     assert_eq!(status, 400, "{}", brief(&answer));
     let detail = answer["detail"].as_str().unwrap_or_default();
     assert!(
@@ -484,4 +508,30 @@ fn a_genesis_naming_a_small_order_validator_key_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("small-order"), "{stderr}");
+}
+
+#[test]
+fn a_registrar_body_over_its_cap_is_refused_in_the_registrars_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let base = d.base.as_str();
+    // A body of 300,000 bytes: over the registrar door's 256 KiB cap.
+    let body = json!({"options": {"padding": "a".repeat(300_000)}});
+    for path in ["/1.0/create?method=bid", "/1.0/update", "/1.0/namespaces"] {
+        let (status, answer, took) = timed_post(&format!("{base}{path}"), &body);
+        assert_eq!(status, 413, "{path}: {}", brief(&answer));
+        assert_eq!(
+            answer["didState"]["state"],
+            "failed",
+            "{path}: {}",
+            brief(&answer)
+        );
+        assert_eq!(
+            reason(&answer),
+            "the request body is over 262144 bytes",
+            "{path}: {}",
+            brief(&answer)
+        );
+        assert_bounded(&format!("{path} body of 300,000 bytes"), took);
+    }
 }

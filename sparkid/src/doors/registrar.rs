@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::connect_info::ConnectInfo;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -75,8 +76,28 @@ async fn registrar_call(
     client: Client,
     function: Function,
     method: Option<&str>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // A body over MAX_BODY (or one that breaks off) is answered in the registrar's own shape,
+    // not axum's plain-text rejection.
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            return registrar_response(failed(
+                413,
+                format!("the request body is over {MAX_BODY} bytes"),
+            ))
+        }
+        Err(rejection) => {
+            return registrar_response(failed(
+                rejection.status().as_u16(),
+                format!(
+                    "the request body could not be read: {}",
+                    rejection.body_text()
+                ),
+            ))
+        }
+    };
     if let Some(method) = method {
         if method != "bid" {
             return registrar_response(failed(
@@ -178,7 +199,7 @@ async fn create(
     State(state): State<Registrars>,
     peer: Peer,
     query: Result<Query<MethodQuery>, QueryRejection>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match method_query(query) {
         Err(reason) => registrar_response(failed(400, reason)),
@@ -193,7 +214,7 @@ async fn update(
     State(state): State<Registrars>,
     peer: Peer,
     query: Result<Query<MethodQuery>, QueryRejection>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match method_query(query) {
         Err(reason) => registrar_response(failed(400, reason)),
@@ -205,7 +226,7 @@ async fn deactivate(
     State(state): State<Registrars>,
     peer: Peer,
     query: Result<Query<MethodQuery>, QueryRejection>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match method_query(query) {
         Err(reason) => registrar_response(failed(400, reason)),
@@ -217,6 +238,10 @@ async fn deactivate(
 }
 
 /// Delegate, bind, unbind: the registrar's namespace operations, in the same job protocol.
-async fn namespaces(State(state): State<Registrars>, peer: Peer, body: Bytes) -> Response {
+async fn namespaces(
+    State(state): State<Registrars>,
+    peer: Peer,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     registrar_call(state, client_of(peer), Function::Namespace, None, body).await
 }

@@ -157,6 +157,10 @@ impl Cluster {
                 genesis.display().to_string(),
                 "--redis-url".to_string(),
                 format!("redis://127.0.0.1:{redis_port}/0"),
+                // The key of the HMAC every Redis value and invalidation carries; the same on
+                // both followers, as on every replica of one Redis.
+                "--redis-secret".to_string(),
+                "soak-shared-redis-secret".to_string(),
             ];
             for port in &taken[..VALIDATORS] {
                 args.extend(["--follow".to_string(), base(*port)]);
