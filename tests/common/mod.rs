@@ -33,11 +33,22 @@ impl Daemon {
     /// Starts `sparkid serve` on `data` at `127.0.0.1:<port>` (a restarted validator keeps
     /// the address its peers know), with `extra` arguments, and waits for `/healthz`.
     pub fn start_at(data: &Path, port: u16, extra: &[&str]) -> Daemon {
+        Daemon::start_at_with_env(data, port, extra, &[])
+    }
+
+    /// [`Daemon::start_at`] with `env` set in the daemon's environment.
+    pub fn start_at_with_env(
+        data: &Path,
+        port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let mut child = Command::new(BIN)
             .args(["serve", "--data"])
             .arg(data)
             .args(["--http", &format!("127.0.0.1:{port}"), "--log", "warn"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -316,30 +327,7 @@ pub fn namespace(base: &str, key: &str, args: &[&str]) -> Value {
 /// before a setting existed runs, and fails, against an older daemon), and waits for
 /// `/healthz`.
 pub fn start_with_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
-    let port = free_port();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--data"])
-        .arg(data)
-        .args(["--http", &format!("127.0.0.1:{port}"), "--log", "warn"])
-        .args(extra)
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sparkid");
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("[sparkid] {line}");
-        }
-    });
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
-        assert!(Instant::now() < deadline, "the daemon did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Daemon { child, base }
+    Daemon::start_at_with_env(data, free_port(), extra, env)
 }
 
 /// `sparkid did link`: the controller of `did` (its authentication key `key`) confirms the
