@@ -809,7 +809,7 @@ impl AsyncWrite for Watched {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` within the edge's limits until `shutdown` completes, then lets
-/// open connections finish their requests (at most [`SHUTDOWN_GRACE`]).
+/// open connections finish their requests (at most `SHUTDOWN_GRACE`, 10 s).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
