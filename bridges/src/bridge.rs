@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use sparkid_registrar::namespace::{
-    binding_key, covering_namespaces, namespace_key, normalize_identifier, BindingRecord, Kind,
-    NamespaceRecord,
+    binding_key, covering_namespaces, namespace_key, normalize_identifier, Alias, BindingRecord,
+    Kind, NamespaceRecord,
 };
 use thiserror::Error;
 
@@ -56,6 +56,25 @@ pub trait Bridge: Send + Sync {
 
     /// The URI scheme of its identifiers in `alsoKnownAs`/`equivalentId` (`vaa`, `hdl`, `dns`).
     fn uri_scheme(&self) -> &'static str;
+
+    /// A normalized identifier as the alias URI the DID's side lists (`alsoKnownAs`): by
+    /// default `scheme:identifier`; a kind with its own URI form (OID's `urn:oid:`, GS1's
+    /// `https://id.gs1.org/…`) answers that.
+    fn uri(&self, normalized: &str) -> Option<String> {
+        Alias {
+            kind: self.kind(),
+            identifier: normalized.to_string(),
+        }
+        .uri()
+    }
+
+    /// The inverse of [`Bridge::uri`]: the normalized identifier an alias URI of this system
+    /// names, if it is one.
+    fn from_uri(&self, uri: &str) -> Option<String> {
+        Alias::from_uri(uri)
+            .filter(|alias| alias.kind == self.kind())
+            .map(|alias| alias.identifier)
+    }
 
     /// Parses and normalizes an identifier to the form bindings are stored under.
     fn normalize(&self, identifier: &str) -> Result<String, BridgeError> {

@@ -307,6 +307,9 @@ impl ServiceZone {
                 Ok(owner)
             }
             Kind::Ac => Err(invalid("AC codes have no DNS name")),
+            Kind::Oid | Kind::Gs1 | Kind::Ecode => Err(invalid(format!(
+                "{kind} identifiers have no service-zone name in this build"
+            ))),
         }
     }
 

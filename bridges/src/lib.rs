@@ -96,10 +96,7 @@ impl Bridges {
         Ok(record
             .confirmed(document.as_ref())
             .into_iter()
-            .filter_map(|a| {
-                self.for_kind(a.kind)
-                    .map(|b| format!("{}:{}", b.uri_scheme(), a.identifier))
-            })
+            .filter_map(|a| self.for_kind(a.kind).and_then(|b| b.uri(&a.identifier)))
             .collect())
     }
 }

@@ -10,6 +10,8 @@
 //! Its modules, from the base up; each uses only those above it:
 //!
 //! - [`state`]: what the rules share: the DID record, the kinds of namespace, the refusal.
+//! - [`oid`], [`gs1`], [`ecode`]: the grammars of the newer identifier kinds, which
+//!   [`namespace`] dispatches to.
 //! - [`namespace`]: namespaces delegated by the chain authority and the identifiers bound under them.
 //! - [`anchor`]: sub-chain headers anchored on the main chain.
 //! - [`operation`]: the operations and the state machine the ledger runs them with.
@@ -21,8 +23,11 @@
 
 pub mod anchor;
 pub mod api;
+pub mod ecode;
+pub mod gs1;
 pub mod jobs;
 pub mod namespace;
+pub mod oid;
 pub mod operation;
 pub mod service;
 pub mod state;

@@ -65,6 +65,9 @@ pub fn normalize_namespace(kind: Kind, namespace: &str) -> Result<String, NameEr
             .parse::<AcCode>()
             .map(|a| a.to_string())
             .map_err(|_| NameError::AcCode(namespace.into())),
+        Kind::Oid => crate::oid::normalize_namespace(namespace),
+        Kind::Gs1 => crate::gs1::normalize_namespace(namespace),
+        Kind::Ecode => crate::ecode::normalize_namespace(namespace),
     }
 }
 
@@ -91,6 +94,9 @@ pub fn normalize_identifier(kind: Kind, identifier: &str) -> Result<String, Name
         }
         Kind::Dns => normalize_dns_name(identifier),
         Kind::Ac => Err(NameError::NoBindingsUnderAc),
+        Kind::Oid => crate::oid::normalize_identifier(identifier),
+        Kind::Gs1 => crate::gs1::normalize_identifier(identifier),
+        Kind::Ecode => crate::ecode::normalize_identifier(identifier),
     }
 }
 
@@ -180,6 +186,9 @@ pub fn covering_namespaces(kind: Kind, identifier: &str) -> Vec<String> {
             out
         }
         Kind::Ac => vec![identifier.to_string()],
+        Kind::Oid => crate::oid::covering_namespaces(identifier),
+        Kind::Gs1 => crate::gs1::covering_namespaces(identifier),
+        Kind::Ecode => crate::ecode::covering_namespaces(identifier),
     }
 }
 
@@ -256,19 +265,32 @@ pub struct Alias {
 }
 
 impl Alias {
-    /// The identifier as a URI (`vaa:`, `hdl:`, `dns:`), as `alsoKnownAs` lists it.
+    /// The identifier as a URI, as `alsoKnownAs` lists it: `vaa:`, `hdl:`, `dns:`, and each
+    /// newer kind's own form (its module's `uri`); none for AC codes.
     pub fn uri(&self) -> Option<String> {
         let scheme = match self.kind {
             Kind::Vaa => "vaa",
             Kind::Handle => "hdl",
             Kind::Dns => "dns",
             Kind::Ac => return None,
+            Kind::Oid => return Some(crate::oid::uri(&self.identifier)),
+            Kind::Gs1 => return Some(crate::gs1::uri(&self.identifier)),
+            Kind::Ecode => return Some(crate::ecode::uri(&self.identifier)),
         };
         Some(format!("{scheme}:{}", self.identifier))
     }
 
-    /// The alias a URI names (`vaa:`, `hdl:`, `dns:`), in canonical form; none for anything else.
+    /// The alias a URI names, in canonical form; none for anything else.
     pub fn from_uri(uri: &str) -> Option<Alias> {
+        let typed = |kind, identifier: Option<String>| {
+            identifier.map(|identifier| Alias { kind, identifier })
+        };
+        if let Some(alias) = typed(Kind::Oid, crate::oid::from_uri(uri))
+            .or_else(|| typed(Kind::Gs1, crate::gs1::from_uri(uri)))
+            .or_else(|| typed(Kind::Ecode, crate::ecode::from_uri(uri)))
+        {
+            return Some(alias);
+        }
         let (scheme, rest) = uri.split_once(':')?;
         let kind = match scheme.to_ascii_lowercase().as_str() {
             "vaa" => Kind::Vaa,

@@ -101,6 +101,12 @@ pub enum Kind {
     Dns,
     /// Sub-chain AC codes: the namespace is the code; no bindings under it.
     Ac,
+    /// Object identifiers (ITU-T X.660), delegated by arc (`1.2.156.3001`).
+    Oid,
+    /// GS1 keys in Digital Link form (`/01/09506000134352`), delegated by GS1 Company Prefix.
+    Gs1,
+    /// Ecodes (GB/T 31866), delegated by their issuing prefix.
+    Ecode,
 }
 
 impl Kind {
@@ -111,11 +117,22 @@ impl Kind {
             Kind::Handle => "handle",
             Kind::Dns => "dns",
             Kind::Ac => "ac",
+            Kind::Oid => "oid",
+            Kind::Gs1 => "gs1",
+            Kind::Ecode => "ecode",
         }
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 4] = [Kind::Vaa, Kind::Handle, Kind::Dns, Kind::Ac];
+    pub const ALL: [Kind; 7] = [
+        Kind::Vaa,
+        Kind::Handle,
+        Kind::Dns,
+        Kind::Ac,
+        Kind::Oid,
+        Kind::Gs1,
+        Kind::Ecode,
+    ];
 }
 
 impl fmt::Display for Kind {
@@ -137,8 +154,8 @@ impl FromStr for Kind {
 /// Why a namespace or identifier is malformed. Each variant names its rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
-    /// Not vaa, handle, dns or ac.
-    #[error("unknown namespace kind {0:?}: use vaa, handle, dns or ac")]
+    /// Not vaa, handle, dns, ac, oid, gs1 or ecode.
+    #[error("unknown namespace kind {0:?}: use vaa, handle, dns, ac, oid, gs1 or ecode")]
     UnknownKind(String),
     /// A VAA code with a character outside A-Z and 0-9.
     #[error("{0:?}: a VAA code is upper-case A-Z and 0-9 only")]
@@ -169,6 +186,9 @@ pub enum NameError {
     /// Not a 4-character AC code.
     #[error("{0:?}: an AC code is 4 lower-case letters or digits")]
     AcCode(String),
+    /// A kind whose grammar this build does not check yet; nothing is guessed.
+    #[error("{0} identifiers are not accepted by this build yet")]
+    Unsupported(&'static str),
     /// Bindings do not live under AC codes.
     #[error("identifiers are not bound under AC codes; register DIDs on the sub-chain")]
     NoBindingsUnderAc,
