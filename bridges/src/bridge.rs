@@ -70,7 +70,7 @@ pub trait Bridge: Send + Sync {
 
     /// The inverse of [`Bridge::uri`]: the normalized identifier an alias URI of this system
     /// names, if it is one.
-    fn from_uri(&self, uri: &str) -> Option<String> {
+    fn identifier_of_uri(&self, uri: &str) -> Option<String> {
         Alias::from_uri(uri)
             .filter(|alias| alias.kind == self.kind())
             .map(|alias| alias.identifier)
