@@ -122,7 +122,9 @@ enum NamespaceCommand {
         /// VAA prefixes: the chain holding the items (main or an AC code).
         #[arg(long)]
         chain: Option<String>,
-        /// AC codes: a resolver endpoint of the sub-chain (repeatable).
+        /// AC codes: a resolver endpoint of the sub-chain (repeatable). Handle prefixes served
+        /// by another node: its Handle interfaces, `tcp://<IP>[:port]`, `udp://…`, `http://…`
+        /// (repeatable; TCP first).
         #[arg(long = "endpoint-url")]
         endpoints: Vec<String>,
     },
