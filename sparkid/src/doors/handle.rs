@@ -1,4 +1,7 @@
-//! The Handle native door: RFC 3652 resolution over UDP and TCP (port 2641 by default).
+//! The Handle native door: RFC 3652 resolution over UDP and TCP (port 2641 by default), and
+//! optionally a second listener for IDIS clients (`--handle-idis`, their SDK's port 3641). Both
+//! answer `GET_SITE_INFO` and the prefixes' `HS_SITE` with this node's site, built once the
+//! listeners are bound (`spec/handle.md`, "Discovery").
 //!
 //! The protocol itself (decoding, answering, truncation) is `sparkid_bridges::handle::wire`;
 //! this module only moves bytes. A UDP answer goes out whole when it fits in one 512-byte
@@ -13,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sparkid_bridges::handle::site::SiteInfo;
 use sparkid_bridges::handle::{wire, HandleBridge};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -47,19 +51,23 @@ pub struct HandleDoor {
 }
 
 /// The answer to one message (an envelope and its message), or none when it must not be
-/// answered.
+/// answered. `GET_SITE_INFO` and the `HS_SITE` of the prefixes served here describe
+/// `ctx.handle_site`.
 pub fn answer(ctx: &BridgeContext, bytes: &[u8]) -> Option<Vec<u8>> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs().min(u32::MAX.into()) as u32);
-    wire::respond(bytes, now, |request| {
+    let site = ctx.handle_site.as_deref();
+    let encoded = site.map(SiteInfo::encode);
+    wire::respond_with_site(bytes, now, encoded.as_deref(), |request| {
         HandleBridge
-            .answer(
+            .answer_with_site(
                 &ctx.records,
                 request.handle,
                 &request.indexes,
                 &request.types,
                 &ctx.base_url,
+                site,
             )
             .into_lookup()
     })
@@ -86,10 +94,57 @@ pub async fn start(
     rrl: RrlConfig,
     metrics: UdpMetrics,
 ) -> std::io::Result<HandleDoor> {
+    bind(addr).await?.serve(ctx, rrl, metrics, "handle")
+}
+
+/// Binds UDP and TCP on `addr` (TCP first; with port 0, UDP takes the port TCP got), without
+/// serving yet: the daemon learns the bound addresses first, for its site ([`HandleSockets::
+/// serve`] then answers with it).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<HandleSockets> {
     let tcp = TcpListener::bind(addr).await?;
-    let tcp_addr = tcp.local_addr()?;
-    let udp = std::net::UdpSocket::bind(tcp_addr)?;
-    let udp_addr = udp.local_addr()?;
+    let udp = std::net::UdpSocket::bind(tcp.local_addr()?)?;
+    Ok(HandleSockets { tcp, udp })
+}
+
+/// A Handle door's sockets, bound and not served yet.
+#[derive(Debug)]
+pub struct HandleSockets {
+    tcp: TcpListener,
+    udp: std::net::UdpSocket,
+}
+
+impl HandleSockets {
+    /// The bound addresses.
+    pub fn addresses(&self) -> std::io::Result<HandleDoor> {
+        Ok(HandleDoor {
+            udp: self.udp.local_addr()?,
+            tcp: self.tcp.local_addr()?,
+        })
+    }
+
+    /// Serves until the process ends, as [`start`] does; `name` tells this door's threads
+    /// apart (the default door and the IDIS one).
+    pub fn serve(
+        self,
+        ctx: Arc<BridgeContext>,
+        rrl: RrlConfig,
+        metrics: UdpMetrics,
+        name: &str,
+    ) -> std::io::Result<HandleDoor> {
+        let door = self.addresses()?;
+        serve(self.tcp, self.udp, ctx, rrl, metrics, name)?;
+        Ok(door)
+    }
+}
+
+fn serve(
+    tcp: TcpListener,
+    udp: std::net::UdpSocket,
+    ctx: Arc<BridgeContext>,
+    rrl: RrlConfig,
+    metrics: UdpMetrics,
+    name: &str,
+) -> std::io::Result<()> {
     let runtime = tokio::runtime::Handle::current();
     let limits = Arc::new(UdpLimits {
         rrl: ResponseRateLimiter::new(rrl),
@@ -103,7 +158,7 @@ pub async fn start(
             limits.clone(),
         );
         std::thread::Builder::new()
-            .name(format!("handle-udp-{i}"))
+            .name(format!("{name}-udp-{i}"))
             .spawn(move || {
                 // Inside the runtime's context, should a read ever need it.
                 let _guard = runtime.enter();
@@ -114,12 +169,10 @@ pub async fn start(
     info!(
         udp_rrl_rate = rrl.rate,
         udp_rrl_slip = rrl.slip,
+        door = name,
         "handle door: UDP response-rate limiting (answers per second per source prefix; 0: off)"
     );
-    Ok(HandleDoor {
-        udp: udp_addr,
-        tcp: tcp_addr,
-    })
+    Ok(())
 }
 
 /// What bounds the UDP answers: the rate limiter (none: off) and the counters.
