@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{cli, free_udp_tcp_port, get_json, namespace, start_with_env, Daemon};
+use common::{cli, free_udp_tcp_port, get_json, metric, namespace, start_with_env, Daemon};
 
 // ---- the client, from the reference -------------------------------------------------------
 
@@ -157,6 +157,9 @@ fn values(body: &[u8]) -> Vec<(u32, String, Vec<u8>)> {
     out
 }
 
+/// An interface: service type, protocol, port.
+type Interface = (u8, u8, u32);
+
 /// A decoded site (`handle-dns.md` §3.3): its serial and, per server, its address and
 /// interfaces (service type, protocol, port).
 #[derive(Debug, Clone, PartialEq)]
@@ -165,7 +168,7 @@ struct Site {
     protocol: (u8, u8),
     serial: u16,
     primary_mask: u8,
-    servers: Vec<(IpAddr, Vec<(u8, u8, u32)>)>,
+    servers: Vec<(IpAddr, Vec<Interface>)>,
 }
 
 fn decode_site(data: &[u8]) -> Site {
@@ -191,9 +194,7 @@ fn decode_site(data: &[u8]) -> Site {
             IpAddr::V6(Ipv6Addr::from(raw))
         };
         c.bytes(); // public key
-        let interfaces = (0..c.u32())
-            .map(|_| (c.u8(), c.u8(), c.u32()))
-            .collect();
+        let interfaces = (0..c.u32()).map(|_| (c.u8(), c.u8(), c.u32())).collect();
         servers.push((ip, interfaces));
     }
     assert_eq!(c.1, data.len(), "bytes after the site");
@@ -227,7 +228,12 @@ fn discover(recursion_server: SocketAddr, prefix: &str) -> (Vec<Site>, SocketAdd
         &message(41, OC_RESOLUTION, &resolution(prefix, &["HS_SITE"])),
     );
     assert_eq!(a.request_id, 41);
-    assert_eq!(a.code, 1, "{prefix}: {:?}", String::from_utf8_lossy(&a.body));
+    assert_eq!(
+        a.code,
+        1,
+        "{prefix}: {:?}",
+        String::from_utf8_lossy(&a.body)
+    );
     let sites: Vec<Site> = values(&a.body)
         .into_iter()
         .filter(|(_, t, _)| t == "HS_SITE")
@@ -240,7 +246,10 @@ fn discover(recursion_server: SocketAddr, prefix: &str) -> (Vec<Site>, SocketAdd
 
 /// Then the Handle protocol at the discovered address: the handle's DID value.
 fn did_of(server: SocketAddr, handle: &str) -> String {
-    let a = tcp(server, &message(42, OC_RESOLUTION, &resolution(handle, &["DID"])));
+    let a = tcp(
+        server,
+        &message(42, OC_RESOLUTION, &resolution(handle, &["DID"])),
+    );
     assert_eq!(a.code, 1, "{handle} at {server}");
     let vals = values(&a.body);
     String::from_utf8(vals[0].2.clone()).unwrap()
@@ -251,7 +260,9 @@ fn did_of(server: SocketAddr, handle: &str) -> String {
 /// A dev daemon with its Handle door on a free port (and `extra` flags): the daemon, that
 /// door's address, and its authority key file.
 fn daemon(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Daemon, SocketAddr, String) {
-    let handle: SocketAddr = format!("127.0.0.1:{}", free_udp_tcp_port()).parse().unwrap();
+    let handle: SocketAddr = format!("127.0.0.1:{}", free_udp_tcp_port())
+        .parse()
+        .unwrap();
     let data = dir.join("data");
     let mut args = vec!["--handle".to_string(), handle.to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));
@@ -338,7 +349,9 @@ fn the_idis_sdk_discovery_flow_finds_the_node_serving_a_prefix() {
     let valve = serve_prefix(&b.base, &b_authority, "88.200", &[], Some("88.200/valve-1"));
 
     // A: serves 88.100, with an IDIS listener; its chain delegates 88.200 to B.
-    let idis: SocketAddr = format!("127.0.0.1:{}", free_udp_tcp_port()).parse().unwrap();
+    let idis: SocketAddr = format!("127.0.0.1:{}", free_udp_tcp_port())
+        .parse()
+        .unwrap();
     let (a, a_handle, a_authority) =
         daemon(dir_a.path(), &["--handle-idis", &idis.to_string()], &[]);
     let pump = serve_prefix(&a.base, &a_authority, "88.100", &[], Some("88.100/Pump-7"));
@@ -403,7 +416,10 @@ fn the_idis_sdk_discovery_flow_finds_the_node_serving_a_prefix() {
     // 0.NA/<prefix> carries the same site as the bare prefix; GET_SITE_INFO, over TCP and
     // UDP on either listener, answers A's own site, its bytes those of the HS_SITE value.
     let hs_site = |addr: SocketAddr, handle: &str| {
-        let a = tcp(addr, &message(44, OC_RESOLUTION, &resolution(handle, &["HS_SITE"])));
+        let a = tcp(
+            addr,
+            &message(44, OC_RESOLUTION, &resolution(handle, &["HS_SITE"])),
+        );
         assert_eq!(a.code, 1, "{handle}");
         values(&a.body).remove(0).2
     };
@@ -411,18 +427,32 @@ fn the_idis_sdk_discovery_flow_finds_the_node_serving_a_prefix() {
     assert_eq!(hs_site(a_handle, "0.NA/88.100"), own);
     assert_eq!(hs_site(idis, "0.na/88.200"), hs_site(idis, "88.200"));
     for (answer, how) in [
-        (tcp(a_handle, &message(45, OC_GET_SITE_INFO, &site_request())), "tcp"),
-        (udp(a_handle, &message(46, OC_GET_SITE_INFO, &site_request())), "udp"),
-        (tcp(idis, &message(47, OC_GET_SITE_INFO, &site_request())), "idis tcp"),
+        (
+            tcp(a_handle, &message(45, OC_GET_SITE_INFO, &site_request())),
+            "tcp",
+        ),
+        (
+            udp(a_handle, &message(46, OC_GET_SITE_INFO, &site_request())),
+            "udp",
+        ),
+        (
+            tcp(idis, &message(47, OC_GET_SITE_INFO, &site_request())),
+            "idis tcp",
+        ),
     ] {
         assert_eq!(answer.code, 1, "{how}");
         assert_eq!(answer.body, own, "{how}: the site, as in HS_SITE");
     }
+    for (door, transport) in [("handle", "tcp"), ("handle", "udp"), ("handle-idis", "tcp")] {
+        let series =
+            format!("sparkid_handle_site_info_total{{door=\"{door}\",transport=\"{transport}\"}}");
+        assert_eq!(metric(&a.base, &series), Some(1.0), "{series}");
+    }
 
     // Bad input: Handle error codes, never silence or a crash.
     let bad_site_requests: [(&[u8], u32); 3] = [
-        (&[], 4),                  // no handle field
-        (&[0, 0, 0, 9, b'x'], 4),  // a handle longer than the body
+        (&[], 4),                 // no handle field
+        (&[0, 0, 0, 9, b'x'], 4), // a handle longer than the body
         (&[0xff, 0xff, 0xff, 0xff], 4),
     ];
     for (body, code) in bad_site_requests {
@@ -430,8 +460,16 @@ fn the_idis_sdk_discovery_flow_finds_the_node_serving_a_prefix() {
         assert_eq!((answer.request_id, answer.code), (48, code), "{body:?}");
         assert!(!answer.body.is_empty(), "an error message");
     }
-    for (prefix, code) in [("88.300", 100), ("88.100.9", 100), ("88..100", 102), ("bid", 102)] {
-        let answer = tcp(idis, &message(49, OC_RESOLUTION, &resolution(prefix, &["HS_SITE"])));
+    for (prefix, code) in [
+        ("88.300", 100),
+        ("88.100.9", 100),
+        ("88..100", 102),
+        ("bid", 102),
+    ] {
+        let answer = tcp(
+            idis,
+            &message(49, OC_RESOLUTION, &resolution(prefix, &["HS_SITE"])),
+        );
         assert_eq!(answer.code, code, "{prefix}");
     }
     let (status, _) = get_json(&format!("{}/healthz", a.base));
@@ -455,7 +493,10 @@ fn a_node_on_a_wildcard_address_names_no_site_until_told_its_public_address() {
     let key = data.join("validator.key").to_string_lossy().to_string();
     serve_prefix(&d.base, &key, "88.100", &[], None);
     // No address a client could reach: no HS_SITE, and GET_SITE_INFO is not supported.
-    let a = tcp(local, &message(51, OC_RESOLUTION, &resolution("88.100", &["HS_SITE"])));
+    let a = tcp(
+        local,
+        &message(51, OC_RESOLUTION, &resolution("88.100", &["HS_SITE"])),
+    );
     assert_eq!(a.code, 200, "values not found");
     let a = tcp(local, &message(52, OC_GET_SITE_INFO, &site_request()));
     assert_eq!(a.code, 5);
@@ -477,4 +518,50 @@ fn a_node_on_a_wildcard_address_names_no_site_until_told_its_public_address() {
     assert_eq!(server, "192.0.2.10:2641".parse::<SocketAddr>().unwrap());
     assert_eq!(sites[0].servers.len(), 1);
     drop(d);
+}
+
+fn python() -> String {
+    if let Ok(p) = std::env::var("SPARKID_PYTHON") {
+        return p;
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/pyhandle-venv/bin/python");
+    if venv.exists() {
+        return venv.to_string_lossy().to_string();
+    }
+    "python3".into()
+}
+
+#[test]
+fn pyhandle_reads_a_prefix_site_over_rest() {
+    let python = python();
+    let probe = std::process::Command::new(&python)
+        .args(["-c", "import pyhandle"])
+        .output();
+    assert!(
+        probe.is_ok_and(|o| o.status.success()),
+        "pyhandle is not installed for {python}: run ./scripts/test, which installs it into \
+         target/pyhandle-venv (or set SPARKID_PYTHON to a python with pyhandle)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (d, handle_addr, authority) = daemon(dir.path(), &[], &[]);
+    let device = serve_prefix(&d.base, &authority, "88.100", &[], Some("88.100/pump-7"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/handle_idis_pyhandle.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .args([
+            d.base.as_str(),
+            "88.100",
+            &handle_addr.to_string(),
+            "88.100/pump-7",
+            &device,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "pyhandle checks failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }

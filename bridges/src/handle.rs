@@ -467,7 +467,8 @@ fn prefix_site(ns: &NamespaceRecord, here: Option<&SiteInfo>) -> Option<SiteInfo
     if ns.endpoints.is_empty() {
         return here.cloned();
     }
-    let endpoints: Vec<HandleEndpoint> = ns.endpoints.iter().filter_map(|e| e.parse().ok()).collect();
+    let endpoints: Vec<HandleEndpoint> =
+        ns.endpoints.iter().filter_map(|e| e.parse().ok()).collect();
     SiteInfo::from_endpoints(
         &endpoints,
         ns.version_id.min(u16::MAX.into()) as u16,

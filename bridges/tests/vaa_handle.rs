@@ -235,12 +235,8 @@ fn prefixes_carry_the_site_of_the_node_serving_them() {
         None,
         &["udp://198.51.100.9:2641", "tcp://198.51.100.9:3641"],
     );
-    let here = SiteInfo::from_endpoints(
-        &["tcp://192.0.2.1:2641".parse().unwrap()],
-        1,
-        "this node",
-    )
-    .unwrap();
+    let here = SiteInfo::from_endpoints(&["tcp://192.0.2.1:2641".parse().unwrap()], 1, "this node")
+        .unwrap();
     let b = HandleBridge;
     let site_of = |handle: &str| {
         let a = b.answer_with_site(

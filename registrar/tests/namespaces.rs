@@ -553,12 +553,19 @@ fn a_handle_prefix_delegation_names_the_handle_interfaces_of_the_node_serving_it
         let message =
             refusal(&chain.submit(&authority.kid(1), authority.key(1), delegate_at(&[bad])))
                 .to_string();
-        assert!(message.contains(rule), "{bad}: {message:?} should name {rule:?}");
+        assert!(
+            message.contains(rule),
+            "{bad}: {message:?} should name {rule:?}"
+        );
     }
     assert_included(&chain.submit(
         &authority.kid(1),
         authority.key(1),
-        delegate_at(&["tcp://198.51.100.7", "udp://[2001:db8::7]:3641", "http://198.51.100.7:8000"]),
+        delegate_at(&[
+            "tcp://198.51.100.7",
+            "udp://[2001:db8::7]:3641",
+            "http://198.51.100.7:8000",
+        ]),
     ));
     let ns: NamespaceRecord = get(&chain, &namespace_key(Kind::Handle, "88.200")).unwrap();
     let parsed: Vec<String> = ns
@@ -568,7 +575,11 @@ fn a_handle_prefix_delegation_names_the_handle_interfaces_of_the_node_serving_it
         .collect();
     assert_eq!(
         parsed,
-        ["tcp://198.51.100.7:2641", "udp://[2001:db8::7]:3641", "http://198.51.100.7:8000"]
+        [
+            "tcp://198.51.100.7:2641",
+            "udp://[2001:db8::7]:3641",
+            "http://198.51.100.7:8000"
+        ]
     );
     // Endpoints still mean nothing for the other kinds.
     let message = refusal(&chain.submit(

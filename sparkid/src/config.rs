@@ -473,10 +473,7 @@ impl HandleConfig {
     /// addresses the Handle listeners are bound to (`bound`, in order), leaving out wildcard
     /// addresses (`0.0.0.0`, `::`), which no client can connect to. The second list is those
     /// left out, for a warning.
-    pub fn site_endpoints(
-        &self,
-        bound: &[SocketAddr],
-    ) -> (Vec<HandleEndpoint>, Vec<SocketAddr>) {
+    pub fn site_endpoints(&self, bound: &[SocketAddr]) -> (Vec<HandleEndpoint>, Vec<SocketAddr>) {
         if !self.site_addresses.is_empty() {
             return (self.site_addresses.clone(), Vec::new());
         }
@@ -510,7 +507,11 @@ pub struct HandleArgs {
     pub handle_idis: Option<Listen>,
     /// A public Handle interface of this node for its HS_SITE, tcp://<IP>[:port] or udp://...
     /// (repeatable or comma-separated; TCP first) [default: the Handle listeners' addresses].
-    #[arg(long = "handle-site-address", env = "SPARKID_HANDLE_SITE_ADDRESSES", value_delimiter = ',')]
+    #[arg(
+        long = "handle-site-address",
+        env = "SPARKID_HANDLE_SITE_ADDRESSES",
+        value_delimiter = ','
+    )]
     pub handle_site_addresses: Vec<HandleEndpoint>,
 }
 
@@ -546,7 +547,10 @@ impl HandleArgs {
             handle_site_addresses
                 .iter()
                 .flatten()
-                .map(|a| a.parse::<HandleEndpoint>().map_err(|e| format!("handle_site_addresses: {e}")))
+                .map(|a| {
+                    a.parse::<HandleEndpoint>()
+                        .map_err(|e| format!("handle_site_addresses: {e}"))
+                })
                 .collect::<Result<Vec<_>, _>>()?
         } else {
             self.handle_site_addresses.clone()

@@ -386,7 +386,10 @@ mod tests {
             .map(|i| i.protocol)
             .collect();
         assert_eq!(protocols, [protocol::TCP, protocol::UDP, protocol::HTTP]);
-        assert_eq!(site.servers[1].ip(), "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            site.servers[1].ip(),
+            "2001:db8::1".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(
             site.first_address(protocol::TCP),
             Some("192.0.2.7:3641".parse().unwrap())
@@ -400,6 +403,7 @@ mod tests {
         let site =
             SiteInfo::from_endpoints(&endpoints(&["tcp://192.0.2.7:2641"]), 0x0102, "d").unwrap();
         let bytes = site.encode();
+        #[rustfmt::skip]
         let expected: Vec<u8> = [
             &[0, 1][..],                  // data format version 1
             &[2, 10],                     // protocol 2.10

@@ -1067,7 +1067,10 @@ mod tests {
         // Not configured: not supported, as before.
         let out = respond(&bytes, 0, |_| unreachable!()).unwrap();
         let m = decode_message(&out).unwrap();
-        assert_eq!(m.header.response_code, response_code::OPERATION_NOT_SUPPORTED);
+        assert_eq!(
+            m.header.response_code,
+            response_code::OPERATION_NOT_SUPPORTED
+        );
         // A handle length past the body: a protocol error.
         bytes[47] = 0xff;
         let out = respond_with_site(&bytes, 0, Some(&site), |_| unreachable!()).unwrap();

@@ -73,6 +73,13 @@ pub fn answer(ctx: &BridgeContext, bytes: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
+/// Whether `reply` answers a `GET_SITE_INFO` with the site (operation 2, response code 1).
+fn is_site_info(reply: &[u8]) -> bool {
+    let at = |i: usize| reply.get(i..i + 4);
+    at(20) == Some(&wire::opcode::GET_SITE_INFO.to_be_bytes()[..])
+        && at(24) == Some(&wire::response_code::SUCCESS.to_be_bytes()[..])
+}
+
 async fn answer_blocking(ctx: &Arc<BridgeContext>, bytes: Vec<u8>) -> Option<Vec<u8>> {
     let ctx = ctx.clone();
     // Ledger and cache reads block; keep them off the I/O threads.
@@ -157,15 +164,20 @@ fn serve(
             runtime.clone(),
             limits.clone(),
         );
+        let door = name.to_string();
         std::thread::Builder::new()
             .name(format!("{name}-udp-{i}"))
             .spawn(move || {
                 // Inside the runtime's context, should a read ever need it.
                 let _guard = runtime.enter();
-                udp_thread(&socket, &ctx, &limits)
+                udp_thread(&socket, &ctx, &limits, &door)
             })?;
     }
-    tokio::spawn(tcp_loop(tcp, ctx));
+    let door = Door {
+        name: name.to_string(),
+        metrics: limits.metrics.clone(),
+    };
+    tokio::spawn(tcp_loop(tcp, ctx, Arc::new(door)));
     info!(
         udp_rrl_rate = rrl.rate,
         udp_rrl_slip = rrl.slip,
@@ -175,13 +187,19 @@ fn serve(
     Ok(())
 }
 
+/// A door's name and counters, for its TCP connections.
+struct Door {
+    name: String,
+    metrics: UdpMetrics,
+}
+
 /// What bounds the UDP answers: the rate limiter (none: off) and the counters.
 struct UdpLimits {
     rrl: Option<ResponseRateLimiter>,
     metrics: UdpMetrics,
 }
 
-fn udp_thread(socket: &std::net::UdpSocket, ctx: &BridgeContext, limits: &UdpLimits) {
+fn udp_thread(socket: &std::net::UdpSocket, ctx: &BridgeContext, limits: &UdpLimits, door: &str) {
     let mut buf = vec![0u8; UDP_BUFFER];
     loop {
         let (n, peer) = match socket.recv_from(&mut buf) {
@@ -206,6 +224,9 @@ fn udp_thread(socket: &std::net::UdpSocket, ctx: &BridgeContext, limits: &UdpLim
             debug!(%peer, bytes = n, "handle udp: not a request, not answered");
             continue;
         };
+        if is_site_info(&reply) {
+            limits.metrics.handle_site_info(door, "udp");
+        }
         let datagram = if verdict == Verdict::Slip {
             wire::udp_truncated(&reply)
         } else {
@@ -221,7 +242,7 @@ fn udp_thread(socket: &std::net::UdpSocket, ctx: &BridgeContext, limits: &UdpLim
     }
 }
 
-async fn tcp_loop(listener: TcpListener, ctx: Arc<BridgeContext>) {
+async fn tcp_loop(listener: TcpListener, ctx: Arc<BridgeContext>, door: Arc<Door>) {
     let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -236,9 +257,9 @@ async fn tcp_loop(listener: TcpListener, ctx: Arc<BridgeContext>) {
             debug!(%peer, "handle tcp: too many connections");
             continue;
         };
-        let ctx = ctx.clone();
+        let (ctx, door) = (ctx.clone(), door.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, &ctx).await {
+            if let Err(e) = connection(stream, &ctx, &door).await {
                 debug!(%peer, error = %e, "handle tcp connection");
             }
             drop(permit);
@@ -247,7 +268,11 @@ async fn tcp_loop(listener: TcpListener, ctx: Arc<BridgeContext>) {
 }
 
 /// Serves one connection: envelope, message, answer, until the client closes or idles.
-async fn connection(mut stream: TcpStream, ctx: &Arc<BridgeContext>) -> std::io::Result<()> {
+async fn connection(
+    mut stream: TcpStream,
+    ctx: &Arc<BridgeContext>,
+    door: &Door,
+) -> std::io::Result<()> {
     loop {
         let mut envelope = [0u8; wire::ENVELOPE_LEN];
         match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut envelope)).await {
@@ -271,7 +296,12 @@ async fn connection(mut stream: TcpStream, ctx: &Arc<BridgeContext>) -> std::io:
         bytes.extend_from_slice(&envelope);
         bytes.extend_from_slice(&message);
         match answer_blocking(ctx, bytes).await {
-            Some(reply) => stream.write_all(&reply).await?,
+            Some(reply) => {
+                if is_site_info(&reply) {
+                    door.metrics.handle_site_info(&door.name, "tcp");
+                }
+                stream.write_all(&reply).await?
+            }
             None => return Ok(()),
         }
         if over {
