@@ -505,8 +505,8 @@ pub struct HandleArgs {
     /// 0.0.0.0:3641; or off [default: off].
     #[arg(long, env = "SPARKID_HANDLE_IDIS")]
     pub handle_idis: Option<Listen>,
-    /// A public Handle interface of this node for its HS_SITE, tcp://<IP>[:port] or udp://...
-    /// (repeatable or comma-separated; TCP first) [default: the Handle listeners' addresses].
+    /// A public Handle interface of this node for its HS_SITE, `tcp://<IP>[:port]` or `udp://…`
+    /// (repeatable or comma-separated; TCP first) \[default: the Handle listeners' addresses\].
     #[arg(
         long = "handle-site-address",
         env = "SPARKID_HANDLE_SITE_ADDRESSES",
@@ -771,6 +771,63 @@ mod tests {
             ..RrlArgs::default()
         };
         assert_eq!(flags.resolve(Some(50), None, None).rate, 0);
+    }
+
+    #[test]
+    fn handle_site_addresses_are_the_flag_then_the_file_then_the_bound_listeners() {
+        let file: FileConfig = toml::from_str(
+            "handle_idis = \"127.0.0.1:3641\"\nhandle_site_addresses = [\"tcp://192.0.2.5\"]",
+        )
+        .unwrap();
+        let resolve = |args: HandleArgs, file: &FileConfig| {
+            args.resolve_with_site(
+                file.handle,
+                file.public_url.clone(),
+                file.handle_idis,
+                file.handle_site_addresses.clone(),
+            )
+        };
+        let from_file = resolve(HandleArgs::default(), &file).unwrap();
+        assert_eq!(from_file.idis, Some("127.0.0.1:3641".parse().unwrap()));
+        let (endpoints, _) = from_file.site_endpoints(&["127.0.0.1:2641".parse().unwrap()]);
+        assert_eq!(
+            endpoints
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["tcp://192.0.2.5:2641"],
+            "the configured addresses, not the listeners'"
+        );
+        let flags = HandleArgs {
+            handle_idis: Some(Listen::Off),
+            handle_site_addresses: vec!["udp://192.0.2.6:9".parse().unwrap()],
+            ..HandleArgs::default()
+        };
+        let from_flags = resolve(flags, &file).unwrap();
+        assert_eq!(from_flags.idis, None);
+        assert_eq!(
+            from_flags.site_addresses[0].to_string(),
+            "udp://192.0.2.6:9"
+        );
+        // Neither: the bound listeners, TCP then UDP, wildcards left out.
+        let none = resolve(HandleArgs::default(), &FileConfig::default()).unwrap();
+        let (endpoints, wildcards) = none.site_endpoints(&[
+            "127.0.0.1:2641".parse().unwrap(),
+            "0.0.0.0:3641".parse().unwrap(),
+        ]);
+        assert_eq!(
+            endpoints
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["tcp://127.0.0.1:2641", "udp://127.0.0.1:2641"]
+        );
+        assert_eq!(wildcards, ["0.0.0.0:3641".parse::<SocketAddr>().unwrap()]);
+        // A file address that is not a Handle interface stops the daemon, naming the key.
+        let bad: FileConfig =
+            toml::from_str("handle_site_addresses = [\"tcp://node.example\"]").unwrap();
+        let e = resolve(HandleArgs::default(), &bad).unwrap_err();
+        assert!(e.contains("handle_site_addresses"), "{e}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::wire::{put_array, put_u32, Reader, WireError};
 
 /// The value type of a site description.
 pub const TYPE_SITE: &str = "HS_SITE";
-/// The site data format this server writes ([ERRATA]: the format version is 1).
+/// The site data format this server writes (CNRI's errata to RFC 3651: the format version is 1).
 pub const DATA_FORMAT_VERSION: u16 = 1;
 /// The most attributes, servers, or interfaces of one server, a decoded site may hold.
 pub const MAX_ENTRIES: usize = 1024;

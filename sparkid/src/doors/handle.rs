@@ -105,8 +105,8 @@ pub async fn start(
 }
 
 /// Binds UDP and TCP on `addr` (TCP first; with port 0, UDP takes the port TCP got), without
-/// serving yet: the daemon learns the bound addresses first, for its site ([`HandleSockets::
-/// serve`] then answers with it).
+/// serving yet: the daemon learns the bound addresses first, for its site
+/// ([`HandleSockets::serve`] then answers with it).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<HandleSockets> {
     let tcp = TcpListener::bind(addr).await?;
     let udp = std::net::UdpSocket::bind(tcp.local_addr()?)?;
