@@ -58,7 +58,9 @@ pub fn answer(ctx: &BridgeContext, bytes: &[u8]) -> Option<Vec<u8>> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs().min(u32::MAX.into()) as u32);
     let site = ctx.handle_site.as_deref();
-    let encoded = site.map(SiteInfo::encode);
+    // Encoded only for the one operation that sends it whole.
+    let asks_site = bytes.get(20..24) == Some(&wire::opcode::GET_SITE_INFO.to_be_bytes()[..]);
+    let encoded = site.filter(|_| asks_site).map(SiteInfo::encode);
     wire::respond_with_site(bytes, now, encoded.as_deref(), |request| {
         HandleBridge
             .answer_with_site(
