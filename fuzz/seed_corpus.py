@@ -76,6 +76,43 @@ for i, h in enumerate(HANDLES):
     write("dns_name_mapping", f"handle-{i}", h)
     write("handle_decode", f"resolve-{i}", handle_request(h))
 write("handle_decode", "resolve-url", handle_request("86.100.1/pump-7", ["URL", "HS_ADMIN"]))
+# IDIS discovery (spec/handle.md, "Discovery"): a bare prefix's HS_SITE, sites, endpoints and
+# GET_SITE_INFO requests.
+write("handle_decode", "resolve-bare-prefix-site", handle_request("88.100", ["HS_SITE"]))
+write("handle_site", "resolve-bare-prefix-site", handle_request("88.100", ["HS_SITE"]))
+for i, (ips, desc) in enumerate([
+    ([(bytes(12) + bytes([192, 0, 2, 7]), [(2, 1, 2641), (2, 0, 2641)])], b"sparkid"),
+    ([(bytes(12) + bytes([127, 0, 0, 1]), [(2, 1, 3641)]),
+      (bytes.fromhex("20010db8000000000000000000000007"), [(3, 0, 2641), (2, 2, 8000)])], b""),
+]):
+    site = struct.pack(">HBBHBB", 1, 2, 10, 1, 0x80, 2) + struct.pack(">I", 0)
+    site += struct.pack(">I", 1) + struct.pack(">I", 4) + b"desc" + struct.pack(">I", len(desc)) + desc
+    site += struct.pack(">I", len(ips))
+    for n, (addr, interfaces) in enumerate(ips):
+        site += struct.pack(">I", n + 1) + addr + struct.pack(">I", 0) + struct.pack(">I", len(interfaces))
+        for st, proto, port in interfaces:
+            site += struct.pack(">BBI", st, proto, port)
+    write("handle_site", f"site-{i}", site)
+for i, text in enumerate([
+    "tcp://192.0.2.7:2641,udp://192.0.2.7:2641",
+    "udp://[2001:db8::7]:3641,tcp://198.51.100.9,http://198.51.100.9:8000",
+    "https://[::1]:443/",
+]):
+    write("handle_site", f"endpoints-{i}", text)
+
+
+def site_info_request(handle=b"", op_flags=0):
+    """A GET_SITE_INFO request (OC 2): a generic request's handle."""
+    body = struct.pack(">I", len(handle)) + handle
+    header = struct.pack(">IIIBBHII", 2, 0, op_flags, 0xFF, 0xFF, 0, 1_700_000_000, len(body))
+    message = header + body + struct.pack(">I", 0)
+    envelope = bytes([2, 10, 0, 0]) + struct.pack(">IIII", 0, 9, 0, len(message))
+    return envelope + message
+
+
+write("handle_site", "get-site-info", site_info_request())
+write("handle_site", "get-site-info-digest", site_info_request(b"0.NA/88.100", 0x00800000))
+write("handle_decode", "get-site-info", site_info_request())
 for i, v in enumerate(VAAS):
     write("vaa_parse", f"spec-{i}", v)
     write("dns_name_mapping", f"vaa-{i}", v)

@@ -343,10 +343,14 @@ fn native_resolution_over_udp_and_tcp() {
     assert_eq!(r.code, 200);
     let r = resolve_udp(&w, 13, "86.100/pump-7", &[77], &[]);
     assert_eq!(r.code, 200);
-    for bad in ["no-slash", "86..100/x", "bid/not-a-bid"] {
+    for bad in ["no..slash", "86..100/x", "bid/not-a-bid"] {
         let r = resolve_udp(&w, 14, bad, &[], &[]);
         assert_eq!(r.code, 102, "{bad}: {}", error_message(&r.body));
     }
+    // A bare prefix names the prefix (IDIS discovery, tests/handle_idis.rs): not delegated
+    // here, not found.
+    let r = resolve_udp(&w, 14, "no-slash", &[], &[]);
+    assert_eq!(r.code, 100, "{}", error_message(&r.body));
     let r = resolve_udp(&w, 15, "99.999/x", &[], &[]);
     assert_eq!(r.code, 100, "a prefix not delegated here");
 

@@ -88,7 +88,7 @@ check("DID as a handle", client.get_value_from_handle(did_handle, "DID") == did,
 # The same status mapping seen without pyhandle.
 r = requests.get(f"{base}/api/handles/{prefix}/no-such-item")
 check("raw 404", r.status_code == 404 and r.json() == {"responseCode": 100, "handle": f"{prefix}/no-such-item", "message": r.json().get("message")}, r.text)
-r = requests.get(f"{base}/api/handles/noslash")
+r = requests.get(f"{base}/api/handles/no..slash")
 check("raw 400", r.status_code == 400 and r.json()["responseCode"] == 102, r.text)
 check("content type", r.headers["content-type"].startswith("application/json"), r.headers)
 

@@ -1,18 +1,22 @@
-//! The Handle bridge: handles bound on the ledger, prefix handles (`0.NA/<prefix>`) and DIDs
-//! read as handle records (`bid/<address>`), rendered as handle values for the native
-//! protocol ([`wire`]) and the REST API ([`rest_json`]). The mapping is `spec/handle.md`.
+//! The Handle bridge: handles bound on the ledger, prefix handles (`0.NA/<prefix>`, and the bare
+//! prefix as the IDIS SDK asks for it) and DIDs read as handle records (`bid/<address>`),
+//! rendered as handle values for the native protocol ([`wire`]) and the REST API
+//! ([`rest_json`]). A prefix's record carries the `HS_SITE` ([`site`]) of the node serving it.
+//! The mapping is `spec/handle.md`.
 
+pub mod site;
 pub mod wire;
 
 use serde_json::{json, Value};
 use sparkid_bid::Bid;
 use sparkid_registrar::namespace::{
-    binding_key, namespace_key, normalize_identifier, normalize_namespace, BindingRecord, Kind,
-    NamespaceRecord,
+    binding_key, namespace_key, normalize_identifier, normalize_namespace, BindingRecord,
+    HandleEndpoint, Kind, NamespaceRecord,
 };
 use sparkid_registrar::{did_key, DidRecord};
 
 use crate::bridge::{read, Bridge, BridgeError, RecordSource};
+use site::SiteInfo;
 use wire::{response_code, HandleValue};
 
 /// The prefix of prefix handles.
@@ -32,6 +36,8 @@ pub const INDEX_DID: u32 = 2;
 pub const INDEX_DOCUMENT: u32 = 3;
 /// Index of the DID's metadata.
 pub const INDEX_METADATA: u32 = 4;
+/// Index of a prefix's `HS_SITE` value: the site of the node serving it.
+pub const INDEX_SITE: u32 = 5;
 /// Index of the first service endpoint; services take 10 to 99.
 pub const FIRST_SERVICE_INDEX: u32 = 10;
 /// The most service endpoints rendered as values.
@@ -71,7 +77,8 @@ impl Bridge for HandleBridge {
 pub enum HandleName {
     /// A handle that bindings may name, canonical (lower-case).
     Bound(String),
-    /// `0.NA/<prefix>`: a delegated prefix, canonical.
+    /// `0.NA/<prefix>`, or the bare `<prefix>` (the IDIS SDK's discovery form): a delegated
+    /// prefix, canonical.
     Prefix(String),
     /// `bid[.<ac>]/<address>`: the record of a DID.
     Did(String),
@@ -94,9 +101,14 @@ pub fn parse_handle(handle: &str) -> Result<HandleName, BridgeError> {
         )));
     }
     let Some((prefix, suffix)) = handle.split_once('/') else {
-        return Err(invalid(format!(
-            "{handle:?}: a handle is <prefix>/<suffix>"
-        )));
+        // A bare prefix names the prefix, as the IDIS SDK resolves it to find its node.
+        return normalize_namespace(Kind::Handle, handle)
+            .map(HandleName::Prefix)
+            .map_err(|e| {
+                invalid(format!(
+                    "{handle:?}: a handle is <prefix>/<suffix>, or a bare prefix: {e}"
+                ))
+            });
     };
     if prefix.eq_ignore_ascii_case(NA_PREFIX) {
         return normalize_namespace(Kind::Handle, suffix)
@@ -298,16 +310,18 @@ impl HandleBridge {
         name: &HandleName,
         base_url: &str,
     ) -> Result<Option<Vec<HandleValue>>, BridgeError> {
-        self.candidates(source, name, base_url, true)
+        self.candidates(source, name, base_url, None, true)
     }
 
     /// The record of a parsed handle; without `with_record`, a bound handle's values stop at
-    /// the URL and the DID (the DID's own record is not read).
+    /// the URL and the DID (the DID's own record is not read). `site` is this node's, for the
+    /// prefixes it serves itself.
     fn candidates(
         &self,
         source: &dyn RecordSource,
         name: &HandleName,
         base_url: &str,
+        site: Option<&SiteInfo>,
         with_record: bool,
     ) -> Result<Option<Vec<HandleValue>>, BridgeError> {
         match name {
@@ -339,7 +353,7 @@ impl HandleBridge {
                     "versionId": ns.version_id.to_string(),
                     "height": ns.height,
                 });
-                Ok(Some(vec![
+                let mut values = vec![
                     HandleValue::new(
                         INDEX_URL,
                         TYPE_URL,
@@ -355,7 +369,17 @@ impl HandleBridge {
                         stamp,
                         VALUE_TTL,
                     ),
-                ]))
+                ];
+                if let Some(site) = prefix_site(&ns, site) {
+                    values.push(HandleValue::new(
+                        INDEX_SITE,
+                        site::TYPE_SITE,
+                        site.encode(),
+                        stamp,
+                        VALUE_TTL,
+                    ));
+                }
+                Ok(Some(values))
             }
             HandleName::Did(did) => {
                 let Ok(bid) = did.parse::<Bid>() else {
@@ -371,7 +395,8 @@ impl HandleBridge {
     }
 
     /// Resolves a handle as either door receives it (bytes that should be UTF-8), with index
-    /// and type filters.
+    /// and type filters, on a node whose site is not known (prefixes it serves carry no
+    /// `HS_SITE`): [`HandleBridge::answer_with_site`] without a site.
     pub fn answer<T: AsRef<[u8]>>(
         &self,
         source: &dyn RecordSource,
@@ -379,6 +404,21 @@ impl HandleBridge {
         indexes: &[u32],
         types: &[T],
         base_url: &str,
+    ) -> HandleAnswer {
+        self.answer_with_site(source, handle, indexes, types, base_url, None)
+    }
+
+    /// Resolves a handle as either door receives it (bytes that should be UTF-8), with index
+    /// and type filters. `site` is this node's: the `HS_SITE` of the prefixes this chain
+    /// serves itself (a prefix delegated with endpoints names another node's).
+    pub fn answer_with_site<T: AsRef<[u8]>>(
+        &self,
+        source: &dyn RecordSource,
+        handle: &[u8],
+        indexes: &[u32],
+        types: &[T],
+        base_url: &str,
+        site: Option<&SiteInfo>,
     ) -> HandleAnswer {
         let Ok(text) = std::str::from_utf8(handle) else {
             return HandleAnswer::error(response_code::INVALID_HANDLE, "a handle is UTF-8");
@@ -395,7 +435,7 @@ impl HandleBridge {
                     .iter()
                     .any(|actual| type_matches(t.as_ref(), actual.as_bytes()))
             });
-        match self.candidates(source, &name, base_url, with_record) {
+        match self.candidates(source, &name, base_url, site, with_record) {
             Err(e) => HandleAnswer::error(response_code::ERROR, e.to_string()),
             Ok(None) => HandleAnswer::error(
                 response_code::HANDLE_NOT_FOUND,
@@ -418,6 +458,22 @@ impl HandleBridge {
             }
         }
     }
+}
+
+/// The site serving a delegated prefix: the node its delegation's endpoints name, else this
+/// node's (`here`). Endpoints that do not parse (none should: the registrar checks them) are
+/// skipped.
+fn prefix_site(ns: &NamespaceRecord, here: Option<&SiteInfo>) -> Option<SiteInfo> {
+    if ns.endpoints.is_empty() {
+        return here.cloned();
+    }
+    let endpoints: Vec<HandleEndpoint> =
+        ns.endpoints.iter().filter_map(|e| e.parse().ok()).collect();
+    SiteInfo::from_endpoints(
+        &endpoints,
+        ns.version_id.min(u16::MAX.into()) as u16,
+        &format!("prefix {} (delegated to another node)", ns.namespace),
+    )
 }
 
 /// A value as Handle.Net's REST API writes it.
@@ -550,8 +606,14 @@ mod tests {
             parse_handle("bidx/a").unwrap(),
             HandleName::Bound("bidx/a".into())
         );
+        assert_eq!(
+            parse_handle("88.100").unwrap(),
+            HandleName::Prefix("88.100".into()),
+            "a bare prefix names the prefix (IDIS discovery)"
+        );
         for bad in [
-            "86.100",
+            "86..1",
+            "bid",
             "86..1/x",
             "/x",
             "0.NA/8 6",

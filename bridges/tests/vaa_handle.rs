@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use sparkid_bid::{Bid, PrivateKey};
-use sparkid_bridges::handle::{wire::response_code, HandleBridge};
+use sparkid_bridges::handle::site::{protocol, SiteInfo};
+use sparkid_bridges::handle::{wire::response_code, HandleBridge, INDEX_SITE};
 use sparkid_bridges::vaa::{VaaBridge, VaaOutcome};
 use sparkid_bridges::{BridgeError, Bridges, RecordSource};
 use sparkid_registrar::namespace::{alias_key, binding_key, namespace_key, Kind};
@@ -187,7 +188,8 @@ fn handles_render_did_records_and_map_codes() {
             "bid/ef18F9AVK4SQLZPRrPkrVWwp9kbpdXHx",
             response_code::HANDLE_NOT_FOUND,
         ),
-        ("86.100", response_code::INVALID_HANDLE),
+        ("86.101", response_code::HANDLE_NOT_FOUND),
+        ("86..100", response_code::INVALID_HANDLE),
     ] {
         assert_eq!(
             b.answer(&s, h.as_bytes(), &[], none, "http://r").code,
@@ -219,4 +221,60 @@ fn handles_render_did_records_and_map_codes() {
         ["vaa:VAA129", "hdl:86.100/live"]
     );
     assert!(Bridges::standard().aliases(&s, &owner).unwrap().is_empty());
+}
+
+#[test]
+fn prefixes_carry_the_site_of_the_node_serving_them() {
+    let mut s = Source::default();
+    let owner = s.did(false);
+    s.namespace(Kind::Handle, "88.100", &owner, None, &[]);
+    s.namespace(
+        Kind::Handle,
+        "88.200",
+        &owner,
+        None,
+        &["udp://198.51.100.9:2641", "tcp://198.51.100.9:3641"],
+    );
+    let here = SiteInfo::from_endpoints(&["tcp://192.0.2.1:2641".parse().unwrap()], 1, "this node")
+        .unwrap();
+    let b = HandleBridge;
+    let site_of = |handle: &str| {
+        let a = b.answer_with_site(
+            &s,
+            handle.as_bytes(),
+            &[],
+            &["HS_SITE"],
+            "http://r",
+            Some(&here),
+        );
+        assert_eq!(a.code, response_code::SUCCESS, "{handle}: {:?}", a.message);
+        assert_eq!(a.values.len(), 1, "{handle}");
+        assert_eq!(a.values[0].index, INDEX_SITE);
+        SiteInfo::decode(&a.values[0].data).unwrap()
+    };
+    // Served here: this node's site, for the bare prefix and its prefix handle alike.
+    assert_eq!(site_of("88.100"), here);
+    assert_eq!(site_of("0.NA/88.100"), here);
+    // Delegated to another node: that node's, TCP first.
+    let there = site_of("88.200");
+    assert_eq!(
+        there.first_address(protocol::TCP),
+        Some("198.51.100.9:3641".parse().unwrap())
+    );
+    assert_eq!(site_of("0.na/88.200"), there);
+    // Without a site of its own, a node's prefixes carry none (the others still do).
+    let a = b.answer(&s, b"88.100", &[], &["HS_SITE"], "http://r");
+    assert_eq!(a.code, response_code::VALUES_NOT_FOUND);
+    let a = b.answer(&s, b"88.200", &[], &["HS_SITE"], "http://r");
+    assert_eq!(a.code, response_code::SUCCESS);
+    // Not delegated, or not a prefix.
+    for (h, code) in [
+        ("88.300", response_code::HANDLE_NOT_FOUND),
+        ("88.100.1", response_code::HANDLE_NOT_FOUND),
+        ("88..100", response_code::INVALID_HANDLE),
+        ("bid", response_code::INVALID_HANDLE),
+    ] {
+        let a = b.answer_with_site(&s, h.as_bytes(), &[], &["HS_SITE"], "http://r", Some(&here));
+        assert_eq!(a.code, code, "{h}");
+    }
 }

@@ -41,6 +41,98 @@ pub const MAX_ENDPOINTS: usize = 8;
 /// The longest endpoint URL.
 pub const MAX_ENDPOINT_LEN: usize = 512;
 
+/// The port of the Handle protocol over UDP and TCP when an endpoint names none (Handle.Net's
+/// `DEFAULT_TCP_UDP_PORT`).
+pub const HANDLE_DEFAULT_PORT: u16 = 2641;
+
+/// How a Handle interface is reached: the protocol of an `HS_SITE` interface
+/// (`spec/handle.md`). Ordered as discovery prefers them: the IDIS SDK speaks TCP only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HandleTransport {
+    /// The Handle protocol over TCP.
+    Tcp,
+    /// The Handle protocol over UDP.
+    Udp,
+    /// Handle messages tunnelled in HTTP POSTs.
+    Http,
+    /// Handle messages tunnelled in HTTPS POSTs.
+    Https,
+}
+
+impl HandleTransport {
+    /// The URI scheme that names it in an endpoint.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            HandleTransport::Tcp => "tcp",
+            HandleTransport::Udp => "udp",
+            HandleTransport::Http => "http",
+            HandleTransport::Https => "https",
+        }
+    }
+}
+
+/// Where a node answers the Handle protocol: `<tcp|udp|http|https>://<IP>[:<port>]`, as a
+/// Handle-prefix delegation's endpoints and the daemon's `handle_site_addresses` name it.
+///
+/// The host is an IP literal (IPv6 in brackets) because an `HS_SITE` value carries a 16-byte
+/// address, never a name: resolving a name here would make a record's meaning depend on the
+/// resolver. TCP and UDP default to port 2641; HTTP and HTTPS name theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HandleEndpoint {
+    /// The transport.
+    pub transport: HandleTransport,
+    /// The address and port.
+    pub address: std::net::SocketAddr,
+}
+
+impl std::fmt::Display for HandleEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}", self.transport.scheme(), self.address)
+    }
+}
+
+impl std::str::FromStr for HandleEndpoint {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<HandleEndpoint, String> {
+        let shown = || text.chars().take(80).collect::<String>();
+        let rule = "a Handle interface is <tcp|udp|http|https>://<IP address>[:<port>] \
+                    (an IPv6 address in brackets; http and https name their port)";
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| format!("endpoint {:?}: {rule}", shown()))?;
+        let transport = match scheme.to_ascii_lowercase().as_str() {
+            "tcp" => HandleTransport::Tcp,
+            "udp" => HandleTransport::Udp,
+            "http" => HandleTransport::Http,
+            "https" => HandleTransport::Https,
+            _ => return Err(format!("endpoint {:?}: {rule}", shown())),
+        };
+        let host = rest.strip_suffix('/').unwrap_or(rest);
+        let address = match host.parse::<std::net::SocketAddr>() {
+            Ok(a) => a,
+            Err(_) if matches!(transport, HandleTransport::Tcp | HandleTransport::Udp) => {
+                let bare = host
+                    .strip_prefix('[')
+                    .and_then(|h| h.strip_suffix(']'))
+                    .unwrap_or(host);
+                let ip = bare
+                    .parse::<std::net::IpAddr>()
+                    .map_err(|_| format!("endpoint {:?}: {rule}", shown()))?;
+                if ip.is_ipv6() && !host.starts_with('[') {
+                    return Err(format!("endpoint {:?}: {rule}", shown()));
+                }
+                std::net::SocketAddr::new(ip, HANDLE_DEFAULT_PORT)
+            }
+            Err(_) => return Err(format!("endpoint {:?}: {rule}", shown())),
+        };
+        if address.port() == 0 {
+            return Err(format!("endpoint {:?}: port 0 is not a port", shown()));
+        }
+        Ok(HandleEndpoint { transport, address })
+    }
+}
+
 /// The canonical form of a namespace of `kind`, or why it is malformed. Handles and DNS names
 /// are case-insensitive and stored lower-case; VAA codes are upper-case by definition.
 pub fn normalize_namespace(kind: Kind, namespace: &str) -> Result<String, NameError> {
@@ -220,7 +312,9 @@ pub struct NamespaceRecord {
     /// Where its items live: `main`, or the AC code of a sub-chain (VAA prefixes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain: Option<String>,
-    /// Resolver endpoints (AC codes: where the sub-chain is resolved).
+    /// Resolver endpoints: for an AC code, where the sub-chain is resolved (http(s) URLs); for a
+    /// Handle prefix, the Handle interfaces of the node that serves it ([`HandleEndpoint`]s),
+    /// which its `HS_SITE` value names. None for a Handle prefix: this chain's nodes serve it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<String>,
     /// When first delegated (block time).
@@ -671,15 +765,28 @@ fn json<T: Serialize>(record: &T) -> String {
 }
 
 fn check_endpoints(kind: Kind, endpoints: &[String]) -> Result<(), OperationError> {
-    if kind != Kind::Ac && !endpoints.is_empty() {
+    if !matches!(kind, Kind::Ac | Kind::Handle) && !endpoints.is_empty() {
         return Err(OperationError::Malformed(
-            "endpoints apply to AC-code delegations only".into(),
+            "endpoints apply to AC-code and Handle-prefix delegations only".into(),
         ));
     }
     if endpoints.len() > MAX_ENDPOINTS {
         return Err(OperationError::Malformed(format!(
             "at most {MAX_ENDPOINTS} endpoints"
         )));
+    }
+    if kind == Kind::Handle {
+        for e in endpoints {
+            if e.len() > MAX_ENDPOINT_LEN {
+                return Err(OperationError::Malformed(format!(
+                    "endpoint {:?}… is over {MAX_ENDPOINT_LEN} characters",
+                    e.chars().take(80).collect::<String>()
+                )));
+            }
+            e.parse::<HandleEndpoint>()
+                .map_err(OperationError::Malformed)?;
+        }
+        return Ok(());
     }
     for e in endpoints {
         let ok = e.len() <= MAX_ENDPOINT_LEN

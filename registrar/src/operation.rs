@@ -86,7 +86,8 @@ pub enum Operation {
         /// VAA prefixes: the chain that holds its items, `main` (the default) or an AC code.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         chain: Option<String>,
-        /// AC codes: the sub-chain's resolver endpoints.
+        /// AC codes: the sub-chain's resolver endpoints; Handle prefixes: the Handle interfaces
+        /// of the node serving the prefix, when it is not this chain's.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         endpoints: Vec<String>,
     },

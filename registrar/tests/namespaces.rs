@@ -7,8 +7,8 @@ mod common;
 use common::*;
 use sparkid_ledger::verify_chain;
 use sparkid_registrar::namespace::{
-    alias_key, binding_key, namespace_key, AliasRecord, BindingRecord, Kind, NameError,
-    NamespaceRecord,
+    alias_key, binding_key, namespace_key, AliasRecord, BindingRecord, HandleEndpoint, Kind,
+    NameError, NamespaceRecord,
 };
 use sparkid_registrar::{BidStateMachine, Operation, OperationError};
 
@@ -529,4 +529,70 @@ fn the_owner_anchors_certified_sub_chain_headers_that_only_move_forward() {
         .unwrap_err()
         .contains("not the anchored block"));
     verify_chain(&chain.ledger, &chain.machine).unwrap();
+}
+
+#[test]
+fn a_handle_prefix_delegation_names_the_handle_interfaces_of_the_node_serving_it() {
+    let authority = Identity::new(2);
+    let owner = Identity::new(2);
+    let mut chain = chain_with(&authority, &[&owner]);
+    let delegate_at = |endpoints: &[&str]| Operation::Delegate {
+        kind: Kind::Handle,
+        namespace: "88.200".into(),
+        owner: owner.did.clone(),
+        chain: None,
+        endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+    };
+    for (bad, rule) in [
+        ("tcp://node.example:2641", "IP address"),
+        ("ftp://198.51.100.7:21", "tcp|udp|http|https"),
+        ("http://198.51.100.7", "IP address"),
+        ("tcp://::1", "IP address"),
+        ("udp://198.51.100.7:0", "port 0"),
+    ] {
+        let message =
+            refusal(&chain.submit(&authority.kid(1), authority.key(1), delegate_at(&[bad])))
+                .to_string();
+        assert!(
+            message.contains(rule),
+            "{bad}: {message:?} should name {rule:?}"
+        );
+    }
+    assert_included(&chain.submit(
+        &authority.kid(1),
+        authority.key(1),
+        delegate_at(&[
+            "tcp://198.51.100.7",
+            "udp://[2001:db8::7]:3641",
+            "http://198.51.100.7:8000",
+        ]),
+    ));
+    let ns: NamespaceRecord = get(&chain, &namespace_key(Kind::Handle, "88.200")).unwrap();
+    let parsed: Vec<String> = ns
+        .endpoints
+        .iter()
+        .map(|e| e.parse::<HandleEndpoint>().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        parsed,
+        [
+            "tcp://198.51.100.7:2641",
+            "udp://[2001:db8::7]:3641",
+            "http://198.51.100.7:8000"
+        ]
+    );
+    // Endpoints still mean nothing for the other kinds.
+    let message = refusal(&chain.submit(
+        &authority.kid(1),
+        authority.key(1),
+        Operation::Delegate {
+            kind: Kind::Dns,
+            namespace: "example.org".into(),
+            owner: owner.did.clone(),
+            chain: None,
+            endpoints: vec!["tcp://198.51.100.7".into()],
+        },
+    ))
+    .to_string();
+    assert!(message.contains("AC-code and Handle-prefix"), "{message}");
 }

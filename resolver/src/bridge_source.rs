@@ -29,6 +29,9 @@ pub struct BridgeContext {
     /// The sub-chains this daemon hosts (AC code, records), where VAA company prefixes that
     /// name them are resolved.
     pub subchains: Vec<(String, Records)>,
+    /// This daemon's Handle site (its public Handle interfaces): the `HS_SITE` of the prefixes
+    /// it serves and the answer to `GET_SITE_INFO`; none when its addresses are not known.
+    pub handle_site: Option<Arc<sparkid_bridges::handle::site::SiteInfo>>,
 }
 
 impl BridgeContext {
@@ -43,6 +46,7 @@ impl BridgeContext {
             base_url: base_url.trim_end_matches('/').to_string(),
             chain,
             subchains: Vec::new(),
+            handle_site: None,
         }
     }
 

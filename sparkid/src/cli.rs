@@ -122,7 +122,9 @@ enum NamespaceCommand {
         /// VAA prefixes: the chain holding the items (main or an AC code).
         #[arg(long)]
         chain: Option<String>,
-        /// AC codes: a resolver endpoint of the sub-chain (repeatable).
+        /// AC codes: a resolver endpoint of the sub-chain (repeatable). Handle prefixes served
+        /// by another node: its Handle interfaces, `tcp://<IP>[:port]`, `udp://…`, `http://…`
+        /// (repeatable; TCP first).
         #[arg(long = "endpoint-url")]
         endpoints: Vec<String>,
     },
@@ -548,7 +550,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .resolve(file.cache_bytes, file.redis_url, file.cache_ttl_max)
         },
         ledger: args.ledger.resolve(file.ledger_cache_mb),
-        handle: args.handle.resolve(file.handle, file.public_url),
+        handle: args
+            .handle
+            .resolve_with_site(
+                file.handle,
+                file.public_url,
+                file.handle_idis,
+                file.handle_site_addresses,
+            )
+            .map_err(|e| anyhow!(e))?,
         dns: args
             .dns
             .resolve(file.dns, file.service_zone, file.dns_nameservers),
@@ -592,6 +602,9 @@ fn refuse_implicit_dev_off_loopback(config: &ServeConfig) -> anyhow::Result<()> 
     let mut doors = vec![("HTTP", config.http)];
     if let Some(addr) = config.handle.listen_addr(config.http) {
         doors.push(("Handle", addr));
+    }
+    if let Some(addr) = config.handle.idis {
+        doors.push(("Handle IDIS", addr));
     }
     if let Some(addr) = config.dns.listen {
         doors.push(("DNS", addr));

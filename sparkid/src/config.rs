@@ -8,6 +8,7 @@ pub use sparkid_resolver::cache::CacheConfig;
 pub use sparkid_resolver::drivers::DriverConfig;
 
 pub use crate::doors::rrl::RrlConfig;
+use sparkid_registrar::namespace::{HandleEndpoint, HandleTransport};
 use thiserror::Error;
 
 /// The default data directory.
@@ -56,6 +57,13 @@ pub struct FileConfig {
     pub ledger_cache_mb: Option<u64>,
     /// Handle native protocol (UDP and TCP) listen address, or `off`.
     pub handle: Option<Listen>,
+    /// A second Handle listener (UDP and TCP), on the IDIS SDK's port 3641 for instance, or
+    /// `off` (the default).
+    pub handle_idis: Option<Listen>,
+    /// This node's public Handle interfaces, `tcp://<IP>[:port]`, `udp://…` (TCP first), named
+    /// in the `HS_SITE` of the prefixes it serves and in its `GET_SITE_INFO` answer \[default:
+    /// the Handle listeners' TCP and UDP addresses, unless they are wildcards\].
+    pub handle_site_addresses: Option<Vec<String>>,
     /// This daemon's public base URL, for the URLs the bridges hand out.
     pub public_url: Option<String>,
     /// DNS door (UDP and TCP) listen address, or `off` (the default).
@@ -437,6 +445,11 @@ pub struct HandleConfig {
     pub listen: Option<Listen>,
     /// The public base URL; none: `http://<http address>`.
     pub public_url: Option<String>,
+    /// The IDIS listener (a second Handle listener, e.g. on port 3641); none: off.
+    pub idis: Option<SocketAddr>,
+    /// This node's public Handle interfaces, for its `HS_SITE`; empty: the listeners' bound
+    /// addresses ([`HandleConfig::site_endpoints`]).
+    pub site_addresses: Vec<HandleEndpoint>,
 }
 
 impl HandleConfig {
@@ -455,6 +468,27 @@ impl HandleConfig {
             .clone()
             .unwrap_or_else(|| format!("http://{http}"))
     }
+
+    /// The interfaces this node's `HS_SITE` names: the configured ones, else the TCP and UDP
+    /// addresses the Handle listeners are bound to (`bound`, in order), leaving out wildcard
+    /// addresses (`0.0.0.0`, `::`), which no client can connect to. The second list is those
+    /// left out, for a warning.
+    pub fn site_endpoints(&self, bound: &[SocketAddr]) -> (Vec<HandleEndpoint>, Vec<SocketAddr>) {
+        if !self.site_addresses.is_empty() {
+            return (self.site_addresses.clone(), Vec::new());
+        }
+        let (usable, wildcards): (Vec<SocketAddr>, Vec<SocketAddr>) =
+            bound.iter().partition(|a| !a.ip().is_unspecified());
+        let endpoints = [HandleTransport::Tcp, HandleTransport::Udp]
+            .into_iter()
+            .flat_map(|transport| {
+                usable
+                    .iter()
+                    .map(move |&address| HandleEndpoint { transport, address })
+            })
+            .collect();
+        (endpoints, wildcards)
+    }
 }
 
 /// The Handle flags of `sparkid serve` (each also an environment variable).
@@ -467,6 +501,18 @@ pub struct HandleArgs {
     /// This daemon's public base URL, for the URLs bridges hand out \[default: `http://<http>`\].
     #[arg(long, env = "SPARKID_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// A second Handle listener (UDP and TCP) for IDIS clients, whose SDK asks port 3641, e.g.
+    /// 0.0.0.0:3641; or off [default: off].
+    #[arg(long, env = "SPARKID_HANDLE_IDIS")]
+    pub handle_idis: Option<Listen>,
+    /// A public Handle interface of this node for its HS_SITE, `tcp://<IP>[:port]` or `udp://…`
+    /// (repeatable or comma-separated; TCP first) \[default: the Handle listeners' addresses\].
+    #[arg(
+        long = "handle-site-address",
+        env = "SPARKID_HANDLE_SITE_ADDRESSES",
+        value_delimiter = ','
+    )]
+    pub handle_site_addresses: Vec<HandleEndpoint>,
 }
 
 impl HandleArgs {
@@ -478,7 +524,42 @@ impl HandleArgs {
                 .public_url
                 .or(public_url)
                 .filter(|u| !u.trim().is_empty()),
+            idis: None,
+            site_addresses: Vec::new(),
         }
+    }
+
+    /// [`HandleArgs::resolve`], with the IDIS listener and the site addresses: flags (and
+    /// environment) over the file's `handle_idis` and `handle_site_addresses`. Fails on a site
+    /// address that is not a Handle interface.
+    pub fn resolve_with_site(
+        self,
+        handle: Option<Listen>,
+        public_url: Option<String>,
+        handle_idis: Option<Listen>,
+        handle_site_addresses: Option<Vec<String>>,
+    ) -> Result<HandleConfig, String> {
+        let idis = match self.handle_idis.or(handle_idis) {
+            Some(Listen::At(addr)) => Some(addr),
+            Some(Listen::Off) | None => None,
+        };
+        let site_addresses = if self.handle_site_addresses.is_empty() {
+            handle_site_addresses
+                .iter()
+                .flatten()
+                .map(|a| {
+                    a.parse::<HandleEndpoint>()
+                        .map_err(|e| format!("handle_site_addresses: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            self.handle_site_addresses.clone()
+        };
+        Ok(HandleConfig {
+            idis,
+            site_addresses,
+            ..self.resolve(handle, public_url)
+        })
     }
 }
 
@@ -690,6 +771,63 @@ mod tests {
             ..RrlArgs::default()
         };
         assert_eq!(flags.resolve(Some(50), None, None).rate, 0);
+    }
+
+    #[test]
+    fn handle_site_addresses_are_the_flag_then_the_file_then_the_bound_listeners() {
+        let file: FileConfig = toml::from_str(
+            "handle_idis = \"127.0.0.1:3641\"\nhandle_site_addresses = [\"tcp://192.0.2.5\"]",
+        )
+        .unwrap();
+        let resolve = |args: HandleArgs, file: &FileConfig| {
+            args.resolve_with_site(
+                file.handle,
+                file.public_url.clone(),
+                file.handle_idis,
+                file.handle_site_addresses.clone(),
+            )
+        };
+        let from_file = resolve(HandleArgs::default(), &file).unwrap();
+        assert_eq!(from_file.idis, Some("127.0.0.1:3641".parse().unwrap()));
+        let (endpoints, _) = from_file.site_endpoints(&["127.0.0.1:2641".parse().unwrap()]);
+        assert_eq!(
+            endpoints
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["tcp://192.0.2.5:2641"],
+            "the configured addresses, not the listeners'"
+        );
+        let flags = HandleArgs {
+            handle_idis: Some(Listen::Off),
+            handle_site_addresses: vec!["udp://192.0.2.6:9".parse().unwrap()],
+            ..HandleArgs::default()
+        };
+        let from_flags = resolve(flags, &file).unwrap();
+        assert_eq!(from_flags.idis, None);
+        assert_eq!(
+            from_flags.site_addresses[0].to_string(),
+            "udp://192.0.2.6:9"
+        );
+        // Neither: the bound listeners, TCP then UDP, wildcards left out.
+        let none = resolve(HandleArgs::default(), &FileConfig::default()).unwrap();
+        let (endpoints, wildcards) = none.site_endpoints(&[
+            "127.0.0.1:2641".parse().unwrap(),
+            "0.0.0.0:3641".parse().unwrap(),
+        ]);
+        assert_eq!(
+            endpoints
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["tcp://127.0.0.1:2641", "udp://127.0.0.1:2641"]
+        );
+        assert_eq!(wildcards, ["0.0.0.0:3641".parse::<SocketAddr>().unwrap()]);
+        // A file address that is not a Handle interface stops the daemon, naming the key.
+        let bad: FileConfig =
+            toml::from_str("handle_site_addresses = [\"tcp://node.example\"]").unwrap();
+        let e = resolve(HandleArgs::default(), &bad).unwrap_err();
+        assert!(e.contains("handle_site_addresses"), "{e}");
     }
 
     #[test]

@@ -65,11 +65,13 @@ pub struct Metrics {
 }
 
 /// The UDP doors' counters: what response-rate limiting held back, and the Handle answers
-/// that went out truncated. Cheap to clone (the counters are shared).
+/// that went out truncated; and the Handle doors' site-info answers (IDIS discovery, UDP or
+/// TCP). Cheap to clone (the counters are shared).
 #[derive(Clone)]
 pub struct UdpMetrics {
     rrl: IntCounterVec,
     handle_truncated: IntCounterVec,
+    handle_site_info: IntCounterVec,
 }
 
 impl UdpMetrics {
@@ -88,17 +90,37 @@ impl UdpMetrics {
             ),
             &["reason"],
         )?;
+        let handle_site_info = IntCounterVec::new(
+            Opts::new(
+                "sparkid_handle_site_info_total",
+                "Handle GET_SITE_INFO requests answered with this node's site, by door (handle, \
+                 handle-idis) and transport (udp, tcp).",
+            ),
+            &["door", "transport"],
+        )?;
         registry.register(Box::new(rrl.clone()))?;
         registry.register(Box::new(handle_truncated.clone()))?;
+        registry.register(Box::new(handle_site_info.clone()))?;
         Ok(UdpMetrics {
             rrl,
             handle_truncated,
+            handle_site_info,
         })
     }
 
     /// Counts one answer of `door` dropped or slipped (`action`) by response-rate limiting.
     pub fn rate_limited(&self, door: &str, action: &str) {
         if let Ok(c) = self.rrl.get_metric_with_label_values(&[door, action]) {
+            c.inc();
+        }
+    }
+
+    /// Counts one `GET_SITE_INFO` answered with the site, on `door` over `transport`.
+    pub fn handle_site_info(&self, door: &str, transport: &str) {
+        if let Ok(c) = self
+            .handle_site_info
+            .get_metric_with_label_values(&[door, transport])
+        {
             c.inc();
         }
     }

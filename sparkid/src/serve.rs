@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use sparkid_bridges::handle::site::SiteInfo;
 use sparkid_node::anchoring;
 use sparkid_node::follow::{self, Follower};
 use sparkid_node::node::{self, Node};
@@ -131,33 +132,27 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         height = node.ledger.height(),
         "sparkid serving"
     );
+    let handle_doors = bind_handle_doors(&config).await?;
+    let handle_site = handle_site(&config, &handle_doors)?;
     let bridge_ctx = Arc::new(BridgeContext {
         subchains: hosted
             .into_iter()
             .map(|(ac, records)| (ac.to_string(), records))
             .collect(),
+        handle_site,
         ..BridgeContext::new(
             bridge_records,
             config.handle.base_url(listener.local_addr()?),
         )
     });
-    if let Some(addr) = config.handle.listen_addr(config.http) {
-        match doors::handle::start(
-            addr,
+    for (name, sockets) in handle_doors {
+        let door = sockets.serve(
             bridge_ctx.clone(),
             config.udp_rrl,
             metrics.udp.clone(),
-        )
-        .await
-        {
-            Ok(door) => info!(udp = %door.udp, tcp = %door.tcp, "handle door listening"),
-            Err(e) if config.handle.listen.is_none() => tracing::warn!(
-                %addr, error = %e, "the default Handle address is taken: no Handle door (set --handle)"
-            ),
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!("binding the Handle door {addr}")))
-            }
-        }
+            name,
+        )?;
+        info!(udp = %door.udp, tcp = %door.tcp, door = name, "handle door listening");
     }
     let _dns = doors::dns::start(
         &config.dns,
@@ -302,4 +297,68 @@ async fn shutdown() {
         }
     }
     let _ = ctrl_c.await;
+}
+
+/// Binds the Handle doors, the default one (`handle`) and the IDIS one (`handle-idis`), before
+/// serving them: the site they describe names their bound addresses.
+async fn bind_handle_doors(
+    config: &ServeConfig,
+) -> anyhow::Result<Vec<(&'static str, doors::handle::HandleSockets)>> {
+    let mut bound = Vec::new();
+    if let Some(addr) = config.handle.listen_addr(config.http) {
+        match doors::handle::bind(addr).await {
+            Ok(sockets) => bound.push(("handle", sockets)),
+            Err(e) if config.handle.listen.is_none() => tracing::warn!(
+                %addr, error = %e, "the default Handle address is taken: no Handle door (set --handle)"
+            ),
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!("binding the Handle door {addr}")))
+            }
+        }
+    }
+    if let Some(addr) = config.handle.idis {
+        let sockets = doors::handle::bind(addr)
+            .await
+            .with_context(|| format!("binding the Handle IDIS door {addr}"))?;
+        bound.push(("handle-idis", sockets));
+    }
+    Ok(bound)
+}
+
+/// This node's Handle site: the configured public interfaces, else the doors' bound addresses
+/// (TCP first). None, with a warning, when no address is one a client could reach.
+fn handle_site(
+    config: &ServeConfig,
+    doors: &[(&'static str, doors::handle::HandleSockets)],
+) -> anyhow::Result<Option<Arc<SiteInfo>>> {
+    let mut bound = Vec::new();
+    for (_, sockets) in doors {
+        let door = sockets.addresses()?;
+        bound.push(door.tcp);
+    }
+    let (endpoints, wildcards) = config.handle.site_endpoints(&bound);
+    if !wildcards.is_empty() {
+        tracing::warn!(
+            addresses = ?wildcards,
+            "Handle listeners on wildcard addresses are left out of this node's HS_SITE: \
+             set handle_site_addresses (--handle-site-address) to its public addresses"
+        );
+    }
+    let site = SiteInfo::from_endpoints(
+        &endpoints,
+        1,
+        &format!("sparkid {}", env!("CARGO_PKG_VERSION")),
+    );
+    match &site {
+        Some(_) => info!(
+            interfaces = ?endpoints.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "handle site: HS_SITE and GET_SITE_INFO name these interfaces"
+        ),
+        None if !doors.is_empty() => tracing::warn!(
+            "no public Handle address known: prefixes carry no HS_SITE and GET_SITE_INFO is not \
+             supported (set handle_site_addresses)"
+        ),
+        None => {}
+    }
+    Ok(site.map(Arc::new))
 }

@@ -1,7 +1,8 @@
 //! The Handle native protocol's messages, as RFC 3652 lays them out and CNRI's Handle.Net 9 and
 //! the IDIS (Teleinfo) SDK speak them: a 20-byte envelope, a 24-byte header, a body and a
-//! credential. Resolution requests and responses, error responses and handle values are decoded
-//! and encoded here; everything else is answered as unsupported. Pure: bytes in, bytes out.
+//! credential. Resolution requests and responses, site-info requests and responses
+//! (`GET_SITE_INFO`, the site itself being [`super::site`]'s), error responses and handle values
+//! are decoded and encoded here; everything else is answered as unsupported. Pure: bytes in, bytes out.
 //! Every integer is big-endian.
 //!
 //! [`respond`] is the whole server side of one message: it never panics, answers every request
@@ -36,9 +37,10 @@ pub mod opcode {
     pub const RESOLUTION: u32 = 1;
     /// Ask for the server's site information.
     pub const GET_SITE_INFO: u32 = 2;
-    /// Every operation code Handle.Net or IDIS defines, which this server does not perform.
+    /// Every operation code Handle.Net or IDIS defines, which this server does not perform
+    /// (besides `GET_SITE_INFO` when its site is not configured).
     pub const KNOWN_UNSUPPORTED: &[u32] = &[
-        2, 100, 101, 102, 103, 104, 105, 200, 201, 300, 301, 302, 400, 401, 402, 1000, 1001, 1002,
+        100, 101, 102, 103, 104, 105, 200, 201, 300, 301, 302, 400, 401, 402, 1000, 1001, 1002,
         1003, 2001,
     ];
 }
@@ -166,27 +168,35 @@ pub enum WireError {
     /// Compressed or encrypted messages.
     #[error("compressed or encrypted messages are not supported")]
     Transformed,
+    /// Bytes left after a structure that must end where its data ends.
+    #[error("{what}: {left} bytes after its end")]
+    Trailing {
+        /// The structure.
+        what: &'static str,
+        /// How many bytes were left.
+        left: usize,
+    },
     /// A request split over several UDP packets.
     #[error("requests split over several UDP packets are not supported: send it over TCP")]
     MultiPacket,
 }
 
 /// A cursor over a byte slice whose reads fail instead of panicking.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Reader<'a> {
         Reader { buf, pos: 0 }
     }
 
-    fn left(&self) -> usize {
+    pub(crate) fn left(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
         if n > self.left() {
             return Err(WireError::Short {
                 what,
@@ -199,29 +209,29 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn u8(&mut self, what: &'static str) -> Result<u8, WireError> {
+    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, WireError> {
         Ok(self.take(1, what)?[0])
     }
 
-    fn u16(&mut self, what: &'static str) -> Result<u16, WireError> {
+    pub(crate) fn u16(&mut self, what: &'static str) -> Result<u16, WireError> {
         let b = self.take(2, what)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
 
-    fn u32(&mut self, what: &'static str) -> Result<u32, WireError> {
+    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, WireError> {
         let b = self.take(4, what)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// A 4-byte length, then that many bytes.
-    fn array(&mut self, what: &'static str) -> Result<&'a [u8], WireError> {
+    pub(crate) fn array(&mut self, what: &'static str) -> Result<&'a [u8], WireError> {
         let len = self.u32(what)? as usize;
         self.take(len, what)
     }
 
     /// A 4-byte count of entries at least `min_size` bytes each, checked against `limit` and
     /// against the bytes left (so that a lying count allocates nothing).
-    fn count(
+    pub(crate) fn count(
         &mut self,
         what: &'static str,
         min_size: usize,
@@ -247,11 +257,11 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn put_u32(out: &mut Vec<u8>, v: u32) {
+pub(crate) fn put_u32(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
-fn put_array(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn put_array(out: &mut Vec<u8>, bytes: &[u8]) {
     put_u32(out, bytes.len() as u32);
     out.extend_from_slice(bytes);
 }
@@ -738,6 +748,12 @@ impl Reply {
         self.message(response_code::SUCCESS, &body)
     }
 
+    /// A success response to `GET_SITE_INFO`: the site description, with no length before it
+    /// (Handle.Net's `encodeGetSiteInfoResponse`).
+    pub fn site_info(&self, site: &[u8]) -> Vec<u8> {
+        self.message(response_code::SUCCESS, site)
+    }
+
     /// An error response: a response code and a message.
     pub fn error(&self, response_code: u32, message: &str) -> Vec<u8> {
         let mut body = Vec::with_capacity(4 + message.len());
@@ -757,12 +773,35 @@ pub enum Lookup {
 
 /// The whole answer to one message: `bytes` is an envelope and the message it announces.
 /// `resolve` answers a decoded resolution request; `now` stamps the expiration (epoch seconds).
+/// `GET_SITE_INFO` is answered as not supported: see [`respond_with_site`].
 ///
 /// Returns none only for what cannot be answered: fewer bytes than an envelope and a header, or
 /// a message whose response code is not 0 (a response, which is never answered).
 pub fn respond(
     bytes: &[u8],
     now: u32,
+    resolve: impl FnOnce(&ResolutionRequest<'_>) -> Lookup,
+) -> Option<Vec<u8>> {
+    respond_with_site(bytes, now, None, resolve)
+}
+
+/// The body of a `GET_SITE_INFO` request: a handle (4+n), as Handle.Net's generic requests
+/// carry it (often empty). Bytes after it are ignored, as for resolution requests.
+pub fn decode_site_info_request(body: &[u8]) -> Result<&[u8], WireError> {
+    let mut r = Reader::new(body);
+    let len = r.u32("handle")?;
+    if len as usize > MAX_HANDLE_LEN {
+        return Err(WireError::HandleTooLong(len.into()));
+    }
+    r.take(len as usize, "handle")
+}
+
+/// [`respond`], answering `GET_SITE_INFO` (operation 2) with `site`, this server's encoded
+/// site description (`super::site`); none: not supported here.
+pub fn respond_with_site(
+    bytes: &[u8],
+    now: u32,
+    site: Option<&[u8]>,
     resolve: impl FnOnce(&ResolutionRequest<'_>) -> Lookup,
 ) -> Option<Vec<u8>> {
     let (Ok(envelope), Some(header_bytes)) = (
@@ -817,10 +856,18 @@ pub fn respond(
                 },
             }
         }
+        opcode::GET_SITE_INFO => match (decode_site_info_request(message.body), site) {
+            (Err(e), _) => protocol_error(&reply, e),
+            (Ok(_), Some(site)) => reply.site_info(site),
+            (Ok(_), None) => reply.error(
+                response_code::OPERATION_NOT_SUPPORTED,
+                "this server's site (its public Handle addresses) is not configured",
+            ),
+        },
         op if opcode::KNOWN_UNSUPPORTED.contains(&op) => reply.error(
             response_code::OPERATION_NOT_SUPPORTED,
             &format!(
-                "operation {op} is not supported: this server resolves handles (operation 1) only"
+                "operation {op} is not supported: this server resolves handles (operation 1) and describes its site (2) only"
             ),
         ),
         op => reply.error(
@@ -1005,6 +1052,30 @@ mod tests {
         huge[16..20].copy_from_slice(&u32::to_be_bytes(1 << 30));
         let out = respond(&huge, 0, |_| unreachable!()).unwrap();
         assert_eq!(&out[8..12], &[0x12, 0x34, 0x56, 0x78]);
+    }
+
+    #[test]
+    fn site_info_requests_get_the_site_or_a_handle_error() {
+        let mut bytes = example();
+        bytes[23] = opcode::GET_SITE_INFO as u8;
+        let site = [1u8, 2, 3];
+        let out = respond_with_site(&bytes, 0, Some(&site), |_| unreachable!()).unwrap();
+        let m = decode_message(&out).unwrap();
+        assert_eq!(m.header.response_code, response_code::SUCCESS);
+        assert_eq!(m.header.opcode, opcode::GET_SITE_INFO);
+        assert_eq!(m.body, site, "the site, with no length before it");
+        // Not configured: not supported, as before.
+        let out = respond(&bytes, 0, |_| unreachable!()).unwrap();
+        let m = decode_message(&out).unwrap();
+        assert_eq!(
+            m.header.response_code,
+            response_code::OPERATION_NOT_SUPPORTED
+        );
+        // A handle length past the body: a protocol error.
+        bytes[47] = 0xff;
+        let out = respond_with_site(&bytes, 0, Some(&site), |_| unreachable!()).unwrap();
+        let m = decode_message(&out).unwrap();
+        assert_eq!(m.header.response_code, response_code::PROTOCOL_ERROR);
     }
 
     #[test]

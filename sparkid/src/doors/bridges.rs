@@ -298,12 +298,13 @@ async fn handle(
     let pretty = query.pretty;
     let name = handle.clone();
     let answer = tokio::task::spawn_blocking(move || {
-        HandleBridge.answer(
+        HandleBridge.answer_with_site(
             &ctx.records,
             name.as_bytes(),
             &query.indexes,
             &query.types,
             &ctx.base_url,
+            ctx.handle_site.as_deref(),
         )
     })
     .await

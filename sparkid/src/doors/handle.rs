@@ -1,4 +1,7 @@
-//! The Handle native door: RFC 3652 resolution over UDP and TCP (port 2641 by default).
+//! The Handle native door: RFC 3652 resolution over UDP and TCP (port 2641 by default), and
+//! optionally a second listener for IDIS clients (`--handle-idis`, their SDK's port 3641). Both
+//! answer `GET_SITE_INFO` and the prefixes' `HS_SITE` with this node's site, built once the
+//! listeners are bound (`spec/handle.md`, "Discovery").
 //!
 //! The protocol itself (decoding, answering, truncation) is `sparkid_bridges::handle::wire`;
 //! this module only moves bytes. A UDP answer goes out whole when it fits in one 512-byte
@@ -13,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sparkid_bridges::handle::site::SiteInfo;
 use sparkid_bridges::handle::{wire, HandleBridge};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -47,22 +51,35 @@ pub struct HandleDoor {
 }
 
 /// The answer to one message (an envelope and its message), or none when it must not be
-/// answered.
+/// answered. `GET_SITE_INFO` and the `HS_SITE` of the prefixes served here describe
+/// `ctx.handle_site`.
 pub fn answer(ctx: &BridgeContext, bytes: &[u8]) -> Option<Vec<u8>> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs().min(u32::MAX.into()) as u32);
-    wire::respond(bytes, now, |request| {
+    let site = ctx.handle_site.as_deref();
+    // Encoded only for the one operation that sends it whole.
+    let asks_site = bytes.get(20..24) == Some(&wire::opcode::GET_SITE_INFO.to_be_bytes()[..]);
+    let encoded = site.filter(|_| asks_site).map(SiteInfo::encode);
+    wire::respond_with_site(bytes, now, encoded.as_deref(), |request| {
         HandleBridge
-            .answer(
+            .answer_with_site(
                 &ctx.records,
                 request.handle,
                 &request.indexes,
                 &request.types,
                 &ctx.base_url,
+                site,
             )
             .into_lookup()
     })
+}
+
+/// Whether `reply` answers a `GET_SITE_INFO` with the site (operation 2, response code 1).
+fn is_site_info(reply: &[u8]) -> bool {
+    let at = |i: usize| reply.get(i..i + 4);
+    at(20) == Some(&wire::opcode::GET_SITE_INFO.to_be_bytes()[..])
+        && at(24) == Some(&wire::response_code::SUCCESS.to_be_bytes()[..])
 }
 
 async fn answer_blocking(ctx: &Arc<BridgeContext>, bytes: Vec<u8>) -> Option<Vec<u8>> {
@@ -86,10 +103,57 @@ pub async fn start(
     rrl: RrlConfig,
     metrics: UdpMetrics,
 ) -> std::io::Result<HandleDoor> {
+    bind(addr).await?.serve(ctx, rrl, metrics, "handle")
+}
+
+/// Binds UDP and TCP on `addr` (TCP first; with port 0, UDP takes the port TCP got), without
+/// serving yet: the daemon learns the bound addresses first, for its site
+/// ([`HandleSockets::serve`] then answers with it).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<HandleSockets> {
     let tcp = TcpListener::bind(addr).await?;
-    let tcp_addr = tcp.local_addr()?;
-    let udp = std::net::UdpSocket::bind(tcp_addr)?;
-    let udp_addr = udp.local_addr()?;
+    let udp = std::net::UdpSocket::bind(tcp.local_addr()?)?;
+    Ok(HandleSockets { tcp, udp })
+}
+
+/// A Handle door's sockets, bound and not served yet.
+#[derive(Debug)]
+pub struct HandleSockets {
+    tcp: TcpListener,
+    udp: std::net::UdpSocket,
+}
+
+impl HandleSockets {
+    /// The bound addresses.
+    pub fn addresses(&self) -> std::io::Result<HandleDoor> {
+        Ok(HandleDoor {
+            udp: self.udp.local_addr()?,
+            tcp: self.tcp.local_addr()?,
+        })
+    }
+
+    /// Serves until the process ends, as [`start`] does; `name` tells this door's threads
+    /// apart (the default door and the IDIS one).
+    pub fn serve(
+        self,
+        ctx: Arc<BridgeContext>,
+        rrl: RrlConfig,
+        metrics: UdpMetrics,
+        name: &str,
+    ) -> std::io::Result<HandleDoor> {
+        let door = self.addresses()?;
+        serve(self.tcp, self.udp, ctx, rrl, metrics, name)?;
+        Ok(door)
+    }
+}
+
+fn serve(
+    tcp: TcpListener,
+    udp: std::net::UdpSocket,
+    ctx: Arc<BridgeContext>,
+    rrl: RrlConfig,
+    metrics: UdpMetrics,
+    name: &str,
+) -> std::io::Result<()> {
     let runtime = tokio::runtime::Handle::current();
     let limits = Arc::new(UdpLimits {
         rrl: ResponseRateLimiter::new(rrl),
@@ -102,24 +166,33 @@ pub async fn start(
             runtime.clone(),
             limits.clone(),
         );
+        let door = name.to_string();
         std::thread::Builder::new()
-            .name(format!("handle-udp-{i}"))
+            .name(format!("{name}-udp-{i}"))
             .spawn(move || {
                 // Inside the runtime's context, should a read ever need it.
                 let _guard = runtime.enter();
-                udp_thread(&socket, &ctx, &limits)
+                udp_thread(&socket, &ctx, &limits, &door)
             })?;
     }
-    tokio::spawn(tcp_loop(tcp, ctx));
+    let door = Door {
+        name: name.to_string(),
+        metrics: limits.metrics.clone(),
+    };
+    tokio::spawn(tcp_loop(tcp, ctx, Arc::new(door)));
     info!(
         udp_rrl_rate = rrl.rate,
         udp_rrl_slip = rrl.slip,
+        door = name,
         "handle door: UDP response-rate limiting (answers per second per source prefix; 0: off)"
     );
-    Ok(HandleDoor {
-        udp: udp_addr,
-        tcp: tcp_addr,
-    })
+    Ok(())
+}
+
+/// A door's name and counters, for its TCP connections.
+struct Door {
+    name: String,
+    metrics: UdpMetrics,
 }
 
 /// What bounds the UDP answers: the rate limiter (none: off) and the counters.
@@ -128,7 +201,7 @@ struct UdpLimits {
     metrics: UdpMetrics,
 }
 
-fn udp_thread(socket: &std::net::UdpSocket, ctx: &BridgeContext, limits: &UdpLimits) {
+fn udp_thread(socket: &std::net::UdpSocket, ctx: &BridgeContext, limits: &UdpLimits, door: &str) {
     let mut buf = vec![0u8; UDP_BUFFER];
     loop {
         let (n, peer) = match socket.recv_from(&mut buf) {
@@ -153,6 +226,9 @@ fn udp_thread(socket: &std::net::UdpSocket, ctx: &BridgeContext, limits: &UdpLim
             debug!(%peer, bytes = n, "handle udp: not a request, not answered");
             continue;
         };
+        if is_site_info(&reply) {
+            limits.metrics.handle_site_info(door, "udp");
+        }
         let datagram = if verdict == Verdict::Slip {
             wire::udp_truncated(&reply)
         } else {
@@ -168,7 +244,7 @@ fn udp_thread(socket: &std::net::UdpSocket, ctx: &BridgeContext, limits: &UdpLim
     }
 }
 
-async fn tcp_loop(listener: TcpListener, ctx: Arc<BridgeContext>) {
+async fn tcp_loop(listener: TcpListener, ctx: Arc<BridgeContext>, door: Arc<Door>) {
     let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -183,9 +259,9 @@ async fn tcp_loop(listener: TcpListener, ctx: Arc<BridgeContext>) {
             debug!(%peer, "handle tcp: too many connections");
             continue;
         };
-        let ctx = ctx.clone();
+        let (ctx, door) = (ctx.clone(), door.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, &ctx).await {
+            if let Err(e) = connection(stream, &ctx, &door).await {
                 debug!(%peer, error = %e, "handle tcp connection");
             }
             drop(permit);
@@ -194,7 +270,11 @@ async fn tcp_loop(listener: TcpListener, ctx: Arc<BridgeContext>) {
 }
 
 /// Serves one connection: envelope, message, answer, until the client closes or idles.
-async fn connection(mut stream: TcpStream, ctx: &Arc<BridgeContext>) -> std::io::Result<()> {
+async fn connection(
+    mut stream: TcpStream,
+    ctx: &Arc<BridgeContext>,
+    door: &Door,
+) -> std::io::Result<()> {
     loop {
         let mut envelope = [0u8; wire::ENVELOPE_LEN];
         match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut envelope)).await {
@@ -218,7 +298,12 @@ async fn connection(mut stream: TcpStream, ctx: &Arc<BridgeContext>) -> std::io:
         bytes.extend_from_slice(&envelope);
         bytes.extend_from_slice(&message);
         match answer_blocking(ctx, bytes).await {
-            Some(reply) => stream.write_all(&reply).await?,
+            Some(reply) => {
+                if is_site_info(&reply) {
+                    door.metrics.handle_site_info(&door.name, "tcp");
+                }
+                stream.write_all(&reply).await?
+            }
             None => return Ok(()),
         }
         if over {
