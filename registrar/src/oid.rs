@@ -7,6 +7,7 @@
 //!
 //! - at most [`MAX_OID_LEN`] bytes, checked before anything is split (CESI's rule for a whole
 //!   OID, `shared/reference/identifier-systems.md` §1.3), so at most [`MAX_OID_ARCS`] arcs;
+//! - an arc is at most [`MAX_ARC_DIGITS`] digits (one DNS label: every OID has an ORS name);
 //! - arcs are decimal digits without a leading zero (`0` itself is an arc): one spelling per
 //!   OID, so that a binding has one state key and one ORS name;
 //! - the first arc is 0, 1 or 2, and under 0 and 1 the second is at most 39 (X.660 §A.3's
@@ -22,6 +23,9 @@ use crate::state::NameError;
 pub const MAX_OID_LEN: usize = 100;
 /// The most arcs an OID has: what [`MAX_OID_LEN`] leaves room for (`0.0.0…`).
 pub const MAX_OID_ARCS: usize = MAX_OID_LEN.div_ceil(2);
+/// The most digits in one arc: a DNS label's length, so that every accepted OID has a name in
+/// the ORS zone.
+pub const MAX_ARC_DIGITS: usize = 63;
 /// The URN prefix of an OID alias (RFC 3061).
 pub const URN_PREFIX: &str = "urn:oid:";
 
@@ -59,6 +63,12 @@ fn canonical(text: &str, min_arcs: usize) -> Result<String, NameError> {
             return Err(refuse(
                 text,
                 format!("arc {arc:?} is not a decimal number (an arc is digits 0-9)"),
+            ));
+        }
+        if arc.len() > MAX_ARC_DIGITS {
+            return Err(refuse(
+                text,
+                format!("an arc is at most {MAX_ARC_DIGITS} digits (one DNS label, so that every OID has an ORS name)"),
             ));
         }
         if arc.len() > 1 && arc.starts_with('0') {
@@ -165,6 +175,7 @@ mod tests {
         assert!(rule("").contains("at least one arc"));
         let long = format!("1.2.{}", "7".repeat(97));
         assert!(rule(&long).contains("at most 100 bytes"));
+        assert!(rule(&format!("2.{}", "9".repeat(64))).contains("at most 63 digits"));
         let many = vec!["1"; 51].join(".");
         assert!(many.len() > MAX_OID_LEN);
         let arcs = vec!["1"; 50].join(".");
