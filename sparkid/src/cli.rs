@@ -551,7 +551,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         handle: args.handle.resolve(file.handle, file.public_url),
         dns: args
             .dns
-            .resolve(file.dns, file.service_zone, file.dns_nameservers),
+            .resolve(file.dns, file.service_zone, file.dns_nameservers, file.ors_zone),
         drivers: file.drivers,
         follow,
         validator_urls,

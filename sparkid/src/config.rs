@@ -64,6 +64,10 @@ pub struct FileConfig {
     pub service_zone: Option<String>,
     /// The host names of the DNS name servers (NS records) \[default: `ns1.<service_zone>`\].
     pub dns_nameservers: Option<Vec<String>>,
+    /// The ORS zone, where OIDs have NAPTR records under their reversed arcs (ITU-T X.672,
+    /// `spec/oid.md`) \[default: `oid.<service_zone>`\]. A zone outside the service zone is
+    /// served as a zone of its own (SOA and NS at its apex).
+    pub ors_zone: Option<String>,
     /// Universal Resolver drivers for other DID methods (`[[driver]]` tables).
     #[serde(default, rename = "driver")]
     pub drivers: Vec<DriverConfig>,
@@ -494,6 +498,8 @@ pub struct DnsConfig {
     pub service_zone: String,
     /// Name server host names for NS and SOA; empty means `ns1.<service_zone>`.
     pub nameservers: Vec<String>,
+    /// The ORS zone (`spec/oid.md`); none means `oid.<service_zone>`.
+    pub ors_zone: Option<String>,
 }
 
 impl Default for DnsConfig {
@@ -502,6 +508,7 @@ impl Default for DnsConfig {
             listen: None,
             service_zone: DEFAULT_SERVICE_ZONE.into(),
             nameservers: Vec::new(),
+            ors_zone: None,
         }
     }
 }
@@ -518,6 +525,9 @@ pub struct DnsArgs {
     /// A name server host name for NS records (repeatable) \[default: `ns1.<service-zone>`\].
     #[arg(long = "dns-nameserver")]
     pub dns_nameservers: Vec<String>,
+    /// The ORS zone, where OIDs have NAPTR records (ITU-T X.672) \[default: `oid.<service-zone>`\].
+    #[arg(long, env = "SPARKID_ORS_ZONE")]
+    pub ors_zone: Option<String>,
 }
 
 impl DnsArgs {
@@ -527,6 +537,7 @@ impl DnsArgs {
         dns: Option<Listen>,
         service_zone: Option<String>,
         dns_nameservers: Option<Vec<String>>,
+        ors_zone: Option<String>,
     ) -> DnsConfig {
         DnsConfig {
             listen: match self.dns.or(dns) {
@@ -542,6 +553,7 @@ impl DnsArgs {
             } else {
                 self.dns_nameservers
             },
+            ors_zone: self.ors_zone.or(ors_zone),
         }
     }
 }

@@ -110,6 +110,7 @@ fn zone_config(config: &DnsConfig) -> ZoneConfig {
     ZoneConfig {
         service_zone: config.service_zone.clone(),
         nameservers: config.nameservers.clone(),
+        ors_zone: config.ors_zone.clone(),
         ns_address: config
             .listen
             .map(|a| a.ip())
@@ -264,6 +265,14 @@ fn record_data_len(record: &Record) -> usize {
         RData::TXT(txt) => txt.txt_data.iter().map(|s| s.len() + 1).sum(),
         RData::SOA(soa) => soa.mname.len() + 1 + soa.rname.len() + 1 + 20,
         RData::NS(ns) => ns.0.len() + 1,
+        RData::NAPTR(naptr) => {
+            4 + naptr.flags.len()
+                + naptr.services.len()
+                + naptr.regexp.len()
+                + 3
+                + naptr.replacement.len()
+                + 1
+        }
         _ => 16,
     }
 }
