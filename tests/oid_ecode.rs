@@ -199,7 +199,10 @@ fn oids_resolve_over_http_and_ors_and_back_from_the_did() {
     let long = format!("1.2.{}", "1.".repeat(60));
     let (status, _, body) = problem(&format!("{base}/1.0/oid/{long}1"));
     assert_eq!(status, 400, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("at most 100 bytes"));
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("at most 100 bytes"));
     let owner_private = PrivateKey::from_encoded(&owner_key).unwrap();
     let (status, answer) = sign_and_send(
         &format!("{base}/1.0/namespaces"),

@@ -118,7 +118,10 @@ pub fn uri_regexp(uri: &str) -> Option<String> {
 /// [`RESOLVER_PREFERENCE`]), when known. A URI too long for a character-string is left out.
 pub fn naptr_records(did: &str, resolver_url: Option<&str>) -> Vec<OrsNaptr> {
     let mut out = Vec::new();
-    let targets = [(DID_PREFERENCE, Some(did)), (RESOLVER_PREFERENCE, resolver_url)];
+    let targets = [
+        (DID_PREFERENCE, Some(did)),
+        (RESOLVER_PREFERENCE, resolver_url),
+    ];
     for (preference, uri) in targets {
         if let Some(regexp) = uri.and_then(uri_regexp) {
             out.push(OrsNaptr {

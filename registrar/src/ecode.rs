@@ -72,7 +72,9 @@ fn canonical(text: &str, min_len: usize) -> Result<String, NameError> {
     if text.len() < min_len {
         return Err(refuse(
             text,
-            format!("at least {min_len} characters: version, scheme identifier (NSI) and master code"),
+            format!(
+                "at least {min_len} characters: version, scheme identifier (NSI) and master code"
+            ),
         ));
     }
     Ok(text.to_string())

@@ -50,7 +50,10 @@ fn canonical(text: &str, min_arcs: usize) -> Result<String, NameError> {
     }
     let arcs: Vec<&str> = dotted.split('.').collect();
     if arcs.len() > MAX_OID_ARCS {
-        return Err(refuse(text, format!("an OID has at most {MAX_OID_ARCS} arcs")));
+        return Err(refuse(
+            text,
+            format!("an OID has at most {MAX_OID_ARCS} arcs"),
+        ));
     }
     for arc in &arcs {
         if arc.is_empty() {
@@ -81,7 +84,8 @@ fn canonical(text: &str, min_arcs: usize) -> Result<String, NameError> {
             "the first arc is 0, 1 or 2 (ITU-T X.660 root arcs)",
         ));
     }
-    if let (Some(first @ ("0" | "1")), Some(second)) = (arcs.first().copied(), arcs.get(1).copied()) {
+    if let (Some(first @ ("0" | "1")), Some(second)) = (arcs.first().copied(), arcs.get(1).copied())
+    {
         // Digits only and at most 100 of them: compare by length, then text.
         let over = second.len() > 2 || (second.len() == 2 && second > "39");
         if over {
@@ -148,7 +152,12 @@ mod tests {
 
     #[test]
     fn canonical_oids_are_accepted_as_written() {
-        for oid in ["1.2.156.3001.1.7", "2.16.156.101818.102.1", "0.0", "2.999.1"] {
+        for oid in [
+            "1.2.156.3001.1.7",
+            "2.16.156.101818.102.1",
+            "0.0",
+            "2.999.1",
+        ] {
             assert_eq!(normalize_identifier(oid).unwrap(), oid);
         }
         assert_eq!(

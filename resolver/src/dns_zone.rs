@@ -228,8 +228,8 @@ impl Authority {
             None => OrsZone::under(zone.origin()),
         }
         .map_err(ZoneError::OrsZone)?;
-        let ors_inside = ors.origin() == zone.origin()
-            || ors.origin().ends_with(&format!(".{}", zone.origin()));
+        let ors_inside =
+            ors.origin() == zone.origin() || ors.origin().ends_with(&format!(".{}", zone.origin()));
         Ok(Authority {
             ors,
             ors_inside,
@@ -839,7 +839,11 @@ mod tests {
             apex.authority[0].name,
             Name::from_ascii("sparkid.test.").unwrap()
         );
-        let unbound = ask(&inside, "7.1.3001.156.2.1.oid.sparkid.test.", RecordType::NAPTR);
+        let unbound = ask(
+            &inside,
+            "7.1.3001.156.2.1.oid.sparkid.test.",
+            RecordType::NAPTR,
+        );
         assert_eq!(unbound.rcode, ResponseCode::NXDomain);
         drop(inside);
         let dir = tempfile::tempdir().unwrap();

@@ -550,9 +550,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         ledger: args.ledger.resolve(file.ledger_cache_mb),
         handle: args.handle.resolve(file.handle, file.public_url),
-        dns: args
-            .dns
-            .resolve(file.dns, file.service_zone, file.dns_nameservers, file.ors_zone),
+        dns: args.dns.resolve(
+            file.dns,
+            file.service_zone,
+            file.dns_nameservers,
+            file.ors_zone,
+        ),
         drivers: file.drivers,
         follow,
         validator_urls,

@@ -34,7 +34,13 @@ pub fn router(ctx: Arc<BridgeContext>) -> Routes {
         .layer_with(|r| r.layer(Extension(ctx)))
 }
 
-pub(crate) fn problem(status: StatusCode, kind: &str, title: &str, detail: String, extra: Value) -> Response {
+pub(crate) fn problem(
+    status: StatusCode,
+    kind: &str,
+    title: &str,
+    detail: String,
+    extra: Value,
+) -> Response {
     let mut body = json!({
         "type": kind,
         "title": title,

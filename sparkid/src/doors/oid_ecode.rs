@@ -112,7 +112,10 @@ async fn answer<B: Bridge + Copy + 'static>(
             StatusCode::NOT_FOUND,
             PROBLEM_NOT_FOUND,
             &format!("No namespace covers the {noun}."),
-            format!("no delegated {} namespace covers {identifier}", bridge.system()),
+            format!(
+                "no delegated {} namespace covers {identifier}",
+                bridge.system()
+            ),
             json!({ "identifier": identifier }),
         ),
     }
