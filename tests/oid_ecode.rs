@@ -383,3 +383,75 @@ fn ecodes_resolve_over_http_and_back_and_v0_goes_to_gs1() {
         also_known_as(&base, &subject)
     );
 }
+
+#[test]
+fn a_configured_ors_zone_outside_the_service_zone_is_a_zone_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_tcp_port();
+    let listen = format!("127.0.0.1:{port}");
+    let d = Daemon::start_with(
+        dir.path(),
+        &[
+            "--dns",
+            &listen,
+            "--service-zone",
+            SERVICE_ZONE,
+            "--ors-zone",
+            "ORS.Example.",
+            "--handle",
+            "off",
+        ],
+    );
+    let base = d.base.clone();
+    let authority = dir.path().join("validator.key");
+    let (owner, owner_key) = create(&base);
+    let (subject, _) = create(&base);
+    namespace(
+        &base,
+        authority.to_str().unwrap(),
+        &[
+            "delegate",
+            "--kind",
+            "oid",
+            "--namespace",
+            "2.16.156",
+            "--owner",
+            &owner,
+        ],
+    );
+    namespace(
+        &base,
+        &owner_key,
+        &[
+            "bind",
+            "--kind",
+            "oid",
+            "--identifier",
+            "2.16.156.101818.102.1",
+            "--did",
+            &subject,
+        ],
+    );
+    // The name the Chinese ORS client in spec/oid.md's sources would ask, under this zone.
+    let out = dig(port, &["1.102.101818.156.16.2.ors.example", "NAPTR"]);
+    assert_eq!(dns_status(&out), "NOERROR", "{out}");
+    assert!(
+        out.contains(&format!(
+            "NAPTR 100 10 \"U\" \"ORS+UINF\" \"!^.*$!{subject}!\" ."
+        )),
+        "{out}"
+    );
+    // Its own apex: SOA and NS there, and the negative answers carry its SOA.
+    let out = dig(port, &["ors.example", "SOA"]);
+    assert_eq!(dns_status(&out), "NOERROR", "{out}");
+    assert!(
+        out.contains("ors.example. 3600 IN SOA ns1.sparkid.test."),
+        "{out}"
+    );
+    let out = dig(port, &["2.102.101818.156.16.2.ors.example", "NAPTR"]);
+    assert_eq!(dns_status(&out), "NXDOMAIN", "{out}");
+    assert!(out.contains("ors.example. 60 IN SOA"), "{out}");
+    // The default zone is not served when another is configured.
+    let out = dig(port, &["1.102.101818.156.16.2.oid.sparkid.test", "NAPTR"]);
+    assert_eq!(dns_status(&out), "NXDOMAIN", "{out}");
+}

@@ -93,6 +93,7 @@ pub async fn start(
     info!(
         dns = %udp_addr,
         zone = %config.service_zone,
+        ors_zone = config.ors_zone.as_deref().unwrap_or("oid.<service zone>"),
         udp_rrl_rate = rrl.rate,
         udp_rrl_slip = rrl.slip,
         "DNS door serving"
