@@ -718,6 +718,26 @@ mod tests {
     }
 
     #[test]
+    fn the_ors_zone_is_the_flag_then_the_file_then_under_the_service_zone() {
+        let file: FileConfig = toml::from_str("ors_zone = \"oid-res.example\"").unwrap();
+        let flag = |v: Option<&str>| DnsArgs {
+            ors_zone: v.map(str::to_string),
+            ..DnsArgs::default()
+        };
+        let resolve =
+            |args: DnsArgs, file: Option<String>| args.resolve(None, None, None, file).ors_zone;
+        assert_eq!(resolve(flag(None), None), None, "none: oid.<service zone>");
+        assert_eq!(
+            resolve(flag(None), file.ors_zone.clone()).as_deref(),
+            Some("oid-res.example")
+        );
+        assert_eq!(
+            resolve(flag(Some("ors.test")), file.ors_zone).as_deref(),
+            Some("ors.test")
+        );
+    }
+
+    #[test]
     fn the_limits_are_the_files_limits_table() {
         // A misspelt limit is an error, not a silent default.
         assert!(toml::from_str::<FileConfig>("[limits]\nrate_write = 1\n").is_err());
