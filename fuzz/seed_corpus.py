@@ -16,6 +16,9 @@ SUB = "did:bid:by01:ef18F9AVK4SQLZPRrPkrVWwp9kbpdXHx"
 HANDLES = ["86.100.1/Pump-7", "20.500.12345/a b/x.y", "88.802.1/-a--b-", "88_x.1/泵",
            "86.100/" + "泵" * 80, "0.NA/86.100"]
 VAAS = ["VAA1234X9", "VAA" + "7" * 61]
+OIDS = ["1.2.156.3001.1.7", "urn:oid:2.16.156.101818.102.1", "1.2.0156", "1.40.1",
+        "7.1.3001.156.2.1.oid.sparkid.test", ".".join(["1"] * 50), "2." + "9" * 63]
+ECODES = ["100010000001", "06901234567892", "1000A0001", "3" + "9" * 47, "ecode:10012"]
 SERVICE_NAMES = [
     "efab242oa72atum62pvkb27xvcymtf7cg5rgpq.did.sparkid.test",
     "efab242oa72atum62pvkb27xvcymtf7cg5rgpq.by01.did.sparkid.test",
@@ -116,6 +119,10 @@ write("handle_decode", "get-site-info", site_info_request())
 for i, v in enumerate(VAAS):
     write("vaa_parse", f"spec-{i}", v)
     write("dns_name_mapping", f"vaa-{i}", v)
+for i, v in enumerate(OIDS):
+    write("oid_parse", f"spec-{i}", v)
+for i, v in enumerate(ECODES):
+    write("ecode_parse", f"spec-{i}", v)
 for i, n in enumerate(SERVICE_NAMES):
     write("dns_name_mapping", f"name-{i}", n)
     write("dns_parse", f"txt-{i}", dns_query(n, 16))

@@ -18,7 +18,10 @@
 
 mod bridge;
 pub mod dns;
+pub mod ecode;
 pub mod handle;
+pub mod oid;
+pub mod record;
 pub mod vaa;
 
 pub use bridge::{map, read, Bridge, BridgeError, Mapping, RecordSource};
@@ -42,6 +45,8 @@ impl Bridges {
             Box::new(vaa::VaaBridge),
             Box::new(handle::HandleBridge),
             Box::new(dns::DnsBridge),
+            Box::new(oid::OidBridge),
+            Box::new(ecode::EcodeBridge),
         ])
     }
 

@@ -192,6 +192,14 @@ pub enum NameError {
     /// Bindings do not live under AC codes.
     #[error("identifiers are not bound under AC codes; register DIDs on the sub-chain")]
     NoBindingsUnderAc,
+    /// An object identifier that breaks a rule of ITU-T X.660 or a cap of this registry; the
+    /// second field names the rule.
+    #[error("{0:?} is not a valid OID: {1}")]
+    Oid(String, String),
+    /// An Ecode that breaks its structure (GB/T 31866), or that public text cannot validate;
+    /// the second field names the rule.
+    #[error("{0:?} is not an accepted Ecode: {1}")]
+    Ecode(String, String),
 }
 
 /// Why an operation is refused. Each variant names the rule it broke.

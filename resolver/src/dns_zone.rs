@@ -25,7 +25,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, RwLock, Weak};
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::{HINFO, NS, NULL, SOA, TXT};
+use hickory_proto::rr::rdata::{HINFO, NAPTR, NS, NULL, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use serde_json::Value;
 use sparkid_bid::Bid;
@@ -33,6 +33,7 @@ use sparkid_bridges::dns::{
     binding_records, did_owner, did_owner_target, service_records, RecordData, ServiceName,
     ServiceZone,
 };
+use sparkid_bridges::oid::{naptr_records, OrsName, OrsZone};
 use sparkid_bridges::{read, BridgeError, RecordSource};
 use sparkid_ledger::{Ledger, LedgerError};
 use sparkid_registrar::namespace::{
@@ -63,6 +64,9 @@ pub struct ZoneConfig {
     pub service_zone: String,
     /// Name server host names for NS and SOA; empty means `ns1.<service_zone>`.
     pub nameservers: Vec<String>,
+    /// The ORS zone (`spec/oid.md`); none means `oid.<service_zone>`. Inside the service zone
+    /// it is part of that zone; elsewhere it is a zone of its own.
+    pub ors_zone: Option<String>,
     /// The address a name server inside the service zone answers for A or AAAA (and as glue):
     /// the server's own, when it is a specific one.
     pub ns_address: Option<IpAddr>,
@@ -75,6 +79,9 @@ pub enum ZoneError {
     /// The service zone is not a valid zone name.
     #[error("service_zone")]
     ServiceZone(#[source] BridgeError),
+    /// The ORS zone is not a valid zone name.
+    #[error("ors_zone")]
+    OrsZone(#[source] BridgeError),
     /// A name server is not a valid DNS name.
     #[error("dns_nameservers: {0}")]
     Nameserver(NameError),
@@ -119,6 +126,8 @@ impl Answer {
 /// The zone a query falls in.
 enum Zone {
     Service,
+    /// The ORS zone, when it is not inside the service zone.
+    Ors,
     Delegated(String),
 }
 
@@ -180,6 +189,11 @@ impl NameIndex {
 pub struct Authority {
     records: Records,
     zone: ServiceZone,
+    /// Where OIDs have names (`spec/oid.md`).
+    ors: OrsZone,
+    /// Whether the ORS zone lies inside the service zone (then it has no apex records of its
+    /// own).
+    ors_inside: bool,
     origin: Name,
     nameservers: Vec<Name>,
     /// Addresses of name servers that are in the service zone (the listen address).
@@ -209,7 +223,16 @@ impl Authority {
         if nameservers.is_empty() {
             nameservers.push(name(&format!("ns1.{}", zone.origin()))?);
         }
+        let ors = match &config.ors_zone {
+            Some(ors) => OrsZone::new(ors),
+            None => OrsZone::under(zone.origin()),
+        }
+        .map_err(ZoneError::OrsZone)?;
+        let ors_inside =
+            ors.origin() == zone.origin() || ors.origin().ends_with(&format!(".{}", zone.origin()));
         Ok(Authority {
+            ors,
+            ors_inside,
             origin: name(zone.origin())?,
             hostmaster: name(&format!("hostmaster.{}", zone.origin()))?,
             zone,
@@ -315,7 +338,11 @@ impl Authority {
                 return;
             }
         };
-        let Ok(owner) = self.zone.name_for(kind, identifier) else {
+        let owner = match kind {
+            Kind::Oid => self.ors.name(identifier),
+            _ => self.zone.name_for(kind, identifier),
+        };
+        let Ok(owner) = owner else {
             return;
         };
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
@@ -350,6 +377,9 @@ impl Authority {
     /// The zone holding `qname` (canonical text): the service zone, else the longest DNS zone
     /// delegated on the ledger (from the index, which each commit of a delegation updates).
     fn find_zone(&self, qname: &str) -> Option<Zone> {
+        if !self.ors_inside && self.ors.contains(qname) {
+            return Some(Zone::Ors);
+        }
         let origin = self.zone.origin();
         if qname == origin || qname.ends_with(&format!(".{origin}")) {
             return Some(Zone::Service);
@@ -433,6 +463,7 @@ impl Authority {
         };
         let apex_text = match &zone {
             Zone::Service => self.zone.origin().to_string(),
+            Zone::Ors => self.ors.origin().to_string(),
             Zone::Delegated(z) => z.clone(),
         };
         let apex = name(&apex_text)?;
@@ -457,13 +488,20 @@ impl Authority {
             rrs.extend(self.address(ns));
             exists = true;
         } else {
+            let layout = |data: Option<Vec<RecordData>>| {
+                data.map(|d| d.iter().map(|d| to_record(qname, d)).collect::<Vec<_>>())
+            };
             let data = match &zone {
-                Zone::Service => self.service_data(&text)?,
-                Zone::Delegated(_) => self.delegated_data(&text)?,
+                Zone::Service | Zone::Ors if self.ors.contains(&text) => {
+                    self.ors_data(qname, &text)?
+                }
+                Zone::Service => layout(self.service_data(&text)?),
+                Zone::Ors => None,
+                Zone::Delegated(_) => layout(self.delegated_data(&text)?),
             };
             match data {
                 Some(data) => {
-                    rrs.extend(data.iter().map(|d| to_record(qname, d)));
+                    rrs.extend(data);
                     exists = true;
                 }
                 None => exists = self.has_descendant(&text),
@@ -581,6 +619,41 @@ impl Authority {
         })
     }
 
+    /// The records of a name in the ORS zone (`spec/oid.md`): at a bound OID, NAPTR
+    /// `ORS+UINF` records to the DID and to its resolver URL, then the service zone's URI and
+    /// TXT records (`did=`, `resolver=`, `oid=`); the apex (inside the service zone) exists
+    /// without records; none elsewhere.
+    fn ors_data(&self, qname: &Name, text: &str) -> Result<Option<Vec<Record>>, ZoneError> {
+        let oid = match self.ors.classify(text) {
+            Some(OrsName::Oid(oid)) => oid,
+            Some(OrsName::Apex) => return Ok(Some(Vec::new())),
+            Some(OrsName::Other) | None => return Ok(None),
+        };
+        let binding = read::<BindingRecord>(self.source(), &binding_key(Kind::Oid, &oid))?;
+        let Some(did) = binding.and_then(|b| b.did) else {
+            return Ok(None);
+        };
+        let url = sparkid_bridges::dns::resolver_url(&self.public_url, &did);
+        let mut out = Vec::new();
+        for naptr in naptr_records(&did, Some(&url)) {
+            out.push(Record::from_rdata(
+                qname.clone(),
+                RECORD_TTL,
+                RData::NAPTR(NAPTR::new(
+                    naptr.order,
+                    naptr.preference,
+                    naptr.flags.as_bytes().into(),
+                    naptr.services.as_bytes().into(),
+                    naptr.regexp.as_bytes().into(),
+                    Name::root(),
+                )),
+            ));
+        }
+        let layout = service_records(&did, Some(&self.public_url), &[("oid", oid.as_str())]);
+        out.extend(layout.iter().map(|d| to_record(qname, d)));
+        Ok(Some(out))
+    }
+
     /// The records of a name in a delegated zone: `_did.<name>` of a bound name.
     fn delegated_data(&self, text: &str) -> Result<Option<Vec<RecordData>>, ZoneError> {
         let Some(target) = did_owner_target(text) else {
@@ -647,6 +720,14 @@ mod tests {
 
     /// An authority over a fresh one-validator ledger (no bindings, no delegations).
     fn authority(dir: &tempfile::TempDir, ns_address: Option<IpAddr>) -> Arc<Authority> {
+        authority_with_ors(dir, ns_address, None)
+    }
+
+    fn authority_with_ors(
+        dir: &tempfile::TempDir,
+        ns_address: Option<IpAddr>,
+        ors_zone: Option<&str>,
+    ) -> Arc<Authority> {
         let key = sparkid_bid::PrivateKey::generate();
         let genesis = sparkid_ledger::Genesis {
             chain_id: "sparkid-dns-zone".into(),
@@ -659,6 +740,7 @@ mod tests {
         let config = ZoneConfig {
             service_zone: "sparkid.test".into(),
             nameservers: Vec::new(),
+            ors_zone: ors_zone.map(str::to_string),
             ns_address,
         };
         let authority = Arc::new(
@@ -743,5 +825,39 @@ mod tests {
         let outside = ask(&authority, "example.org.", RecordType::A);
         assert_eq!(outside.rcode, ResponseCode::Refused);
         assert!(!outside.authoritative);
+    }
+
+    #[test]
+    fn the_ors_zone_is_part_of_the_service_zone_or_a_zone_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let inside = authority(&dir, None);
+        // `oid.sparkid.test` is an interior name of the service zone: NODATA, the service SOA.
+        let apex = ask(&inside, "oid.sparkid.test.", RecordType::NAPTR);
+        assert_eq!(apex.rcode, ResponseCode::NoError);
+        assert!(apex.answers.is_empty());
+        assert_eq!(
+            apex.authority[0].name,
+            Name::from_ascii("sparkid.test.").unwrap()
+        );
+        let unbound = ask(
+            &inside,
+            "7.1.3001.156.2.1.oid.sparkid.test.",
+            RecordType::NAPTR,
+        );
+        assert_eq!(unbound.rcode, ResponseCode::NXDomain);
+        drop(inside);
+        let dir = tempfile::tempdir().unwrap();
+        let own = authority_with_ors(&dir, None, Some("ORS.Example."));
+        let soa = ask(&own, "ors.example.", RecordType::SOA);
+        assert_eq!(soa.rcode, ResponseCode::NoError);
+        assert_eq!(soa.answers.len(), 1, "the ORS zone has its own apex");
+        let unbound = ask(&own, "7.1.ors.example.", RecordType::NAPTR);
+        assert_eq!(unbound.rcode, ResponseCode::NXDomain);
+        assert_eq!(
+            unbound.authority[0].name,
+            Name::from_ascii("ors.example.").unwrap()
+        );
+        let outside = ask(&own, "xors.example.", RecordType::NAPTR);
+        assert_eq!(outside.rcode, ResponseCode::Refused);
     }
 }

@@ -110,10 +110,11 @@ enum NamespaceCommand {
     Delegate {
         #[command(flatten)]
         signer: NamespaceSigner,
-        /// vaa, handle, dns or ac.
+        /// vaa, handle, dns, ac, oid or ecode.
         #[arg(long)]
         kind: String,
-        /// The namespace: a VAA company prefix, a Handle prefix, a DNS zone or an AC code.
+        /// The namespace: a VAA company prefix, a Handle prefix, a DNS zone, an AC code, an OID
+        /// arc (`1.2.156.3001`) or an Ecode prefix (version and scheme identifier).
         #[arg(long)]
         namespace: String,
         /// The owner DID.
@@ -132,7 +133,7 @@ enum NamespaceCommand {
     Bind {
         #[command(flatten)]
         signer: NamespaceSigner,
-        /// vaa, handle or dns.
+        /// vaa, handle, dns, oid or ecode.
         #[arg(long)]
         kind: String,
         /// The identifier.
@@ -146,7 +147,7 @@ enum NamespaceCommand {
     Unbind {
         #[command(flatten)]
         signer: NamespaceSigner,
-        /// vaa, handle or dns.
+        /// vaa, handle, dns, oid or ecode.
         #[arg(long)]
         kind: String,
         /// The identifier.
@@ -304,7 +305,7 @@ enum DidCommand {
         /// An authentication private key of the DID (priSPK...) or a file holding it.
         #[arg(long)]
         key: String,
-        /// vaa, handle or dns.
+        /// vaa, handle, dns, oid or ecode.
         #[arg(long)]
         kind: String,
         /// The identifier.
@@ -559,9 +560,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 file.handle_site_addresses,
             )
             .map_err(|e| anyhow!(e))?,
-        dns: args
-            .dns
-            .resolve(file.dns, file.service_zone, file.dns_nameservers),
+        dns: args.dns.resolve(
+            file.dns,
+            file.service_zone,
+            file.dns_nameservers,
+            file.ors_zone,
+        ),
         drivers: file.drivers,
         follow,
         validator_urls,

@@ -72,6 +72,10 @@ pub struct FileConfig {
     pub service_zone: Option<String>,
     /// The host names of the DNS name servers (NS records) \[default: `ns1.<service_zone>`\].
     pub dns_nameservers: Option<Vec<String>>,
+    /// The ORS zone, where OIDs have NAPTR records under their reversed arcs (ITU-T X.672,
+    /// `spec/oid.md`) \[default: `oid.<service_zone>`\]. A zone outside the service zone is
+    /// served as a zone of its own (SOA and NS at its apex).
+    pub ors_zone: Option<String>,
     /// Universal Resolver drivers for other DID methods (`[[driver]]` tables).
     #[serde(default, rename = "driver")]
     pub drivers: Vec<DriverConfig>,
@@ -575,6 +579,8 @@ pub struct DnsConfig {
     pub service_zone: String,
     /// Name server host names for NS and SOA; empty means `ns1.<service_zone>`.
     pub nameservers: Vec<String>,
+    /// The ORS zone (`spec/oid.md`); none means `oid.<service_zone>`.
+    pub ors_zone: Option<String>,
 }
 
 impl Default for DnsConfig {
@@ -583,6 +589,7 @@ impl Default for DnsConfig {
             listen: None,
             service_zone: DEFAULT_SERVICE_ZONE.into(),
             nameservers: Vec::new(),
+            ors_zone: None,
         }
     }
 }
@@ -599,6 +606,9 @@ pub struct DnsArgs {
     /// A name server host name for NS records (repeatable) \[default: `ns1.<service-zone>`\].
     #[arg(long = "dns-nameserver")]
     pub dns_nameservers: Vec<String>,
+    /// The ORS zone, where OIDs have NAPTR records (ITU-T X.672) \[default: `oid.<service-zone>`\].
+    #[arg(long, env = "SPARKID_ORS_ZONE")]
+    pub ors_zone: Option<String>,
 }
 
 impl DnsArgs {
@@ -608,6 +618,7 @@ impl DnsArgs {
         dns: Option<Listen>,
         service_zone: Option<String>,
         dns_nameservers: Option<Vec<String>>,
+        ors_zone: Option<String>,
     ) -> DnsConfig {
         DnsConfig {
             listen: match self.dns.or(dns) {
@@ -623,6 +634,7 @@ impl DnsArgs {
             } else {
                 self.dns_nameservers
             },
+            ors_zone: self.ors_zone.or(ors_zone),
         }
     }
 }
@@ -841,6 +853,26 @@ mod tests {
         assert_eq!(flag(Some(32)).resolve(Some(64)).cache_size, mib(32));
         // Zero would leave redb no room to commit: the least is 1 MiB.
         assert_eq!(flag(Some(0)).resolve(None).cache_size, mib(1));
+    }
+
+    #[test]
+    fn the_ors_zone_is_the_flag_then_the_file_then_under_the_service_zone() {
+        let file: FileConfig = toml::from_str("ors_zone = \"oid-res.example\"").unwrap();
+        let flag = |v: Option<&str>| DnsArgs {
+            ors_zone: v.map(str::to_string),
+            ..DnsArgs::default()
+        };
+        let resolve =
+            |args: DnsArgs, file: Option<String>| args.resolve(None, None, None, file).ors_zone;
+        assert_eq!(resolve(flag(None), None), None, "none: oid.<service zone>");
+        assert_eq!(
+            resolve(flag(None), file.ors_zone.clone()).as_deref(),
+            Some("oid-res.example")
+        );
+        assert_eq!(
+            resolve(flag(Some("ors.test")), file.ors_zone).as_deref(),
+            Some("ors.test")
+        );
     }
 
     #[test]

@@ -34,7 +34,13 @@ pub fn router(ctx: Arc<BridgeContext>) -> Routes {
         .layer_with(|r| r.layer(Extension(ctx)))
 }
 
-fn problem(status: StatusCode, kind: &str, title: &str, detail: String, extra: Value) -> Response {
+pub(crate) fn problem(
+    status: StatusCode,
+    kind: &str,
+    title: &str,
+    detail: String,
+    extra: Value,
+) -> Response {
     let mut body = json!({
         "type": kind,
         "title": title,
@@ -52,7 +58,7 @@ fn problem(status: StatusCode, kind: &str, title: &str, detail: String, extra: V
         .into_response()
 }
 
-fn bridge_problem(error: &BridgeError) -> Response {
+pub(crate) fn bridge_problem(error: &BridgeError) -> Response {
     match error {
         BridgeError::Invalid { .. } => problem(
             StatusCode::BAD_REQUEST,
@@ -72,7 +78,7 @@ fn bridge_problem(error: &BridgeError) -> Response {
 }
 
 /// Runs a blocking lookup (ledger and cache reads) off the I/O threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BridgeError> + Send + 'static,
 ) -> Result<T, BridgeError> {
     tokio::task::spawn_blocking(f)

@@ -93,6 +93,7 @@ pub async fn start(
     info!(
         dns = %udp_addr,
         zone = %config.service_zone,
+        ors_zone = config.ors_zone.as_deref().unwrap_or("oid.<service zone>"),
         udp_rrl_rate = rrl.rate,
         udp_rrl_slip = rrl.slip,
         "DNS door serving"
@@ -110,6 +111,7 @@ fn zone_config(config: &DnsConfig) -> ZoneConfig {
     ZoneConfig {
         service_zone: config.service_zone.clone(),
         nameservers: config.nameservers.clone(),
+        ors_zone: config.ors_zone.clone(),
         ns_address: config
             .listen
             .map(|a| a.ip())
@@ -264,6 +266,14 @@ fn record_data_len(record: &Record) -> usize {
         RData::TXT(txt) => txt.txt_data.iter().map(|s| s.len() + 1).sum(),
         RData::SOA(soa) => soa.mname.len() + 1 + soa.rname.len() + 1 + 20,
         RData::NS(ns) => ns.0.len() + 1,
+        RData::NAPTR(naptr) => {
+            4 + naptr.flags.len()
+                + naptr.services.len()
+                + naptr.regexp.len()
+                + 3
+                + naptr.replacement.len()
+                + 1
+        }
         _ => 16,
     }
 }

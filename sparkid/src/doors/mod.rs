@@ -9,6 +9,7 @@ pub mod dns;
 pub mod forward;
 pub mod handle;
 pub mod health;
+pub mod oid_ecode;
 pub mod peer;
 pub mod registrar;
 pub mod resolution;
