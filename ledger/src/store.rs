@@ -702,6 +702,32 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Up to `limit` versions of a key, newest first, written below height `before` (a cursor:
+    /// the lowest height of the previous page; none for the newest), with their heights.
+    pub fn history_page(
+        &self,
+        key: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, LedgerError> {
+        let rtx = self.db.begin_read()?;
+        let table = rtx.open_table(RECORDS)?;
+        let start = format!("{key}\u{0}");
+        let end = match before {
+            Some(height) => history_key(key, height),
+            None => format!("{key}\u{1}"),
+        };
+        let mut out = Vec::new();
+        for entry in table.range(start.as_str()..end.as_str())?.rev().take(limit) {
+            let (k, v) = entry?;
+            let height = k.value()[start.len()..]
+                .parse::<u64>()
+                .map_err(|_| LedgerError::Corrupt(format!("history key {:?}", k.value())))?;
+            out.push((height, v.value().to_string()));
+        }
+        Ok(out)
+    }
+
     /// The value of a key and its proof against the newest certified header, read from one
     /// consistent snapshot.
     pub fn prove(&self, key: &str) -> Result<RecordProof, LedgerError> {
@@ -1828,6 +1854,11 @@ pub(crate) mod tests {
                 .unwrap()
                 .is_empty());
             assert!(ledger.keys_with_prefix("zz/", None, 2).unwrap().is_empty());
+            let newest = ledger.history_page("kv/a", None, 1).unwrap();
+            assert_eq!(newest, vec![(2, "\"3\"".to_string())]);
+            let older = ledger.history_page("kv/a", Some(2), 5).unwrap();
+            assert_eq!(older, vec![(1, "\"1\"".to_string())]);
+            assert!(ledger.history_page("kv/a", Some(1), 5).unwrap().is_empty());
         };
         check(&ledger);
         drop(ledger);
