@@ -185,6 +185,16 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             None => Routes::new(),
         })
         .merge(doors::bridges::router(bridge_ctx))
+        .merge(doors::explorer::router(
+            sparkid_resolver::explorer::Explorer::new(
+                node.ledger.clone(),
+                node.subchains
+                    .iter()
+                    .map(|s| (s.ac, s.ledger.clone()))
+                    .collect(),
+            ),
+            follower.clone(),
+        ))
         .merge(metrics::router(metrics.clone()));
     let mut app = app.into_router_with_listing();
     if let Some(follower) = follower {
