@@ -116,6 +116,9 @@ def shot(name):
         driver.save_screenshot(os.path.join(shots, f"{name}-{label}.png"))
     driver.set_window_size(1280, 900)
     driver.refresh()
+    # Reloading an error page logs its status again; anything else is a failure.
+    errors = [e for e in console_errors() if "the server responded with a status of 4" not in e["message"]]
+    check(not errors, f"console errors while capturing {name}: {errors}")
 
 
 # Home: head, counts, recent blocks and transactions.
@@ -202,6 +205,7 @@ check("confirmed by the DID" in bound, "the linked identifier shows as confirmed
 check(fx["subject"] in text("#document"), "the current document is shown")
 shot("did")
 # A version links to its block.
+history = rows("#history")
 click(history[1].find_element(By.CSS_SELECTOR, "td a"))
 check(path_now().startswith("/explorer/block/"), "a version links to its block")
 
