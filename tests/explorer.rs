@@ -413,7 +413,10 @@ fn explorer_json_forms_cursors_and_bad_input() {
 
     // Search: each kind of input finds its page; an unknown one says what it was read as.
     for (query, url) in [
-        (subject.to_string(), format!("/explorer/did/{}", enc(subject))),
+        (
+            subject.to_string(),
+            format!("/explorer/did/{}", enc(subject)),
+        ),
         (
             fx["bind_tx"].as_str().unwrap().to_string(),
             format!("/explorer/tx/{}", fx["bind_tx"].as_str().unwrap()),
@@ -501,10 +504,22 @@ fn explorer_json_forms_cursors_and_bad_input() {
     let unknown = format!("/explorer/did/{}", fx["unknown_did"].as_str().unwrap());
     let unhosted = unknown.replacen("did:bid:", "did:bid:zz99:", 1);
     for (path, status, says) in [
-        ("/explorer/block/abc", 400, "neither a block height nor a block hash"),
-        ("/explorer/block/99999999", 404, "no block at height 99999999"),
+        (
+            "/explorer/block/abc",
+            400,
+            "neither a block height nor a block hash",
+        ),
+        (
+            "/explorer/block/99999999",
+            404,
+            "no block at height 99999999",
+        ),
         ("/explorer/block/18446744073709551616", 400, "neither"),
-        ("/explorer/block/1?chain=zz99", 404, "does not host sub-chain zz99"),
+        (
+            "/explorer/block/1?chain=zz99",
+            404,
+            "does not host sub-chain zz99",
+        ),
         ("/explorer/block/1?chain=NOT!", 400, "chain"),
         ("/explorer/tx/xyz", 400, "not a transaction hash"),
         (
@@ -516,11 +531,19 @@ fn explorer_json_forms_cursors_and_bad_input() {
         (unknown.as_str(), 404, "not on this chain"),
         (unhosted.as_str(), 404, "does not host"),
         ("/explorer/namespaces/bogus", 400, "unknown namespace kind"),
-        ("/explorer/namespace/vaa/VAA77", 404, "no vaa namespace VAA77"),
+        (
+            "/explorer/namespace/vaa/VAA77",
+            404,
+            "no vaa namespace VAA77",
+        ),
         ("/explorer/namespace/vaa/lower!", 400, "VAA"),
         ("/explorer/id/vaa/VAA!!", 400, "VAA"),
         ("/explorer/id/vaa/VAA55X", 404, "neither bound"),
-        ("/explorer/id/oid/1.2.3", 400, "not accepted by this build yet"),
+        (
+            "/explorer/id/oid/1.2.3",
+            400,
+            "not accepted by this build yet",
+        ),
         ("/explorer/subchain/toolong", 400, "not an AC code"),
         ("/explorer/subchain/zz99", 404, "not delegated"),
         ("/explorer/blocks?before=x", 400, "not a cursor"),

@@ -354,7 +354,10 @@ fn build_indexes(db: &Database) -> Result<(), LedgerError> {
         let mut last: Option<String> = None;
         for entry in records.iter()? {
             let (k, _) = entry?;
-            let key = k.value().split_once('\u{0}').map_or(k.value(), |(key, _)| key);
+            let key = k
+                .value()
+                .split_once('\u{0}')
+                .map_or(k.value(), |(key, _)| key);
             if last.as_deref() != Some(key) {
                 *counted.entry(key_class(key).to_string()).or_default() += 1;
                 last = Some(key.to_string());

@@ -731,7 +731,9 @@ impl Explorer {
         let key = did_key(&bid);
         let proof = ledger.prove(&key)?;
         let Some(text) = proof.value.clone() else {
-            return Err(ExplorerError::NotFound(format!("{bid} is not on this chain")));
+            return Err(ExplorerError::NotFound(format!(
+                "{bid} is not on this chain"
+            )));
         };
         let record: DidRecord = serde_json::from_str(&text).map_err(|e| corrupt(&key, e))?;
         let verified = {
@@ -776,8 +778,8 @@ impl Explorer {
         let bound = match ledger.get(&alias_key(&did_text))? {
             None => Vec::new(),
             Some(text) => {
-                let aliases: AliasRecord = serde_json::from_str(&text)
-                    .map_err(|e| corrupt(&alias_key(&did_text), e))?;
+                let aliases: AliasRecord =
+                    serde_json::from_str(&text).map_err(|e| corrupt(&alias_key(&did_text), e))?;
                 let confirmed: Vec<Alias> = aliases
                     .confirmed(Some(&record.document))
                     .into_iter()
@@ -990,9 +992,8 @@ impl Explorer {
         let more = rows.len() > limit;
         let mut anchors = Vec::new();
         for (_, text) in rows.into_iter().take(limit) {
-            anchors.push(
-                serde_json::from_str::<AnchorRecord>(&text).map_err(|e| corrupt(&key, e))?,
-            );
+            anchors
+                .push(serde_json::from_str::<AnchorRecord>(&text).map_err(|e| corrupt(&key, e))?);
         }
         let hosted_height = self
             .hosted
@@ -1067,7 +1068,9 @@ impl Explorer {
             if tx.is_some() {
                 out.matches.push(Match {
                     label: format!("transaction {hash}"),
-                    target: Target::Tx { hash: hash.to_hex() },
+                    target: Target::Tx {
+                        hash: hash.to_hex(),
+                    },
                 });
             }
             let block = self.main.find_block(&hash)?;

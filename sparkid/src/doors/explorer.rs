@@ -18,7 +18,7 @@ use sparkid_registrar::namespace::{BindingRecord, NamespaceRecord};
 use sparkid_registrar::Kind;
 use sparkid_resolver::explorer::{
     kind_label, BlockList, BlockPage, BlockSummary, DidPage, Explorer, ExplorerError,
-    IdentifierPage, NamespaceList, NamespacePage, SearchResult, Subject, SubchainPage, Target,
+    IdentifierPage, NamespaceList, NamespacePage, SearchResult, SubchainPage, Subject, Target,
     TxList, TxPage, TxSummary, MAX_INPUT_BYTES, PAGE_SIZE,
 };
 
@@ -219,6 +219,8 @@ fn html_response(status: StatusCode, title: &str, body: Markup) -> Response {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                // No favicon request (and no 404 for it in the console).
+                link rel="icon" href="data:,";
                 title { (title) " · sparkid chain browser" }
                 style { (PreEscaped(CSS)) }
             }
@@ -762,7 +764,13 @@ async fn namespace(
     respond(
         &headers,
         result,
-        |p| format!("{} namespace {}", kind_label(p.record.kind), p.record.namespace),
+        |p| {
+            format!(
+                "{} namespace {}",
+                kind_label(p.record.kind),
+                p.record.namespace
+            )
+        },
         |p: &NamespacePage| {
             let r = &p.record;
             html! {
@@ -989,6 +997,7 @@ form.search input{flex:1;min-width:0;padding:.4rem .6rem;border:0;border-radius:
 form.search button{padding:.4rem .8rem;border:0;border-radius:4px;background:#fca311;color:#14213d;font-weight:600}
 main{max-width:72rem;margin:0 auto;padding:1rem}
 h1{font-size:1.4rem;overflow-wrap:anywhere}
+h1.hash{font-size:1.2rem}
 h2{font-size:1.1rem;margin-top:1.5rem}
 a{color:#1a56db}
 .hash,code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;overflow-wrap:anywhere}
