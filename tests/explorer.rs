@@ -9,6 +9,8 @@
 //!   Chromium over WebDriver: DOM assertions on each page kind, a search for each kind of input,
 //!   links followed, no console errors, JavaScript off. With `SPARKID_EXPLORER_SCREENSHOTS=<dir>`
 //!   it also saves each page kind at desktop and phone widths (how `docs/explorer/` is made).
+//! - `explorer_on_a_follower_shows_its_sync_state`: a follower's home page carries its sync
+//!   state, and its pages read the blocks it replicated.
 
 mod common;
 
@@ -624,4 +626,40 @@ fn explorer_in_headless_chromium() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// On a follower the home page shows its sync state, and its pages read the blocks it
+/// replicated.
+#[test]
+fn explorer_on_a_follower_shows_its_sync_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let validator = Daemon::start_with(&dir.path().join("validator"), &["--handle", "off"]);
+    let (_, did) = common::create_did(&validator.base, None);
+    let follower = Daemon::start_with(
+        &dir.path().join("follower"),
+        &["--handle", "off", "--follow", validator.base.as_str()],
+    );
+    let target = page(&validator.base, "/explorer/")["height"]
+        .as_u64()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let home = loop {
+        let home = page(&follower.base, "/explorer/");
+        if home["height"].as_u64() >= Some(target) {
+            break home;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the follower did not catch up: {home}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(home["sync"]["peer"], validator.base, "{home}");
+    assert!(home["sync"]["state"].is_string(), "{home}");
+    assert_eq!(home["counts"]["dids"], 1, "{home}");
+    let (status, _, html) = get(&format!("{}/explorer/", follower.base));
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"sync\""), "{html}");
+    let page = page(&follower.base, &format!("/explorer/did/{}", enc(&did)));
+    assert_eq!(page["verified"]["ok"], true, "{page}");
 }
