@@ -48,6 +48,15 @@ const RECORDS: TableDefinition<&str, &str> = TableDefinition::new("records");
 const TREE: TableDefinition<&[u8; 34], &[u8]> = TableDefinition::new("tree");
 /// Transaction hash → (height, index), for replay protection.
 const TXS: TableDefinition<&[u8; 32], (u64, u32)> = TableDefinition::new("txs");
+/// Block hash → height, so that a block can be found by its hash (the chain browser's
+/// `/explorer/block/<hash>`). Written in each block's commit.
+const BLOCK_HASHES: TableDefinition<&[u8; 32], u64> = TableDefinition::new("block_hashes");
+/// How many distinct state keys exist in each key class (the key up to its first `/`: `did`,
+/// `ns`, `bind` ...), kept in each block's commit so that counting costs one read, not a scan.
+const KEY_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("key_counts");
+/// The `meta` entry that says the block-hash index and the key counts are complete; a ledger
+/// written before they existed is indexed once when it is opened.
+const INDEXES_META: &str = "indexes";
 
 /// The layout this build reads and writes, kept in `meta.format`.
 const FORMAT: &str = "2";
@@ -309,6 +318,61 @@ fn history_key(key: &str, height: u64) -> String {
     format!("{key}\u{0}{height:020}")
 }
 
+/// The class a state key is counted in: the key up to its first `/` (all of it without one).
+pub fn key_class(key: &str) -> &str {
+    key.split_once('/').map_or(key, |(class, _)| class)
+}
+
+/// Indexes a ledger written before the block-hash index and the key counts existed, in one
+/// transaction (a crash leaves it to be done again at the next open); nothing to do once
+/// `meta.indexes` is set.
+fn build_indexes(db: &Database) -> Result<(), LedgerError> {
+    {
+        let rtx = db.begin_read()?;
+        if rtx.open_table(META)?.get(INDEXES_META)?.is_some() {
+            return Ok(());
+        }
+    }
+    info!("indexing block hashes and counting state keys (once)");
+    /// Only the header of a stored block is read.
+    #[derive(Deserialize)]
+    struct HeaderOnly {
+        header: BlockHeader,
+    }
+    let wtx = db.begin_write()?;
+    {
+        let blocks = wtx.open_table(BLOCKS)?;
+        let mut hashes = wtx.open_table(BLOCK_HASHES)?;
+        for entry in blocks.iter()? {
+            let (height, bytes) = entry?;
+            let block: HeaderOnly = serde_json::from_slice(bytes.value())
+                .map_err(|e| LedgerError::Corrupt(format!("block {}: {e}", height.value())))?;
+            hashes.insert(&block.header.hash().0, height.value())?;
+        }
+        let records = wtx.open_table(RECORDS)?;
+        let mut counted: HashMap<String, u64> = HashMap::new();
+        let mut last: Option<String> = None;
+        for entry in records.iter()? {
+            let (k, _) = entry?;
+            let key = k
+                .value()
+                .split_once('\u{0}')
+                .map_or(k.value(), |(key, _)| key);
+            if last.as_deref() != Some(key) {
+                *counted.entry(key_class(key).to_string()).or_default() += 1;
+                last = Some(key.to_string());
+            }
+        }
+        let mut counts = wtx.open_table(KEY_COUNTS)?;
+        for (class, n) in &counted {
+            counts.insert(class.as_str(), *n)?;
+        }
+        wtx.open_table(META)?.insert(INDEXES_META, "1")?;
+    }
+    wtx.commit()?;
+    Ok(())
+}
+
 /// The newest version of `key` in the records table: the last entry of its range.
 fn current<T: ReadableTable<&'static str, &'static str>>(
     table: &T,
@@ -485,10 +549,15 @@ impl Ledger {
             wtx.open_table(BLOCKS)?
                 .insert(0, json_bytes(&block).as_slice())?;
             wtx.open_table(TXS)?;
+            wtx.open_table(BLOCK_HASHES)?
+                .insert(&certified.header.hash().0, 0)?;
+            wtx.open_table(KEY_COUNTS)?
+                .insert(key_class(GENESIS_KEY), 1)?;
             let mut meta = wtx.open_table(META)?;
             meta.insert("format", FORMAT)?;
             meta.insert("genesis", genesis_json.as_str())?;
             meta.insert("head", json_string(&certified).as_str())?;
+            meta.insert(INDEXES_META, "1")?;
         }
         wtx.commit()?;
         info!(chain = %genesis.chain_id, dir = %dir.display(), "created ledger");
@@ -561,6 +630,7 @@ impl Ledger {
                 )))
             }
         }
+        build_indexes(&db)?;
         let validators = genesis
             .validator_set()
             .map_err(|e| LedgerError::InvalidGenesis(e.to_string()))?;
@@ -626,6 +696,32 @@ impl Ledger {
         let end = format!("{key}\u{1}");
         let mut out = Vec::new();
         for entry in table.range(start.as_str()..end.as_str())? {
+            let (k, v) = entry?;
+            let height = k.value()[start.len()..]
+                .parse::<u64>()
+                .map_err(|_| LedgerError::Corrupt(format!("history key {:?}", k.value())))?;
+            out.push((height, v.value().to_string()));
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` versions of a key, newest first, written below height `before` (a cursor:
+    /// the lowest height of the previous page; none for the newest), with their heights.
+    pub fn history_page(
+        &self,
+        key: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, LedgerError> {
+        let rtx = self.db.begin_read()?;
+        let table = rtx.open_table(RECORDS)?;
+        let start = format!("{key}\u{0}");
+        let end = match before {
+            Some(height) => history_key(key, height),
+            None => format!("{key}\u{1}"),
+        };
+        let mut out = Vec::new();
+        for entry in table.range(start.as_str()..end.as_str())?.rev().take(limit) {
             let (k, v) = entry?;
             let height = k.value()[start.len()..]
                 .parse::<u64>()
@@ -708,6 +804,60 @@ impl Ledger {
         let rtx = self.db.begin_read()?;
         let table = rtx.open_table(TXS)?;
         Ok(table.get(&hash.0)?.map(|g| g.value()))
+    }
+
+    /// The height of the block whose header hashes to `hash`.
+    pub fn find_block(&self, hash: &Hash) -> Result<Option<u64>, LedgerError> {
+        let rtx = self.db.begin_read()?;
+        let table = rtx.open_table(BLOCK_HASHES)?;
+        Ok(table.get(&hash.0)?.map(|g| g.value()))
+    }
+
+    /// How many distinct state keys of class `class` exist (see [`key_class`]): `did` for
+    /// DIDs, `ns` for namespaces, `bind` for bindings (unbound ones too: a key once written
+    /// stays). One read.
+    pub fn key_count(&self, class: &str) -> Result<u64, LedgerError> {
+        let rtx = self.db.begin_read()?;
+        let table = rtx.open_table(KEY_COUNTS)?;
+        Ok(table.get(class)?.map_or(0, |g| g.value()))
+    }
+
+    /// Up to `limit` state keys starting with `prefix`, in key order, each with its current
+    /// value, beginning after the key `after` (a cursor: the last key of the previous page).
+    /// Each key costs one seek, however many versions it has.
+    pub fn keys_with_prefix(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, LedgerError> {
+        let rtx = self.db.begin_read()?;
+        let table = rtx.open_table(RECORDS)?;
+        let mut out: Vec<(String, String)> = Vec::new();
+        // The first version of the next key sorts after `key NUL …`, at `key \u{1}`.
+        let mut from = match after {
+            Some(key) if key.starts_with(prefix) => format!("{key}\u{1}"),
+            Some(key) if key < prefix => prefix.to_string(),
+            Some(_) => return Ok(out),
+            None => prefix.to_string(),
+        };
+        while out.len() < limit {
+            let Some(entry) = table.range(from.as_str()..)?.next().transpose()? else {
+                break;
+            };
+            let key = entry.0.value();
+            let Some((key, _)) = key.split_once('\u{0}') else {
+                return Err(LedgerError::Corrupt(format!("record key {key:?}")));
+            };
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let key = key.to_string();
+            let value = current(&table, &key)?.unwrap_or_default();
+            from = format!("{key}\u{1}");
+            out.push((key, value));
+        }
+        Ok(out)
     }
 
     /// Executes `txs` in order on top of the head, and commits the block of those that the
@@ -1211,8 +1361,25 @@ impl Ledger {
         hashes: &[Hash],
     ) -> Result<(), LedgerError> {
         let mut records = wtx.open_table(RECORDS)?;
+        // A key without a version yet is new to its class; `writes` is in key order, so the
+        // classes come in runs.
+        let mut new_keys: Vec<(&str, u64)> = Vec::new();
         for (key, value) in writes {
+            if current(&records, key)?.is_none() {
+                let class = key_class(key);
+                match new_keys.last_mut() {
+                    Some((c, n)) if *c == class => *n += 1,
+                    _ => new_keys.push((class, 1)),
+                }
+            }
             records.insert(history_key(key, height).as_str(), value.as_str())?;
+        }
+        if !new_keys.is_empty() {
+            let mut counts = wtx.open_table(KEY_COUNTS)?;
+            for (class, n) in new_keys {
+                let had = counts.get(class)?.map_or(0, |g| g.value());
+                counts.insert(class, had + n)?;
+            }
         }
         let mut index = wtx.open_table(TXS)?;
         for (i, hash) in hashes.iter().enumerate() {
@@ -1256,6 +1423,8 @@ impl Ledger {
         }
         wtx.open_table(BLOCKS)?
             .insert(certified.header.height, json.as_slice())?;
+        wtx.open_table(BLOCK_HASHES)?
+            .insert(&certified.header.hash().0, certified.header.height)?;
         wtx.open_table(META)?
             .insert("head", json_string(certified).as_str())?;
         Ok(())
@@ -1646,6 +1815,67 @@ pub(crate) mod tests {
         assert_eq!(follower.height(), 0);
         follower.apply_block(&Set, block).unwrap();
         assert_eq!(follower.height(), 1);
+    }
+
+    #[test]
+    fn blocks_are_found_by_hash_and_keys_counted_and_listed_by_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let validator = PrivateKey::generate();
+        let user = PrivateKey::generate();
+        let genesis = Genesis {
+            chain_id: "t".into(),
+            time: 1,
+            validators: vec![validator.public_key().to_encoded()],
+            authority: None,
+            other: Default::default(),
+        };
+        let ledger = Ledger::create(dir.path(), genesis, &[&validator]).unwrap();
+        let certify = |h: &BlockHeader| Ok(CommitCertificate::sign(h, &[&validator]));
+        let txs = vec![set(&user, "a", "1"), set(&user, "b", "2")];
+        ledger.propose(&Set, txs, 2, certify).unwrap();
+        // `kv/a` again: a new version, not a new key.
+        let txs = vec![set(&user, "a", "3"), set(&user, "c", "4")];
+        ledger.propose(&Set, txs, 3, certify).unwrap();
+        let check = |ledger: &Ledger| {
+            for height in 0..=2 {
+                let hash = ledger.block(height).unwrap().unwrap().header.hash();
+                assert_eq!(ledger.find_block(&hash).unwrap(), Some(height));
+            }
+            assert_eq!(ledger.find_block(&Hash([7; 32])).unwrap(), None);
+            assert_eq!(ledger.key_count("kv").unwrap(), 3);
+            assert_eq!(ledger.key_count("chain").unwrap(), 1);
+            assert_eq!(ledger.key_count("did").unwrap(), 0);
+            let first = ledger.keys_with_prefix("kv/", None, 2).unwrap();
+            let keys: Vec<&str> = first.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(keys, ["kv/a", "kv/b"]);
+            // The current value, not the first version.
+            assert_eq!(first[0].1, "\"3\"");
+            let rest = ledger.keys_with_prefix("kv/", Some("kv/b"), 2).unwrap();
+            assert_eq!(rest, vec![("kv/c".to_string(), "\"4\"".to_string())]);
+            assert!(ledger
+                .keys_with_prefix("kv/", Some("kv/c"), 2)
+                .unwrap()
+                .is_empty());
+            assert!(ledger.keys_with_prefix("zz/", None, 2).unwrap().is_empty());
+            let newest = ledger.history_page("kv/a", None, 1).unwrap();
+            assert_eq!(newest, vec![(2, "\"3\"".to_string())]);
+            let older = ledger.history_page("kv/a", Some(2), 5).unwrap();
+            assert_eq!(older, vec![(1, "\"1\"".to_string())]);
+            assert!(ledger.history_page("kv/a", Some(1), 5).unwrap().is_empty());
+        };
+        check(&ledger);
+        drop(ledger);
+
+        // A ledger written before the indexes existed is indexed when opened.
+        let db = Database::open(dir.path().join(DB_FILE)).unwrap();
+        let wtx = db.begin_write().unwrap();
+        wtx.delete_table(BLOCK_HASHES).unwrap();
+        wtx.delete_table(KEY_COUNTS).unwrap();
+        wtx.open_table(META).unwrap().remove(INDEXES_META).unwrap();
+        wtx.commit().unwrap();
+        drop(db);
+        let ledger = Ledger::open(dir.path()).unwrap();
+        check(&ledger);
     }
 
     #[test]

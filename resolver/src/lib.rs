@@ -7,7 +7,7 @@
 //! Redis). Answers can carry ledger proofs that [`verifiable`] checks offline. [`binding`] and
 //! [`bidproto`] render results in the DID Resolution HTTP binding's and the BID protocol's
 //! formats, as pure functions of a request value; [`dns_zone`] answers DNS questions for the
-//! zones on the ledger.
+//! zones on the ledger; [`explorer`] gathers the chain browser's pages.
 //!
 //! It knows no HTTP framework, no CLI, no socket server and no log set-up: the daemon's doors
 //! (the `sparkid` crate) parse their protocol, call this crate and send what it returns.
@@ -31,6 +31,7 @@ pub mod did_url;
 pub mod didkey;
 pub mod dns_zone;
 pub mod drivers;
+pub mod explorer;
 pub mod negotiate;
 pub mod records;
 pub mod resolution;

@@ -181,6 +181,16 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         })
         .merge(doors::oid_ecode::router(bridge_ctx.clone()))
         .merge(doors::bridges::router(bridge_ctx))
+        .merge(doors::explorer::router(
+            sparkid_resolver::explorer::Explorer::new(
+                node.ledger.clone(),
+                node.subchains
+                    .iter()
+                    .map(|s| (s.ac, s.ledger.clone()))
+                    .collect(),
+            ),
+            follower.clone(),
+        ))
         .merge(metrics::router(metrics.clone()));
     let mut app = app.into_router_with_listing();
     if let Some(follower) = follower {
