@@ -200,7 +200,18 @@ impl SsiMethods {
             ));
         }
         let document = match method {
-            "jwk" => computed(did, DIDJWK.resolve_method_representation(method_specific_id, SsiOptions::default()).await)?,
+            "jwk" => {
+                // The did:jwk spec's document: the key as a JsonWebKey2020 (ssi's default is
+                // Multikey).
+                let mut options = SsiOptions::default();
+                options.parameters.public_key_format = Some("JsonWebKey2020".into());
+                computed(
+                    did,
+                    DIDJWK
+                        .resolve_method_representation(method_specific_id, options)
+                        .await,
+                )?
+            }
             "pkh" => computed(did, DIDPKH.resolve_method_representation(method_specific_id, SsiOptions::default()).await)?,
             "web" => self.web(did, method_specific_id, no_cache).await?,
             other => {
