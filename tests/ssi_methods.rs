@@ -97,8 +97,7 @@ fn computed_methods_match_their_published_examples() {
         );
     }
     assert_eq!(
-        result["didResolutionMetadata"]["resolvedBy"],
-        "ssi did:jwk",
+        result["didResolutionMetadata"]["resolvedBy"], "ssi did:jwk",
         "{result}"
     );
 
@@ -158,7 +157,11 @@ fn computed_methods_match_their_published_examples() {
     assert_eq!(status, 400, "{result}");
 
     // Bad ids are the client's mistake, named.
-    for bad in ["did:jwk:bm90LWpzb24", "did:pkh:nowhere", "did:web:127.0.0.1"] {
+    for bad in [
+        "did:jwk:bm90LWpzb24",
+        "did:pkh:nowhere",
+        "did:web:127.0.0.1",
+    ] {
         let (status, result) = resolve(base, bad, "");
         assert_eq!(status, 400, "{bad}: {result}");
         assert_eq!(
@@ -352,7 +355,10 @@ fn did_web_resolves_over_https_with_the_configured_ca() {
     let (status, result) = resolve(base, &bob, "");
     assert_eq!(status, 500, "{result}");
     let error = &result["didResolutionMetadata"]["error"];
-    assert_eq!(error["type"], "https://www.w3.org/ns/did#INVALID_DID_DOCUMENT");
+    assert_eq!(
+        error["type"],
+        "https://www.w3.org/ns/did#INVALID_DID_DOCUMENT"
+    );
     assert!(
         error["detail"].as_str().unwrap().contains("not of"),
         "{error}"
@@ -368,7 +374,11 @@ fn did_web_resolves_over_https_with_the_configured_ca() {
     host.serve("/.well-known/did.json", 200, &changed);
     let (_, result) = resolve(base, &did, "");
     assert_eq!(result["didDocument"], document);
-    assert_eq!(host.requests(), asked, "a cached document was fetched again");
+    assert_eq!(
+        host.requests(),
+        asked,
+        "a cached document was fetched again"
+    );
     let (_, result) = resolve(base, &did, "?noCache=true");
     assert_eq!(result["didDocument"], changed);
     assert_eq!(host.requests(), asked + 1);

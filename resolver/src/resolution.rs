@@ -26,8 +26,8 @@ use crate::didkey::{self, DidKeyError, KeyOptions};
 use crate::drivers::Drivers;
 use crate::records::Records;
 pub use crate::result::*;
-use crate::ssi_methods::SsiMethods;
 use crate::result::{internal, invalid_options};
+use crate::ssi_methods::SsiMethods;
 use crate::subchain::{self, Route, SubChains};
 
 /// Resolves DIDs and dereferences DID URLs.
@@ -358,8 +358,8 @@ impl Resolver {
                         "did:key documents have no versions (versionId, versionTime)",
                     ));
                 }
-                let document = didkey::resolve(did.method_specific_id(), &options.key).map_err(
-                    |e| match e {
+                let document =
+                    didkey::resolve(did.method_specific_id(), &options.key).map_err(|e| match e {
                         DidKeyError::InvalidDid(m) => {
                             ResolutionError::new(ErrorKind::InvalidDid, format!("{did}: {m}"))
                         }
@@ -367,8 +367,7 @@ impl Resolver {
                         DidKeyError::Unsupported(m) => {
                             ResolutionError::new(ErrorKind::FeatureNotSupported, m)
                         }
-                    },
-                );
+                    });
                 match document {
                     Ok(document) => Resolution {
                         document: Some(document),

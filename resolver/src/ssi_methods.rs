@@ -212,7 +212,12 @@ impl SsiMethods {
                         .await,
                 )?
             }
-            "pkh" => computed(did, DIDPKH.resolve_method_representation(method_specific_id, SsiOptions::default()).await)?,
+            "pkh" => computed(
+                did,
+                DIDPKH
+                    .resolve_method_representation(method_specific_id, SsiOptions::default())
+                    .await,
+            )?,
             "web" => self.web(did, method_specific_id, no_cache).await?,
             other => {
                 return Err(ResolutionError::new(
@@ -423,7 +428,9 @@ pub fn web_url(msi: &str) -> Result<String, String> {
         }
         None => authority.to_string(),
     };
-    let host = authority.rsplit_once(':').map_or(authority.as_str(), |(h, _)| h);
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority.as_str(), |(h, _)| h);
     if host.is_empty()
         || host.starts_with('.')
         || host.ends_with('.')
@@ -441,10 +448,14 @@ pub fn web_url(msi: &str) -> Result<String, String> {
     }
     for segment in &path {
         if segment.is_empty() || *segment == "." || *segment == ".." {
-            return Err(format!("the path segment {segment:?} is empty or a dot segment"));
+            return Err(format!(
+                "the path segment {segment:?} is empty or a dot segment"
+            ));
         }
         if segment.contains(['/', '?', '#']) {
-            return Err(format!("the path segment {segment:?} holds '/', '?' or '#'"));
+            return Err(format!(
+                "the path segment {segment:?} holds '/', '?' or '#'"
+            ));
         }
     }
     let path = if path.is_empty() {
@@ -452,15 +463,21 @@ pub fn web_url(msi: &str) -> Result<String, String> {
     } else {
         path.join("/")
     };
-    Ok(format!("https://{}/{path}/did.json", authority.to_ascii_lowercase()))
+    Ok(format!(
+        "https://{}/{path}/did.json",
+        authority.to_ascii_lowercase()
+    ))
 }
 
 /// Checks the compressed point of a P-384 or P-521 did:key: 1 + 48 or 1 + 66 bytes, tagged 2 or
 /// 3 (ssi's `Multikey` rendering does not look inside).
 fn check_nist_key(did: &str, msi: &str) -> Result<(), ResolutionError> {
-    let invalid = |why: String| ResolutionError::new(ErrorKind::InvalidDid, format!("{did}: {why}"));
+    let invalid =
+        |why: String| ResolutionError::new(ErrorKind::InvalidDid, format!("{did}: {why}"));
     let Some(encoded) = msi.strip_prefix('z') else {
-        return Err(invalid("a did:key id is base58btc, starting with 'z'".into()));
+        return Err(invalid(
+            "a did:key id is base58btc, starting with 'z'".into(),
+        ));
     };
     let bytes = sparkid_bid::base58::BITCOIN
         .decode_at_most(encoded, sparkid_bid::base58::MAX_DECODE_LEN)

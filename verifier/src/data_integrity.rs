@@ -51,6 +51,35 @@ pub async fn verify(
                 )));
             }
         }
+        // The key must be one its DID lets prove this purpose (ssi dereferences the key but
+        // does not look at the relationship).
+        let purpose = proof
+            .get("proofPurpose")
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed("proof.proofPurpose must be a string"))?;
+        let wanted = match kind {
+            Kind::Credential => "assertionMethod",
+            Kind::Presentation => "authentication",
+        };
+        if purpose != wanted {
+            return Err(crypto(format!(
+                "proof.proofPurpose is {purpose:?}; a {} is proven for {wanted:?}",
+                match kind {
+                    Kind::Credential => "credential",
+                    Kind::Presentation => "presentation",
+                }
+            )));
+        }
+        let (did, _) = method.split_once('#').unwrap_or((method, ""));
+        let controller = dids
+            .document(did)
+            .await
+            .map_err(|e| crypto(format!("the key's DID {did} does not resolve: {e}")))?;
+        if !lists(&controller, wanted, did, method) {
+            return Err(crypto(format!(
+                "{method} is not one of {did}'s {wanted} keys"
+            )));
+        }
         if let Some(challenge) = challenge {
             if proof.get("challenge").and_then(Value::as_str) != Some(challenge) {
                 return Err(crypto(format!(
@@ -94,6 +123,21 @@ pub async fn verify(
         Ok(Err(invalid)) => Err(crypto(format!("the proof does not verify: {invalid}"))),
         Err(e) => Err(crypto(format!("the proof cannot be verified: {e}"))),
     }
+}
+
+/// Whether `relationship` of `document` (the DID `did`'s) lists the key `method`, by reference
+/// (absolute or `#relative`) or embedded.
+fn lists(document: &Value, relationship: &str, did: &str, method: &str) -> bool {
+    let same = |id: &str| id == method || (id.starts_with('#') && format!("{did}{id}") == method);
+    document
+        .get(relationship)
+        .and_then(Value::as_array)
+        .is_some_and(|list| {
+            list.iter().any(|entry| match entry {
+                Value::String(id) => same(id),
+                other => other.get("id").and_then(Value::as_str).is_some_and(same),
+            })
+        })
 }
 
 fn crypto(detail: impl Into<String>) -> Problem {

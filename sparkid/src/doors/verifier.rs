@@ -79,11 +79,18 @@ fn answer(door: &Door, kind: &str, result: Result<Outcome, Problem>) -> Response
                 (StatusCode::BAD_REQUEST, "failed")
             };
             door.verifications.with_label_values(&[kind, label]).inc();
-            tracing::debug!(kind, verified = outcome.verified, errors = outcome.errors.len(), "verification");
+            tracing::debug!(
+                kind,
+                verified = outcome.verified,
+                errors = outcome.errors.len(),
+                "verification"
+            );
             json(status, serde_json::to_string(&outcome).unwrap_or_default())
         }
         Err(problem) => {
-            door.verifications.with_label_values(&[kind, "refused"]).inc();
+            door.verifications
+                .with_label_values(&[kind, "refused"])
+                .inc();
             let status = if problem.kind == "about:blank" {
                 StatusCode::INTERNAL_SERVER_ERROR
             } else {
@@ -96,7 +103,9 @@ fn answer(door: &Door, kind: &str, result: Result<Outcome, Problem>) -> Response
 
 /// A body that could not be read: too large (413), or not read at all (400).
 fn refused(door: &Door, kind: &str, rejection: BytesRejection) -> Response {
-    door.verifications.with_label_values(&[kind, "refused"]).inc();
+    door.verifications
+        .with_label_values(&[kind, "refused"])
+        .inc();
     let status = rejection.status();
     let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
         format!("the request body is over {MAX_REQUEST_BYTES} bytes, the most read here")
