@@ -463,10 +463,19 @@ pub fn web_url(msi: &str) -> Result<String, String> {
     } else {
         path.join("/")
     };
-    Ok(format!(
-        "https://{}/{path}/did.json",
-        authority.to_ascii_lowercase()
-    ))
+    let url = format!("https://{}/{path}/did.json", authority.to_ascii_lowercase());
+    // The URL parser reads some names as IPv4 addresses (`0x7f.1`, `127.1`): such a host would
+    // be asked without a name lookup, past the private-address check, so it is refused.
+    let parsed = reqwest::Url::parse(&url).map_err(|e| format!("{url} is not a URL: {e}"))?;
+    let parsed_host = parsed.host_str().unwrap_or_default();
+    if parsed_host != host.to_ascii_lowercase()
+        || parsed_host.parse::<std::net::IpAddr>().is_ok()
+    {
+        return Err(format!(
+            "{host:?} is read as the address {parsed_host}; did:web names a domain"
+        ));
+    }
+    Ok(url)
 }
 
 /// Checks the compressed point of a P-384 or P-521 did:key: 1 + 48 or 1 + 66 bytes, tagged 2 or
@@ -530,6 +539,9 @@ mod tests {
             "example.com:..",
             "example.com%2Fevil",
             "example.com@evil.com",
+            "0x7f.1",
+            "127.1",
+            "0x7f000001%3A443",
         ] {
             assert!(web_url(bad).is_err(), "{bad}");
         }
