@@ -468,9 +468,7 @@ pub fn web_url(msi: &str) -> Result<String, String> {
     // be asked without a name lookup, past the private-address check, so it is refused.
     let parsed = reqwest::Url::parse(&url).map_err(|e| format!("{url} is not a URL: {e}"))?;
     let parsed_host = parsed.host_str().unwrap_or_default();
-    if parsed_host != host.to_ascii_lowercase()
-        || parsed_host.parse::<std::net::IpAddr>().is_ok()
-    {
+    if parsed_host != host.to_ascii_lowercase() || parsed_host.parse::<std::net::IpAddr>().is_ok() {
         return Err(format!(
             "{host:?} is read as the address {parsed_host}; did:web names a domain"
         ));
