@@ -36,6 +36,7 @@ pub mod negotiate;
 pub mod records;
 pub mod resolution;
 pub mod result;
+pub mod ssi_methods;
 pub mod subchain;
 pub mod verifiable;
 pub mod warm;

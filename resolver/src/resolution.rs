@@ -1,7 +1,8 @@
 //! The resolution service: one place that answers "what is this DID, or this DID URL", for
 //! every door. Method dispatch sits here: `did:bid` from the ledger (through [`Records`], where
-//! the cache is), `did:key` computed in process ([`crate::didkey`]), any other method through the
-//! configured Universal Resolver drivers ([`crate::drivers`]).
+//! the cache is), `did:key` computed in process ([`crate::didkey`], and through ssi for the key
+//! types it does not render), did:web, did:jwk and did:pkh through ssi ([`crate::ssi_methods`]),
+//! any other method through the configured Universal Resolver drivers ([`crate::drivers`]).
 //!
 //! - [`Resolver::resolve_did`] is DID Resolution's `resolve` (options [`ResolutionOptions`]):
 //!   a [`Resolution`] (a deactivated DID is a resolution without a document, not an error) or a
@@ -26,6 +27,7 @@ use crate::drivers::Drivers;
 use crate::records::Records;
 pub use crate::result::*;
 use crate::result::{internal, invalid_options};
+use crate::ssi_methods::SsiMethods;
 use crate::subchain::{self, Route, SubChains};
 
 /// Resolves DIDs and dereferences DID URLs.
@@ -33,6 +35,7 @@ use crate::subchain::{self, Route, SubChains};
 pub struct Resolver {
     records: Records,
     drivers: Arc<Drivers>,
+    ssi: Arc<SsiMethods>,
     subchains: Arc<SubChains>,
     /// The DIDs most recently written on this chain, newest last: `/1.0/testIdentifiers`.
     recent: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
@@ -55,6 +58,7 @@ impl Resolver {
         Resolver {
             records,
             drivers: Arc::new(Drivers::default()),
+            ssi: Arc::new(SsiMethods::default()),
             subchains: Arc::new(SubChains::default()),
             recent: Arc::default(),
         }
@@ -102,6 +106,13 @@ impl Resolver {
     /// The same resolver proxying other methods to `drivers`.
     pub fn with_drivers(mut self, drivers: Drivers) -> Resolver {
         self.drivers = Arc::new(drivers);
+        self
+    }
+
+    /// The same resolver answering did:web, did:jwk, did:pkh (and the did:key types
+    /// [`crate::didkey`] does not render) through `methods`.
+    pub fn with_ssi_methods(mut self, methods: SsiMethods) -> Resolver {
+        self.ssi = Arc::new(methods);
         self
     }
 
@@ -179,6 +190,7 @@ impl Resolver {
     /// The DID methods this resolver answers: `bid`, `key`, then the drivers' methods.
     pub fn methods(&self) -> Vec<String> {
         let mut methods = vec!["bid".to_string(), "key".to_string()];
+        methods.extend(crate::ssi_methods::METHODS.iter().map(|m| m.to_string()));
         for driver in self.drivers.iter() {
             for m in driver.methods() {
                 if !methods.contains(&m) {
@@ -201,7 +213,18 @@ impl Resolver {
                 "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp",
                 "did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme",
                 "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169",
+                // P-521, from the did:key test vectors (rendered through ssi).
+                "did:key:z2J9gaYxrKVpdoG9A4gRnmpnRCcxU6agDtFVVBVdn1JedouoZN7SzcyREXXzWgt3gGiwpoHq7K68X4m32D8HgzG8wv3sY5j7",
             ]),
+        );
+        // The did:jwk spec's P-256 example and a did:pkh test vector.
+        map.insert(
+            "jwk".into(),
+            json!(["did:jwk:eyJjcnYiOiJQLTI1NiIsImt0eSI6IkVDIiwieCI6ImFjYklRaXVNczNpOF91c3pFakoydHBUdFJNNEVVM3l6OTFQSDZDZEgyVjAiLCJ5IjoiX0tjeUxqOXZXTXB0bm1LdG00NkdxRHo4d2Y3NEk1TEtncmwyR3pIM25TRSJ9"]),
+        );
+        map.insert(
+            "pkh".into(),
+            json!(["did:pkh:eip155:1:0xb9c5714089478a327f09197987f16f9e5d936e8a"]),
         );
         for driver in self.drivers.iter() {
             for id in driver.test_identifiers() {
@@ -242,6 +265,16 @@ impl Resolver {
                 "options": ["publicKeyFormat", "enableEncryptionKeyDerivation", "expandRelativeUrls"],
             }}),
         );
+        for method in crate::ssi_methods::METHODS {
+            map.insert(
+                format!("^(did:{method}:.+)$"),
+                json!({ "local": {
+                    "method": method,
+                    "implementation": "ssi",
+                    "options": ["noCache", "expandRelativeUrls"],
+                }}),
+            );
+        }
         for driver in self.drivers.iter() {
             map.insert(driver.pattern().to_string(), driver.properties());
         }
@@ -325,8 +358,8 @@ impl Resolver {
                         "did:key documents have no versions (versionId, versionTime)",
                     ));
                 }
-                let document = didkey::resolve(did.method_specific_id(), &options.key).map_err(
-                    |e| match e {
+                let document =
+                    didkey::resolve(did.method_specific_id(), &options.key).map_err(|e| match e {
                         DidKeyError::InvalidDid(m) => {
                             ResolutionError::new(ErrorKind::InvalidDid, format!("{did}: {m}"))
                         }
@@ -334,12 +367,42 @@ impl Resolver {
                         DidKeyError::Unsupported(m) => {
                             ResolutionError::new(ErrorKind::FeatureNotSupported, m)
                         }
+                    });
+                match document {
+                    Ok(document) => Resolution {
+                        document: Some(document),
+                        ..Resolution::default()
                     },
-                )?;
-                Resolution {
-                    document: Some(document),
-                    ..Resolution::default()
+                    // Key types sparkid recognizes but does not render: ssi's Multikey document.
+                    Err(e)
+                        if e.kind == ErrorKind::FeatureNotSupported
+                            && !options.key.enable_encryption_key_derivation
+                            && options
+                                .key
+                                .public_key_format
+                                .as_deref()
+                                .is_none_or(|f| f == "Multikey") =>
+                    {
+                        self.ssi
+                            .resolve_key(did.did(), did.method_specific_id())
+                            .await?
+                    }
+                    Err(e) => return Err(e),
                 }
+            }
+            other if SsiMethods::answers(other) => {
+                if options.proof || options.selects_version() {
+                    return Err(ResolutionError::new(
+                        ErrorKind::FeatureNotSupported,
+                        format!(
+                            "did:{other} is resolved through ssi: proof, versionId and \
+                             versionTime are answered for did:bid only"
+                        ),
+                    ));
+                }
+                self.ssi
+                    .resolve(did.did(), other, did.method_specific_id(), options.no_cache)
+                    .await?
             }
             other => {
                 let Some(driver) = self.drivers.find(did.did()) else {

@@ -499,7 +499,7 @@ fn is_private_v4(ip: Ipv4Addr) -> bool {
 
 /// The client's name resolver when private targets are refused: a name resolves to its public
 /// addresses only, so the connection goes where the check said (no DNS rebinding in between).
-struct PublicOnly;
+pub(crate) struct PublicOnly;
 
 impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {

@@ -218,6 +218,8 @@ struct ServeArgs {
     limits: crate::edge::LimitsArgs,
     #[command(flatten)]
     registrar: crate::config::RegistrarArgs,
+    #[command(flatten)]
+    did_web: crate::config::DidWebArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -588,6 +590,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         limits: args.limits.resolve(file.limits),
         registrar: args.registrar.resolve(file.registrar)?,
+        did_web: args.did_web.resolve(
+            file.did_web_ca_file,
+            file.did_web_allow_private_targets,
+            file.did_web_cache_ttl,
+            dev,
+        ),
     };
     if config.dev && !dev_asked {
         refuse_implicit_dev_off_loopback(&config)?;

@@ -111,6 +111,13 @@ pub struct FileConfig {
     pub limits: Option<crate::edge::LimitsFile>,
     /// `[registrar]`: pending-job limits and the submitters allow-list.
     pub registrar: Option<RegistrarFile>,
+    /// PEM certificates trusted for did:web hosts besides the public roots (a private CA).
+    pub did_web_ca_file: Option<PathBuf>,
+    /// Whether did:web hosts on loopback, link-local and private addresses are asked
+    /// [default: in dev mode only].
+    pub did_web_allow_private_targets: Option<bool>,
+    /// Seconds a fetched did:web document is reused; 0 fetches every time [default: 60].
+    pub did_web_cache_ttl: Option<u64>,
 }
 
 /// Why the configuration cannot be used.
@@ -192,6 +199,8 @@ pub struct ServeConfig {
     pub limits: crate::edge::LimitsConfig,
     /// What the registrars admit: pending-job limits, submitters.
     pub registrar: sparkid_registrar::RegistrarPolicy,
+    /// How did:web documents are fetched.
+    pub did_web: DidWebConfig,
 }
 
 impl ServeConfig {
@@ -911,5 +920,73 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.resolve(None).is_err());
+    }
+}
+
+/// How did:web documents are fetched ([`sparkid_resolver::ssi_methods`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DidWebConfig {
+    /// Extra trusted CA certificates (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// Whether hosts on private addresses are asked.
+    pub allow_private_targets: bool,
+    /// Seconds a document is reused; 0: never.
+    pub cache_ttl_secs: u64,
+}
+
+impl DidWebConfig {
+    /// The resolver's options: the CA file read (an unreadable one stops the daemon).
+    pub fn options(&self) -> Result<sparkid_resolver::ssi_methods::WebOptions, ConfigError> {
+        let ca_pem = match &self.ca_file {
+            None => None,
+            Some(path) => Some(std::fs::read(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?),
+        };
+        Ok(sparkid_resolver::ssi_methods::WebOptions {
+            ca_pem,
+            allow_private_targets: self.allow_private_targets,
+            cache_ttl_secs: self.cache_ttl_secs,
+            ..sparkid_resolver::ssi_methods::WebOptions::default()
+        })
+    }
+}
+
+/// The did:web flags of `sparkid serve` (each also an environment variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DidWebArgs {
+    /// PEM certificates trusted for did:web hosts besides the public roots (a private CA).
+    #[arg(long, env = "SPARKID_DID_WEB_CA_FILE")]
+    pub did_web_ca_file: Option<PathBuf>,
+    /// Ask did:web hosts on loopback, link-local and private addresses [default: in dev mode
+    /// only].
+    #[arg(long, env = "SPARKID_DID_WEB_ALLOW_PRIVATE_TARGETS")]
+    pub did_web_allow_private_targets: Option<bool>,
+    /// Seconds a fetched did:web document is reused; 0 fetches every time [default: 60].
+    #[arg(long, env = "SPARKID_DID_WEB_CACHE_TTL")]
+    pub did_web_cache_ttl: Option<u64>,
+}
+
+impl DidWebArgs {
+    /// The settings: flags (and environment) over the file's values over the defaults.
+    pub fn resolve(
+        self,
+        ca_file: Option<PathBuf>,
+        allow_private_targets: Option<bool>,
+        cache_ttl: Option<u64>,
+        dev: bool,
+    ) -> DidWebConfig {
+        DidWebConfig {
+            ca_file: self.did_web_ca_file.or(ca_file),
+            allow_private_targets: self
+                .did_web_allow_private_targets
+                .or(allow_private_targets)
+                .unwrap_or(dev),
+            cache_ttl_secs: self
+                .did_web_cache_ttl
+                .or(cache_ttl)
+                .unwrap_or(sparkid_resolver::ssi_methods::DEFAULT_WEB_CACHE_TTL_SECS),
+        }
     }
 }

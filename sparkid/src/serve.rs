@@ -81,6 +81,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .with_subchains(
             SubChains::with_limits(hosted.clone(), config.upstream.subchain.clone())
                 .with_metrics(metrics.upstream()?),
+        )
+        .with_ssi_methods(
+            sparkid_resolver::ssi_methods::SsiMethods::new(config.did_web.options()?)
+                .context("did:web")?,
         );
     metrics.watch_drivers(resolver.drivers().clone())?;
     let registrars = doors::registrar::Registrars {
@@ -173,6 +177,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             producers.clone(),
         ))
         .merge(doors::bidproto::router(resolver.clone()))
+        .merge(doors::verifier::router(
+            sparkid_verifier::Verifier::new(resolver.clone()),
+            metrics.registry(),
+        )?)
         .merge(doors::verifiable::router(resolver))
         .merge(doors::peer::router(head_watch))
         .merge(match &node.consensus {

@@ -17,3 +17,4 @@ pub mod resolution;
 pub mod routes;
 pub mod rrl;
 pub mod verifiable;
+pub mod verifier;
