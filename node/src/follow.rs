@@ -54,6 +54,7 @@ use sparkid_registrar::{BidStateMachine, RegistrarResponse};
 use thiserror::Error;
 use tracing::{error, info, warn};
 
+use crate::outbound::ClientBase;
 use crate::peer::{self, HeadWatch, PeerClient, SyncError};
 
 /// How long one long poll waits at the peer.
@@ -101,6 +102,8 @@ pub struct FollowOptions {
     pub validator_key: Option<PathBuf>,
     /// Sub-chains to host were given (`--subchain`): refused.
     pub subchains: Vec<sparkid_bid::AcCode>,
+    /// What clients of peers and validators are built from (the daemon's trust roots).
+    pub client: ClientBase,
 }
 
 /// Why a follower could not open or start.
@@ -208,7 +211,7 @@ pub async fn open_ledger(config: &FollowOptions) -> Result<Arc<Ledger>, FollowEr
         }
         return Ok(Arc::new(ledger));
     }
-    let peers = clients(&config.follow)?;
+    let peers = clients(&config.follow, &config.client)?;
     let mut backoff = MIN_BACKOFF;
     loop {
         for peer in &peers {
@@ -311,7 +314,7 @@ async fn create_from(
     Ok(ledger)
 }
 
-fn clients(urls: &[String]) -> Result<Vec<PeerClient>, FollowError> {
+fn clients(urls: &[String], client: &ClientBase) -> Result<Vec<PeerClient>, FollowError> {
     if urls.is_empty() {
         return Err(FollowError::NoPeer);
     }
@@ -320,7 +323,7 @@ fn clients(urls: &[String]) -> Result<Vec<PeerClient>, FollowError> {
             if !is_base_url(u) {
                 return Err(FollowError::FollowUrl(u.clone()));
             }
-            Ok(PeerClient::new(u)?)
+            Ok(PeerClient::with_base(u, client)?)
         })
         .collect()
 }
@@ -453,7 +456,7 @@ impl Follower {
         config: &FollowOptions,
         registry: &Registry,
     ) -> Result<Arc<Follower>, FollowError> {
-        let peers = clients(&config.follow)?;
+        let peers = clients(&config.follow, &config.client)?;
         let upstream: Vec<String> = if config.validator_urls.is_empty() {
             config.follow.clone()
         } else {
@@ -465,7 +468,9 @@ impl Follower {
         if let Some(bad) = upstream.iter().find(|u| !is_base_url(u)) {
             return Err(FollowError::ValidatorUrl(bad.clone()));
         }
-        let http = reqwest::Client::builder()
+        let http = config
+            .client
+            .builder()
             .connect_timeout(peer::CONNECT_TIMEOUT)
             .timeout(FORWARD_TIMEOUT)
             .build()?;

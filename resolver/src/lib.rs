@@ -7,7 +7,8 @@
 //! Redis). Answers can carry ledger proofs that [`verifiable`] checks offline. [`binding`] and
 //! [`bidproto`] render results in the DID Resolution HTTP binding's and the BID protocol's
 //! formats, as pure functions of a request value; [`dns_zone`] answers DNS questions for the
-//! zones on the ledger.
+//! zones on the ledger. Every outbound HTTP client starts from [`outbound::ClientBase`] (the
+//! daemon's TLS trust roots).
 //!
 //! It knows no HTTP framework, no CLI, no socket server and no log set-up: the daemon's doors
 //! (the `sparkid` crate) parse their protocol, call this crate and send what it returns.
@@ -32,6 +33,7 @@ pub mod didkey;
 pub mod dns_zone;
 pub mod drivers;
 pub mod negotiate;
+pub mod outbound;
 pub mod records;
 pub mod resolution;
 pub mod result;

@@ -204,6 +204,8 @@ struct ServeArgs {
     #[command(flatten)]
     ledger: crate::config::LedgerArgs,
     #[command(flatten)]
+    tls: crate::config::TlsArgs,
+    #[command(flatten)]
     handle: crate::config::HandleArgs,
     #[command(flatten)]
     dns: crate::config::DnsArgs,
@@ -574,6 +576,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         limits: args.limits.resolve(file.limits),
         registrar: args.registrar.resolve(file.registrar)?,
+        tls: args
+            .tls
+            .resolve(file.tls_cert, file.tls_key, file.ca_file)?,
     };
     if config.dev && !dev_asked {
         refuse_implicit_dev_off_loopback(&config)?;
