@@ -154,6 +154,9 @@ pub struct FollowOptions {
     pub subchains: Vec<sparkid_bid::AcCode>,
     /// What clients of peers and validators are built from (the daemon's trust roots).
     pub client: ClientBase,
+    /// Blocks asked for in one page (`--sync-page-blocks`), at most [`peer::MAX_LIMIT`]; 0:
+    /// that most. Smaller pages hold less memory and show progress more often.
+    pub page_blocks: usize,
 }
 
 /// Why a follower could not open or start.
@@ -506,6 +509,8 @@ pub struct Follower {
     rate: Mutex<SyncRate>,
     /// When progress was last logged.
     progress_logged: Mutex<Option<Instant>>,
+    /// Blocks asked for in one page.
+    page_blocks: usize,
     upstream: Vec<String>,
     /// Index into `upstream` of the validator writes go to first.
     preferred: AtomicUsize,
@@ -553,6 +558,10 @@ impl Follower {
             last_error: Mutex::new(None),
             rate: Mutex::new(SyncRate::default()),
             progress_logged: Mutex::new(None),
+            page_blocks: match config.page_blocks {
+                0 => peer::MAX_LIMIT,
+                n => n.min(peer::MAX_LIMIT),
+            },
             upstream,
             preferred: AtomicUsize::new(0),
             http,
@@ -577,7 +586,7 @@ impl Follower {
             let index = self.current.load(Ordering::Relaxed) % self.peers.len();
             let peer = &self.peers[index];
             let started = Instant::now();
-            match peer::sync_step(&self.ledger, &machine, peer, peer::MAX_LIMIT, LONG_POLL).await {
+            match peer::sync_step(&self.ledger, &machine, peer, self.page_blocks, LONG_POLL).await {
                 Ok(progress) => {
                     backoff = MIN_BACKOFF;
                     self.peer_head.store(progress.peer_head, Ordering::Relaxed);
@@ -594,7 +603,7 @@ impl Follower {
                         info!(
                             height = progress.height,
                             peer = %peer.url(),
-                            blocks_per_second = format!("{rate:.1}"),
+                            blocks_per_second = %format!("{rate:.1}"),
                             "caught up with the peer"
                         );
                     }
@@ -659,8 +668,8 @@ impl Follower {
             peer_height = peer_head,
             lag,
             peer,
-            blocks_per_second = format!("{rate:.1}"),
-            eta_secs = eta.map_or_else(|| "unknown".to_string(), |d| d.as_secs().to_string()),
+            blocks_per_second = %format!("{rate:.1}"),
+            eta_secs = %eta.map_or_else(|| "unknown".to_string(), |d| d.as_secs().to_string()),
             "catching up with the peer"
         );
     }

@@ -106,6 +106,8 @@ pub struct FileConfig {
     /// CA certificates (PEM) every outbound HTTPS client trusts besides the built-in web roots:
     /// drivers, sub-chain resolvers, followed peers, other validators, anchoring targets.
     pub ca_file: Option<PathBuf>,
+    /// Follower mode: blocks asked for in one page, 1 to 1000 [default: 1000].
+    pub sync_page_blocks: Option<usize>,
 }
 
 /// Why the configuration cannot be used.
@@ -189,6 +191,8 @@ pub struct ServeConfig {
     pub registrar: sparkid_registrar::RegistrarPolicy,
     /// TLS on the HTTP door, and what outbound clients trust.
     pub tls: TlsConfig,
+    /// Follower mode: blocks asked for in one page (0: the most, 1000).
+    pub sync_page_blocks: usize,
 }
 
 impl ServeConfig {
@@ -221,6 +225,7 @@ impl ServeConfig {
             subchains: self.subchains.clone(),
             // The daemon's trust roots: set by `serve` from [`crate::outbound`].
             client: Default::default(),
+            page_blocks: self.sync_page_blocks,
         }
     }
 }

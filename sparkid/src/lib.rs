@@ -13,6 +13,7 @@
 //! - [`metrics`]: `/metrics` for Prometheus.
 //! - [`edge`]: the HTTP server's limits (connections, timeouts, long polls, rate limits) and
 //!   its optional TLS.
+//! - [`progress`]: progress bars (on a terminal) and lines (elsewhere) of long commands.
 //! - [`outbound`]: every outbound HTTP client's base (rustls, the operator's CA file).
 #![deny(missing_docs)]
 
@@ -22,6 +23,7 @@ pub mod doors;
 pub mod edge;
 pub mod metrics;
 pub mod outbound;
+pub mod progress;
 pub mod serve;
 
 pub use serve::serve;
