@@ -76,7 +76,7 @@ pub async fn client_managed_with(
 ) -> Result<Value, ClientError> {
     let url = format!("{}{}", endpoint.trim_end_matches('/'), path);
     body["options"]["clientSecretMode"] = json!(true);
-    let first = post(&client, &url, &body).await?;
+    let first = post(client, &url, &body).await?;
     if first["didState"]["state"] != "action" {
         return Ok(first);
     }
@@ -98,5 +98,5 @@ pub async fn client_managed_with(
             }}
         }
     });
-    post(&client, &url, &second).await
+    post(client, &url, &second).await
 }

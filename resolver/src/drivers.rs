@@ -851,6 +851,7 @@ mod tests {
                 max_body_bytes: None,
             },
             None,
+            &ClientBase::default(),
         )
         .unwrap()
     }
