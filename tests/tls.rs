@@ -4,9 +4,10 @@
 //!   reqwest, writes and reads included; a client without the CA refuses it; a plaintext client
 //!   on the TLS port is closed without an HTTP answer; the edge's limits hold for TLS
 //!   connections (the handshake timeout, the per-client connection cap, the rate limits).
-//! - **Outbound**: an `https://` Universal Resolver driver and an `https://` peer to follow
-//!   (both a second sparkid answering TLS) are trusted with `--ca-file` and refused, with an
-//!   error naming the certificate, without it.
+//! - **Outbound**: an `https://` Universal Resolver driver (a small tokio-rustls server), an
+//!   `https://` peer to follow and an `https://` sub-chain resolver (each a second sparkid
+//!   answering TLS) are trusted with `--ca-file` and refused, with an error naming the
+//!   certificate, without it.
 //! - Settings that cannot work (a certificate without a key, a key that is not the
 //!   certificate's, a CA file that holds no certificate) stop the daemon at start with a clear
 //!   message.
@@ -110,8 +111,14 @@ fn start_https(data: &Path, pki: &Pki, extra: &[&str]) -> Daemon {
 
 /// Creates a DID on the daemon at `base` through `client` (the client-managed exchange).
 fn create_did(client: &reqwest::blocking::Client, base: &str) -> String {
+    create_did_on(client, base, None)
+}
+
+/// [`create_did`] on the sub-chain `ac` when given.
+fn create_did_on(client: &reqwest::blocking::Client, base: &str, ac: Option<&str>) -> String {
     let key = PrivateKey::generate();
-    let doc = sparkid_registrar::api::new_document_on(&key.public_key(), None, None).unwrap();
+    let ac = ac.map(|a| a.parse().unwrap());
+    let doc = sparkid_registrar::api::new_document_on(&key.public_key(), ac, None).unwrap();
     let did = doc["id"].as_str().unwrap().to_string();
     let url = format!("{base}/1.0/create?method=bid");
     let post = |body: &Value| -> (u16, Value) {
@@ -546,5 +553,66 @@ fn tls_settings_that_cannot_work_stop_the_daemon_with_a_clear_message() {
     assert!(
         said.contains("CA file") && said.contains("no PEM certificate"),
         "{said}"
+    );
+}
+
+#[test]
+fn an_https_sub_chain_resolver_is_trusted_with_the_ca_file_and_refused_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(&dir.path().join("pki"));
+    // The industry node hosts sub-chain by01 and answers TLS.
+    let industry = start_https(
+        &dir.path().join("industry"),
+        &pki,
+        &["--handle", "off", "--subchain", "by01"],
+    );
+    let sub_did = create_did_on(
+        &https_client(Some(&pki.ca_pem)),
+        &industry.base,
+        Some("by01"),
+    );
+    let ca = pki.ca.to_str().unwrap();
+    // Two main-chain resolvers delegate by01 to it: one trusts the CA, one does not.
+    let mains =
+        [("with-ca", vec!["--ca-file", ca]), ("without-ca", vec![])].map(|(name, extra)| {
+            let data = dir.path().join(name);
+            let mut args = vec!["--handle", "off"];
+            args.extend(extra);
+            let main = Daemon::start_with(&data, &args);
+            let authority = data.join("validator.key").to_string_lossy().to_string();
+            let (_, operator) = common::create_did(&main.base, None);
+            common::namespace(
+                &main.base,
+                &authority,
+                &[
+                    "delegate",
+                    "--kind",
+                    "ac",
+                    "--namespace",
+                    "by01",
+                    "--owner",
+                    &operator,
+                    "--endpoint-url",
+                    &industry.base,
+                ],
+            );
+            main
+        });
+    let (status, r) = common::get_json(&format!("{}/1.0/identifiers/{sub_did}", mains[0].base));
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["didDocument"]["id"], sub_did);
+    assert_eq!(
+        r["didResolutionMetadata"]["subChainResolver"],
+        format!("{}/1.0/identifiers/{sub_did}", industry.base),
+        "{r}"
+    );
+    let (status, r) = common::get_json(&format!("{}/1.0/identifiers/{sub_did}", mains[1].base));
+    assert_eq!(status, 500, "{r}");
+    let detail = r["didResolutionMetadata"]["error"]["detail"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        detail.contains("the resolver of sub-chain by01") && detail.contains("UnknownIssuer"),
+        "{r}"
     );
 }
