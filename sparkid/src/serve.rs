@@ -164,15 +164,17 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         height = node.ledger.height(),
         "sparkid serving"
     );
+    // The URLs the bridges hand out point at this door: `https://` when it answers TLS.
+    let public_url = match (&config.handle.public_url, edge.is_tls()) {
+        (None, true) => format!("https://{}", listener.local_addr()?),
+        _ => config.handle.base_url(listener.local_addr()?),
+    };
     let bridge_ctx = Arc::new(BridgeContext {
         subchains: hosted
             .into_iter()
             .map(|(ac, records)| (ac.to_string(), records))
             .collect(),
-        ..BridgeContext::new(
-            bridge_records,
-            config.handle.base_url(listener.local_addr()?),
-        )
+        ..BridgeContext::new(bridge_records, public_url.clone())
     });
     if let Some(addr) = config.handle.listen_addr(config.http) {
         match doors::handle::start(
@@ -194,7 +196,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let _dns = doors::dns::start(
         &config.dns,
-        &config.handle.base_url(listener.local_addr()?),
+        &public_url,
         bridge_ctx.records.clone(),
         config.udp_rrl,
         metrics.udp.clone(),
