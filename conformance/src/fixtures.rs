@@ -125,10 +125,15 @@ pub fn identifier_url(base: &str, identifier: &str) -> String {
     )
 }
 
+/// Told the number of exchanges made so far, after each.
+pub type OnExchange = Box<dyn Fn(usize) + Send + Sync>;
+
 /// Asks a resolver and keeps every exchange.
 pub struct Recorder {
     base: String,
     client: reqwest::blocking::Client,
+    exchanges: std::sync::atomic::AtomicUsize,
+    on_exchange: Option<OnExchange>,
 }
 
 impl Recorder {
@@ -143,7 +148,15 @@ impl Recorder {
         Ok(Recorder {
             base: base.to_string(),
             client,
+            exchanges: Default::default(),
+            on_exchange: None,
         })
+    }
+
+    /// The same, telling `on_exchange` how many exchanges were made after each.
+    pub fn with_progress(mut self, on_exchange: OnExchange) -> Recorder {
+        self.on_exchange = Some(on_exchange);
+        self
     }
 
     /// `GET /1.0/identifiers/{identifier}` with `Accept: accept`.
@@ -167,6 +180,12 @@ impl Recorder {
             .unwrap_or_default()
             .to_string();
         let body = response.text().map_err(failed)?;
+        let made = 1 + self
+            .exchanges
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(on_exchange) = &self.on_exchange {
+            on_exchange(made);
+        }
         Ok(Exchange {
             identifier: identifier.to_string(),
             accept: accept.to_string(),
@@ -243,6 +262,17 @@ impl MethodPlan {
     /// `did-bid.json` for `did:bid`.
     pub fn file(&self) -> String {
         format!("{}.json", self.method.replace(':', "-"))
+    }
+
+    /// The exchanges recording this plan makes (fewer when an answer is not JSON): each DID
+    /// resolved, then in every JSON type; each error case; one unsupported type; each DID URL.
+    pub fn exchanges(&self) -> usize {
+        self.dids.len() * (1 + JSON_TYPES.len())
+            + self.not_found.len()
+            + self.invalid.len()
+            + self.deactivated.len()
+            + usize::from(!self.dids.is_empty())
+            + self.did_urls.len()
     }
 
     /// `dereferencer-did-bid.json` for `did:bid`.
@@ -393,7 +423,24 @@ impl Builder<'_> {
 /// Records the plans against the resolver at `base` and builds the suite's fixture files, the
 /// exchanges file, and every violation found in them.
 pub fn record(base: &str, plans: &[MethodPlan]) -> Result<Recording, FixtureError> {
-    let recorder = Recorder::new(base)?;
+    record_with(Recorder::new(base)?, base, plans)
+}
+
+/// [`record`], telling `on_exchange` how many exchanges were made after each (of
+/// [`MethodPlan::exchanges`] in all).
+pub fn record_with_progress(
+    base: &str,
+    plans: &[MethodPlan],
+    on_exchange: OnExchange,
+) -> Result<Recording, FixtureError> {
+    record_with(Recorder::new(base)?.with_progress(on_exchange), base, plans)
+}
+
+fn record_with(
+    recorder: Recorder,
+    base: &str,
+    plans: &[MethodPlan],
+) -> Result<Recording, FixtureError> {
     let mut b = Builder {
         recorder: &recorder,
         exchanges: Vec::new(),

@@ -29,4 +29,4 @@ pub use store::{
     TxOutcome, TxRejection,
 };
 pub use tx::{Transaction, TxBody, TxError, VerifiedTransaction};
-pub use verify::{verify_chain, VerifyReport};
+pub use verify::{verify_chain, verify_chain_with_progress, VerifyReport};

@@ -44,6 +44,16 @@ pub fn verify_chain<M: StateMachine>(
     ledger: &Ledger,
     machine: &M,
 ) -> Result<VerifyReport, LedgerError> {
+    verify_chain_with_progress(ledger, machine, &mut |_, _| {})
+}
+
+/// [`verify_chain`], telling `progress` after each block the height verified and the head's
+/// (for a progress bar: `height + 1` of `head + 1` blocks).
+pub fn verify_chain_with_progress<M: StateMachine>(
+    ledger: &Ledger,
+    machine: &M,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, LedgerError> {
     let head = ledger.head();
     let validators = ledger.validators();
     let genesis = ledger.genesis();
@@ -161,6 +171,7 @@ pub fn verify_chain<M: StateMachine>(
             )));
         }
         previous = Some(header.clone());
+        progress(height, head.header.height);
     }
     if previous.as_ref().map(BlockHeader::hash) != Some(head.header.hash()) {
         return Err(LedgerError::Corrupt(

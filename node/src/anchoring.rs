@@ -16,7 +16,8 @@ use sparkid_bid::{AcCode, Bid, PrivateKey};
 use sparkid_ledger::Ledger;
 use tracing::{debug, info, warn};
 
-use crate::registrar_client::client_managed;
+use crate::outbound::ClientBase;
+use crate::registrar_client::client_managed_with;
 
 /// One sub-chain to anchor.
 pub struct Anchored {
@@ -27,16 +28,35 @@ pub struct Anchored {
 }
 
 /// Starts one anchoring task per sub-chain in `chains`, writing to the main chain's registrar
-/// at `to`, signed with `key`, every `interval`.
-pub fn start(chains: Vec<Anchored>, to: String, key: PrivateKey, interval: Duration) {
+/// at `to` (`http://` or `https://`, through a client built from `client`), signed with `key`,
+/// every `interval`.
+pub fn start(
+    chains: Vec<Anchored>,
+    to: String,
+    key: PrivateKey,
+    interval: Duration,
+    client: &ClientBase,
+) -> Result<(), reqwest::Error> {
+    let http = client.builder().timeout(ANCHOR_TIMEOUT).build()?;
     for chain in chains {
         let to = to.clone();
         let key = key.clone();
-        tokio::spawn(async move { run(chain, to, key, interval).await });
+        let http = http.clone();
+        tokio::spawn(async move { run(chain, to, key, interval, http).await });
     }
+    Ok(())
 }
 
-async fn run(chain: Anchored, to: String, key: PrivateKey, interval: Duration) {
+/// How long one exchange with the main chain's registrar may take.
+const ANCHOR_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn run(
+    chain: Anchored,
+    to: String,
+    key: PrivateKey,
+    interval: Duration,
+    http: reqwest::Client,
+) {
     let ac = chain.ac;
     info!(%ac, to, every = ?interval, "anchoring the sub-chain on the main chain");
     let mut last: Option<u64> = None;
@@ -49,7 +69,7 @@ async fn run(chain: Anchored, to: String, key: PrivateKey, interval: Duration) {
         if last.is_some_and(|l| height <= l) {
             continue;
         }
-        match anchor(&chain, &to, &key, &head).await {
+        match anchor(&http, &chain, &to, &key, &head).await {
             Ok(()) => {
                 debug!(%ac, height, "anchored");
                 last = Some(height);
@@ -65,6 +85,7 @@ async fn run(chain: Anchored, to: String, key: PrivateKey, interval: Duration) {
 
 /// Writes one anchor; the registrar's reason when it is refused.
 async fn anchor(
+    http: &reqwest::Client,
     chain: &Anchored,
     to: &str,
     key: &PrivateKey,
@@ -82,7 +103,7 @@ async fn anchor(
         },
         "options": { "signer": kid, "publicKeyHex": key.public_key().to_encoded() },
     });
-    let answer = client_managed(to, "/1.0/namespaces", body, key)
+    let answer = client_managed_with(http, to, "/1.0/namespaces", body, key)
         .await
         .map_err(|e| with_causes(&e))?;
     match answer["didState"]["state"].as_str() {

@@ -65,6 +65,7 @@ use tracing::{debug, info, warn};
 
 use crate::acceptor::{check_height, Acceptor, FileVoteStore, VoteStoreError};
 pub use crate::acceptor::{Accepted, Promise, Refusal, MAX_HEIGHT, MAX_ROUND, VOTE_FILE};
+use crate::outbound::ClientBase;
 use crate::peer::{catch_up, PeerClient, SyncError};
 use crate::validator_auth::{now_ms, AuthError, Authenticator, RequestSignature};
 /// The signing domain of prepare requests.
@@ -322,6 +323,8 @@ pub struct Consensus {
     quorum: usize,
     peers: Vec<PeerClient>,
     http: reqwest::Client,
+    /// What clients of peers learned later are built from.
+    client: ClientBase,
     /// Validator index → base URL, learned from `GET /1.0/consensus/status` of each peer.
     urls: Mutex<Vec<Option<String>>>,
     /// When each validator may be tried again after a failed forward.
@@ -369,6 +372,7 @@ impl Consensus {
         machine: BidStateMachine,
         key: PrivateKey,
         peers: &[String],
+        client: &ClientBase,
     ) -> Result<(Arc<Consensus>, Submitter), StartError> {
         let validators = ledger.genesis().validators.clone();
         let me = ledger
@@ -380,15 +384,13 @@ impl Consensus {
         let peers = peers
             .iter()
             .map(|url| {
-                PeerClient::new(url).map_err(|source| StartError::Peer {
+                PeerClient::with_base(url, client).map_err(|source| StartError::Peer {
                     url: url.clone(),
                     source: Box::new(source),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()?;
+        let http = client.builder().connect_timeout(CONNECT_TIMEOUT).build()?;
         let n = validators.len();
         let (store, record) = FileVoteStore::open(ledger.dir())?;
         let auth = Authenticator::new(
@@ -418,6 +420,7 @@ impl Consensus {
             validators,
             peers,
             http,
+            client: client.clone(),
             urls: Mutex::new(vec![None; n]),
             suspect: Mutex::new(vec![None; n]),
             seen_round: Mutex::new(HashMap::new()),
@@ -552,7 +555,7 @@ impl Consensus {
             return;
         }
         if let Some(url) = self.url_of(self.owner(round)).await {
-            if let Ok(peer) = PeerClient::new(&url) {
+            if let Ok(peer) = PeerClient::with_base(&url, &self.client) {
                 if let Err(e) = catch_up(&self.ledger, &self.machine, &peer).await {
                     // A block pushed meanwhile makes the fetched one stale: not a failure.
                     if self.ledger.height().saturating_add(1) >= h {
@@ -903,7 +906,7 @@ impl Consensus {
 
     async fn wait_for_height(&self, height: u64, url: &str) {
         let deadline = Instant::now() + READ_YOUR_WRITE;
-        let Ok(peer) = PeerClient::new(url) else {
+        let Ok(peer) = PeerClient::with_base(url, &self.client) else {
             return;
         };
         while self.ledger.height() < height && Instant::now() < deadline {
@@ -1136,7 +1139,7 @@ impl Consensus {
         let this = self.clone();
         self.runtime.block_on(async move {
             if let Some(url) = this.url_of(idx).await {
-                if let Ok(peer) = PeerClient::new(&url) {
+                if let Ok(peer) = PeerClient::with_base(&url, &this.client) {
                     let _ = catch_up(&this.ledger, &this.machine, &peer).await;
                 }
             }

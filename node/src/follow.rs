@@ -35,9 +35,12 @@
 //! `sparkid_sync_blocks_applied_total`, `sparkid_sync_blocks_refused_total{reason}`
 //! (`certificate`, `state_root`, `transaction`, `link`, `chain`, `other`),
 //! `sparkid_sync_errors_total` (peer unreachable or answering garbage),
-//! `sparkid_forwarded_writes_total{status}`. `/healthz` carries a `sync` member, and answers 503
+//! `sparkid_forwarded_writes_total{status}`, and the pace of catching up:
+//! `sparkid_sync_blocks_per_second` (over [`RATE_WINDOW`]) and `sparkid_sync_eta_seconds`.
+//! `/healthz` carries a `sync` member (with `blocksPerSecond` and `etaSeconds`), and answers 503
 //! while the follower is more than [`MAX_HEALTHY_LAG`] blocks behind its peer (catching up), so a
-//! load balancer sends it no reads until it is current.
+//! load balancer sends it no reads until it is current. While behind, the follower logs its
+//! height, lag, pace and time left every [`PROGRESS_LOG_INTERVAL`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -46,7 +49,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 use sparkid_ledger::{Genesis, Ledger, LedgerError, LedgerOptions};
@@ -54,6 +57,7 @@ use sparkid_registrar::{BidStateMachine, RegistrarResponse};
 use thiserror::Error;
 use tracing::{error, info, warn};
 
+use crate::outbound::ClientBase;
 use crate::peer::{self, HeadWatch, PeerClient, SyncError};
 
 /// How long one long poll waits at the peer.
@@ -79,6 +83,53 @@ pub const WRITE_ROUTES: [&str; 4] = [
 ];
 /// Jobs remembered (their validator), for continuing them on the same one.
 const MAX_JOBS: usize = 100_000;
+/// The span the catch-up rate is measured over: recent enough to follow a change of pace,
+/// long enough to smooth pages of different sizes.
+pub const RATE_WINDOW: Duration = Duration::from_secs(30);
+/// How often a follower catching up logs its progress (and once on each first page behind).
+pub const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The follower's pace: samples of its height over the last [`RATE_WINDOW`], from which the
+/// blocks applied per second and the time left to catch up are told.
+#[derive(Debug, Default)]
+pub struct SyncRate {
+    samples: std::collections::VecDeque<(Instant, u64)>,
+}
+
+impl SyncRate {
+    /// Notes the height at `at`; samples older than the window go (the newest two stay).
+    pub fn record(&mut self, at: Instant, height: u64) {
+        self.samples.push_back((at, height));
+        while self.samples.len() > 2
+            && self
+                .samples
+                .front()
+                .is_some_and(|(t, _)| at.saturating_duration_since(*t) > RATE_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Blocks applied per second over the window; none before two samples a moment apart.
+    pub fn per_second(&self) -> Option<f64> {
+        let (first, last) = (self.samples.front()?, self.samples.back()?);
+        let secs = last.0.saturating_duration_since(first.0).as_secs_f64();
+        if secs < 0.001 {
+            return None;
+        }
+        Some(last.1.saturating_sub(first.1) as f64 / secs)
+    }
+
+    /// How long `lag` blocks take at the current pace: zero with no lag, none when the pace is
+    /// unknown or nil.
+    pub fn eta(&self, lag: u64) -> Option<Duration> {
+        if lag == 0 {
+            return Some(Duration::ZERO);
+        }
+        let rate = self.per_second().filter(|r| *r > 0.0)?;
+        Duration::try_from_secs_f64(lag as f64 / rate).ok()
+    }
+}
 
 /// How to open and run a follower: what the daemon's configuration says about it. The other
 /// settings a follower refuses (dev mode, a validator key, hosted sub-chains) are here so that
@@ -101,6 +152,11 @@ pub struct FollowOptions {
     pub validator_key: Option<PathBuf>,
     /// Sub-chains to host were given (`--subchain`): refused.
     pub subchains: Vec<sparkid_bid::AcCode>,
+    /// What clients of peers and validators are built from (the daemon's trust roots).
+    pub client: ClientBase,
+    /// Blocks asked for in one page (`--sync-page-blocks`), at most [`peer::MAX_LIMIT`]; 0:
+    /// that most. Smaller pages hold less memory and show progress more often.
+    pub page_blocks: usize,
 }
 
 /// Why a follower could not open or start.
@@ -208,7 +264,7 @@ pub async fn open_ledger(config: &FollowOptions) -> Result<Arc<Ledger>, FollowEr
         }
         return Ok(Arc::new(ledger));
     }
-    let peers = clients(&config.follow)?;
+    let peers = clients(&config.follow, &config.client)?;
     let mut backoff = MIN_BACKOFF;
     loop {
         for peer in &peers {
@@ -311,7 +367,7 @@ async fn create_from(
     Ok(ledger)
 }
 
-fn clients(urls: &[String]) -> Result<Vec<PeerClient>, FollowError> {
+fn clients(urls: &[String], client: &ClientBase) -> Result<Vec<PeerClient>, FollowError> {
     if urls.is_empty() {
         return Err(FollowError::NoPeer);
     }
@@ -320,7 +376,7 @@ fn clients(urls: &[String]) -> Result<Vec<PeerClient>, FollowError> {
             if !is_base_url(u) {
                 return Err(FollowError::FollowUrl(u.clone()));
             }
-            Ok(PeerClient::new(u)?)
+            Ok(PeerClient::with_base(u, client)?)
         })
         .collect()
 }
@@ -368,6 +424,8 @@ impl Forwarded {
 struct SyncMetrics {
     peer_head: IntGauge,
     lag: IntGauge,
+    rate: Gauge,
+    eta: Gauge,
     applied: IntCounter,
     refused: IntCounterVec,
     errors: IntCounter,
@@ -383,6 +441,15 @@ impl SyncMetrics {
         let lag = IntGauge::new(
             "sparkid_sync_lag_blocks",
             "Blocks the follower is behind its peer.",
+        )?;
+        let rate = Gauge::new(
+            "sparkid_sync_blocks_per_second",
+            "Blocks the follower applied per second over the last 30 s.",
+        )?;
+        let eta = Gauge::new(
+            "sparkid_sync_eta_seconds",
+            "Seconds the follower needs to catch up with its peer at its recent pace; 0 when \
+             current, -1 when behind with no recent pace.",
         )?;
         let applied = IntCounter::new(
             "sparkid_sync_blocks_applied_total",
@@ -408,6 +475,8 @@ impl SyncMetrics {
         )?;
         registry.register(Box::new(peer_head.clone()))?;
         registry.register(Box::new(lag.clone()))?;
+        registry.register(Box::new(rate.clone()))?;
+        registry.register(Box::new(eta.clone()))?;
         registry.register(Box::new(applied.clone()))?;
         registry.register(Box::new(refused.clone()))?;
         registry.register(Box::new(errors.clone()))?;
@@ -415,6 +484,8 @@ impl SyncMetrics {
         Ok(SyncMetrics {
             peer_head,
             lag,
+            rate,
+            eta,
             applied,
             refused,
             errors,
@@ -434,6 +505,12 @@ pub struct Follower {
     peer_head: AtomicU64,
     refused: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// The pace of syncing, for the progress log, `/healthz` and `/metrics`.
+    rate: Mutex<SyncRate>,
+    /// When progress was last logged.
+    progress_logged: Mutex<Option<Instant>>,
+    /// Blocks asked for in one page.
+    page_blocks: usize,
     upstream: Vec<String>,
     /// Index into `upstream` of the validator writes go to first.
     preferred: AtomicUsize,
@@ -453,7 +530,7 @@ impl Follower {
         config: &FollowOptions,
         registry: &Registry,
     ) -> Result<Arc<Follower>, FollowError> {
-        let peers = clients(&config.follow)?;
+        let peers = clients(&config.follow, &config.client)?;
         let upstream: Vec<String> = if config.validator_urls.is_empty() {
             config.follow.clone()
         } else {
@@ -465,7 +542,9 @@ impl Follower {
         if let Some(bad) = upstream.iter().find(|u| !is_base_url(u)) {
             return Err(FollowError::ValidatorUrl(bad.clone()));
         }
-        let http = reqwest::Client::builder()
+        let http = config
+            .client
+            .builder()
             .connect_timeout(peer::CONNECT_TIMEOUT)
             .timeout(FORWARD_TIMEOUT)
             .build()?;
@@ -477,6 +556,12 @@ impl Follower {
             peer_head: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            rate: Mutex::new(SyncRate::default()),
+            progress_logged: Mutex::new(None),
+            page_blocks: match config.page_blocks {
+                0 => peer::MAX_LIMIT,
+                n => n.min(peer::MAX_LIMIT),
+            },
             upstream,
             preferred: AtomicUsize::new(0),
             http,
@@ -496,20 +581,31 @@ impl Follower {
     async fn run(self: Arc<Self>, machine: Arc<BidStateMachine>) {
         let mut backoff = MIN_BACKOFF;
         let mut caught_up = false;
+        self.sample_rate();
         loop {
             let index = self.current.load(Ordering::Relaxed) % self.peers.len();
             let peer = &self.peers[index];
             let started = Instant::now();
-            match peer::sync_step(&self.ledger, &machine, peer, peer::MAX_LIMIT, LONG_POLL).await {
+            match peer::sync_step(&self.ledger, &machine, peer, self.page_blocks, LONG_POLL).await {
                 Ok(progress) => {
                     backoff = MIN_BACKOFF;
                     self.peer_head.store(progress.peer_head, Ordering::Relaxed);
                     self.metrics.applied.inc_by(progress.applied);
+                    self.sample_rate();
                     self.update_gauges();
                     *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
                     let synced = progress.height >= progress.peer_head;
+                    if !synced && progress.applied > 0 {
+                        self.log_progress(peer.url(), progress.height, progress.peer_head);
+                    }
                     if synced && !caught_up {
-                        info!(height = progress.height, peer = %peer.url(), "caught up with the peer");
+                        let rate = self.lock_rate().per_second().unwrap_or(0.0);
+                        info!(
+                            height = progress.height,
+                            peer = %peer.url(),
+                            blocks_per_second = %format!("{rate:.1}"),
+                            "caught up with the peer"
+                        );
                     }
                     caught_up = synced;
                     // A peer that does not hold the long poll must not make this a busy loop.
@@ -539,6 +635,45 @@ impl Follower {
         }
     }
 
+    fn lock_rate(&self) -> std::sync::MutexGuard<'_, SyncRate> {
+        self.rate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sample_rate(&self) {
+        self.lock_rate()
+            .record(Instant::now(), self.ledger.height());
+    }
+
+    /// Logs where catching up stands (height, lag, pace, time left), at most every
+    /// [`PROGRESS_LOG_INTERVAL`].
+    fn log_progress(&self, peer: &str, height: u64, peer_head: u64) {
+        let now = Instant::now();
+        {
+            let mut logged = self
+                .progress_logged
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if logged.is_some_and(|at| now.duration_since(at) < PROGRESS_LOG_INTERVAL) {
+                return;
+            }
+            *logged = Some(now);
+        }
+        let lag = peer_head.saturating_sub(height);
+        let (rate, eta) = {
+            let r = self.lock_rate();
+            (r.per_second().unwrap_or(0.0), r.eta(lag))
+        };
+        info!(
+            height,
+            peer_height = peer_head,
+            lag,
+            peer,
+            blocks_per_second = %format!("{rate:.1}"),
+            eta_secs = %eta.map_or_else(|| "unknown".to_string(), |d| d.as_secs().to_string()),
+            "catching up with the peer"
+        );
+    }
+
     fn lag(&self) -> u64 {
         self.peer_head
             .load(Ordering::Relaxed)
@@ -550,7 +685,17 @@ impl Follower {
         self.metrics
             .peer_head
             .set(clamp(self.peer_head.load(Ordering::Relaxed)));
-        self.metrics.lag.set(clamp(self.lag()));
+        let lag = self.lag();
+        self.metrics.lag.set(clamp(lag));
+        let (rate, eta) = {
+            let r = self.lock_rate();
+            (r.per_second(), r.eta(lag))
+        };
+        self.metrics.rate.set(rate.unwrap_or(0.0));
+        // -1: no pace to tell the time left by (nothing applied lately while behind).
+        self.metrics
+            .eta
+            .set(eta.map_or(-1.0, |d| d.as_secs_f64().round()));
     }
 
     /// The sync state for `/healthz`, and whether the follower is current enough to serve.
@@ -564,6 +709,10 @@ impl Follower {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let healthy = lag <= MAX_HEALTHY_LAG;
+        let (rate, eta) = {
+            let r = self.lock_rate();
+            (r.per_second(), r.eta(lag))
+        };
         let state = if !healthy {
             "catching-up"
         } else if last_error.is_some() {
@@ -581,6 +730,8 @@ impl Follower {
                 "lag": lag,
                 "refusedBlocks": self.refused.load(Ordering::Relaxed),
                 "lastError": last_error,
+                "blocksPerSecond": rate.map(|r| (r * 10.0).round() / 10.0),
+                "etaSeconds": eta.map(|d| d.as_secs()),
             }),
         )
     }
@@ -702,5 +853,32 @@ impl Follower {
             headers,
             body,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pace_is_told_over_the_window_and_the_time_left_from_it() {
+        let t0 = Instant::now();
+        let mut rate = SyncRate::default();
+        assert_eq!(rate.per_second(), None);
+        rate.record(t0, 100);
+        assert_eq!(rate.per_second(), None, "one sample tells no pace");
+        rate.record(t0 + Duration::from_secs(2), 1100);
+        assert_eq!(rate.per_second(), Some(500.0));
+        assert_eq!(rate.eta(2000), Some(Duration::from_secs(4)));
+        assert_eq!(rate.eta(0), Some(Duration::ZERO));
+        // Samples older than the window go: the pace is the recent one.
+        rate.record(t0 + Duration::from_secs(40), 1100);
+        rate.record(t0 + Duration::from_secs(42), 1300);
+        assert_eq!(rate.per_second(), Some(100.0));
+        // Stalled while behind: no time left can be told.
+        rate.record(t0 + Duration::from_secs(80), 1300);
+        rate.record(t0 + Duration::from_secs(81), 1300);
+        assert_eq!(rate.per_second(), Some(0.0));
+        assert_eq!(rate.eta(10), None);
     }
 }

@@ -9,6 +9,7 @@
 //!   syncing from it.
 //! - [`follow`]: follower mode: sync, and forwarded writes.
 //! - [`anchoring`]: a sub-chain's certified headers anchored on the main chain.
+//! - [`outbound`]: the base of every outbound HTTP client (the daemon's TLS trust roots).
 //! - [`registrar_client`]: the client-managed-secret exchange with a Universal Registrar.
 //! - [`validator_auth`]: requests between validators, signed by their sender and checked.
 //!
@@ -22,6 +23,7 @@ pub mod anchoring;
 pub mod consensus;
 pub mod follow;
 pub mod node;
+pub mod outbound;
 pub mod peer;
 pub mod registrar_client;
 pub mod validator_auth;

@@ -32,6 +32,8 @@ pub struct NodeOptions {
     pub ledger: LedgerOptions,
     /// What the registrars (main chain and hosted sub-chains) admit: job limits, submitters.
     pub registrar: RegistrarPolicy,
+    /// What clients of the other validators are built from (the daemon's trust roots).
+    pub client: crate::outbound::ClientBase,
 }
 
 /// Why a node could not be opened.
@@ -397,6 +399,7 @@ pub fn open(config: &NodeOptions) -> Result<Node, NodeError> {
             machine,
             key.clone(),
             &config.peers,
+            &config.client,
         )?;
         let registrar = Arc::new(Registrar::with_policy(
             ledger.clone(),

@@ -35,6 +35,8 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tracing::debug;
 
+use crate::outbound::ClientBase;
+
 /// Blocks per page when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 100;
 /// The most blocks per page.
@@ -342,8 +344,15 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 impl PeerClient {
     /// A client of the peer at `base` (`http://host:port`).
     pub fn new(base: &str) -> Result<PeerClient, SyncError> {
+        PeerClient::with_base(base, &ClientBase::default())
+    }
+
+    /// A client of the peer at `base` (`http://host:port` or `https://host:port`), built from
+    /// `client` (the daemon's trust roots).
+    pub fn with_base(base: &str, client: &ClientBase) -> Result<PeerClient, SyncError> {
         let base = base.trim_end_matches('/').to_string();
-        let http = reqwest::Client::builder()
+        let http = client
+            .builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(|e| SyncError::Unreachable {
@@ -362,7 +371,7 @@ impl PeerClient {
         let url = format!("{}{path}", self.base);
         let unreachable = |e: reqwest::Error| SyncError::Unreachable {
             url: self.base.clone(),
-            reason: e.to_string(),
+            reason: crate::outbound::error_chain(&e),
         };
         let mut response = self
             .http

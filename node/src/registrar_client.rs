@@ -60,13 +60,23 @@ async fn post(client: &reqwest::Client, url: &str, body: &Value) -> Result<Value
 pub async fn client_managed(
     endpoint: &str,
     path: &str,
+    body: Value,
+    key: &PrivateKey,
+) -> Result<Value, ClientError> {
+    client_managed_with(&reqwest::Client::new(), endpoint, path, body, key).await
+}
+
+/// [`client_managed`] over `client` (e.g. one trusting the daemon's CA file).
+pub async fn client_managed_with(
+    client: &reqwest::Client,
+    endpoint: &str,
+    path: &str,
     mut body: Value,
     key: &PrivateKey,
 ) -> Result<Value, ClientError> {
-    let client = reqwest::Client::new();
     let url = format!("{}{}", endpoint.trim_end_matches('/'), path);
     body["options"]["clientSecretMode"] = json!(true);
-    let first = post(&client, &url, &body).await?;
+    let first = post(client, &url, &body).await?;
     if first["didState"]["state"] != "action" {
         return Ok(first);
     }
@@ -88,5 +98,5 @@ pub async fn client_managed(
             }}
         }
     });
-    post(&client, &url, &second).await
+    post(client, &url, &second).await
 }

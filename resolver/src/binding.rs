@@ -25,7 +25,8 @@
 //! profile, the bare document as `application/did`, `application/did+json`,
 //! `application/did+ld+json` (and, as the Universal Resolver does, `application/json` and
 //! `application/ld+json`), and `text/uri-list` (the default for `service` / `serviceType`: `303
-//! See Other` to the first endpoint). Anything else is `406` with `REPRESENTATION_NOT_SUPPORTED`.
+//! See Other` to the first endpoint, in `Location`, with an empty body as the binding requires;
+//! the whole list is the dereferencing result's `contentStream`). Anything else is `406` with `REPRESENTATION_NOT_SUPPORTED`.
 //! A DID URL with a fragment asked for as a resolution result gets the resolution of its DID
 //! (the fragment is the client's to apply); as a bare type it gets the selected verification
 //! method or service.
@@ -439,9 +440,14 @@ fn rendered(d: Dereferenced, rep: Representation) -> Rendered {
                 );
                 return error_rendered(&e, Shape::Resolution { legacy: false });
             };
-            let mut response = respond(303, negotiate::URI_LIST, uri_list(&urls));
-            response.location = Some(first.clone());
-            response
+            // DID Resolution's HTTP binding: a 303's body MUST be empty; the endpoint is in
+            // `Location` (the whole list is the dereferencing result's `contentStream`).
+            Rendered {
+                status: 303,
+                content_type: None,
+                location: Some(first.clone()),
+                body: Default::default(),
+            }
         }
     }
 }

@@ -15,8 +15,8 @@
 //! type, detail and status); otherwise 404 is `NOT_FOUND`, 406 `REPRESENTATION_NOT_SUPPORTED`,
 //! 410 a deactivated DID, and anything else that is not a document, a connection failure, or no
 //! answer within the connect or total timeout is `INTERNAL_ERROR`, with a detail naming the
-//! driver and what happened. Only `http://` drivers are supported (the daemon is built without
-//! TLS). A driver's answer is read chunk by chunk and refused (502, `INTERNAL_ERROR` naming the
+//! driver and what happened (a certificate the trust roots do not vouch for included). Drivers
+//! are `http://` or `https://` (rustls, the web roots plus the daemon's CA file). A driver's answer is read chunk by chunk and refused (502, `INTERNAL_ERROR` naming the
 //! driver) as soon as it passes the driver's `max_body_bytes` ([`MAX_DRIVER_BODY`] by default),
 //! or at once when its `Content-Length` says it will: an endless body costs at most that much.
 //!
@@ -36,6 +36,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
+use crate::outbound::ClientBase;
 use crate::result::{ErrorKind, Resolution, ResolutionError};
 
 /// One Universal Resolver driver (a `[[driver]]` table): DIDs matching `pattern` are resolved
@@ -159,7 +160,7 @@ pub enum DriverConfigError {
         /// The regex error.
         error: String,
     },
-    /// The URL is not an `http://` URL.
+    /// The URL is not an `http://` or `https://` URL.
     #[error("driver {index}: url {url:?} {why}")]
     Url {
         /// The driver's position.
@@ -277,6 +278,15 @@ impl Drivers {
         configs: &[DriverConfig],
         cache_bytes: u64,
     ) -> Result<Drivers, DriverConfigError> {
+        Drivers::with_client(configs, cache_bytes, &ClientBase::default())
+    }
+
+    /// The same, each driver's client built from `client` (the daemon's trust roots).
+    pub fn with_client(
+        configs: &[DriverConfig],
+        cache_bytes: u64,
+        client: &ClientBase,
+    ) -> Result<Drivers, DriverConfigError> {
         let cache = if cache_bytes > 0 && !configs.is_empty() {
             AnswerCache::new(cache_bytes)
         } else {
@@ -285,7 +295,7 @@ impl Drivers {
         let list = configs
             .iter()
             .enumerate()
-            .map(|(index, config)| Driver::new(index, config, cache.clone()))
+            .map(|(index, config)| Driver::new(index, config, cache.clone(), client))
             .collect::<Result<_, _>>()?;
         Ok(Drivers { list, cache })
     }
@@ -327,6 +337,7 @@ impl Driver {
         index: usize,
         config: &DriverConfig,
         cache: Option<Arc<AnswerCache>>,
+        base: &ClientBase,
     ) -> Result<Driver, DriverConfigError> {
         let pattern = Regex::new(&format!("^(?:{})$", config.pattern)).map_err(|e| {
             DriverConfigError::Pattern {
@@ -340,11 +351,8 @@ impl Driver {
             url: config.url.clone(),
             why: why.to_string(),
         };
-        if !config.url.starts_with("http://") {
-            return Err(url_error(
-                "is not an http:// URL (https drivers need a TLS-enabled build; put a local \
-                 proxy in front of them)",
-            ));
+        if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
+            return Err(url_error("is not an http:// or https:// URL"));
         }
         let sample = fill(&config.url, "did:example:123", "did:example:123");
         reqwest::Url::parse(&sample).map_err(|e| url_error(&format!("is not a URL: {e}")))?;
@@ -354,7 +362,8 @@ impl Driver {
                 .unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS),
         );
         let timeout = Duration::from_millis(config.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
-        let client = reqwest::Client::builder()
+        let client = base
+            .builder()
             .connect_timeout(connect_timeout)
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::limited(3))
@@ -842,6 +851,7 @@ mod tests {
                 max_body_bytes: None,
             },
             None,
+            &ClientBase::default(),
         )
         .unwrap()
     }
@@ -907,7 +917,13 @@ mod tests {
             .to_string()
         };
         assert!(bad("(", "http://d/").contains("not a regular expression"));
-        assert!(bad("x", "https://d/").contains("http://"));
+        assert!(bad("x", "ftp://d/").contains("http://"));
+        assert!(Drivers::new(&[DriverConfig {
+            pattern: "x".into(),
+            url: "https://d/".into(),
+            ..Default::default()
+        }])
+        .is_ok());
         assert!(bad("x", "http://").contains("not a URL"));
     }
 

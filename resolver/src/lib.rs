@@ -7,7 +7,8 @@
 //! Redis). Answers can carry ledger proofs that [`verifiable`] checks offline. [`binding`] and
 //! [`bidproto`] render results in the DID Resolution HTTP binding's and the BID protocol's
 //! formats, as pure functions of a request value; [`dns_zone`] answers DNS questions for the
-//! zones on the ledger; [`explorer`] gathers the chain browser's pages.
+//! zones on the ledger; [`explorer`] gathers the chain browser's pages. Every outbound HTTP
+//! client starts from [`outbound::ClientBase`] (the daemon's TLS trust roots).
 //!
 //! It knows no HTTP framework, no CLI, no socket server and no log set-up: the daemon's doors
 //! (the `sparkid` crate) parse their protocol, call this crate and send what it returns.
@@ -33,6 +34,7 @@ pub mod dns_zone;
 pub mod drivers;
 pub mod explorer;
 pub mod negotiate;
+pub mod outbound;
 pub mod records;
 pub mod resolution;
 pub mod result;

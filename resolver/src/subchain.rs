@@ -46,6 +46,7 @@ use sparkid_registrar::namespace::namespace_key;
 use sparkid_registrar::{Kind, NamespaceRecord};
 
 use crate::drivers::{Upstream, UpstreamMetrics, MAX_DRIVER_BODY, UPSTREAM_FAILED};
+use crate::outbound::ClientBase;
 use crate::records::Records;
 use crate::result::{ErrorKind, Resolution, ResolutionError, ResolutionOptions, LEDGER_PROOF};
 
@@ -139,7 +140,18 @@ impl SubChains {
 
     /// Knows the hosted sub-chains `hosted`, and recurses within `limits`.
     pub fn with_limits(hosted: Vec<(AcCode, Records)>, limits: SubChainLimits) -> SubChains {
-        let mut builder = reqwest::Client::builder()
+        SubChains::with_client(hosted, limits, &ClientBase::default())
+    }
+
+    /// The same, asking other resolvers (`http://` or `https://`) with a client built from
+    /// `base` (the daemon's trust roots).
+    pub fn with_client(
+        hosted: Vec<(AcCode, Records)>,
+        limits: SubChainLimits,
+        base: &ClientBase,
+    ) -> SubChains {
+        let mut builder = base
+            .builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none());

@@ -207,6 +207,12 @@ struct ServeArgs {
     #[command(flatten)]
     ledger: crate::config::LedgerArgs,
     #[command(flatten)]
+    tls: crate::config::TlsArgs,
+    /// Follower mode: blocks asked for in one page, 1 to 1000 [default: 1000]. Smaller pages
+    /// hold less memory and report catching up more often.
+    #[arg(long, env = "SPARKID_SYNC_PAGE_BLOCKS")]
+    sync_page_blocks: Option<usize>,
+    #[command(flatten)]
     handle: crate::config::HandleArgs,
     #[command(flatten)]
     dns: crate::config::DnsArgs,
@@ -436,7 +442,17 @@ pub fn run() -> anyhow::Result<()> {
         Command::Ledger(LedgerCommand::Verify { data }) => {
             let ledger = sparkid_ledger::Ledger::open(&data)?;
             let machine = sparkid_registrar::BidStateMachine::for_genesis(ledger.genesis());
-            let report = sparkid_ledger::verify_chain(&ledger, &machine)?;
+            let progress = crate::progress::Progress::new(
+                "verify",
+                "blocks",
+                ledger.height().saturating_add(1),
+            );
+            let report =
+                sparkid_ledger::verify_chain_with_progress(&ledger, &machine, &mut |height, _| {
+                    progress.set(height.saturating_add(1))
+                });
+            progress.finish();
+            let report = report?;
             println!(
                 "ok: {} blocks, {} transactions, {} state keys, state root {}",
                 report.blocks, report.transactions, report.state_keys, report.state_root
@@ -596,6 +612,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             file.did_web_cache_ttl,
             dev,
         ),
+        tls: args
+            .tls
+            .resolve(file.tls_cert, file.tls_key, file.ca_file)?,
+        sync_page_blocks: args.sync_page_blocks.or(file.sync_page_blocks).unwrap_or(0),
     };
     if config.dev && !dev_asked {
         refuse_implicit_dev_off_loopback(&config)?;
@@ -1057,7 +1077,21 @@ fn conformance(args: ConformanceArgs) -> anyhow::Result<()> {
         register_subjects(&base, ac).await
     })?;
     // Recording uses a blocking client, so it runs outside the runtime above.
-    let recording = sparkid_conformance::fixtures::record(&base, &conformance_plans(&subjects))?;
+    let plans = conformance_plans(&subjects);
+    let total = plans.iter().map(|p| p.exchanges() as u64).sum();
+    let progress = std::sync::Arc::new(crate::progress::Progress::new(
+        "conformance",
+        "exchanges",
+        total,
+    ));
+    let shown = progress.clone();
+    let recording = sparkid_conformance::fixtures::record_with_progress(
+        &base,
+        &plans,
+        Box::new(move |made| shown.set(made as u64)),
+    );
+    progress.finish();
+    let recording = recording?;
     drop(daemon);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

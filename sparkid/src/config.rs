@@ -118,6 +118,15 @@ pub struct FileConfig {
     pub did_web_allow_private_targets: Option<bool>,
     /// Seconds a fetched did:web document is reused; 0 fetches every time [default: 60].
     pub did_web_cache_ttl: Option<u64>,
+    /// The HTTP door answers TLS with this certificate chain (PEM; needs `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) every outbound HTTPS client trusts besides the built-in web roots:
+    /// drivers, sub-chain resolvers, followed peers, other validators, anchoring targets.
+    pub ca_file: Option<PathBuf>,
+    /// Follower mode: blocks asked for in one page, 1 to 1000 [default: 1000].
+    pub sync_page_blocks: Option<usize>,
 }
 
 /// Why the configuration cannot be used.
@@ -201,6 +210,10 @@ pub struct ServeConfig {
     pub registrar: sparkid_registrar::RegistrarPolicy,
     /// How did:web documents are fetched.
     pub did_web: DidWebConfig,
+    /// TLS on the HTTP door, and what outbound clients trust.
+    pub tls: TlsConfig,
+    /// Follower mode: blocks asked for in one page (0: the most, 1000).
+    pub sync_page_blocks: usize,
 }
 
 impl ServeConfig {
@@ -215,6 +228,8 @@ impl ServeConfig {
             peers: self.peers.clone(),
             ledger: self.ledger,
             registrar: self.registrar.clone(),
+            // The daemon's trust roots: set by `serve` from [`crate::outbound`].
+            client: Default::default(),
         }
     }
 
@@ -229,7 +244,62 @@ impl ServeConfig {
             dev: self.dev,
             validator_key: self.validator_key.clone(),
             subchains: self.subchains.clone(),
+            // The daemon's trust roots: set by `serve` from [`crate::outbound`].
+            client: Default::default(),
+            page_blocks: self.sync_page_blocks,
         }
+    }
+}
+
+/// TLS settings: the HTTP door's certificate and key, and the outbound clients' extra CA.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TlsConfig {
+    /// The HTTP door answers TLS with these (none: plain HTTP).
+    pub inbound: Option<crate::edge::TlsFiles>,
+    /// CA certificates (PEM) trusted by every outbound client besides the web roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The TLS flags of `sparkid serve` (each also an environment variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// Answer TLS on the HTTP door with this certificate chain (PEM; needs --tls-key).
+    #[arg(long, env = "SPARKID_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SPARKID_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that outbound HTTPS clients trust besides the built-in web roots
+    /// (drivers, sub-chain resolvers, followed peers, validators, anchoring targets).
+    #[arg(long, env = "SPARKID_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Why TLS settings cannot be used.
+#[derive(Debug, Error)]
+pub enum TlsConfigError {
+    /// Only one of the certificate and the key was given.
+    #[error("TLS on the HTTP door needs both --tls-cert and --tls-key (tls_cert, tls_key)")]
+    Incomplete,
+}
+
+impl TlsArgs {
+    /// The settings: flags (and environment) over the file's `tls_cert`, `tls_key`, `ca_file`.
+    pub fn resolve(
+        self,
+        tls_cert: Option<PathBuf>,
+        tls_key: Option<PathBuf>,
+        ca_file: Option<PathBuf>,
+    ) -> Result<TlsConfig, TlsConfigError> {
+        let inbound = match (self.tls_cert.or(tls_cert), self.tls_key.or(tls_key)) {
+            (Some(cert), Some(key)) => Some(crate::edge::TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => return Err(TlsConfigError::Incomplete),
+        };
+        Ok(TlsConfig {
+            inbound,
+            ca_file: self.ca_file.or(ca_file),
+        })
     }
 }
 

@@ -19,6 +19,12 @@
 //!   see [`classify`] for what falls in each. Over the limit: 429 with `Retry-After` in the
 //!   door's own error shape ([`refusal`]).
 //!
+//! - **TLS** (optional, [`TlsFiles`]): the handshake runs after the connection took its slot
+//!   (the caps hold for TLS connections too) and must finish within the header-read timeout;
+//!   the request limits then apply to every request as on plain HTTP. A connection over a
+//!   cap on a TLS port is closed unanswered (a plaintext 429 would mean nothing to a TLS
+//!   client), and a plaintext client on a TLS port fails its handshake and is closed.
+//!
 //! A *client* is its IP address, an IPv6 address counting by its /64 (one host usually holds a
 //! whole /64). Behind a load balancer every request comes from the balancer's address: give the
 //! balancer the per-client limits, or raise them here.
@@ -463,6 +469,16 @@ enum Full {
     Client,
 }
 
+impl Full {
+    /// The `reason` label of `sparkid_http_refused_total`.
+    fn reason(&self) -> &'static str {
+        match self {
+            Full::Client => "connections_per_client",
+            Full::Total => "connections",
+        }
+    }
+}
+
 impl Slots {
     fn new(max_total: usize, max_per_client: usize) -> Arc<Slots> {
         Arc::new(Slots {
@@ -571,6 +587,7 @@ impl EdgeMetrics {
 /// request middleware.
 pub struct Edge {
     config: LimitsConfig,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     connections: Arc<Slots>,
     long_polls: Arc<Slots>,
     write: Buckets,
@@ -590,7 +607,27 @@ impl Edge {
             peer: Buckets::new(config.peer, config.max_tracked_clients),
             metrics: EdgeMetrics::register(registry)?,
             config,
+            tls: None,
         }))
+    }
+
+    /// The edge for `config`, answering TLS only with `tls` when given
+    /// ([`TlsFiles::acceptor`]).
+    pub fn with_tls(
+        config: LimitsConfig,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        registry: &Registry,
+    ) -> Result<Arc<Edge>, prometheus::Error> {
+        let mut edge = Edge::new(config, registry)?;
+        if let Some(edge) = Arc::get_mut(&mut edge) {
+            edge.tls = tls;
+        }
+        Ok(edge)
+    }
+
+    /// Whether connections are answered over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     fn buckets(&self, class: Class) -> &Buckets {
@@ -599,6 +636,83 @@ impl Edge {
             Class::Expensive => &self.expensive,
             Class::Peer => &self.peer,
         }
+    }
+}
+
+/// The certificate chain and private key the HTTP door answers TLS with (`--tls-cert`,
+/// `--tls-key`), both PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own certificate first.
+    pub cert: std::path::PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
+}
+
+/// Why the HTTP door cannot answer TLS.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A TLS file could not be read or holds nothing usable.
+    #[error("TLS {what} {}: {why}", path.display())]
+    File {
+        /// `certificate` or `key`.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The certificate and key do not make a TLS server (e.g. the key is not the
+    /// certificate's).
+    #[error("TLS certificate {} with key {}: {why}", cert.display(), key.display())]
+    Config {
+        /// The certificate file.
+        cert: std::path::PathBuf,
+        /// The key file.
+        key: std::path::PathBuf,
+        /// What rustls said.
+        why: String,
+    },
+}
+
+impl TlsFiles {
+    /// A rustls acceptor with this certificate and key (HTTP/1.1 by ALPN).
+    pub fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let cert_error = |why: String| TlsError::File {
+            what: "certificate",
+            path: self.cert.clone(),
+            why,
+        };
+        let certs = CertificateDer::pem_file_iter(&self.cert)
+            .map_err(|e| cert_error(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| cert_error(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(cert_error("no PEM certificate in it".into()));
+        }
+        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| TlsError::File {
+            what: "key",
+            path: self.key.clone(),
+            why: e.to_string(),
+        })?;
+        let config_error = |e: rustls::Error| TlsError::Config {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            why: e.to_string(),
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(config_error)?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(config_error)?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
     }
 }
 
@@ -833,6 +947,13 @@ pub async fn serve(
         };
         let slot = match edge.connections.take(Client::of(peer.ip())) {
             Ok(slot) => slot,
+            Err(full) if edge.is_tls() => {
+                // Closed unanswered: a plaintext 429 means nothing to a TLS client, and a
+                // handshake is the work the cap is there to refuse.
+                EdgeMetrics::inc(&edge.metrics.refused, full.reason());
+                drop(tcp);
+                continue;
+            }
             Err(full) => {
                 refuse_connection(&edge, tcp, full);
                 continue;
@@ -857,19 +978,14 @@ pub async fn serve(
 /// Answers a connection over a cap with a complete HTTP answer, written without waiting (a
 /// full socket buffer just drops it), and closes it unread.
 fn refuse_connection(edge: &Edge, tcp: TcpStream, full: Full) {
-    let (reason, code, status, detail) = match full {
+    let reason = full.reason();
+    let (code, status, detail) = match full {
         Full::Client => (
-            "connections_per_client",
             429,
             "429 Too Many Requests",
             "too many open connections from this client",
         ),
-        Full::Total => (
-            "connections",
-            503,
-            "503 Service Unavailable",
-            "too many open connections",
-        ),
+        Full::Total => (503, "503 Service Unavailable", "too many open connections"),
     };
     EdgeMetrics::inc(&edge.metrics.refused, reason);
     let body = json!({
@@ -887,15 +1003,15 @@ fn refuse_connection(edge: &Edge, tcp: TcpStream, full: Full) {
     let _ = tcp.try_write(answer.as_bytes());
 }
 
-/// Serves one connection: hyper's HTTP/1 with the header-read timeout, an idle watchdog, and
-/// the client's address on every request (`ConnectInfo`) for the request limits.
+/// Serves one connection (after its TLS handshake, within the header-read timeout, when the
+/// edge answers TLS), holding its slot until it closes.
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     app: Router,
     edge: Arc<Edge>,
     slot: Slot,
-    mut stopping: watch::Receiver<bool>,
+    stopping: watch::Receiver<bool>,
 ) {
     edge.metrics.open.inc();
     // TCP_NODELAY: an answer is one write; it must not wait for the client's ACK of the last.
@@ -903,10 +1019,44 @@ async fn connection(
         tracing::debug!("TCP_NODELAY on an accepted connection: {e}");
     }
     let activity = Activity::new();
-    let io = TokioIo::new(Watched {
+    let watched = Watched {
         tcp,
         activity: activity.clone(),
-    });
+    };
+    match &edge.tls {
+        None => http(watched, peer, app, &edge, activity, stopping).await,
+        Some(acceptor) => {
+            let handshake = acceptor.accept(watched);
+            match tokio::time::timeout(edge.config.header_read_timeout, handshake).await {
+                Ok(Ok(tls)) => http(tls, peer, app, &edge, activity, stopping).await,
+                Ok(Err(e)) => {
+                    EdgeMetrics::inc(&edge.metrics.refused, "tls_handshake");
+                    tracing::debug!(client = %peer, "TLS handshake failed: {e}");
+                }
+                Err(_) => {
+                    EdgeMetrics::inc(&edge.metrics.closed, "tls_handshake");
+                    tracing::debug!(client = %peer, "TLS handshake timed out");
+                }
+            }
+        }
+    }
+    drop(slot);
+    edge.metrics.open.dec();
+}
+
+/// Serves HTTP/1 on `io`: hyper with the header-read timeout, an idle watchdog, and the
+/// client's address on every request (`ConnectInfo`) for the request limits.
+async fn http<I>(
+    io: I,
+    peer: SocketAddr,
+    app: Router,
+    edge: &Edge,
+    activity: Arc<Activity>,
+    mut stopping: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         let mut app = app.clone();
@@ -947,8 +1097,6 @@ async fn connection(
             }
         }
     }
-    drop(slot);
-    edge.metrics.open.dec();
 }
 
 #[cfg(test)]

@@ -11,7 +11,10 @@
 //! - [`cli`]: the `sparkid` command.
 //! - [`mod@serve`]: the wiring of `sparkid serve`.
 //! - [`metrics`]: `/metrics` for Prometheus.
-//! - [`edge`]: the HTTP server's limits (connections, timeouts, long polls, rate limits).
+//! - [`edge`]: the HTTP server's limits (connections, timeouts, long polls, rate limits) and
+//!   its optional TLS.
+//! - [`progress`]: progress bars (on a terminal) and lines (elsewhere) of long commands.
+//! - [`outbound`]: every outbound HTTP client's base (rustls, the operator's CA file).
 #![deny(missing_docs)]
 
 pub mod cli;
@@ -19,6 +22,8 @@ pub mod config;
 pub mod doors;
 pub mod edge;
 pub mod metrics;
+pub mod outbound;
+pub mod progress;
 pub mod serve;
 
 pub use serve::serve;

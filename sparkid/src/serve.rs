@@ -22,6 +22,7 @@ use crate::doors;
 use crate::doors::routes::Routes;
 use crate::edge::{self, Edge};
 use crate::metrics::{self, Metrics};
+use crate::outbound::Outbound;
 
 /// Runs the daemon until Ctrl-C or SIGTERM.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
@@ -33,10 +34,32 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
              secret that authenticates the Redis cache's values"
         );
     }
+    // TLS settings are checked before anything is opened: a bad file stops the start at once.
+    let tls = config
+        .tls
+        .inbound
+        .as_ref()
+        .map(crate::edge::TlsFiles::acceptor)
+        .transpose()?;
+    let outbound = Outbound::load(config.tls.ca_file.as_deref())?;
+    if outbound.extra_roots() > 0 {
+        info!(
+            certificates = outbound.extra_roots(),
+            "outbound clients trust the CA file's certificates"
+        );
+    }
+    let node_options = sparkid_node::node::NodeOptions {
+        client: outbound.node(),
+        ..config.node_options()
+    };
+    let follow_options = follow::FollowOptions {
+        client: outbound.node(),
+        ..config.follow_options()
+    };
     let node = if config.follow.is_empty() {
-        tokio::task::block_in_place(|| node::open(&config.node_options()))?
+        tokio::task::block_in_place(|| node::open(&node_options))?
     } else {
-        follow::open_node(&config.follow_options()).await?
+        follow::open_node(&follow_options).await?
     };
     let metrics = Metrics::new()?;
     metrics.watch_ledger(&node.ledger);
@@ -66,7 +89,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         Some(Follower::start(
             node.ledger.clone(),
             head_watch.clone(),
-            &config.follow_options(),
+            &follow_options,
             metrics.registry(),
         )?)
     };
@@ -75,12 +98,20 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let resolver = Resolver::new(records)
         .with_drivers(
-            Drivers::with_cache_bytes(&config.drivers, config.upstream.driver_cache_bytes)?
-                .with_metrics(metrics.upstream()?),
+            Drivers::with_client(
+                &config.drivers,
+                config.upstream.driver_cache_bytes,
+                &outbound.resolver(),
+            )?
+            .with_metrics(metrics.upstream()?),
         )
         .with_subchains(
-            SubChains::with_limits(hosted.clone(), config.upstream.subchain.clone())
-                .with_metrics(metrics.upstream()?),
+            SubChains::with_client(
+                hosted.clone(),
+                config.upstream.subchain.clone(),
+                &outbound.resolver(),
+            )
+            .with_metrics(metrics.upstream()?),
         )
         .with_ssi_methods(
             sparkid_resolver::ssi_methods::SsiMethods::new(config.did_web.options()?)
@@ -127,10 +158,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.http))?;
     if let Some(to) = &config.anchor.to {
-        start_anchoring(&config, &node, to)?;
+        start_anchoring(&config, &node, to, &outbound)?;
     }
+    let edge = Edge::with_tls(config.limits.clone(), tls, metrics.registry())?;
     info!(
         http = %listener.local_addr()?,
+        tls = edge.is_tls(),
         data = %config.data.display(),
         dev = node.dev,
         height = node.ledger.height(),
@@ -138,16 +171,18 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     );
     let handle_doors = bind_handle_doors(&config).await?;
     let handle_site = handle_site(&config, &handle_doors)?;
+    // The URLs the bridges hand out point at this door: `https://` when it answers TLS.
+    let public_url = match (&config.handle.public_url, edge.is_tls()) {
+        (None, true) => format!("https://{}", listener.local_addr()?),
+        _ => config.handle.base_url(listener.local_addr()?),
+    };
     let bridge_ctx = Arc::new(BridgeContext {
         subchains: hosted
             .into_iter()
             .map(|(ac, records)| (ac.to_string(), records))
             .collect(),
         handle_site,
-        ..BridgeContext::new(
-            bridge_records,
-            config.handle.base_url(listener.local_addr()?),
-        )
+        ..BridgeContext::new(bridge_records, public_url.clone())
     });
     for (name, sockets) in handle_doors {
         let door = sockets.serve(
@@ -160,7 +195,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let _dns = doors::dns::start(
         &config.dns,
-        &config.handle.base_url(listener.local_addr()?),
+        &public_url,
         bridge_ctx.records.clone(),
         config.udp_rrl,
         metrics.udp.clone(),
@@ -207,7 +242,6 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             doors::forward::forward_writes,
         ));
     }
-    let edge = Edge::new(config.limits.clone(), metrics.registry())?;
     let app = edge::limit_requests(app, edge.clone());
     let app = metrics::instrument(app, metrics);
     // The HTTP server runs beside the block producers' watch: a producer that stopped for good
@@ -265,7 +299,12 @@ async fn futures_select_all<F: std::future::Future<Output = String> + Unpin>(
 }
 
 /// Anchors the sub-chains this node holds on the main chain at `to` ([`anchoring`]).
-fn start_anchoring(config: &ServeConfig, node: &Node, to: &str) -> anyhow::Result<()> {
+fn start_anchoring(
+    config: &ServeConfig,
+    node: &Node,
+    to: &str,
+    outbound: &Outbound,
+) -> anyhow::Result<()> {
     let key_path = match (&config.anchor.key, config.dev) {
         (Some(path), _) => path.clone(),
         (None, true) => config.data.join(node::DEV_KEY_FILE),
@@ -300,7 +339,8 @@ fn start_anchoring(config: &ServeConfig, node: &Node, to: &str) -> anyhow::Resul
         to.to_string(),
         key,
         std::time::Duration::from_secs(config.anchor.interval),
-    );
+        &outbound.node(),
+    )?;
     Ok(())
 }
 

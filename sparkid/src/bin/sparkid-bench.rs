@@ -206,6 +206,7 @@ fn load(
             });
         }
         drop(sender);
+        let progress = sparkid::progress::Progress::new("load", "DIDs", count as u64);
         let mut done = 0usize;
         for batch in receiver {
             let batch = batch?;
@@ -225,14 +226,14 @@ fn load(
                 writeln!(out, "{did}")?;
             }
             done += batch.dids.len();
-            let secs = started.elapsed().as_secs_f64();
-            eprintln!(
-                "loaded {done}/{count} DIDs at height {} ({:.0}/s; last block committed in {} ms)",
+            progress.message(format!(
+                "height {}, last block committed in {} ms",
                 ledger.height(),
-                done as f64 / secs,
                 commit_started.elapsed().as_millis()
-            );
+            ));
+            progress.set(done as u64);
         }
+        progress.finish();
         Ok(())
     })?;
     out.flush()?;
