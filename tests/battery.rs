@@ -15,7 +15,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{cli, free_udp_tcp_port, get, Daemon};
+use common::{cli, free_udp_tcp_port, get, start_in_process};
 use serde_json::{json, Value};
 
 const SERVICE_ZONE: &str = "battery.test";
@@ -357,7 +357,8 @@ fn every_door_gives_the_same_answer_for_the_same_identifiers() {
     let dns_port = free_udp_tcp_port();
     let handle_port = free_udp_tcp_port();
     let handle_addr: SocketAddr = format!("127.0.0.1:{handle_port}").parse().unwrap();
-    let d = Daemon::start_with(
+    // In process: nothing here needs a process of its own.
+    let d = start_in_process(
         &data,
         &[
             "--dns",

@@ -18,7 +18,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{get_json, verify_file, Daemon};
+use common::{get_json, start_in_process, verify_file};
 use serde_json::{json, Value};
 use sparkid_bid::{Bid, PrivateKey};
 use sparkid_ledger::{Block, CommitCertificate, Genesis, Ledger, TxBody, TxOutcome};
@@ -271,7 +271,8 @@ fn a_follower_refuses_blocks_of_a_four_validator_chain_without_a_quorum_of_disti
     .unwrap();
     // The peer admits to block 1 only: the follower starts from it.
     let peer = FakePeer::start(chain, 1);
-    let follower = Daemon::start_with(
+    // In process: a follower needs no process of its own here.
+    let follower = start_in_process(
         &dir.path().join("follower"),
         &[
             "--follow",
