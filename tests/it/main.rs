@@ -1,0 +1,59 @@
+//! Every end-to-end test of `tests/` in one test binary: each file is a module here, kept where
+//! it is. Each binary links the whole daemon; one binary links it once instead of once per file,
+//! which is most of the suite's build time (issue 17). A new test file is a new line below,
+//! not a new `[[test]]` in `sparkid/Cargo.toml`.
+//!
+//! Run one file's tests with a filter: `cargo test -p sparkid --test it dns::` (the module
+//! path); `cargo test -p sparkid --test it -- --list` lists them all.
+//!
+//! Each file declares `mod common;` itself, which resolves to `tests/common/mod.rs` (a file
+//! loaded through `#[path]` owns its directory like a `mod.rs`), so the files also compile alone.
+
+#[path = "../e2e.rs"]
+mod e2e;
+#[path = "../dns.rs"]
+mod dns;
+#[path = "../cache.rs"]
+mod cache;
+#[path = "../bidproto.rs"]
+mod bidproto;
+#[path = "../verify.rs"]
+mod verify;
+#[path = "../resolution.rs"]
+mod resolution;
+#[path = "../handle.rs"]
+mod handle;
+#[path = "../vaa.rs"]
+mod vaa;
+#[path = "../openapi.rs"]
+mod openapi;
+#[path = "../validators.rs"]
+mod validators;
+#[path = "../conformance.rs"]
+mod conformance;
+#[path = "../subchain.rs"]
+mod subchain;
+#[path = "../cluster.rs"]
+mod cluster;
+#[path = "../warm.rs"]
+mod warm;
+#[path = "../layout.rs"]
+mod layout;
+#[path = "../adversarial_input.rs"]
+mod adversarial_input;
+#[path = "../adversarial_registrar.rs"]
+mod adversarial_registrar;
+#[path = "../adversarial_writes.rs"]
+mod adversarial_writes;
+#[path = "../adversarial_http.rs"]
+mod adversarial_http;
+#[path = "../adversarial_udp.rs"]
+mod adversarial_udp;
+#[path = "../adversarial_resolver.rs"]
+mod adversarial_resolver;
+#[path = "../adversarial_consensus.rs"]
+mod adversarial_consensus;
+#[path = "../certificates.rs"]
+mod certificates;
+#[path = "../battery.rs"]
+mod battery;
