@@ -8,52 +8,54 @@
 //!
 //! Each file declares `mod common;` itself, which resolves to `tests/common/mod.rs` (a file
 //! loaded through `#[path]` owns its directory like a `mod.rs`), so the files also compile alone.
+//! So `tests/common` is a module of each file: loaded once per file, on purpose.
+#![allow(clippy::duplicate_mod)]
 
-#[path = "../e2e.rs"]
-mod e2e;
-#[path = "../dns.rs"]
-mod dns;
-#[path = "../cache.rs"]
-mod cache;
-#[path = "../bidproto.rs"]
-mod bidproto;
-#[path = "../verify.rs"]
-mod verify;
-#[path = "../resolution.rs"]
-mod resolution;
-#[path = "../handle.rs"]
-mod handle;
-#[path = "../vaa.rs"]
-mod vaa;
-#[path = "../openapi.rs"]
-mod openapi;
-#[path = "../validators.rs"]
-mod validators;
-#[path = "../conformance.rs"]
-mod conformance;
-#[path = "../subchain.rs"]
-mod subchain;
-#[path = "../cluster.rs"]
-mod cluster;
-#[path = "../warm.rs"]
-mod warm;
-#[path = "../layout.rs"]
-mod layout;
+#[path = "../adversarial_consensus.rs"]
+mod adversarial_consensus;
+#[path = "../adversarial_http.rs"]
+mod adversarial_http;
 #[path = "../adversarial_input.rs"]
 mod adversarial_input;
 #[path = "../adversarial_registrar.rs"]
 mod adversarial_registrar;
-#[path = "../adversarial_writes.rs"]
-mod adversarial_writes;
-#[path = "../adversarial_http.rs"]
-mod adversarial_http;
-#[path = "../adversarial_udp.rs"]
-mod adversarial_udp;
 #[path = "../adversarial_resolver.rs"]
 mod adversarial_resolver;
-#[path = "../adversarial_consensus.rs"]
-mod adversarial_consensus;
-#[path = "../certificates.rs"]
-mod certificates;
+#[path = "../adversarial_udp.rs"]
+mod adversarial_udp;
+#[path = "../adversarial_writes.rs"]
+mod adversarial_writes;
 #[path = "../battery.rs"]
 mod battery;
+#[path = "../bidproto.rs"]
+mod bidproto;
+#[path = "../cache.rs"]
+mod cache;
+#[path = "../certificates.rs"]
+mod certificates;
+#[path = "../cluster.rs"]
+mod cluster;
+#[path = "../conformance.rs"]
+mod conformance;
+#[path = "../dns.rs"]
+mod dns;
+#[path = "../e2e.rs"]
+mod e2e;
+#[path = "../handle.rs"]
+mod handle;
+#[path = "../layout.rs"]
+mod layout;
+#[path = "../openapi.rs"]
+mod openapi;
+#[path = "../resolution.rs"]
+mod resolution;
+#[path = "../subchain.rs"]
+mod subchain;
+#[path = "../vaa.rs"]
+mod vaa;
+#[path = "../validators.rs"]
+mod validators;
+#[path = "../verify.rs"]
+mod verify;
+#[path = "../warm.rs"]
+mod warm;
