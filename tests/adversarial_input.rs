@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{create_did, get_json, Daemon};
+use common::{create_did, get_json, start_in_process};
 use serde_json::{json, Value};
 use sparkid_bid::PrivateKey;
 
@@ -94,7 +94,7 @@ fn certified_header(base: &str, did: &str) -> Value {
 #[test]
 fn an_anchor_with_a_huge_vote_signature_is_refused_on_its_length() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path());
+    let d = start_in_process(dir.path(), &[]);
     let base = d.base.as_str();
     let (_, did) = create_did(base, None);
     let mut header = certified_header(base, &did);
@@ -119,7 +119,7 @@ fn an_anchor_with_a_huge_vote_signature_is_refused_on_its_length() {
 #[test]
 fn a_huge_signature_in_the_registrar_secret_is_refused_on_its_length() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path());
+    let d = start_in_process(dir.path(), &[]);
     let base = d.base.as_str();
     let key = PrivateKey::generate();
     let doc = sparkid_registrar::api::new_document(&key.public_key(), None).unwrap();
@@ -161,7 +161,7 @@ fn a_huge_signature_in_the_registrar_secret_is_refused_on_its_length() {
 #[test]
 fn a_huge_public_key_and_a_huge_address_are_refused_on_their_length() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path());
+    let d = start_in_process(dir.path(), &[]);
     let base = d.base.as_str();
     let (_, did) = create_did(base, None);
 
@@ -216,7 +216,7 @@ fn a_huge_public_key_and_a_huge_address_are_refused_on_their_length() {
 #[test]
 fn verify_true_refuses_a_huge_delegate_signature_on_its_length() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path());
+    let d = start_in_process(dir.path(), &[]);
     let base = d.base.as_str();
     let (_, certifier) = create_did(base, None);
     // As long as a transaction allows (64 KiB): each `?verify=true` read of this document
@@ -247,7 +247,7 @@ const IDENTITY_POINT_KEY: &str =
 #[test]
 fn a_small_order_public_key_is_refused_at_registration() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path());
+    let d = start_in_process(dir.path(), &[]);
     let base = d.base.as_str();
 
     // A create whose document's key is the identity point, with its derived BID as id.
@@ -320,7 +320,7 @@ fn status_of(answer: &str) -> u16 {
 #[test]
 fn non_ascii_text_in_the_identifier_path_is_a_4xx_not_a_dropped_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path());
+    let d = start_in_process(dir.path(), &[]);
     let base = d.base.as_str();
     let paths: [&[u8]; 6] = [
         b"/1.0/identifiers/abcde\xc3\xa9",
@@ -352,7 +352,7 @@ fn non_ascii_text_in_the_identifier_path_is_a_4xx_not_a_dropped_connection() {
 #[test]
 fn non_ascii_text_in_the_bid_door_path_is_an_envelope_not_a_dropped_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path());
+    let d = start_in_process(dir.path(), &[]);
     let base = d.base.as_str();
     for path in [
         &b"/did:bid:\xc3\xa9\xc3\xa9"[..],
@@ -373,7 +373,7 @@ fn non_ascii_text_in_the_bid_door_path_is_an_envelope_not_a_dropped_connection()
 
 /// One of two validators of a chain (the other never starts): its consensus door is open to a
 /// request the other validator signs. The daemon, and the two validators' keys.
-fn lone_validator(dir: &std::path::Path) -> (Daemon, Vec<PrivateKey>) {
+fn lone_validator(dir: &std::path::Path) -> (common::InProcessDaemon, Vec<PrivateKey>) {
     let keys: Vec<PrivateKey> = (0..2).map(|_| PrivateKey::generate()).collect();
     let key_files: Vec<String> = (0..2)
         .map(|i| {
@@ -419,7 +419,7 @@ fn lone_validator(dir: &std::path::Path) -> (Daemon, Vec<PrivateKey>) {
         votes_path.to_str().unwrap(),
     ]);
     let peer = format!("http://127.0.0.1:{}", common::free_port());
-    let daemon = Daemon::start_with(
+    let daemon = start_in_process(
         &data,
         &[
             "--validator-key",
@@ -513,7 +513,7 @@ fn a_genesis_naming_a_small_order_validator_key_is_refused() {
 #[test]
 fn a_registrar_body_over_its_cap_is_refused_in_the_registrars_shape() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path());
+    let d = start_in_process(dir.path(), &[]);
     let base = d.base.as_str();
     // A body of 300,000 bytes: over the registrar door's 256 KiB cap.
     let body = json!({"options": {"padding": "a".repeat(300_000)}});

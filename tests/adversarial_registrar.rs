@@ -386,3 +386,32 @@ fn a_permissioned_registrar_accepts_only_listed_submitters() {
     assert!(refused["jobId"].is_null(), "{refused}");
     assert_eq!(height(&d.base), before + 3);
 }
+
+/// A body that is JSON but not an object (found by schemathesis's negative_data_rejection:
+/// `[null, null]` was read as an empty request and created a DID) is refused with 400, naming
+/// its type, and nothing is written.
+#[test]
+fn a_registrar_body_that_is_not_a_json_object_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with(dir.path(), &["--handle", "off"]);
+    let before = height(&d.base);
+    for (body, kind) in [
+        (json!([null, null]), "array"),
+        (json!([]), "array"),
+        (json!(null), "null"),
+        (json!("create"), "string"),
+        (json!(7), "number"),
+    ] {
+        for route in ["create?method=bid", "update", "deactivate", "namespaces"] {
+            let (status, answer) = common::post(&format!("{}/1.0/{route}", d.base), &body);
+            assert_eq!(status, 400, "{route} {body}: {answer}");
+            assert_eq!(answer["didState"]["state"], "failed", "{route} {body}");
+            let reason = answer["didState"]["reason"].as_str().unwrap_or_default();
+            assert!(
+                reason.contains(&format!("a JSON {kind}, not an object")),
+                "{route} {body}: {reason}"
+            );
+        }
+    }
+    assert_eq!(height(&d.base), before, "a block was written");
+}

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{create_did, deactivate, get, get_json, Daemon};
+use common::{create_did, deactivate, get, get_json, start_in_process};
 use serde_json::{json, Value};
 use sparkid_bid::{Bid, PrivateKey};
 
@@ -44,7 +44,7 @@ fn fails(base: &str, path: &str, expected: i64, message: &str) {
 #[test]
 fn documents_and_sub_paths_answer_in_the_protocol_shape() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path());
+    let d = start_in_process(dir.path(), &[]);
     let base = d.base.as_str();
     let (key, did) = create_did(
         base,
@@ -154,7 +154,7 @@ fn documents_and_sub_paths_answer_in_the_protocol_shape() {
 #[test]
 fn unknown_malformed_and_foreign_identifiers_get_protocol_codes_never_a_500() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path());
+    let d = start_in_process(dir.path(), &[]);
     let base = d.base.as_str();
     let (key, did) = create_did(base, None);
     deactivate(base, &did, &key);
@@ -238,7 +238,7 @@ fn unknown_malformed_and_foreign_identifiers_get_protocol_codes_never_a_500() {
 #[test]
 fn trusted_resolution_checks_delegate_sign() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path());
+    let d = start_in_process(dir.path(), &[]);
     let base = d.base.as_str();
     // A certifying BID, and a BID whose key it signs (the SDK's delegateSign: uppercase hex of
     // an Ed25519 signature over the encoded public-key bytes).
@@ -290,7 +290,7 @@ fn trusted_resolution_checks_delegate_sign() {
 #[test]
 fn proof_true_adds_the_ledger_proof_to_the_envelope() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path());
+    let d = start_in_process(dir.path(), &[]);
     let base = d.base.as_str();
     let (_, did) = create_did(base, None);
     let answer = data(base, &format!("/{did}?proof=true"));

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{client, Daemon, BIN};
+use common::{client, start_in_process, BIN};
 use serde_json::Value;
 use sparkid_conformance::document::{check_document, Representation};
 use sparkid_conformance::dts::{
@@ -188,7 +188,7 @@ fn check_files(dir: &Path) -> Value {
 #[test]
 fn fixtures_hold_what_the_daemon_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start_with(&dir.path().join("data"), &["--subchain", AC]);
+    let d = start_in_process(&dir.path().join("data"), &["--subchain", AC]);
     let out = dir.path().join("fixtures");
     let (ok, stdout, stderr) = run(&[
         "conformance",
@@ -280,7 +280,7 @@ fn the_command_runs_its_own_daemon() {
 fn a_daemon_that_cannot_serve_a_case_fails_the_command() {
     // No sub-chain hosted: the sub-chain DID cannot be registered, and the command says so.
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&dir.path().join("data"));
+    let d = start_in_process(&dir.path().join("data"), &[]);
     let out = dir.path().join("fixtures");
     let (ok, stdout, stderr) = run(&[
         "conformance",

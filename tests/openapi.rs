@@ -20,7 +20,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{client, Daemon};
+use common::{client, start_in_process};
 use serde_json::{json, Value};
 use sparkid_bid::PrivateKey;
 
@@ -201,7 +201,7 @@ fn differences(base: &str, validator_of_several: bool) -> Vec<String> {
 #[test]
 fn the_spec_and_a_dev_node_list_the_same_routes() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path());
+    let daemon = start_in_process(dir.path(), &[]);
     let problems = differences(&daemon.base, false);
     assert!(
         problems.is_empty(),
@@ -260,7 +260,7 @@ fn the_spec_and_a_validator_of_several_list_the_same_routes() {
         votes_path.to_str().unwrap(),
     ]);
     let peer = format!("http://127.0.0.1:{}", common::free_port());
-    let daemon = Daemon::start_with(
+    let daemon = start_in_process(
         &data,
         &[
             "--validator-key",
@@ -282,7 +282,7 @@ fn the_spec_and_a_validator_of_several_list_the_same_routes() {
 #[test]
 fn the_route_table_is_the_router() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path());
+    let daemon = start_in_process(dir.path(), &[]);
     let table = served(&daemon.base);
     let http = client();
     for (path, methods) in &table {
@@ -314,7 +314,7 @@ fn the_route_table_is_the_router() {
 #[test]
 fn bad_paths_and_queries_get_each_doors_own_error_format() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path());
+    let daemon = start_in_process(dir.path(), &[]);
     let base = &daemon.base;
     let http = client();
     let ask = |method: reqwest::Method, path: &str| {

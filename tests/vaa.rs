@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{cli, get, get_json, namespace, Daemon};
+use common::{cli, get, get_json, namespace, start_in_process};
 use serde_json::{json, Value};
 
 /// `did create` through the CLI: the DID and its new private key.
@@ -36,7 +36,7 @@ fn also_known_as(base: &str, did: &str) -> Vec<String> {
 fn vaa_codes_resolve_to_dids_and_back() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let d = Daemon::start_with(&data, &["--handle", "off"]);
+    let d = start_in_process(&data, &["--handle", "off"]);
     let base = d.base.as_str();
     let authority = data.join("validator.key").to_string_lossy().to_string();
     let (maker, maker_key) = create(base);
@@ -205,7 +205,7 @@ fn vaa_codes_resolve_to_dids_and_back() {
 fn a_prefix_held_by_a_sub_chain_is_a_referral() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let d = Daemon::start_with(&data, &["--handle", "off"]);
+    let d = start_in_process(&data, &["--handle", "off"]);
     let base = d.base.as_str();
     let authority = data.join("validator.key").to_string_lossy().to_string();
     let (operator, _) = create(base);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{cli, client, namespace, Daemon};
+use common::{cli, client, namespace, start_in_process};
 use serde_json::{json, Value};
 use sparkid_bid::PrivateKey;
 
@@ -85,7 +85,7 @@ fn also_known_as(resolved: &Value) -> Value {
 fn a_kept_answer_follows_updates_bindings_and_deactivation() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let d = Daemon::start_with(&data, &["--handle", "off"]);
+    let d = start_in_process(&data, &["--handle", "off"]);
     let base = d.base.as_str();
     let authority = data.join("validator.key").to_string_lossy().to_string();
 
@@ -182,7 +182,7 @@ fn a_kept_answer_follows_updates_bindings_and_deactivation() {
 #[test]
 fn answers_that_are_not_the_current_records_are_never_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start_with(&dir.path().join("data"), &["--handle", "off"]);
+    let d = start_in_process(&dir.path().join("data"), &["--handle", "off"]);
     let base = d.base.as_str();
     let key = PrivateKey::generate();
     let doc = sparkid_registrar::api::new_document(&key.public_key(), None).unwrap();

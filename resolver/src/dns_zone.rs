@@ -577,6 +577,22 @@ impl Authority {
         let bound = |kind: Kind, identifier: &str| -> Result<Option<String>, ZoneError> {
             Ok(read::<BindingRecord>(source, &binding_key(kind, identifier))?.and_then(|b| b.did))
         };
+        // A VAA code's or Handle's name says what the DID's own name says about its state: a
+        // client that reads `did=` there must not take a deactivated DID for a live one.
+        let named_records = |did: &str, key: &str, identifier: &str| {
+            let deactivated = did
+                .parse::<Bid>()
+                .ok()
+                .map(|bid| read::<Value>(source, &sparkid_registrar::did_key(&bid)))
+                .transpose()?
+                .flatten()
+                .is_some_and(|record| record["deactivated"] == Value::Bool(true));
+            let mut extra = vec![(key, identifier)];
+            if deactivated {
+                extra.push(("deactivated", "true"));
+            }
+            Ok::<_, ZoneError>(service_records(did, url, &extra))
+        };
         Ok(match self.zone.classify(text) {
             Some(ServiceName::Did(did)) => {
                 let Ok(bid) = did.parse::<Bid>() else {
@@ -596,10 +612,14 @@ impl Authority {
                 extra.extend(aliases.iter().map(|a| ("aka", a.as_str())));
                 Some(service_records(&did, url, &extra))
             }
-            Some(ServiceName::Vaa(code)) => bound(Kind::Vaa, &code)?
-                .map(|did| service_records(&did, url, &[("vaa", code.as_str())])),
-            Some(ServiceName::Handle(handle)) => bound(Kind::Handle, &handle)?
-                .map(|did| service_records(&did, url, &[("hdl", handle.as_str())])),
+            Some(ServiceName::Vaa(code)) => match bound(Kind::Vaa, &code)? {
+                Some(did) => Some(named_records(&did, "vaa", &code)?),
+                None => None,
+            },
+            Some(ServiceName::Handle(handle)) => match bound(Kind::Handle, &handle)? {
+                Some(did) => Some(named_records(&did, "hdl", &handle)?),
+                None => None,
+            },
             Some(ServiceName::HandleHash(label)) => {
                 let handle = self
                     .index
@@ -609,8 +629,10 @@ impl Authority {
                     .get(&label)
                     .cloned();
                 match handle {
-                    Some(handle) => bound(Kind::Handle, &handle)?
-                        .map(|did| service_records(&did, url, &[("hdl", handle.as_str())])),
+                    Some(handle) => match bound(Kind::Handle, &handle)? {
+                        Some(did) => Some(named_records(&did, "hdl", &handle)?),
+                        None => None,
+                    },
                     None => None,
                 }
             }

@@ -510,6 +510,31 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = serve_config_of(args)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    runtime()?.block_on(crate::serve(config))
+}
+
+/// The configuration `sparkid serve <args>` runs with (flags, then the environment, then the
+/// `--config` file), for a daemon started in process ([`crate::serve::start`]).
+pub fn serve_config<I, T>(args: I) -> anyhow::Result<ServeConfig>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let all = ["sparkid".into(), "serve".into()]
+        .into_iter()
+        .chain(args.into_iter().map(Into::into));
+    match Cli::try_parse_from(all)?.command {
+        Command::Serve(args) => serve_config_of(*args),
+        _ => bail!("not a serve command"),
+    }
+}
+
+fn serve_config_of(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
@@ -620,11 +645,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if config.dev && !dev_asked {
         refuse_implicit_dev_off_loopback(&config)?;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("log filter")?)
-        .with_writer(std::io::stderr)
-        .init();
-    runtime()?.block_on(crate::serve(config))
+    Ok(config)
 }
 
 /// Dev mode by default only where nobody else can reach it: its one validator key lies in the

@@ -26,6 +26,96 @@ use crate::outbound::Outbound;
 
 /// Runs the daemon until Ctrl-C or SIGTERM.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    run(config, None, shutdown()).await
+}
+
+/// Runs the daemon on `listener` (already bound, e.g. to port 0) instead of binding
+/// `config.http`, until `stop` completes: a daemon in the caller's process, for tests that need
+/// no process of their own. `config.http` becomes the listener's address.
+pub async fn serve_on(
+    mut config: ServeConfig,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.http = listener.local_addr()?;
+    run(config, Some(listener), stop).await
+}
+
+/// A daemon running in this process on its own runtime thread ([`start`]); stopped, and its
+/// thread joined, when dropped.
+pub struct InProcess {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl InProcess {
+    /// The address its HTTP door listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Stops it and waits for it: how its run ended.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("the daemon's thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// Starts the daemon of `config` in this process on `listener` (a bound std listener, e.g.
+/// `127.0.0.1:0`), on a multi-threaded runtime of its own thread ([`serve_on`]). Returns at
+/// once; the caller waits for `/healthz` as it would for a process.
+pub fn start(config: ServeConfig, listener: std::net::TcpListener) -> anyhow::Result<InProcess> {
+    let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name(format!("sparkid {addr}"))
+        .spawn(move || -> anyhow::Result<()> {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let result = runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                serve_on(config, listener, async move {
+                    let _ = stopped.await;
+                })
+                .await
+            });
+            // Background tasks (sync, long polls) end with the runtime, not one by one.
+            runtime.shutdown_background();
+            result
+        })?;
+    Ok(InProcess {
+        addr,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+/// The daemon's run: `listener` when given, else `config.http` bound; until `stop`.
+async fn run(
+    config: ServeConfig,
+    listener: Option<tokio::net::TcpListener>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     if config.cache.redis_url.is_some() && config.cache.redis_secret.is_none() && !config.dev {
         // Without a shared secret Redis values cannot be authenticated, and anyone who can
         // write to Redis could make every replica serve a forged record.
@@ -154,9 +244,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             }
         }
     }
-    let listener = tokio::net::TcpListener::bind(config.http)
-        .await
-        .with_context(|| format!("binding {}", config.http))?;
+    let listener = match listener {
+        Some(listener) => listener,
+        None => tokio::net::TcpListener::bind(config.http)
+            .await
+            .with_context(|| format!("binding {}", config.http))?,
+    };
     if let Some(to) = &config.anchor.to {
         start_anchoring(&config, &node, to, &outbound)?;
     }
@@ -247,7 +340,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // The HTTP server runs beside the block producers' watch: a producer that stopped for good
     // (a panic) makes the daemon report unhealthy, then exit non-zero for its supervisor to
     // restart it, rather than serve reads while every write fails.
-    let server = tokio::spawn(edge::serve(listener, app, edge, shutdown()));
+    let server = tokio::spawn(edge::serve(listener, app, edge, stop));
     tokio::select! {
         served = server => {
             served.context("the HTTP server stopped")?;

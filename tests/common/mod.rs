@@ -395,3 +395,51 @@ pub fn cache_activity(base: &str) -> f64 {
     .map(|series| metric(base, series).unwrap_or(0.0))
     .sum()
 }
+
+/// A daemon started in this test's process on a port-0 listener ([`sparkid::serve::start`]):
+/// no process to spawn. For tests that need no process of their own (a crash test, kill -9,
+/// needs a [`Daemon`]). Stopped when dropped.
+pub struct InProcessDaemon {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    daemon: Option<sparkid::serve::InProcess>,
+}
+
+impl InProcessDaemon {
+    /// Stops it (its HTTP door first, then its runtime) and waits for it.
+    pub fn stop(mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.stop().expect("the in-process daemon failed");
+        }
+    }
+}
+
+impl Drop for InProcessDaemon {
+    fn drop(&mut self) {
+        if let Some(d) = self.daemon.take() {
+            let _ = d.stop();
+        }
+    }
+}
+
+/// Starts `sparkid serve --data <data> <extra>` in this process (the configuration exactly as
+/// the command would read it: flags, environment, `--config`), on `127.0.0.1:0`, and waits for
+/// `/healthz`.
+pub fn start_in_process(data: &Path, extra: &[&str]) -> InProcessDaemon {
+    let mut args: Vec<std::ffi::OsString> = vec!["--data".into(), data.into()];
+    args.extend(["--log", "warn"].map(Into::into));
+    args.extend(extra.iter().map(Into::into));
+    let config = sparkid::cli::serve_config(args).expect("a serve configuration");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let daemon = sparkid::serve::start(config, listener).expect("start the daemon in process");
+    let base = format!("http://{}", daemon.addr());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
+        assert!(Instant::now() < deadline, "the daemon did not come up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    InProcessDaemon {
+        base,
+        daemon: Some(daemon),
+    }
+}

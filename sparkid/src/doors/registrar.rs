@@ -106,8 +106,27 @@ async fn registrar_call(
             ));
         }
     }
-    let request: RegistrarRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
+    // An object, and nothing else: serde reads a struct from a JSON array too (its members in
+    // order), which would make `[null, null]` an empty request that creates a DID.
+    let request: RegistrarRequest = match serde_json::from_slice::<Value>(&body) {
+        Ok(value @ Value::Object(_)) => match serde_json::from_value(value) {
+            Ok(r) => r,
+            Err(e) => {
+                return registrar_response(failed(
+                    400,
+                    format!("the request body is not a registrar request: {e}"),
+                ))
+            }
+        },
+        Ok(other) => {
+            return registrar_response(failed(
+                400,
+                format!(
+                    "the request body is not a registrar request: a JSON {}, not an object",
+                    json_type(&other)
+                ),
+            ))
+        }
         Err(e) => {
             return registrar_response(failed(
                 400,
@@ -120,6 +139,18 @@ async fn registrar_call(
         Err(refusal) => return registrar_response(*refusal),
     };
     registrar_response(registrar.handle_from(client, function, request).await)
+}
+
+/// The JSON type of a value, as a refusal names it.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 /// The registrar of the chain a request writes: a continued job's, else the chain of the DID
