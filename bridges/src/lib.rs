@@ -18,6 +18,7 @@
 
 mod bridge;
 pub mod dns;
+pub mod gs1;
 pub mod handle;
 pub mod vaa;
 
@@ -42,6 +43,7 @@ impl Bridges {
             Box::new(vaa::VaaBridge),
             Box::new(handle::HandleBridge),
             Box::new(dns::DnsBridge),
+            Box::new(gs1::Gs1Bridge),
         ])
     }
 

@@ -192,6 +192,9 @@ pub enum NameError {
     /// Bindings do not live under AC codes.
     #[error("identifiers are not bound under AC codes; register DIDs on the sub-chain")]
     NoBindingsUnderAc,
+    /// A GS1 Digital Link path or GS1 Company Prefix that breaks a GS1 rule (named).
+    #[error("{0}")]
+    Gs1(String),
 }
 
 /// Why an operation is refused. Each variant names the rule it broke.
