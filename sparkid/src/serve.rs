@@ -184,6 +184,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             Some(c) => doors::consensus::router(c.clone()),
             None => Routes::new(),
         })
+        .merge(doors::gs1::router(bridge_ctx.clone()))
         .merge(doors::bridges::router(bridge_ctx))
         .merge(metrics::router(metrics.clone()));
     let mut app = app.into_router_with_listing();

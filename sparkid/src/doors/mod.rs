@@ -7,6 +7,7 @@ pub mod bridges;
 pub mod consensus;
 pub mod dns;
 pub mod forward;
+pub mod gs1;
 pub mod handle;
 pub mod health;
 pub mod peer;
