@@ -110,10 +110,11 @@ enum NamespaceCommand {
     Delegate {
         #[command(flatten)]
         signer: NamespaceSigner,
-        /// vaa, handle, dns or ac.
+        /// vaa, handle, dns, ac or gs1.
         #[arg(long)]
         kind: String,
-        /// The namespace: a VAA company prefix, a Handle prefix, a DNS zone or an AC code.
+        /// The namespace: a VAA company prefix, a Handle prefix, a DNS zone, an AC code or a GS1
+        /// Company Prefix (4-12 digits).
         #[arg(long)]
         namespace: String,
         /// The owner DID.
@@ -130,10 +131,10 @@ enum NamespaceCommand {
     Bind {
         #[command(flatten)]
         signer: NamespaceSigner,
-        /// vaa, handle or dns.
+        /// vaa, handle, dns or gs1.
         #[arg(long)]
         kind: String,
-        /// The identifier.
+        /// The identifier (gs1: a Digital Link path, `/01/09506000134352/10/LOT7`).
         #[arg(long)]
         identifier: String,
         /// The DID.
