@@ -92,7 +92,8 @@ pub struct Gs1Resolution {
     pub path: String,
     /// The bound levels, most specific first.
     pub levels: Vec<Level>,
-    /// The longest delegated GS1 Company Prefix covering it, if any.
+    /// The longest delegated GS1 Company Prefix covering it, when nothing is bound (it only
+    /// explains a miss, so it is not looked up otherwise).
     pub company_prefix: Option<String>,
 }
 
@@ -164,21 +165,33 @@ impl Gs1Bridge {
             let links = links_of(&did, document.as_ref(), base_url);
             levels.push(Level { path, did, links });
         }
-        let mut company_prefix = None;
-        for prefix in link.company_prefixes() {
-            if source
-                .record(&namespace_key(Kind::Gs1, &prefix))?
-                .is_some()
-            {
-                company_prefix = Some(prefix);
-                break;
-            }
-        }
+        // The delegation only matters to explain a miss: not read when something is bound.
+        let company_prefix = match levels.is_empty() {
+            true => self.company_prefix(source, link)?,
+            false => None,
+        };
         Ok(Gs1Resolution {
             path: link.path(),
             levels,
             company_prefix,
         })
+    }
+
+    /// The longest delegated GS1 Company Prefix covering a key, if any.
+    pub fn company_prefix(
+        &self,
+        source: &dyn RecordSource,
+        link: &DigitalLink,
+    ) -> Result<Option<String>, BridgeError> {
+        for prefix in link.company_prefixes() {
+            if source
+                .record(&namespace_key(Kind::Gs1, &prefix))?
+                .is_some()
+            {
+                return Ok(Some(prefix));
+            }
+        }
+        Ok(None)
     }
 
     /// Answers a GS1-Conformant Resolver request. `resolver_root` is this resolver's public
