@@ -38,6 +38,7 @@ struct World {
     product: String,
     lot: String,
     product_key: String,
+    brand_key: String,
 }
 
 fn world() -> &'static World {
@@ -103,6 +104,7 @@ fn world() -> &'static World {
             product,
             lot,
             product_key: product_key.to_encoded(),
+            brand_key,
         }
     })
 }
@@ -143,10 +145,7 @@ fn a_plain_request_is_a_307_to_the_default_link() {
         "{link}"
     );
     // HEAD answers the same.
-    let r = http()
-        .head(format!("{}/01/{GTIN}", base()))
-        .send()
-        .unwrap();
+    let r = http().head(format!("{}/01/{GTIN}", base())).send().unwrap();
     assert_eq!(r.status().as_u16(), 307);
     assert_eq!(header(&r, "location"), resolution_url(&w.product));
 }
@@ -189,7 +188,11 @@ fn gtin_forms_and_a_trailing_slash_name_the_same_item() {
 #[test]
 fn link_type_redirects_to_that_link() {
     let w = world();
-    for lt in ["gs1:pip", "https://gs1.org/voc/pip", "https%3A%2F%2Fref.gs1.org%2Fvoc%2Fpip"] {
+    for lt in [
+        "gs1:pip",
+        "https://gs1.org/voc/pip",
+        "https%3A%2F%2Fref.gs1.org%2Fvoc%2Fpip",
+    ] {
         let r = ask(&format!("/01/{GTIN}?linkType={lt}"));
         assert_eq!(r.status().as_u16(), 307, "{lt}");
         assert_eq!(
@@ -295,6 +298,34 @@ fn a_qualifier_binding_wins_and_lookups_walk_up() {
     );
 }
 
+/// An answer is never stale: a new binding shows at once, though the same request was just
+/// answered (the door remembers answers only while the ledger's height stays the same).
+#[test]
+fn a_new_binding_shows_at_once() {
+    let w = world();
+    let path = format!("/01/{GTIN}/10/LOT9");
+    for _ in 0..2 {
+        assert_eq!(header(&ask(&path), "location"), resolution_url(&w.product));
+    }
+    namespace(
+        base(),
+        &w.brand_key,
+        &[
+            "bind",
+            "--kind",
+            "gs1",
+            "--identifier",
+            &path,
+            "--did",
+            &w.lot,
+        ],
+    );
+    assert_eq!(
+        header(&ask(&path), "location"),
+        "https://brand.example/lot7?src=dl"
+    );
+}
+
 fn problem(r: Response) -> (u16, Value) {
     let status = r.status().as_u16();
     assert_eq!(header(&r, "content-type"), "application/problem+json");
@@ -310,12 +341,18 @@ fn malformed_paths_are_400_naming_the_rule() {
         (format!("/01/{GTIN}/foo"), "has no value"),
         ("/01/09506000134353".to_string(), "check digit 3 is wrong"),
         ("/01/0950600013".to_string(), "too short for N14"),
-        (format!("/01/{GTIN}/21/S/10/L"), "must follow one of the orders"),
+        (
+            format!("/01/{GTIN}/21/S/10/L"),
+            "must follow one of the orders",
+        ),
         (format!("/01/{GTIN}/17/261231"), "does not qualify"),
         (format!("/01/{GTIN}/10/L%ZZ"), "percent escape"),
         ("/00/106141411234567890".to_string(), "check digit"),
         ("/8003/19506000134352".to_string(), "must be 0"),
-        (format!("/01/{GTIN}?linkType=a&linkType=b"), "more than once"),
+        (
+            format!("/01/{GTIN}?linkType=a&linkType=b"),
+            "more than once",
+        ),
     ] {
         let (status, body) = problem(ask(&path));
         assert_eq!(status, 400, "{path}: {body}");
@@ -332,10 +369,16 @@ fn malformed_paths_are_400_naming_the_rule() {
 fn unknown_and_unbound_keys_are_404() {
     let (status, body) = problem(ask("/01/04012345123456"));
     assert_eq!(status, 404);
-    assert!(body["detail"].as_str().unwrap().contains("no GS1 Company Prefix"));
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("no GS1 Company Prefix"));
     let (status, body) = problem(ask("/01/09506000134369"));
     assert_eq!(status, 404);
-    assert!(body["detail"].as_str().unwrap().contains("9506000"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("9506000"),
+        "{body}"
+    );
     for path in [
         "/00/106141411234567897",
         "/414/9506000134352",
@@ -353,7 +396,10 @@ fn unknown_and_unbound_keys_are_404() {
 fn cors_and_options_are_supported() {
     let r = ask(&format!("/01/{GTIN}"));
     assert_eq!(header(&r, "access-control-allow-origin"), "*");
-    for path in [format!("/01/{GTIN}"), "/.well-known/gs1resolver".to_string()] {
+    for path in [
+        format!("/01/{GTIN}"),
+        "/.well-known/gs1resolver".to_string(),
+    ] {
         let r = http()
             .request(reqwest::Method::OPTIONS, format!("{}{path}", base()))
             .header("origin", "https://shop.example")
@@ -378,7 +424,9 @@ fn the_description_file_is_served() {
     let body: Value = r.json().unwrap();
     assert_eq!(body["resolverRoot"], base());
     let keys = body["supportedPrimaryKeys"].as_array().unwrap();
-    for key in ["00", "01", "253", "255", "401", "402", "414", "8003", "8004", "8006", "8017"] {
+    for key in [
+        "00", "01", "253", "255", "401", "402", "414", "8003", "8004", "8006", "8017",
+    ] {
         assert!(keys.contains(&json!(key)), "{key}: {body}");
     }
 }
@@ -427,9 +475,7 @@ fn the_did_lists_its_gs1_alias_once_linked() {
     ]);
     let listed = aka(&w.product);
     assert!(
-        listed
-            .as_array()
-            .is_some_and(|a| a.contains(&json!(alias))),
+        listed.as_array().is_some_and(|a| a.contains(&json!(alias))),
         "{listed}"
     );
 }
@@ -475,7 +521,10 @@ fn python_stdnum_biip_and_the_schemas_agree() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/gs1_check.py");
     let out = Command::new(&python)
         .args([script, base(), &format!("/01/{GTIN}")])
-        .env("GS1_SCHEMAS", concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/gs1"))
+        .env(
+            "GS1_SCHEMAS",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/gs1"),
+        )
         .env("GS1_PRODUCT_DID", &w.product)
         .output()
         .unwrap_or_else(|e| panic!("run {python}: {e} (set SPARKID_GS1_PYTHON, see scripts/test)"));

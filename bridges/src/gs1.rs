@@ -184,10 +184,7 @@ impl Gs1Bridge {
         link: &DigitalLink,
     ) -> Result<Option<String>, BridgeError> {
         for prefix in link.company_prefixes() {
-            if source
-                .record(&namespace_key(Kind::Gs1, &prefix))?
-                .is_some()
-            {
+            if source.record(&namespace_key(Kind::Gs1, &prefix))?.is_some() {
                 return Ok(Some(prefix));
             }
         }
@@ -204,7 +201,11 @@ impl Gs1Bridge {
     ) -> Result<Gs1Answer, BridgeError> {
         let link = match sparkid_gs1::parse(request.path) {
             Ok(l) => l,
-            Err(e) => return Ok(Gs1Answer::Invalid { rule: e.to_string() }),
+            Err(e) => {
+                return Ok(Gs1Answer::Invalid {
+                    rule: e.to_string(),
+                })
+            }
         };
         let query = match Query::parse(request.query) {
             Ok(q) => q,
@@ -224,8 +225,8 @@ impl Gs1Bridge {
             };
             return Ok(Gs1Answer::NotFound { detail });
         }
-        let wants_linkset = request.accept_linkset
-            || matches!(query.link_type.as_deref(), Some("linkset" | "all"));
+        let wants_linkset =
+            request.accept_linkset || matches!(query.link_type.as_deref(), Some("linkset" | "all"));
         if wants_linkset {
             return Ok(Gs1Answer::Linkset {
                 linkset: linkset(&resolution, resolver_root),
@@ -302,9 +303,7 @@ impl Query {
     fn parse(raw: Option<&str>) -> Result<Query, String> {
         let raw = raw.unwrap_or_default();
         if raw.len() > MAX_QUERY_LEN {
-            return Err(format!(
-                "the query string is at most {MAX_QUERY_LEN} bytes"
-            ));
+            return Err(format!("the query string is at most {MAX_QUERY_LEN} bytes"));
         }
         let mut link_type = None;
         let mut passed_on = Vec::new();
@@ -523,9 +522,15 @@ mod tests {
         assert_eq!(
             rels,
             [
-                ("https://gs1.org/voc/defaultLink", "http://h:1/1.0/identifiers/did:bid:efA"),
+                (
+                    "https://gs1.org/voc/defaultLink",
+                    "http://h:1/1.0/identifiers/did:bid:efA"
+                ),
                 ("https://gs1.org/voc/pip", "https://example.com/pip"),
-                ("https://gs1.org/voc/certificationInfo", "https://example.com/c1"),
+                (
+                    "https://gs1.org/voc/certificationInfo",
+                    "https://example.com/c1"
+                ),
                 (
                     "https://gs1.org/voc/certificationInfo",
                     "http://h:1/1.0/identifiers/did:bid:efX"

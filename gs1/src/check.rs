@@ -23,7 +23,8 @@ pub fn gs1_check_digit(digits: &str) -> Option<u8> {
 
 /// The characters of GS1 character set 82, in the order the alphanumeric check pair counts
 /// them.
-const CSET82: &str = "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+const CSET82: &str =
+    "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
 /// The 32 characters a check character pair is written in.
 const CSET32: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 const PRIMES: [u32; 30] = [
@@ -122,7 +123,10 @@ mod tests {
         assert_eq!(gs1_check_digit("12a"), None);
         assert!(lint("csum", "09506000134352").is_ok());
         let e = lint("csum", "09506000134353").unwrap_err();
-        assert!(e.contains("check digit 3 is wrong") && e.contains("is 2"), "{e}");
+        assert!(
+            e.contains("check digit 3 is wrong") && e.contains("is 2"),
+            "{e}"
+        );
     }
 
     #[test]

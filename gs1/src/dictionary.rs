@@ -41,9 +41,7 @@ impl Charset {
     pub fn contains(self, c: char) -> bool {
         match self {
             Charset::Numeric => c.is_ascii_digit(),
-            Charset::Cset82 => {
-                c.is_ascii_alphanumeric() || "!\"%&'()*+,-./:;<=>?_".contains(c)
-            }
+            Charset::Cset82 => c.is_ascii_alphanumeric() || "!\"%&'()*+,-./:;<=>?_".contains(c),
             Charset::Cset39 => c.is_ascii_uppercase() || c.is_ascii_digit() || "#-/".contains(c),
             Charset::Base64Url => c.is_ascii_alphanumeric() || "-_=".contains(c),
         }

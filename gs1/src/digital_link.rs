@@ -37,7 +37,9 @@ pub enum DigitalLinkError {
     #[error("{0:?} is not a GS1 Application Identifier (Digital Link paths use numeric AIs; the convenience alphas such as /gtin/ were removed in Digital Link 1.3.0)")]
     UnknownAi(String),
     /// The first AI is not a primary key.
-    #[error("AI ({ai}) {title} is not a GS1 Digital Link primary key; the primary keys are {keys}")]
+    #[error(
+        "AI ({ai}) {title} is not a GS1 Digital Link primary key; the primary keys are {keys}"
+    )]
     NotPrimaryKey {
         /// The AI.
         ai: String,
@@ -180,7 +182,9 @@ pub fn parse_with(dictionary: &Dictionary, path: &str) -> Result<DigitalLink, Di
     if path.len() > MAX_PATH_LEN {
         return Err(DigitalLinkError::TooLong);
     }
-    let body = path.strip_prefix('/').ok_or(DigitalLinkError::NotAbsolute)?;
+    let body = path
+        .strip_prefix('/')
+        .ok_or(DigitalLinkError::NotAbsolute)?;
     // A trailing slash names the same item (GS1-Conformant Resolver: SHOULD answer alike).
     let body = body.strip_suffix('/').unwrap_or(body);
     let segments: Vec<&str> = body.split('/').collect();
@@ -220,7 +224,10 @@ pub fn parse_with(dictionary: &Dictionary, path: &str) -> Result<DigitalLink, Di
     check_value(key_ai, &key_value)?;
     let qualifiers: Vec<(&Ai, String)> = elements.collect();
     let given: Vec<&str> = qualifiers.iter().map(|(a, _)| a.code.as_str()).collect();
-    if !sequences.iter().any(|seq| is_ordered_subsequence(&given, seq)) {
+    if !sequences
+        .iter()
+        .any(|seq| is_ordered_subsequence(&given, seq))
+    {
         let allowed = render_sequences(sequences);
         if let Some(stray) = given
             .iter()
@@ -335,7 +342,9 @@ pub fn check_value(ai: &Ai, value: &str) -> Result<(), DigitalLinkError> {
             if component.optional {
                 break;
             }
-            return Err(fail(format!("the value {value:?} is too short for {format}")));
+            return Err(fail(format!(
+                "the value {value:?} is too short for {format}"
+            )));
         }
         let take = if component.min == component.max {
             component.max
@@ -343,7 +352,9 @@ pub fn check_value(ai: &Ai, value: &str) -> Result<(), DigitalLinkError> {
             rest.len().min(component.max)
         };
         if rest.len() < take {
-            return Err(fail(format!("the value {value:?} is too short for {format}")));
+            return Err(fail(format!(
+                "the value {value:?} is too short for {format}"
+            )));
         }
         let (part, tail) = rest.split_at(take);
         check_component(component, part).map_err(fail)?;
@@ -418,7 +429,10 @@ mod tests {
             let dl = parse(&format!("/01/{gtin}/10/LOT7/")).unwrap();
             assert_eq!(dl.path(), "/01/09506000134352/10/LOT7");
         }
-        assert_eq!(parse("/01/036000291452").unwrap().path(), "/01/00036000291452");
+        assert_eq!(
+            parse("/01/036000291452").unwrap().path(),
+            "/01/00036000291452"
+        );
         assert_eq!(parse("/01/95050003").unwrap().path(), "/01/00000095050003");
         let dl = parse("/01/09506000134352/22/2A/10/AB%2F1/21/X%2712").unwrap();
         assert_eq!(dl.path(), "/01/09506000134352/22/2A/10/AB%2F1/21/X%2712");
@@ -432,7 +446,13 @@ mod tests {
                 "/01/09506000134352",
             ]
         );
-        assert_eq!(parse("/01/09506000134352/235/TPX1").unwrap().qualifiers.len(), 1);
+        assert_eq!(
+            parse("/01/09506000134352/235/TPX1")
+                .unwrap()
+                .qualifiers
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -491,7 +511,10 @@ mod tests {
         assert_eq!(gln.company_prefixes()[0], "950600013435");
         // GINC: digits only, up to the first other character.
         let ginc = parse("/401/9506000ABC").unwrap();
-        assert_eq!(ginc.company_prefixes(), ["9506000", "950600", "95060", "9506"]);
+        assert_eq!(
+            ginc.company_prefixes(),
+            ["9506000", "950600", "95060", "9506"]
+        );
         assert!(check_company_prefix("9506000").is_ok());
         assert!(check_company_prefix("950").is_err());
         assert!(check_company_prefix("95060001343521").is_err());

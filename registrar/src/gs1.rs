@@ -57,7 +57,9 @@ mod tests {
         assert!(e.contains("4 to 12 digits"), "{e}");
         let id = normalize_identifier("/01/9506000134352/10/LOT7").unwrap();
         assert_eq!(id, "/01/09506000134352/10/LOT7");
-        let e = normalize_identifier("/01/9506000134353").unwrap_err().to_string();
+        let e = normalize_identifier("/01/9506000134353")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("check digit"), "{e}");
         assert_eq!(covering_namespaces(&id)[0], "950600013435");
         assert_eq!(covering_namespaces(&id).last().unwrap(), "9506");

@@ -31,6 +31,7 @@ pub mod did_url;
 pub mod didkey;
 pub mod dns_zone;
 pub mod drivers;
+pub mod gs1;
 pub mod negotiate;
 pub mod records;
 pub mod resolution;

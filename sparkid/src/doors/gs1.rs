@@ -13,9 +13,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::{json, Value};
-use sparkid_bridges::gs1::{Gs1Answer, Gs1Bridge, Gs1Request, GS1_VOC, LINKSET_CONTEXT};
+use sparkid_bridges::gs1::{Gs1Answer, Gs1Request, GS1_VOC, LINKSET_CONTEXT};
 use sparkid_gs1::Dictionary;
 use sparkid_resolver::bridge_source::BridgeContext;
+use sparkid_resolver::gs1::Gs1Resolver;
 
 use crate::doors::bridges::{PROBLEM_INTERNAL, PROBLEM_INVALID, PROBLEM_NOT_FOUND};
 use crate::doors::routes::{get, Routes};
@@ -29,7 +30,7 @@ const MAX_PATH: usize = sparkid_gs1::MAX_PATH_LEN;
 
 /// What the handlers share.
 struct Gs1Door {
-    ctx: Arc<BridgeContext>,
+    service: Gs1Resolver,
     /// The description file, rendered once.
     description: String,
 }
@@ -37,7 +38,11 @@ struct Gs1Door {
 /// The routes: one per Digital Link primary key of the dictionary, and the description file.
 pub fn router(ctx: Arc<BridgeContext>) -> Routes {
     let description = description(&ctx.base_url).to_string();
-    let door = Arc::new(Gs1Door { ctx, description });
+    let service = Gs1Resolver::new(ctx.records.clone(), &ctx.base_url);
+    let door = Arc::new(Gs1Door {
+        service,
+        description,
+    });
     let mut routes = Routes::new();
     for key in Dictionary::embedded().primary_keys() {
         routes = routes.route(
@@ -152,33 +157,43 @@ async fn resolve(
             format!("a GS1 Digital Link path is at most {MAX_PATH} bytes"),
         )
     } else {
-        let ctx = door.ctx.clone();
-        let answer = tokio::task::spawn_blocking(move || {
-            let request = Gs1Request {
-                path: uri.path(),
-                query: uri.query(),
-                accept_linkset,
-            };
-            Gs1Bridge.answer(&ctx.records, &request, &ctx.base_url)
-        })
-        .await;
-        match answer {
-            Ok(Ok(answer)) => render(answer),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "GS1 resolution failed");
-                problem(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    PROBLEM_INTERNAL,
-                    "The resolver failed.",
-                    e.to_string(),
-                )
+        let request = Gs1Request {
+            path: uri.path(),
+            query: uri.query(),
+            accept_linkset,
+        };
+        match door.service.remembered(&request) {
+            Some(answer) => render(&answer),
+            None => {
+                let worker = door.clone();
+                let answer = tokio::task::spawn_blocking(move || {
+                    let request = Gs1Request {
+                        path: uri.path(),
+                        query: uri.query(),
+                        accept_linkset,
+                    };
+                    worker.service.answer(&request)
+                })
+                .await;
+                match answer {
+                    Ok(Ok(answer)) => render(&answer),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "GS1 resolution failed");
+                        problem(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            PROBLEM_INTERNAL,
+                            "The resolver failed.",
+                            e.to_string(),
+                        )
+                    }
+                    Err(e) => problem(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        PROBLEM_INTERNAL,
+                        "The resolver failed.",
+                        e.to_string(),
+                    ),
+                }
             }
-            Err(e) => problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                PROBLEM_INTERNAL,
-                "The resolver failed.",
-                e.to_string(),
-            ),
         }
     };
     // The answer depends on Accept (linkset or redirect).
@@ -205,12 +220,12 @@ fn linkset_response(status: StatusCode, linkset: &Value) -> Response {
     response
 }
 
-fn render(answer: Gs1Answer) -> Response {
+fn render(answer: &Gs1Answer) -> Response {
     match answer {
         Gs1Answer::Redirect { location, linkset } => {
             let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
             let link = format!("<{linkset}>; rel=\"linkset\"; type=\"{LINKSET_MEDIA_TYPE}\"");
-            match HeaderValue::from_str(&location) {
+            match HeaderValue::from_str(location) {
                 Ok(value) => {
                     response.headers_mut().insert(header::LOCATION, value);
                 }
@@ -228,19 +243,19 @@ fn render(answer: Gs1Answer) -> Response {
             }
             response
         }
-        Gs1Answer::Choices { linkset } => linkset_response(StatusCode::MULTIPLE_CHOICES, &linkset),
-        Gs1Answer::Linkset { linkset } => linkset_response(StatusCode::OK, &linkset),
+        Gs1Answer::Choices { linkset } => linkset_response(StatusCode::MULTIPLE_CHOICES, linkset),
+        Gs1Answer::Linkset { linkset } => linkset_response(StatusCode::OK, linkset),
         Gs1Answer::Invalid { rule } => problem(
             StatusCode::BAD_REQUEST,
             PROBLEM_INVALID,
             "The GS1 Digital Link URI is not valid.",
-            rule,
+            rule.clone(),
         ),
         Gs1Answer::NotFound { detail } => problem(
             StatusCode::NOT_FOUND,
             PROBLEM_NOT_FOUND,
             "No link is known for the GS1 key.",
-            detail,
+            detail.clone(),
         ),
     }
 }
