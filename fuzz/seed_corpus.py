@@ -133,3 +133,18 @@ write("dns_parse", "big-txt-noedns", dns_query(SERVICE_NAMES[0], 16))
 write("dns_parse", "big-txt-edns", dns_query(SERVICE_NAMES[0], 16, edns=4096))
 write("dns_parse", "soa", dns_query("sparkid.test", 6))
 write("dns_parse", "any", dns_query("did.sparkid.test", 255))
+# GS1 Digital Link paths (spec/gs1.md, tests/gs1.rs): every primary key, qualifiers, escapes,
+# GTIN-8/12/13, and near misses (check digit, order, a stray segment).
+GS1_PATHS = [
+    "/01/09506000134352", "/01/9506000134352/10/LOT7", "/01/036000291452/", "/01/95050003",
+    "/01/09506000134352/22/2A/10/AB%2F1/21/X%2712", "/01/09506000134352/235/TPX1",
+    "/00/106141411234567897", "/253/4602443000331XYZ", "/255/0811352010001", "/401/9506000ABC",
+    "/402/95060001343520000", "/414/9506000134352/254/EXT1", "/415/9506000134352/8020/REF1",
+    "/417/9506000134352", "/8003/09506000134352SER", "/8004/9506000XYZ/7040/1A2B",
+    "/8006/095060001343520102/10/L1", "/8010/9506000ABC", "/8013/1987654Ad4X4bL5ttr2310c2K",
+    "/8017/795260646700000008/8019/7", "/8018/795260646700000008",
+    "/01/09506000134353", "/01/09506000134352/21/S/10/L", "/01/09506000134352/foo",
+    "/gtin/09506000134352", "https://id.gs1.org/01/09506000134352",
+]
+for i, p in enumerate(GS1_PATHS):
+    write("gs1_digital_link", f"spec-{i}", p)

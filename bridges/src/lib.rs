@@ -19,6 +19,7 @@
 mod bridge;
 pub mod dns;
 pub mod ecode;
+pub mod gs1;
 pub mod handle;
 pub mod oid;
 pub mod record;
@@ -47,6 +48,7 @@ impl Bridges {
             Box::new(dns::DnsBridge),
             Box::new(oid::OidBridge),
             Box::new(ecode::EcodeBridge),
+            Box::new(gs1::Gs1Bridge),
         ])
     }
 

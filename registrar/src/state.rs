@@ -200,6 +200,9 @@ pub enum NameError {
     /// the second field names the rule.
     #[error("{0:?} is not an accepted Ecode: {1}")]
     Ecode(String, String),
+    /// A GS1 Digital Link path or GS1 Company Prefix that breaks a GS1 rule (named).
+    #[error("{0}")]
+    Gs1(String),
 }
 
 /// Why an operation is refused. Each variant names the rule it broke.

@@ -33,6 +33,7 @@ pub mod didkey;
 pub mod dns_zone;
 pub mod drivers;
 pub mod explorer;
+pub mod gs1;
 pub mod negotiate;
 pub mod outbound;
 pub mod records;

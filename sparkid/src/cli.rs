@@ -110,11 +110,12 @@ enum NamespaceCommand {
     Delegate {
         #[command(flatten)]
         signer: NamespaceSigner,
-        /// vaa, handle, dns, ac, oid or ecode.
+        /// vaa, handle, dns, ac, oid, gs1 or ecode.
         #[arg(long)]
         kind: String,
         /// The namespace: a VAA company prefix, a Handle prefix, a DNS zone, an AC code, an OID
-        /// arc (`1.2.156.3001`) or an Ecode prefix (version and scheme identifier).
+        /// arc (`1.2.156.3001`), a GS1 Company Prefix (4-12 digits) or an Ecode prefix (version
+        /// and scheme identifier).
         #[arg(long)]
         namespace: String,
         /// The owner DID.
@@ -133,10 +134,10 @@ enum NamespaceCommand {
     Bind {
         #[command(flatten)]
         signer: NamespaceSigner,
-        /// vaa, handle, dns, oid or ecode.
+        /// vaa, handle, dns, oid, gs1 or ecode.
         #[arg(long)]
         kind: String,
-        /// The identifier.
+        /// The identifier (gs1: a Digital Link path, `/01/09506000134352/10/LOT7`).
         #[arg(long)]
         identifier: String,
         /// The DID.

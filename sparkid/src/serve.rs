@@ -316,6 +316,7 @@ async fn run(
             None => Routes::new(),
         })
         .merge(doors::oid_ecode::router(bridge_ctx.clone()))
+        .merge(doors::gs1::router(bridge_ctx.clone()))
         .merge(doors::bridges::router(bridge_ctx))
         .merge(doors::explorer::router(
             sparkid_resolver::explorer::Explorer::new(

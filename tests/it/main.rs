@@ -43,6 +43,8 @@ mod dns;
 mod e2e;
 #[path = "../explorer.rs"]
 mod explorer;
+#[path = "../gs1.rs"]
+mod gs1;
 #[path = "../handle.rs"]
 mod handle;
 #[path = "../handle_idis.rs"]

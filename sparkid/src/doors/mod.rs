@@ -8,6 +8,7 @@ pub mod consensus;
 pub mod dns;
 pub mod explorer;
 pub mod forward;
+pub mod gs1;
 pub mod handle;
 pub mod health;
 pub mod oid_ecode;

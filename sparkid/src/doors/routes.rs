@@ -89,6 +89,17 @@ impl<S: Clone + Send + Sync + 'static> Methods<S> {
         self.methods.push(Method::POST);
         self
     }
+
+    /// Adds an `OPTIONS` handler (CORS preflight, where a door answers it itself).
+    pub fn options<H, T>(mut self, handler: H) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        self.router = self.router.options(handler);
+        self.methods.push(Method::OPTIONS);
+        self
+    }
 }
 
 /// An axum router and the table of its routes.
