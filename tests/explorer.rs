@@ -541,11 +541,8 @@ fn explorer_json_forms_cursors_and_bad_input() {
         ("/explorer/namespace/vaa/lower!", 400, "VAA"),
         ("/explorer/id/vaa/VAA!!", 400, "VAA"),
         ("/explorer/id/vaa/VAA55X", 404, "neither bound"),
-        (
-            "/explorer/id/oid/1.2.3",
-            400,
-            "not accepted by this build yet",
-        ),
+        ("/explorer/id/oid/1.2.3", 404, "neither bound"),
+        ("/explorer/id/oid/1.02.3", 400, "leading zero"),
         ("/explorer/subchain/toolong", 400, "not an AC code"),
         ("/explorer/subchain/zz99", 404, "not delegated"),
         ("/explorer/blocks?before=x", 400, "not a cursor"),
