@@ -319,7 +319,11 @@ fn propose(
     let hash = header.hash();
     let mut bytes = b"sparkid/proposal/v2\n".to_vec();
     bytes.extend_from_slice(
-        format!("{}\n{}\n{round}\n-1\n{hash}", header.chain_id, header.height).as_bytes(),
+        format!(
+            "{}\n{}\n{round}\n-1\n{hash}",
+            header.chain_id, header.height
+        )
+        .as_bytes(),
     );
     let body = json!({ "proposal": {
         "round": round,

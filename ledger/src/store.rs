@@ -802,8 +802,14 @@ impl Ledger {
         txs: Vec<VerifiedTransaction>,
         now: u64,
         proposer: &str,
-    ) -> Result<(BlockHeader, Vec<VerifiedTransaction>, Vec<TxOutcome<M::Rejection>>), LedgerError>
-    {
+    ) -> Result<
+        (
+            BlockHeader,
+            Vec<VerifiedTransaction>,
+            Vec<TxOutcome<M::Rejection>>,
+        ),
+        LedgerError,
+    > {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let head = self.head();
         let height = head.header.height + 1;
@@ -815,7 +821,8 @@ impl Ledger {
             self.execute(machine, txs, height, time, &state, &index)?
         };
         let hashes: Vec<Hash> = included.iter().map(VerifiedTransaction::hash).collect();
-        let (mut header, _) = self.write_state(&wtx, &head.header, height, time, &hashes, writes)?;
+        let (mut header, _) =
+            self.write_state(&wtx, &head.header, height, time, &hashes, writes)?;
         wtx.abort()?;
         header.proposer = proposer.to_string();
         Ok((header, included, outcomes))

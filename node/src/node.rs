@@ -392,12 +392,8 @@ pub fn open(config: &NodeOptions) -> Result<Node, NodeError> {
                 chain_id: ledger.genesis().chain_id.clone(),
             });
         }
-        let (consensus, submitter) = crate::bft::Consensus::start(
-            ledger.clone(),
-            machine,
-            key.clone(),
-            &config.peers,
-        )?;
+        let (consensus, submitter) =
+            crate::bft::Consensus::start(ledger.clone(), machine, key.clone(), &config.peers)?;
         let registrar = Arc::new(Registrar::with_policy(
             ledger.clone(),
             submitter,

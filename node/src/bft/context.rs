@@ -12,6 +12,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use malachitebft_core_types::{
     Address as AddressTrait, Context, Extension, Height as HeightTrait, NilOrVal, Proposal,
@@ -461,4 +462,19 @@ pub fn proposal_signing_bytes(chain_id: &str, proposal: &BlockProposal) -> Vec<u
         .as_bytes(),
     );
     out
+}
+
+/// Growing round timeouts: a round's propose, prevote and precommit waits grow by a delta per
+/// round, up to a ceiling (Tendermint's liveness rule).
+pub fn timeouts() -> Timeouts {
+    Timeouts {
+        propose: Duration::from_millis(1500),
+        propose_delta: Duration::from_millis(500),
+        prevote: Duration::from_millis(500),
+        prevote_delta: Duration::from_millis(250),
+        precommit: Duration::from_millis(500),
+        precommit_delta: Duration::from_millis(250),
+        rebroadcast: Duration::from_millis(3000),
+        max_timeout: Duration::from_secs(10),
+    }
 }

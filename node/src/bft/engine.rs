@@ -12,13 +12,13 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use malachitebft_core_consensus::{
-    process, Effect, Error as EngineError, Input, LivenessMsg, LocallyProposedValue, MisbehaviorEvidence,
-    Params, ProposedValue, Resumable, Resume, SignedConsensusMsg, State, ValuePayload,
+    process, Effect, Error as EngineError, Input, LivenessMsg, LocallyProposedValue,
+    MisbehaviorEvidence, Params, ProposedValue, Resumable, Resume, SignedConsensusMsg, State,
+    ValuePayload,
 };
 use malachitebft_core_types::{
-    CertificateError, CommitCertificate as EngineCommit, NilOrVal, Round,
-    SignedProposal, SignedVote, ThresholdParams, Timeout, TimeoutKind, Validity, ValueOrigin,
-    VoteExtensionPolicy, VoteType,
+    CertificateError, CommitCertificate as EngineCommit, NilOrVal, SignedProposal, SignedVote,
+    ThresholdParams, Timeout, TimeoutKind, Validity, ValueOrigin, VoteExtensionPolicy, VoteType,
 };
 use serde::{Deserialize, Serialize};
 use sparkid_ledger::block::Vote as LedgerVote;
@@ -30,11 +30,12 @@ use super::context::{
     proposal_signing_bytes, round_number, vote_signing_bytes, BlockProposal, BlockValue, Height,
     Sig, SparkContext, Vote,
 };
+use super::signing;
+use super::validator::{lock, Consensus, Event, Evidence, StartError, EVIDENCE_FILE, WAL_FILE};
 use super::wire::{
     polka_to_wire, round_to_wire, timeout_from_wal, timeout_to_wal, value_from_wal, value_to_wal,
     EngineCertificate, Message, WalEntry, WireProposal, WireVote,
 };
-use super::{lock, Consensus, Event, Evidence, StartError, EVIDENCE_FILE, WAL_FILE};
 
 /// Messages kept for the height after the engine's, until it starts.
 const MAX_FUTURE: usize = 4096;
@@ -95,124 +96,11 @@ fn new_state(c: &Consensus, height: u64) -> State<SparkContext> {
     )
 }
 
-fn log_error(path: &Path, e: impl std::fmt::Display) -> StartError {
+pub(crate) fn log_error(path: &Path, e: impl std::fmt::Display) -> StartError {
     StartError::Log {
         path: path.display().to_string(),
         reason: e.to_string(),
     }
-}
-
-/// The evidence recorded before this start.
-pub(super) fn read_evidence(dir: &Path) -> Result<Vec<Evidence>, StartError> {
-    let path = dir.join(EVIDENCE_FILE);
-    let Ok(file) = File::open(&path) else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(|e| log_error(&path, e))?;
-        // A torn last line (a crash mid-write) is skipped.
-        if let Ok(e) = serde_json::from_str(&line) {
-            out.push(e);
-        }
-    }
-    Ok(out)
-}
-
-/// Checks the signatures a message carries: a vote by a validator over its bytes, a proposal
-/// by its round's proposer, a certificate's votes.
-pub(super) fn check_signatures(c: &Consensus, message: &Message) -> Result<(), String> {
-    match message {
-        Message::Vote(v) => check_vote(c, &v.to_signed()?),
-        Message::Proposal(p) => {
-            let signed = p.to_signed()?;
-            let expected = c.vset.validators[proposer_index(c, signed.message.height, signed.message.round)]
-                .address
-                .clone();
-            if signed.message.validator != expected {
-                return Err(format!(
-                    "round {} at height {} is {}'s to propose, not {}'s",
-                    p.round, p.header.height, expected, signed.message.validator
-                ));
-            }
-            check_proposal(c, &signed)
-        }
-        Message::Certificate(cert) => {
-            for v in &cert.votes {
-                check_vote(c, &v.to_signed()?)?;
-            }
-            Ok(())
-        }
-    }
-}
-
-fn proposer_index(c: &Consensus, height: Height, round: Round) -> usize {
-    use malachitebft_core_types::Context;
-    let chosen = c.ctx.select_proposer(&c.vset, height, round);
-    c.vset.index_of(&chosen.address).unwrap_or(0)
-}
-
-fn check_vote(c: &Consensus, v: &SignedVote<SparkContext>) -> Result<(), String> {
-    let validator = c
-        .vset
-        .validators
-        .iter()
-        .find(|x| x.address == v.message.validator)
-        .ok_or_else(|| format!("{} is not a validator", v.message.validator))?;
-    validator
-        .public_key
-        .verify(
-            &vote_signing_bytes(&c.ctx.chain_id, &v.message),
-            &v.signature.into(),
-        )
-        .map_err(|_| format!("the vote of {} does not verify", v.message.validator))
-}
-
-fn check_proposal(c: &Consensus, p: &SignedProposal<SparkContext>) -> Result<(), String> {
-    let validator = c
-        .vset
-        .validators
-        .iter()
-        .find(|x| x.address == p.message.validator)
-        .ok_or_else(|| format!("{} is not a validator", p.message.validator))?;
-    validator
-        .public_key
-        .verify(
-            &proposal_signing_bytes(&c.ctx.chain_id, &p.message),
-            &p.signature.into(),
-        )
-        .map_err(|_| "the proposal's signature does not verify".to_string())
-}
-
-/// Checks that `votes` are distinct validators' valid signatures reaching `threshold`.
-fn check_certificate(
-    c: &Consensus,
-    votes: impl Iterator<Item = SignedVote<SparkContext>>,
-    threshold: malachitebft_core_types::ThresholdParam,
-) -> Result<(), CertificateError<SparkContext>> {
-    let mut seen = Vec::new();
-    for v in votes {
-        if seen.contains(&v.message.validator) {
-            return Err(CertificateError::DuplicateVote(v.message.validator));
-        }
-        if c.vset.index_of(&v.message.validator).is_none() {
-            return Err(CertificateError::UnknownValidator(v.message.validator));
-        }
-        if check_vote(c, &v).is_err() {
-            return Err(CertificateError::VerificationError(None));
-        }
-        seen.push(v.message.validator);
-    }
-    let total = c.vset.validators.len() as u64;
-    let signed = seen.len() as u64;
-    if !threshold.is_met(signed, total) {
-        return Err(CertificateError::NotEnoughVotingPower {
-            signed,
-            total,
-            expected: threshold.min_expected(total),
-        });
-    }
-    Ok(())
 }
 
 impl Engine {
@@ -263,7 +151,11 @@ impl Engine {
             future: VecDeque::new(),
         };
         if !entries.is_empty() {
-            info!(height = next, entries = entries.len(), "consensus: replaying the write-ahead log");
+            info!(
+                height = next,
+                entries = entries.len(),
+                "consensus: replaying the write-ahead log"
+            );
             engine.replay(entries);
         }
         Ok(engine)
@@ -275,7 +167,9 @@ impl Engine {
             .filter_map(|e| match e {
                 WalEntry::Vote(v) => v.to_signed().ok().map(Input::Vote),
                 WalEntry::Proposal(p) => p.to_signed().ok().map(|p| {
-                    self.fx.values.insert(p.message.value.id, p.message.value.clone());
+                    self.fx
+                        .values
+                        .insert(p.message.value.id, p.message.value.clone());
                     Input::Proposal(p)
                 }),
                 WalEntry::Value {
@@ -291,9 +185,9 @@ impl Engine {
                         self.fx.values.insert(v.value.id, v.value.clone());
                         Input::ProposedValue(v, ValueOrigin::Consensus)
                     }),
-                WalEntry::Timeout { kind, round } => {
-                    timeout_from_wal(&kind, round).ok().map(Input::TimeoutElapsed)
-                }
+                WalEntry::Timeout { kind, round } => timeout_from_wal(&kind, round)
+                    .ok()
+                    .map(Input::TimeoutElapsed),
                 WalEntry::Polka(cert) => match cert.to_engine() {
                     Ok(EngineCertificate::Polka(p)) => Some(Input::PolkaCertificate(p)),
                     _ => None,
@@ -364,7 +258,8 @@ impl Engine {
     }
 
     fn has_work(&self) -> bool {
-        !lock(&self.fx.c.pool).is_empty() || self.future.iter().any(|(m, _)| m.height() == self.next)
+        !lock(&self.fx.c.pool).is_empty()
+            || self.future.iter().any(|(m, _)| m.height() == self.next)
     }
 
     /// Starts the next height and feeds the messages that came early for it.
@@ -399,9 +294,16 @@ impl Engine {
             Event::Work => {}
             Event::Synced => {
                 let head = self.fx.c.ledger.height();
-                let current = if self.running { self.state.height().0 } else { self.next };
+                let current = if self.running {
+                    self.state.height().0
+                } else {
+                    self.next
+                };
                 if head >= current {
-                    info!(head, "consensus: caught up past the engine's height; restarting there");
+                    info!(
+                        head,
+                        "consensus: caught up past the engine's height; restarting there"
+                    );
                     self.next = head + 1;
                     self.running = false;
                     self.state = new_state(&self.fx.c, self.next);
@@ -424,7 +326,13 @@ impl Engine {
                         TimeoutKind::Rebroadcast => "rebroadcast",
                         TimeoutKind::FinalizeHeight(_) => "finalize",
                     };
-                    if let Ok(c) = self.fx.c.metrics.timeouts.get_metric_with_label_values(&[kind]) {
+                    if let Ok(c) = self
+                        .fx
+                        .c
+                        .metrics
+                        .timeouts
+                        .get_metric_with_label_values(&[kind])
+                    {
                         c.inc();
                     }
                     self.feed(Input::TimeoutElapsed(timeout));
@@ -436,7 +344,11 @@ impl Engine {
 
     fn on_message(&mut self, message: Message, checked: Option<(u64, bool)>) {
         let h = message.height();
-        let current = if self.running { self.state.height().0 } else { self.next };
+        let current = if self.running {
+            self.state.height().0
+        } else {
+            self.next
+        };
         if h < current {
             return;
         }
@@ -582,7 +494,8 @@ impl Effects {
                 };
                 let signed = self.sign_vote(other);
                 warn!(kind = ?v.message.kind, "consensus: byzantine test mode: a double vote");
-                self.c.publish(&Message::Vote(WireVote::from_signed(&signed)));
+                self.c
+                    .publish(&Message::Vote(WireVote::from_signed(&signed)));
             }
             SignedConsensusMsg::Proposal(p) => {
                 let mut header = (*p.message.value.header).clone();
@@ -591,7 +504,8 @@ impl Effects {
                 other.value = BlockValue::new(header, (*p.message.value.transactions).clone());
                 let signed = self.sign_proposal(other);
                 warn!("consensus: byzantine test mode: a second proposal");
-                self.c.publish(&Message::Proposal(WireProposal::from_signed(&signed)));
+                self.c
+                    .publish(&Message::Proposal(WireProposal::from_signed(&signed)));
             }
         }
     }
@@ -602,8 +516,8 @@ impl Effects {
         self.timers.insert(timeout, seq);
         let duration = match timeout.kind {
             TimeoutKind::FinalizeHeight(d) => d,
-            _ if timeout.round.is_defined() => super::timeouts().duration_for(timeout),
-            _ => super::timeouts().propose,
+            _ if timeout.round.is_defined() => super::context::timeouts().duration_for(timeout),
+            _ => super::context::timeouts().propose,
         };
         let events = self.c.events.clone();
         let height = self.height;
@@ -630,12 +544,14 @@ impl Effects {
         match built {
             Ok((header, included, outcomes)) => {
                 c.settle_outcomes(outcomes);
-                let value = BlockValue::new(
-                    header,
-                    included.iter().map(|t| t.tx().clone()).collect(),
-                );
+                let value =
+                    BlockValue::new(header, included.iter().map(|t| t.tx().clone()).collect());
                 self.values.insert(value.id, value.clone());
-                if let Ok(m) = c.metrics.proposals.get_metric_with_label_values(&["made", "valid"]) {
+                if let Ok(m) = c
+                    .metrics
+                    .proposals
+                    .get_metric_with_label_values(&["made", "valid"])
+                {
                     m.inc();
                 }
                 Some(value)
@@ -654,7 +570,10 @@ impl Effects {
             return;
         }
         let Some(value) = self.values.get(&cert.value_id).cloned() else {
-            warn!(height, "consensus: decided a block this validator does not hold; catching up");
+            warn!(
+                height,
+                "consensus: decided a block this validator does not hold; catching up"
+            );
             c.sync_now.notify_one();
             return;
         };
@@ -684,7 +603,12 @@ impl Effects {
         match c.ledger.apply_block(c.machine.as_ref(), block) {
             Ok(()) => {
                 c.metrics.decided.inc();
-                debug!(height, round, txs = hashes.len(), "consensus: committed block");
+                debug!(
+                    height,
+                    round,
+                    txs = hashes.len(),
+                    "consensus: committed block"
+                );
             }
             Err(e) if c.ledger.height() >= height => {
                 debug!(height, error = %e, "consensus: the block was applied meanwhile")
@@ -734,7 +658,12 @@ impl Effects {
         for e in &found {
             warn!(kind = %e.kind, validator = %e.validator, height = e.height, round = e.round,
                 "consensus: double signing recorded");
-            if let Ok(m) = self.c.metrics.evidence.get_metric_with_label_values(&[&e.kind]) {
+            if let Ok(m) = self
+                .c
+                .metrics
+                .evidence
+                .get_metric_with_label_values(&[&e.kind])
+            {
                 m.inc();
             }
             if let Ok(mut f) = file.as_ref() {
@@ -795,7 +724,9 @@ impl Effects {
             Effect::GetValue(height, round, _timeout, r) => {
                 if let Some(value) = self.build(height.0) {
                     self.after
-                        .push_back(Input::Propose(LocallyProposedValue::new(height, round, value)));
+                        .push_back(Input::Propose(LocallyProposedValue::new(
+                            height, round, value,
+                        )));
                 }
                 r.resume_with(())
             }
@@ -824,15 +755,29 @@ impl Effects {
             Effect::SignVote(vote, r) => r.resume_with(self.sign_vote(vote)),
             Effect::SignProposal(proposal, r) => r.resume_with(self.sign_proposal(proposal)),
             Effect::VerifySignature(msg, _key, r) => {
-                if self.c.verified.lock().unwrap_or_else(|p| p.into_inner()).contains(&msg.signature.0) {
+                if self
+                    .c
+                    .verified
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(&msg.signature.0)
+                {
                     return Ok(r.resume_with(true));
                 }
                 let ok = match msg.message {
-                    malachitebft_core_consensus::ConsensusMsg::Vote(v) => {
-                        check_vote(&self.c, &SignedVote::new(v, msg.signature)).is_ok()
-                    }
+                    malachitebft_core_consensus::ConsensusMsg::Vote(v) => signing::check_vote(
+                        &self.c.ctx.chain_id,
+                        &self.c.vset,
+                        &SignedVote::new(v, msg.signature),
+                    )
+                    .is_ok(),
                     malachitebft_core_consensus::ConsensusMsg::Proposal(p) => {
-                        check_proposal(&self.c, &SignedProposal::new(p, msg.signature)).is_ok()
+                        signing::check_proposal(
+                            &self.c.ctx.chain_id,
+                            &self.c.vset,
+                            &SignedProposal::new(p, msg.signature),
+                        )
+                        .is_ok()
                     }
                 };
                 r.resume_with(ok)
@@ -850,7 +795,12 @@ impl Effects {
                         s.signature,
                     )
                 });
-                r.resume_with(check_certificate(&self.c, votes, thresholds.quorum))
+                r.resume_with(signing::check_certificate(
+                    &self.c.ctx.chain_id,
+                    &self.c.vset,
+                    votes,
+                    thresholds.quorum,
+                ))
             }
             Effect::VerifyExtendedCommitCertificate(_, _, _, _, r) => {
                 // Synced values come through the ledger's own catch-up, never the engine's.
@@ -858,7 +808,12 @@ impl Effects {
             }
             Effect::VerifyPolkaCertificate(cert, _vs, thresholds, r) => {
                 let votes: Vec<_> = cert.votes(&self.c.ctx).collect();
-                r.resume_with(check_certificate(&self.c, votes.into_iter(), thresholds.quorum))
+                r.resume_with(signing::check_certificate(
+                    &self.c.ctx.chain_id,
+                    &self.c.vset,
+                    votes.into_iter(),
+                    thresholds.quorum,
+                ))
             }
             Effect::VerifyRoundCertificate(cert, _vs, thresholds, r) => {
                 let threshold = match cert.cert_type {
@@ -866,13 +821,20 @@ impl Effects {
                     malachitebft_core_types::RoundCertificateType::Skip => thresholds.honest,
                 };
                 let votes: Vec<_> = cert.votes(&self.c.ctx).collect();
-                r.resume_with(check_certificate(&self.c, votes.into_iter(), threshold))
+                r.resume_with(signing::check_certificate(
+                    &self.c.ctx.chain_id,
+                    &self.c.vset,
+                    votes.into_iter(),
+                    threshold,
+                ))
             }
             Effect::WalAppend(height, input, r) => {
                 if height.0 == self.wal_height {
                     let entry = match &input {
                         Input::Vote(v) => Some(WalEntry::Vote(WireVote::from_signed(v))),
-                        Input::Proposal(p) => Some(WalEntry::Proposal(WireProposal::from_signed(p))),
+                        Input::Proposal(p) => {
+                            Some(WalEntry::Proposal(WireProposal::from_signed(p)))
+                        }
                         Input::ProposedValue(v, _) => Some(value_to_wal(v)),
                         Input::TimeoutElapsed(t) => timeout_to_wal(t),
                         Input::PolkaCertificate(p) => {
@@ -900,10 +862,7 @@ impl Effects {
 impl Consensus {
     /// Answers the writers of pooled transactions an execution left out for good, and drops
     /// the ones a block already holds.
-    fn settle_outcomes(
-        &self,
-        outcomes: Vec<TxOutcome<sparkid_registrar::OperationError>>,
-    ) {
+    fn settle_outcomes(&self, outcomes: Vec<TxOutcome<sparkid_registrar::OperationError>>) {
         let mut refused = Vec::new();
         let mut done = Vec::new();
         for outcome in outcomes {

@@ -6,8 +6,8 @@
 
 use malachitebft_core_consensus::{ProposedValue, SignedConsensusMsg};
 use malachitebft_core_types::{
-    NilOrVal, PolkaCertificate, Round, RoundCertificate, RoundCertificateType,
-    SignedProposal, SignedVote, Timeout, TimeoutKind, Validity, VoteType,
+    NilOrVal, PolkaCertificate, Round, RoundCertificate, RoundCertificateType, SignedProposal,
+    SignedVote, Timeout, TimeoutKind, Validity, VoteType,
 };
 use serde::{Deserialize, Serialize};
 use sparkid_bid::Signature;
@@ -282,10 +282,7 @@ impl WireCertificate {
                     return Err("a polka's votes are prevotes for one block".into());
                 }
                 Ok(EngineCertificate::Polka(PolkaCertificate::new(
-                    height,
-                    round,
-                    id,
-                    votes,
+                    height, round, id, votes,
                 )))
             }
             "precommit" | "skip" => {
