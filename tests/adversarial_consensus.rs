@@ -5,9 +5,10 @@
 //! - Item 9: the consensus write endpoints answer only requests signed by a validator of the
 //!   chain (401 unsigned, 403 otherwise, replay and staleness included); nothing changes
 //!   otherwise, and validators still talk to each other.
-//! - Item 16: a forwarding validator does not answer `finished` for a block it does not hold;
-//!   a commit far above the head with a bad certificate is refused before any catch-up;
-//!   heights and rounds out of range are refused, not promised.
+//! - Item 16: a validator does not answer `finished` for a block it does not hold (without a
+//!   quorum, a 503 that says the write may still commit); a consensus message far above the
+//!   head with a bad signature is refused before any catch-up; heights and rounds out of range
+//!   are refused with a 400.
 //!
 //! The requests are built here from the wire format (headers, signed bytes), not from the
 //! daemon's own helpers, so that the tests pin the protocol down.
@@ -24,7 +25,7 @@ use common::{client, free_port, get_json, metric, Daemon};
 use serde_json::{json, Value};
 use sparkid_bid::PrivateKey;
 use sparkid_ledger::block::MAX_BLOCK_BYTES;
-use sparkid_ledger::{Block, BlockHeader, CommitCertificate, Hash, Transaction, TxBody};
+use sparkid_ledger::{BlockHeader, Hash, Transaction, TxBody};
 use sparkid_node::peer::MAX_PAGE_BYTES;
 
 const CHAIN: &str = "sparkid-adversarial-consensus";
@@ -262,14 +263,8 @@ fn consensus_writes_are_accepted_only_from_a_validator_of_the_chain() {
         );
     }
     // The other write endpoints too.
-    for path in [
-        "/1.0/consensus/prepare",
-        "/1.0/consensus/proposals",
-        "/1.0/consensus/commits",
-    ] {
-        let (status, answer) = post_raw(&bases[1], path, b"{}", &[]);
-        assert_eq!(status, 401, "{path}: {answer}");
-    }
+    let (status, answer) = post_raw(&bases[1], "/1.0/consensus/messages", b"{}", &[]);
+    assert_eq!(status, 401, "messages: {answer}");
     // Nothing changed on either ledger; the refusals are counted.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(height(&bases[1]), before);
@@ -286,10 +281,16 @@ fn consensus_writes_are_accepted_only_from_a_validator_of_the_chain() {
     let headers = signed_headers(&chain.keys[0], path, &me, now_ms(), &body);
     let (status, answer) = post_raw(&bases[1], path, &body, &headers);
     assert_eq!(status, 200, "{answer}");
-    assert!(
-        answer["outcomes"][0]["height"].as_u64().is_some(),
-        "{answer}"
-    );
+    assert_eq!(answer["added"], 1, "{answer}");
+    // The pooled transaction is proposed and committed by both validators.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while height(&bases[1]) <= before || height(&bases[0]) <= before {
+        assert!(
+            Instant::now() < deadline,
+            "the pooled transaction did not commit"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
     let after = height(&bases[1]);
     let (status, answer) = post_raw(&bases[1], path, &body, &headers);
     assert_eq!(status, 403, "{answer}");
@@ -396,37 +397,24 @@ fn a_forwarding_validator_answers_finished_only_once_it_holds_the_block() {
     assert_eq!(status, 503, "{answer}");
     let reason = answer["didState"]["reason"].as_str().unwrap();
     assert!(
-        reason.contains("height 1") && reason.contains("does not hold"),
+        reason.contains("no quorum") && reason.contains("not committed yet"),
         "{reason}"
     );
     assert_eq!(height(&v1.base), 0);
 }
 
-/// A block `ahead` heights above `base`'s head, certified by `signers` (its certificate is
-/// only good when they are a quorum of the chain's validators).
-fn block_above(base: &str, ahead: u64, signers: &[&PrivateKey]) -> Block {
-    let head: BlockHeader =
-        serde_json::from_value(get_json(&format!("{base}/1.0/ledger/head")).1["header"].clone())
-            .unwrap();
-    let header = BlockHeader {
-        chain_id: head.chain_id.clone(),
-        height: head.height + ahead,
-        previous_hash: Hash([3; 32]),
-        time: head.time,
-        tx_root: sparkid_ledger::block::tx_root(&[]),
-        tx_count: 0,
-        state_root: head.state_root,
-        proposer: signers[0].public_key().to_encoded(),
-    };
-    Block {
-        certificate: CommitCertificate::sign(&header, signers),
-        header,
-        transactions: vec![],
-    }
+/// A Tendermint vote on the wire, signed by `key` in the prevote domain.
+fn prevote(key: &PrivateKey, height: u64, round: u64, block: &Hash) -> Value {
+    let mut bytes = b"sparkid/prevote/v1\n".to_vec();
+    bytes.extend_from_slice(format!("{CHAIN}\n{height}\n{round}\n{block}").as_bytes());
+    json!({ "vote": {
+        "height": height, "round": round, "type": "prevote", "blockHash": block,
+        "validator": key.public_key().to_encoded(), "signature": key.sign(&bytes),
+    }})
 }
 
 #[test]
-fn a_commit_far_above_the_head_is_checked_before_any_catch_up_and_numbers_are_bounded() {
+fn a_message_far_above_the_head_is_checked_before_any_catch_up_and_numbers_are_bounded() {
     let chain = Chain::new(2);
     // The fake stands in for validator 1, this node's only peer: it counts catch-ups.
     let fake = FakeValidator::start(chain.encoded(1), 1);
@@ -434,7 +422,8 @@ fn a_commit_far_above_the_head_is_checked_before_any_catch_up_and_numbers_are_bo
     let v0 = chain.validator(0, &d0, free_port(), std::slice::from_ref(&fake.base));
     let me = chain.encoded(0);
     let signer = &chain.keys[1];
-    let send = |path: &str, body: &Value| {
+    let path = "/1.0/consensus/messages";
+    let send = |body: &Value| {
         let bytes = serde_json::to_vec(body).unwrap();
         let headers = signed_headers(signer, path, &me, now_ms(), &bytes);
         post_raw(&v0.base, path, &bytes, &headers)
@@ -442,88 +431,75 @@ fn a_commit_far_above_the_head_is_checked_before_any_catch_up_and_numbers_are_bo
     std::thread::sleep(Duration::from_millis(1500));
     let asked = fake.pages_asked.load(Ordering::SeqCst);
 
-    // A commit five heights ahead, "certified" by a key outside the chain: refused at once,
-    // and nothing is fetched towards it.
+    // A vote five heights ahead, signed by a key outside the chain (in a request signed by a
+    // validator): refused at once, and nothing is fetched towards it.
     let outsider = PrivateKey::generate();
-    let forged = block_above(&v0.base, 5, &[&outsider]);
     let started = Instant::now();
-    let (status, answer) = send(
-        "/1.0/consensus/commits",
-        &serde_json::to_value(&forged).unwrap(),
-    );
+    let (status, answer) = send(&prevote(&outsider, 5, 0, &Hash([3; 32])));
     let took = started.elapsed();
-    assert_eq!(status, 422, "{answer}");
+    assert_eq!(status, 403, "{answer}");
     assert!(
-        answer["detail"].as_str().unwrap().contains("certificate"),
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a validator"),
         "{answer}"
     );
     assert!(took < Duration::from_millis(500), "{took:?}");
-    // One validator's vote is no quorum of two either.
-    let short = block_above(&v0.base, 5, &[signer]);
-    let (status, answer) = send(
-        "/1.0/consensus/commits",
-        &serde_json::to_value(&short).unwrap(),
+    // A validator's vote whose signature is over other bytes: refused the same way.
+    let mut forged = prevote(signer, 5, 0, &Hash([3; 32]));
+    forged["vote"]["round"] = json!(1);
+    let (status, answer) = send(&forged);
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not verify"),
+        "{answer}"
     );
-    assert_eq!(status, 422, "{answer}");
+    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         fake.pages_asked.load(Ordering::SeqCst),
         asked,
-        "a forged commit made this validator catch up"
+        "a forged message made this validator catch up"
     );
     assert_eq!(
         metric(
             &v0.base,
-            "sparkid_consensus_requests_refused_total{endpoint=\"commits\",reason=\"invalid\"}"
+            "sparkid_consensus_requests_refused_total{endpoint=\"messages\",reason=\"bad_signature\"}"
         ),
         Some(2.0)
     );
 
-    // Heights and rounds no chain reaches: a specific 400, no panic, nothing promised.
-    let mut at_max = block_above(&v0.base, 1, &[signer]);
-    at_max.header.height = u64::MAX;
-    let (status, answer) = send(
-        "/1.0/consensus/commits",
-        &serde_json::to_value(&at_max).unwrap(),
-    );
-    assert_eq!(status, 400, "{answer}");
-    assert!(
-        answer["detail"].as_str().unwrap().contains("out of range"),
-        "{answer}"
-    );
-    let prepare = |height: u64, round: u64| {
-        let mut bytes = b"sparkid/prepare/v1\n".to_vec();
-        bytes.extend_from_slice(format!("{CHAIN}\n{height}\n{round}").as_bytes());
-        json!({
-            "chainId": CHAIN, "height": height, "round": round,
-            "validator": signer.public_key().to_encoded(),
-            "signature": signer.sign(&bytes),
-        })
-    };
-    for (h, r) in [(u64::MAX, 1), (1, u64::MAX)] {
-        let (status, answer) = send("/1.0/consensus/prepare", &prepare(h, r));
+    // Heights and rounds no chain reaches: a specific 400, no panic.
+    for (h, r) in [(u64::MAX, 1), (1, u64::MAX), (1, u64::from(u32::MAX))] {
+        let (status, answer) = send(&prevote(signer, h, r, &Hash([3; 32])));
         assert_eq!(status, 400, "height {h} round {r}: {answer}");
         assert!(
             answer["detail"].as_str().unwrap().contains("out of range"),
             "{answer}"
         );
     }
-    // Round u64::MAX was not promised: round 3, validator 1's, still gets a promise.
-    let (status, answer) = send("/1.0/consensus/prepare", &prepare(1, 3));
-    assert_eq!(status, 200, "{answer}");
-    // A vote for height u64::MAX - 1 in a round out of range: refused the same way.
-    let mut header = block_above(&v0.base, 1, &[signer]).header;
-    header.height = u64::MAX - 1;
-    let round = u64::MAX;
-    let mut bytes = b"sparkid/proposal/v1\n".to_vec();
-    bytes.extend_from_slice(
-        format!("{CHAIN}\n{}\n{round}\n{}", header.height, header.hash()).as_bytes(),
-    );
-    let proposal = json!({
-        "round": round, "header": header, "transactions": [],
-        "validator": signer.public_key().to_encoded(), "signature": signer.sign(&bytes),
-    });
-    let (status, answer) = send("/1.0/consensus/proposals", &proposal);
+    let header = BlockHeader {
+        chain_id: CHAIN.into(),
+        height: u64::MAX - 1,
+        previous_hash: Hash([3; 32]),
+        time: 0,
+        tx_root: sparkid_ledger::block::tx_root(&[]),
+        tx_count: 0,
+        state_root: Hash([0; 32]),
+        proposer: signer.public_key().to_encoded(),
+    };
+    let proposal = json!({ "proposal": {
+        "round": 0, "header": header, "transactions": [],
+        "validator": signer.public_key().to_encoded(), "signature": signer.sign(b"x"),
+    }});
+    let (status, answer) = send(&proposal);
     assert_eq!(status, 400, "{answer}");
+    // The same valid prevote at the next height is accepted for the engine.
+    let (status, answer) = send(&prevote(signer, 1, 0, &Hash([3; 32])));
+    assert_eq!(status, 200, "{answer}");
     assert_eq!(height(&v0.base), 0);
 }
 

@@ -434,23 +434,25 @@ fn lone_validator(dir: &std::path::Path) -> (common::InProcessDaemon, Vec<Privat
 }
 
 #[test]
-fn a_consensus_commit_with_a_huge_vote_signature_is_refused_on_its_length() {
+fn a_consensus_vote_with_a_huge_signature_is_refused_on_its_length() {
     let dir = tempfile::tempdir().unwrap();
     let (d, keys) = lone_validator(dir.path());
     let base = d.base.as_str();
-    // The genesis block, as a commit one height up: its vote's signature 250,000 characters.
+    // A precommit for the block above the genesis, its signature 250,000 characters.
     let (status, head) = get_json(&format!("{base}/1.0/ledger/head"));
     assert_eq!(status, 200, "{head}");
-    let mut block = head.clone();
-    block["header"]["height"] = json!(1);
-    block["transactions"] = json!([]);
-    let votes = block["certificate"]["votes"].as_array_mut().unwrap();
-    assert!(!votes.is_empty(), "{head}");
-    votes[0]["signature"] = json!(base58_text(250_000));
+    let message = json!({"vote": {
+        "height": 1,
+        "round": 0,
+        "type": "precommit",
+        "blockHash": head["header"]["previousHash"],
+        "validator": keys[1].public_key().to_encoded(),
+        "signature": base58_text(250_000),
+    }});
     // Signed by the other validator, as every request between validators is: the length check
     // comes after the sender is known, and before the vote is decoded.
-    let body = serde_json::to_vec(&block).unwrap();
-    let path = "/1.0/consensus/commits";
+    let body = serde_json::to_vec(&message).unwrap();
+    let path = "/1.0/consensus/messages";
     let headers = common::validator_request_headers(
         &keys[1],
         "sparkid-input-test",
@@ -478,7 +480,7 @@ fn a_consensus_commit_with_a_huge_vote_signature_is_refused_on_its_length() {
         brief(&answer)
     );
     assert_bounded(
-        "consensus commit vote signature of 250,000 characters",
+        "consensus vote signature of 250,000 characters",
         took,
     );
 }

@@ -939,6 +939,45 @@ impl Ledger {
         })
     }
 
+    /// Builds the block a validator proposes on top of the head, without committing it: `txs`
+    /// are executed in order in a write transaction that is then aborted, and the header of
+    /// those accepted (possibly none: an empty block) comes back with the included
+    /// transactions and one outcome per transaction. What a consensus engine's proposer needs
+    /// (`spec/consensus.md`): the block is committed later, with its certificate, through
+    /// [`Ledger::apply_block`].
+    #[allow(clippy::type_complexity)]
+    pub fn build_block<M: StateMachine>(
+        &self,
+        machine: &M,
+        txs: Vec<VerifiedTransaction>,
+        now: u64,
+        proposer: &str,
+    ) -> Result<
+        (
+            BlockHeader,
+            Vec<VerifiedTransaction>,
+            Vec<TxOutcome<M::Rejection>>,
+        ),
+        LedgerError,
+    > {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let head = self.head();
+        let height = head.header.height + 1;
+        let time = now.max(head.header.time);
+        let wtx = self.db.begin_write()?;
+        let (outcomes, included, writes) = {
+            let state = wtx.open_table(RECORDS)?;
+            let index = wtx.open_table(TXS)?;
+            self.execute(machine, txs, height, time, &state, &index)?
+        };
+        let hashes: Vec<Hash> = included.iter().map(VerifiedTransaction::hash).collect();
+        let (mut header, _) =
+            self.write_state(&wtx, &head.header, height, time, &hashes, writes)?;
+        wtx.abort()?;
+        header.proposer = proposer.to_string();
+        Ok((header, included, outcomes))
+    }
+
     /// Applies a block received from a peer: it must extend the head, carry a quorum
     /// certificate, and re-execute to exactly its state root, with every transaction accepted.
     pub fn apply_block<M: StateMachine>(

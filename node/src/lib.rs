@@ -1,10 +1,8 @@
 //! Replication for sparkid: how blocks are made and how they travel between nodes.
 //!
 //! - [`node`]: opening a node's ledger, its validator key and its hosted sub-chains.
-//! - [`consensus`]: a validator of several: prepare, proposals, votes, commits
+//! - [`bft`]: a validator of several, on Malachite's Tendermint engine
 //!   (`spec/consensus.md`).
-//! - [`acceptor`]: the promise and vote rules of consensus, over a durable vote store, with no
-//!   other I/O.
 //! - [`peer`]: the peer API's pages (certified blocks, long-polled), the peer client and
 //!   syncing from it.
 //! - [`follow`]: follower mode: sync, and forwarded writes.
@@ -18,9 +16,8 @@
 //! interfaces this crate defines.
 #![deny(missing_docs)]
 
-pub mod acceptor;
 pub mod anchoring;
-pub mod consensus;
+pub mod bft;
 pub mod follow;
 pub mod node;
 pub mod outbound;

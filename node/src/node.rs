@@ -161,7 +161,7 @@ pub enum NodeError {
     Ledger(#[from] LedgerError),
     /// Consensus could not start.
     #[error(transparent)]
-    Consensus(#[from] crate::consensus::StartError),
+    Consensus(#[from] crate::bft::StartError),
 }
 
 /// The chain id of every dev ledger's genesis: what marks a ledger as a dev ledger.
@@ -181,7 +181,7 @@ pub struct Node {
     /// The sub-chains this node hosts beside the main chain.
     pub subchains: Vec<SubChain>,
     /// A validator of several: its consensus (routes `/1.0/consensus/...`).
-    pub consensus: Option<Arc<crate::consensus::Consensus>>,
+    pub consensus: Option<Arc<crate::bft::Consensus>>,
 }
 
 /// A sub-chain ("1+N") hosted in this daemon: its own ledger (whose genesis names its AC code)
@@ -276,7 +276,7 @@ pub fn read_genesis(path: &Path) -> Result<Genesis, GenesisFileError> {
 }
 
 /// Opens (or, in dev mode, creates) the ledger and starts the block producer; a validator of
-/// several starts its consensus ([`crate::consensus::Consensus::start`]). Blocks the thread
+/// several starts its consensus ([`crate::bft::Consensus::start`]). Blocks the thread
 /// (opening a database); must run inside the tokio runtime (the block producer and consensus
 /// spawn their tasks on it).
 pub fn open(config: &NodeOptions) -> Result<Node, NodeError> {
@@ -394,7 +394,7 @@ pub fn open(config: &NodeOptions) -> Result<Node, NodeError> {
                 chain_id: ledger.genesis().chain_id.clone(),
             });
         }
-        let (consensus, submitter) = crate::consensus::Consensus::start(
+        let (consensus, submitter) = crate::bft::Consensus::start(
             ledger.clone(),
             machine,
             key.clone(),

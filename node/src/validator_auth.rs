@@ -1,5 +1,5 @@
 //! Authenticated requests between validators: every consensus write
-//! (`POST /1.0/consensus/prepare|proposals|commits|transactions`) carries the validator that sent
+//! (`POST /1.0/consensus/messages|transactions`) carries the validator that sent
 //! it, when, and that validator's Ed25519 signature over the request, in three headers:
 //!
 //! - [`VALIDATOR_HEADER`]: the sender's encoded key, one of the genesis validators;

@@ -132,6 +132,22 @@ pub enum SubmitError {
         /// The validator set's size.
         validators: usize,
     },
+    /// Too few validators took part in consensus for the write to commit in time; it was
+    /// accepted by the validators that answered and may still commit later, so the writer
+    /// polls for it (`spec/consensus.md`).
+    #[error(
+        "no quorum: {answered} of {validators} validators answered, {needed} are needed; \
+         the write is not committed yet and may still commit once a quorum is back: look it up \
+         before submitting it again"
+    )]
+    Pending {
+        /// Validators heard from recently (this one included).
+        answered: usize,
+        /// The quorum.
+        needed: usize,
+        /// The validator set's size.
+        validators: usize,
+    },
     /// The validator this write was forwarded to refused it or failed, with this status.
     #[error("{reason}")]
     Remote {
@@ -164,7 +180,9 @@ impl SubmitError {
             })) => 409,
             SubmitError::Tx(_) | SubmitError::Rejected(_) => 400,
             SubmitError::Remote { status, .. } => *status,
-            SubmitError::NoQuorum { .. } | SubmitError::Unavailable => 503,
+            SubmitError::NoQuorum { .. }
+            | SubmitError::Pending { .. }
+            | SubmitError::Unavailable => 503,
             SubmitError::Ledger(_) => 500,
         }
     }

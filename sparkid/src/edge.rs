@@ -1143,7 +1143,7 @@ mod tests {
         assert_eq!(classify(&post, "/1.0/create", None), Some(Class::Write));
         assert_eq!(classify(&post, "/1.0/namespaces", None), Some(Class::Write));
         assert_eq!(
-            classify(&post, "/1.0/consensus/proposals", None),
+            classify(&post, "/1.0/consensus/messages", None),
             Some(Class::Peer)
         );
         assert_eq!(

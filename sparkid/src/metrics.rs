@@ -23,7 +23,13 @@
 //! | `sparkid_registrar_jobs_pending` | gauge | - (jobs waiting for their clients' signatures, all chains) |
 //! | `sparkid_registrar_refused_total` | counter | `reason` (`client_jobs`, `total_jobs`: a pending-job cap; `job_secret`: a job continued without its secret; `submitter`: not in `registrar.submitters`; `too_large`: a job that could never commit) |
 //! | `sparkid_sync_*` (followers: peer head, lag, blocks applied and refused, forwarded writes) | see [`sparkid_node::follow`] | |
-//! | `sparkid_consensus_requests_refused_total` | counter | `endpoint` (`prepare`, `proposals`, `commits`, `transactions`), `reason` (`unsigned`, `not_a_validator`, `bad_signature`, `stale`, `replayed`, `malformed`, `bad_request`, `invalid`, `committed`, `behind`, ...; see [`sparkid_node::consensus::Rejection::kind`]) |
+//! | `sparkid_consensus_requests_refused_total` | counter | `endpoint` (`messages`, `transactions`), `reason` (`unsigned`, `not_a_validator`, `bad_signature`, `stale`, `replayed`, `malformed`, `bad_request`, `invalid`, `busy`; see [`sparkid_node::bft::Rejection::kind`]) |
+//! | `sparkid_consensus_height`, `sparkid_consensus_round` | gauge | - (the height and round the consensus engine works on) |
+//! | `sparkid_consensus_proposals_total` | counter | `origin` (`made`, `received`), `validity` (`valid`, `invalid`) |
+//! | `sparkid_consensus_timeouts_total` | counter | `kind` (`propose`, `prevote`, `precommit`, `rebroadcast`) |
+//! | `sparkid_consensus_evidence_total` | counter | `kind` (`double-vote`, `double-proposal`) |
+//! | `sparkid_consensus_peers_seen` | gauge | - (other validators heard from in the last 3 s) |
+//! | `sparkid_consensus_decided_total` | counter | - (blocks this validator's engine decided) |
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;

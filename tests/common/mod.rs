@@ -46,7 +46,9 @@ impl Daemon {
         let mut child = Command::new(BIN)
             .args(["serve", "--data"])
             .arg(data)
-            .args(["--http", &format!("127.0.0.1:{port}"), "--log", "warn"])
+            .args(["--http", &format!("127.0.0.1:{port}"), "--log"])
+            // SPARKID_TEST_LOG: a log filter for the daemons of a test run being debugged.
+            .arg(std::env::var("SPARKID_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::null())

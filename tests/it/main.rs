@@ -27,6 +27,8 @@ mod adversarial_udp;
 mod adversarial_writes;
 #[path = "../battery.rs"]
 mod battery;
+#[path = "../bft.rs"]
+mod bft;
 #[path = "../bidproto.rs"]
 mod bidproto;
 #[path = "../cache.rs"]

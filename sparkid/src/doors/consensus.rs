@@ -1,11 +1,11 @@
 //! The consensus door of a validator of several (`spec/consensus.md`): `GET
-//! /1.0/consensus/status` and `POST /1.0/consensus/prepare|proposals|commits|transactions`,
-//! called by the other validators. [`sparkid_node::consensus::Consensus`] decides every answer;
-//! this door hands it the request body and maps its [`Rejection`] to HTTP: a body that does not
-//! parse is a 400 `bad-consensus-request` problem, a [`Refusal`] a `consensus-refused` problem
-//! carrying this validator's head (and the round it promised, when that is why): 403 for a
-//! request not signed by the round's proposer, 422 for a block that does not check, 503 for a
-//! vote that could not be stored, 409 for the rest.
+//! /1.0/consensus/status` and `/1.0/consensus/evidence`, and `POST
+//! /1.0/consensus/messages|transactions`, called by the other validators.
+//! [`sparkid_node::bft::Consensus`] decides every answer; this door hands it the request body
+//! and maps its [`Rejection`] to HTTP: a body that does not parse or names numbers out of range
+//! is a 400 `bad-consensus-request` problem; a refused message a `consensus-refused` problem
+//! carrying this validator's head: 403 for a signature that does not verify or a proposer not
+//! of its round, 422 for a block that does not check, 503 for a full pool.
 //!
 //! Every `POST` must be signed by a validator of the chain in the `sparkid-validator`,
 //! `sparkid-signed-at` and `sparkid-signature` headers
@@ -21,8 +21,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
-use sparkid_node::consensus::{
-    Consensus, Refusal, Rejection, MAX_REQUEST, PROBLEM_BAD_REQUEST, PROBLEM_REFUSED,
+use sparkid_node::bft::{
+    Consensus, Rejection, MAX_REQUEST, PROBLEM_BAD_REQUEST, PROBLEM_REFUSED,
     PROBLEM_UNAUTHENTICATED,
 };
 use sparkid_node::validator_auth::{
@@ -35,9 +35,8 @@ use crate::doors::routes::{get, post, Routes};
 pub fn router(consensus: Arc<Consensus>) -> Routes {
     Routes::new()
         .route("/1.0/consensus/status", get(status))
-        .route("/1.0/consensus/prepare", post(prepare))
-        .route("/1.0/consensus/proposals", post(proposals))
-        .route("/1.0/consensus/commits", post(commits))
+        .route("/1.0/consensus/evidence", get(evidence))
+        .route("/1.0/consensus/messages", post(messages))
         .route("/1.0/consensus/transactions", post(transactions))
         .layer_with(|r| r.layer(DefaultBodyLimit::max(MAX_REQUEST)))
         .with_state(consensus)
@@ -59,16 +58,6 @@ fn problem(status: StatusCode, body: serde_json::Value) -> Response {
         body.to_string(),
     )
         .into_response()
-}
-
-/// The HTTP status of a refusal.
-fn refusal_status(refusal: &Refusal) -> StatusCode {
-    match refusal {
-        Refusal::WrongProposer(_) => StatusCode::FORBIDDEN,
-        Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        Refusal::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::CONFLICT,
-    }
 }
 
 /// The problem object of a rejection; `head` is this validator's head height.
@@ -106,34 +95,30 @@ fn rejection(rejection: Rejection, head: u64) -> Response {
                 "detail": detail,
             }),
         ),
-        Rejection::Refused(refusal) => {
-            let status = refusal_status(&refusal);
-            let mut body = json!({
-                "type": PROBLEM_REFUSED,
-                "title": "The validator refused.",
-                "status": status.as_u16(),
-                "detail": refusal.to_string(),
-                "head": head,
-            });
-            if let Refusal::Promised { round } = refusal {
-                body["promised"] = json!(round);
-            }
-            problem(status, body)
+        Rejection::Refused { status, reason } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CONFLICT);
+            problem(
+                status,
+                json!({
+                    "type": PROBLEM_REFUSED,
+                    "title": "The validator refused.",
+                    "status": status.as_u16(),
+                    "detail": reason,
+                    "head": head,
+                }),
+            )
         }
     }
 }
 
-/// Renders an answer, or its rejection with the head as it is now.
-fn answer<T: Serialize>(c: &Consensus, result: Result<T, Rejection>) -> Response {
-    match result {
-        Ok(body) => ok_json(&body),
-        Err(e) => rejection(e, c.height()),
-    }
-}
-
-/// `GET /1.0/consensus/status`: who this validator is and where its head is.
+/// `GET /1.0/consensus/status`: who this validator is and where it is.
 async fn status(State(c): State<Arc<Consensus>>) -> Response {
     ok_json(&c.status())
+}
+
+/// `GET /1.0/consensus/evidence`: the double signing this validator recorded.
+async fn evidence(State(c): State<Arc<Consensus>>) -> Response {
+    ok_json(&c.evidence())
 }
 
 /// The sender's signature headers, as they came (a header that is not text counts as absent).
@@ -151,36 +136,22 @@ fn signature(headers: &HeaderMap) -> RequestSignature {
     }
 }
 
-/// `POST /1.0/consensus/prepare`: a promise.
-async fn prepare(State(c): State<Arc<Consensus>>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = c.on_prepare(&signature(&headers), &body).await;
-    answer(&c, result)
+/// `POST /1.0/consensus/messages`: `{"head"}`.
+async fn messages(State(c): State<Arc<Consensus>>, headers: HeaderMap, body: Bytes) -> Response {
+    match c.on_message(&signature(&headers), &body).await {
+        Ok(head) => ok_json(&json!({ "head": head })),
+        Err(e) => rejection(e, c.height()),
+    }
 }
 
-/// `POST /1.0/consensus/proposals`: `{"vote"}`.
-async fn proposals(State(c): State<Arc<Consensus>>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = c
-        .on_proposal(&signature(&headers), &body)
-        .await
-        .map(|vote| json!({ "vote": vote }));
-    answer(&c, result)
-}
-
-/// `POST /1.0/consensus/commits`: `{"height"}`, the head after the block.
-async fn commits(State(c): State<Arc<Consensus>>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = c
-        .on_commit(&signature(&headers), &body)
-        .await
-        .map(|h| json!({ "height": h }));
-    answer(&c, result)
-}
-
-/// `POST /1.0/consensus/transactions`: `{"outcomes"}`.
+/// `POST /1.0/consensus/transactions`: `{"added"}`, how many were new to this pool.
 async fn transactions(
     State(c): State<Arc<Consensus>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = c.on_transactions(&signature(&headers), &body).await;
-    answer(&c, result)
+    match c.on_transactions(&signature(&headers), &body).await {
+        Ok(added) => ok_json(&json!({ "added": added })),
+        Err(e) => rejection(e, c.height()),
+    }
 }
