@@ -479,10 +479,7 @@ fn a_consensus_vote_with_a_huge_signature_is_refused_on_its_length() {
         "{}",
         brief(&answer)
     );
-    assert_bounded(
-        "consensus vote signature of 250,000 characters",
-        took,
-    );
+    assert_bounded("consensus vote signature of 250,000 characters", took);
 }
 
 #[test]

@@ -559,7 +559,7 @@ fn serve_config_of(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     // Dev mode asked for in so many words (flag, environment or file), as opposed to the
     // default a bare `sparkid serve` gets.
     let dev_asked = args.dev.or(file.dev) == Some(true);
-    let config = ServeConfig {
+    let mut config = ServeConfig {
         data: args
             .data
             .or(file.data)
@@ -643,6 +643,10 @@ fn serve_config_of(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             .resolve(file.tls_cert, file.tls_key, file.ca_file)?,
         sync_page_blocks: args.sync_page_blocks.or(file.sync_page_blocks).unwrap_or(0),
     };
+    // did:web hosts trust the outbound CA file too, unless did:web is given one of its own.
+    if config.did_web.ca_file.is_none() {
+        config.did_web.ca_file = config.tls.ca_file.clone();
+    }
     if config.dev && !dev_asked {
         refuse_implicit_dev_off_loopback(&config)?;
     }
@@ -1146,4 +1150,33 @@ fn conformance(args: ConformanceArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serve_config;
+
+    #[test]
+    fn did_web_trusts_the_outbound_ca_file_unless_given_its_own() {
+        let config = serve_config(["--ca-file", "/etc/sparkid/ca.pem"]).unwrap();
+        assert_eq!(
+            config.did_web.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/sparkid/ca.pem"))
+        );
+        let config = serve_config([
+            "--ca-file",
+            "/etc/sparkid/ca.pem",
+            "--did-web-ca-file",
+            "/etc/sparkid/web-ca.pem",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.did_web.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/sparkid/web-ca.pem"))
+        );
+        assert_eq!(
+            config.tls.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/sparkid/ca.pem"))
+        );
+    }
 }

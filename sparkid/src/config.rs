@@ -200,7 +200,7 @@ pub struct ServeConfig {
     /// Where a follower forwards writes; empty: the `follow` peers.
     pub validator_urls: Vec<String>,
     /// A validator of several: the other validators' base URLs, in any order (each says which
-    /// validator it is); see [`sparkid_node::consensus`].
+    /// validator it is); see [`sparkid_node::bft`].
     pub peers: Vec<String>,
     /// Response-rate limiting of the UDP doors (DNS and Handle).
     pub udp_rrl: RrlConfig,

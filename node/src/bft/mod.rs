@@ -4,22 +4,22 @@
 //! protocol, its guarantees and how certificates map to the ledger are in
 //! `spec/consensus.md`; in short:
 //!
-//! - **The engine** ([`engine`]) owns the consensus state machine (proposals, prevotes,
+//! - **The engine** (`engine.rs`) owns the consensus state machine (proposals, prevotes,
 //!   precommits, locks and proof-of-lock, growing round timeouts, rotating proposers,
 //!   equivocation evidence). This crate supplies the types ([`context`]), the signed bytes,
-//!   block building and checking ([`Ledger::build_block`], [`Ledger::check_block`]), the
+//!   block building and checking (`Ledger::build_block`, `Ledger::check_block`), the
 //!   transport, the write-ahead log and the commit.
 //! - **Certificates are unchanged**: a precommit for a block signs the commit vote bytes, so a
 //!   decision is today's [`sparkid_ledger::CommitCertificate`] ([`sparkid_ledger::block::Vote`]
 //!   per precommit), which `sparkid verify`, proofs, followers and sub-chain anchors check.
-//! - **Writes** ([`Consensus::sequencer`]): a validator puts the writer's transactions in its
+//! - **Writes** (the registrar's `Sequencer`, `validator.rs`): a validator puts the writer's transactions in its
 //!   pool, hands them to the others (`POST /1.0/consensus/transactions`) and answers the writer
 //!   once the block holding them is applied here (read-your-writes), or with its refusal; with
 //!   no quorum in time, a 503 that says the write may still commit
-//!   ([`SubmitError::Pending`]).
+//!   (`SubmitError::Pending`).
 //! - **Idle**: a height starts only when a validator has work or hears of the height from a
 //!   peer, so an idle chain makes no blocks.
-//! - **Who may ask**: every `POST` is checked ([`Authenticator`]) before its body is parsed.
+//! - **Who may ask**: every `POST` is checked (`validator_auth::Authenticator`) before its body is parsed.
 
 pub mod context;
 mod engine;
