@@ -1606,6 +1606,20 @@ pub(crate) mod tests {
         }
     }
 
+    /// The genesis of the test chain `t` with these validators.
+    pub(crate) fn test_genesis(validators: &[&PrivateKey]) -> Genesis {
+        Genesis {
+            chain_id: "t".into(),
+            time: 1,
+            validators: validators
+                .iter()
+                .map(|k| k.public_key().to_encoded())
+                .collect(),
+            authority: None,
+            other: Default::default(),
+        }
+    }
+
     pub(crate) fn set(key: &PrivateKey, k: &str, v: &str) -> VerifiedTransaction {
         TxBody {
             chain_id: "t".into(),
@@ -1678,13 +1692,7 @@ pub(crate) mod tests {
         pub(crate) fn create(dir: &Path) -> Format1Ledger {
             let validator = PrivateKey::generate();
             let user = PrivateKey::generate();
-            let genesis = Genesis {
-                chain_id: "t".into(),
-                time: 1,
-                validators: vec![validator.public_key().to_encoded()],
-                authority: None,
-                other: Default::default(),
-            };
+            let genesis = test_genesis(&[&validator]);
             let ledger = Ledger::create(dir, genesis, &[&validator]).unwrap();
             let certify = |h: &BlockHeader| Ok(CommitCertificate::sign(h, &[&validator]));
             let first = set(&user, "a", "1");
@@ -1748,13 +1756,7 @@ pub(crate) mod tests {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let validator = PrivateKey::generate();
         let user = PrivateKey::generate();
-        let genesis = Genesis {
-            chain_id: "t".into(),
-            time: 1,
-            validators: vec![validator.public_key().to_encoded()],
-            authority: None,
-            other: Default::default(),
-        };
+        let genesis = test_genesis(&[&validator]);
         let peer = Ledger::create(a.path(), genesis.clone(), &[&validator]).unwrap();
         let certify = |h: &BlockHeader| Ok(CommitCertificate::sign(h, &[&validator]));
         for i in 0..3 {
@@ -1795,13 +1797,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let validator = PrivateKey::generate();
         let user = PrivateKey::generate();
-        let genesis = Genesis {
-            chain_id: "t".into(),
-            time: 1,
-            validators: vec![validator.public_key().to_encoded()],
-            authority: None,
-            other: Default::default(),
-        };
+        let genesis = test_genesis(&[&validator]);
         let ledger = Ledger::create(dir.path(), genesis, &[&validator]).unwrap();
         let certify = |h: &BlockHeader| Ok(CommitCertificate::sign(h, &[&validator]));
         // 12 MiB of transactions, more than one block holds.
@@ -1861,13 +1857,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let validator = PrivateKey::generate();
         let user = PrivateKey::generate();
-        let genesis = Genesis {
-            chain_id: "t".into(),
-            time: 1,
-            validators: vec![validator.public_key().to_encoded()],
-            authority: None,
-            other: Default::default(),
-        };
+        let genesis = test_genesis(&[&validator]);
         let ledger = Ledger::create(dir.path(), genesis, &[&validator]).unwrap();
         let certify = |h: &BlockHeader| Ok(CommitCertificate::sign(h, &[&validator]));
         let txs = vec![set(&user, "a", "1"), set(&user, "b", "2")];
@@ -1922,13 +1912,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys: Vec<PrivateKey> = (0..4).map(|_| PrivateKey::generate()).collect();
         let user = PrivateKey::generate();
-        let genesis = Genesis {
-            chain_id: "t".into(),
-            time: 1,
-            validators: keys.iter().map(|k| k.public_key().to_encoded()).collect(),
-            authority: None,
-            other: Default::default(),
-        };
+        let genesis = test_genesis(&keys.iter().collect::<Vec<_>>());
         // What each validator signs alone is the header `create` builds.
         let header0 = Ledger::genesis_header(&genesis).unwrap();
         let signers: Vec<&PrivateKey> = keys[..3].iter().collect();
