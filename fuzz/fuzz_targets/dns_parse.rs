@@ -7,19 +7,26 @@
 //! no input makes it panic; every answer is a response with the question's id, and a UDP answer
 //! is never larger than the request allows (512 bytes without EDNS, else the advertised size,
 //! capped at 1232).
+//!
+//! The answer cache (`sparkid::doors::dns_wire`, what the UDP receive loops answer from): each
+//! message is also answered through a [`UdpAnswerer`] kept across inputs, twice (the first may
+//! fill the cache, the second comes from it when the message has a cache key). Each of its answers
+//! is the fresh answer: the same message once parsed (names compared without case, as DNS does),
+//! with the message's own id, flags and question bytes.
 
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use sparkid::config::DnsConfig;
-use sparkid::doors::dns::{DnsAuthority, UDP_PAYLOAD_CAP};
+use sparkid::doors::dns::{DnsAuthority, UdpAnswerer, UDP_PAYLOAD_CAP};
 use sparkid_registrar::Operation;
 
 struct World {
     runtime: tokio::runtime::Runtime,
     door: DnsAuthority,
+    cached: Mutex<UdpAnswerer>,
     _dir: tempfile::TempDir,
 }
 
@@ -115,6 +122,7 @@ fn world() -> &'static World {
         );
         World {
             runtime,
+            cached: Mutex::new(door.udp_answerer(1 << 20)),
             door,
             _dir: dir,
         }
@@ -152,6 +160,37 @@ fn udp_limit(request: &[u8]) -> usize {
 
 fuzz_target!(|data: &[u8]| {
     let w = world();
+    let fresh = w.runtime.block_on(w.door.respond(data, true));
+    let mut cached = w.cached.lock().unwrap_or_else(|p| p.into_inner());
+    let source = ([127, 0, 0, 1], 53000).into();
+    for _ in 0..2 {
+        let answer = cached.answer(data, source).map(<[u8]>::to_vec);
+        assert_eq!(answer.is_some(), fresh.is_some(), "answered alike");
+        let (Some(answer), Some(fresh)) = (answer, &fresh) else {
+            continue;
+        };
+        assert_eq!(answer[..4], fresh[..4], "id and flags");
+        assert_eq!(
+            hickory_proto::op::Message::from_vec(&answer).ok(),
+            hickory_proto::op::Message::from_vec(fresh).ok(),
+            "the same answer"
+        );
+        if let Ok(request) = hickory_proto::op::Message::from_vec(data) {
+            if let (Some(asked), Ok(answered)) = (
+                request.queries.first(),
+                hickory_proto::op::Message::from_vec(&answer),
+            ) {
+                if let Some(echoed) = answered.queries.first() {
+                    assert_eq!(
+                        asked.name().to_string(),
+                        echoed.name().to_string(),
+                        "the question as spelled"
+                    );
+                }
+            }
+        }
+    }
+    drop(cached);
     for udp in [true, false] {
         let Some(answer) = w.runtime.block_on(w.door.respond(data, udp)) else {
             continue;

@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
 use hickory_proto::op::ResponseCode;
@@ -201,6 +202,8 @@ pub struct Authority {
     hostmaster: Name,
     public_url: String,
     index: RwLock<NameIndex>,
+    /// The index's height, readable without its lock (see [`Authority::settled_height`]).
+    settled: AtomicU64,
     cache: RwLock<AnswerCache>,
 }
 
@@ -241,6 +244,7 @@ impl Authority {
             public_url: base_url.trim_end_matches('/').to_string(),
             records,
             index: RwLock::new(NameIndex::default()),
+            settled: AtomicU64::new(0),
             cache: RwLock::new(AnswerCache::default()),
         })
     }
@@ -277,8 +281,7 @@ impl Authority {
                     }
                 }
             }
-            let mut index = authority.index.write().unwrap_or_else(|p| p.into_inner());
-            index.height = index.height.max(block.height);
+            authority.settle(block.height);
         }));
         let height = ledger.height();
         for h in 0..=height {
@@ -312,9 +315,23 @@ impl Authority {
                 }
             }
         }
+        self.settle(height);
+        Ok(())
+    }
+
+    /// Records that the index (and so the read cache) has taken in the block at `height`.
+    fn settle(&self, height: u64) {
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
         index.height = index.height.max(height);
-        Ok(())
+        self.settled.fetch_max(index.height, Ordering::Release);
+    }
+
+    /// The height of the last block the zone has taken in (its name index, and the read cache
+    /// whose commit listener runs before the index's). An answer computed after reading it is
+    /// at least as new as that block, so a cache of encoded answers may keep one under it, and
+    /// must drop it once it moves. One atomic load: cheap enough for every query.
+    pub fn settled_height(&self) -> u64 {
+        self.settled.load(Ordering::Acquire)
     }
 
     fn add_zone(&self, zone: &str) {

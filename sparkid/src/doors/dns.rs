@@ -1,7 +1,13 @@
-//! The DNS door: an authoritative DNS server (hickory-server, UDP and TCP) for the service zone
-//! and for every DNS zone delegated on the ledger. What is answered is the zone service's
+//! The DNS door: an authoritative DNS server (UDP and TCP) for the service zone and for every
+//! DNS zone delegated on the ledger. What is answered is the zone service's
 //! ([`sparkid_resolver::dns_zone`], laid out in `spec/dns.md`); this door owns the sockets and
 //! fits each answer to the transport.
+//!
+//! - UDP: one receive loop per core, each a thread with its own socket on the port
+//!   (`SO_REUSEPORT`) and its own cache of encoded answers ([`crate::doors::dns_wire`]), dropped
+//!   by the next block. A cache hit is a copy with the query's id, flags and spelling patched
+//!   in; everything else goes through hickory-proto's parser and the handler below.
+//! - TCP: hickory-server, with the same handler.
 //!
 //! - EDNS0: a UDP answer is at most the client's advertised size, capped at
 //!   [`UDP_PAYLOAD_CAP`], and 512 bytes without EDNS; larger answers are sent with TC set and
@@ -9,7 +15,8 @@
 //! - Names outside every zone are REFUSED; other opcodes NOTIMP; zone transfers REFUSED;
 //!   EDNS versions above 0 BADVERS; malformed messages FORMERR (hickory-server's parser).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,9 +30,10 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use hickory_server::Server;
 use sparkid_resolver::dns_zone::{Answer, Authority, ZoneConfig};
 use sparkid_resolver::records::Records;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{DnsConfig, RrlConfig};
+use crate::doors::dns_wire::{patch, read_query, AnswerCache};
 use crate::doors::rrl::{ResponseRateLimiter, Verdict};
 use crate::metrics::UdpMetrics;
 
@@ -35,6 +43,18 @@ pub const UDP_PAYLOAD_CAP: u16 = 1232;
 /// How long an idle TCP connection is kept.
 const TCP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most the answer caches of the UDP receive loops hold together, in bytes (each loop
+/// keeps its own share; a full cache is emptied).
+pub const ANSWER_CACHE_BYTES: usize = 32 << 20;
+/// The largest UDP query read; the rest of a longer datagram is cut off (and the message then
+/// fails to parse).
+const UDP_QUERY_MAX: usize = 4096;
+/// How often an idle receive loop looks whether the door was dropped.
+const UDP_STOP_POLL: Duration = Duration::from_millis(100);
+/// The kernel receive buffer asked for each UDP socket: bursts wait there rather than being
+/// dropped while a loop computes an answer.
+const UDP_RECEIVE_BUFFER: usize = 4 << 20;
+
 /// A running DNS door.
 pub struct DnsDoor {
     /// The bound UDP address.
@@ -42,11 +62,18 @@ pub struct DnsDoor {
     /// The bound TCP address.
     pub tcp: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+    udp_loops: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for DnsDoor {
     fn drop(&mut self) {
         self.task.abort();
+        // The loops close their sockets as they end: once dropped, the door answers no more.
+        self.stop.store(true, Ordering::Relaxed);
+        for udp_loop in self.udp_loops.drain(..) {
+            let _ = udp_loop.join();
+        }
     }
 }
 
@@ -54,6 +81,11 @@ impl Drop for DnsDoor {
 /// for the resolver URLs in answers): indexes the names the ledger's bindings
 /// create, binds UDP and TCP, and serves until dropped. UDP answers are limited by `rrl`, and
 /// what it holds back is counted in `metrics`.
+///
+/// UDP is served by one receive loop per core, each on its own thread and its own socket
+/// bound to the port with `SO_REUSEPORT` (the kernel spreads clients over them), each with its
+/// own answer cache ([`dns_wire`]): no task, lock or allocation per datagram on a cache hit.
+/// TCP is hickory-server's.
 pub async fn start(
     config: &DnsConfig,
     base_url: &str,
@@ -69,21 +101,38 @@ pub async fn start(
     tokio::task::spawn_blocking(move || door.index_chain())
         .await
         .context("indexing bound names")??;
-    let udp = tokio::net::UdpSocket::bind(listen)
-        .await
-        .with_context(|| format!("binding DNS UDP {listen}"))?;
-    // Same port for TCP (when the UDP port was chosen by the system, TCP takes it too).
-    let udp_addr = udp.local_addr()?;
+    let loops = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let first = udp_socket(listen).with_context(|| format!("binding DNS UDP {listen}"))?;
+    // Same port for the other loops and for TCP (when the UDP port was chosen by the system,
+    // they all take it).
+    let udp_addr = first.local_addr()?;
+    let mut sockets = vec![first];
+    for _ in 1..loops {
+        sockets.push(udp_socket(udp_addr).with_context(|| format!("binding DNS UDP {udp_addr}"))?);
+    }
     let tcp = tokio::net::TcpListener::bind(udp_addr)
         .await
         .with_context(|| format!("binding DNS TCP {udp_addr}"))?;
     let tcp_addr = tcp.local_addr()?;
-    let mut server = Server::new(Handler {
+    let rrl_limiter = ResponseRateLimiter::new(rrl).map(Arc::new);
+    let handler = Arc::new(Handler {
         authority,
-        rrl: ResponseRateLimiter::new(rrl).map(Arc::new),
+        rrl: rrl_limiter,
         metrics: Some(metrics),
     });
-    server.register_socket(udp);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut udp_loops = Vec::new();
+    for (n, socket) in sockets.into_iter().enumerate() {
+        let answerer = UdpAnswerer::new(handler.clone(), ANSWER_CACHE_BYTES / loops);
+        let stop = stop.clone();
+        udp_loops.push(
+            std::thread::Builder::new()
+                .name(format!("dns-udp-{n}"))
+                .spawn(move || serve_udp(socket, answerer, &stop))
+                .context("starting a DNS UDP loop")?,
+        );
+    }
+    let mut server = Server::new(TcpHandler(handler));
     server.register_listener(tcp, TCP_TIMEOUT, 64 * 1024);
     let task = tokio::spawn(async move {
         if let Err(e) = server.block_until_done().await {
@@ -96,13 +145,191 @@ pub async fn start(
         ors_zone = config.ors_zone.as_deref().unwrap_or("oid.<service zone>"),
         udp_rrl_rate = rrl.rate,
         udp_rrl_slip = rrl.slip,
+        udp_loops = loops,
         "DNS door serving"
     );
     Ok(Some(DnsDoor {
         udp: udp_addr,
         tcp: tcp_addr,
         task,
+        stop,
+        udp_loops,
     }))
+}
+
+/// A UDP socket bound to `addr` with `SO_REUSEPORT`, so that each receive loop has its own,
+/// blocking with a timeout (so that a loop sees when the door is dropped).
+fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    // A smaller buffer than asked for (the system's maximum) is still a buffer.
+    let _ = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
+    socket.bind(&addr.into())?;
+    socket.set_read_timeout(Some(UDP_STOP_POLL))?;
+    Ok(socket.into())
+}
+
+/// One receive loop: a datagram in, its answer (if any) out, until `stop`.
+fn serve_udp(socket: std::net::UdpSocket, mut answerer: UdpAnswerer, stop: &AtomicBool) {
+    let mut buffer = vec![0u8; UDP_QUERY_MAX];
+    while !stop.load(Ordering::Relaxed) {
+        let (len, source) = match socket.recv_from(&mut buffer) {
+            Ok(received) => received,
+            Err(e) => {
+                use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
+                if !matches!(e.kind(), WouldBlock | TimedOut | Interrupted) {
+                    // E.g. an ICMP error for an earlier answer: not this loop's to fix.
+                    debug!(error = %e, "DNS UDP receive");
+                }
+                continue;
+            }
+        };
+        if let Some(answer) = answerer.answer(&buffer[..len], source) {
+            if let Err(e) = socket.send_to(answer, source) {
+                debug!(error = %e, "DNS UDP send");
+            }
+        }
+    }
+}
+
+/// Answers UDP datagrams: plain queries from the answer cache ([`dns_wire`]) when it holds
+/// their answer, everything else (and misses, which fill the cache) through the full parser and
+/// the handler. Each receive loop owns one.
+pub struct UdpAnswerer {
+    handler: Arc<Handler>,
+    cache: AnswerCache,
+    key: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl UdpAnswerer {
+    fn new(handler: Arc<Handler>, cache_bytes: usize) -> UdpAnswerer {
+        UdpAnswerer {
+            handler,
+            cache: AnswerCache::new(cache_bytes),
+            key: Vec::with_capacity(MAX_KEY),
+            out: Vec::with_capacity(usize::from(UDP_PAYLOAD_CAP)),
+        }
+    }
+
+    /// The answer to one datagram from `source`, or none (held back by rate limiting, shorter
+    /// than a header, or a response).
+    pub fn answer(&mut self, message: &[u8], source: SocketAddr) -> Option<&[u8]> {
+        let Some(query) = read_query(message, UDP_PAYLOAD_CAP, &mut self.key) else {
+            self.out = respond_now(&self.handler, message, source, true, None)?;
+            return Some(&self.out);
+        };
+        let verdict = match &self.handler.rrl {
+            Some(rrl) => self.handler.rate_limit_udp(rrl, source.ip()),
+            None => Verdict::Answer,
+        };
+        match verdict {
+            Verdict::Answer => {}
+            Verdict::Drop => return None,
+            Verdict::Slip => {
+                self.out = respond_now(&self.handler, message, source, true, Some(verdict))?;
+                return Some(&self.out);
+            }
+        }
+        // Read before the answer is computed, so that what is kept is at least this new.
+        let generation = self.handler.authority.settled_height();
+        if let Some(cached) = self.cache.get(generation, &self.key) {
+            patch(cached, message, query, &mut self.out);
+            return Some(&self.out);
+        }
+        // The answer is computed for the question in lower case, so that every spelling gets
+        // the same bytes (the answer's owner names point at the question, and so echo each
+        // query's spelling once patched).
+        let mut lower = message.to_vec();
+        lower[12..query.question_end - 4].make_ascii_lowercase();
+        let answer = respond_now(&self.handler, &lower, source, true, Some(verdict))?;
+        // NOERROR, NXDOMAIN and REFUSED follow from the question and the height alone; a
+        // SERVFAIL (a read that failed) is not kept.
+        if matches!(answer.get(3).map(|b| b & 0x0f), Some(0 | 3 | 5)) {
+            self.cache.insert(generation, &self.key, &answer);
+        }
+        patch(&answer, message, query, &mut self.out);
+        Some(&self.out)
+    }
+}
+
+/// The longest cache key: a name, type and class, and the EDNS part.
+const MAX_KEY: usize = 255 + 4 + 4;
+
+/// hickory-server's handler for TCP: the UDP loops answer UDP themselves.
+struct TcpHandler(Arc<Handler>);
+
+#[async_trait::async_trait]
+impl RequestHandler for TcpHandler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        self.0
+            .handle_request::<R, T>(request, response_handle)
+            .await
+    }
+}
+
+/// The answer to one message as hickory-server gives it (`udp`: over UDP, else one TCP frame
+/// without its length prefix), computed on the calling thread: FORMERR when only the header
+/// parses, silence when not even that does or the message is a response. `verdict`: response-rate
+/// limiting already decided; none: the handler decides.
+fn respond_now(
+    handler: &Handler,
+    bytes: &[u8],
+    source: SocketAddr,
+    udp: bool,
+    verdict: Option<Verdict>,
+) -> Option<Vec<u8>> {
+    use hickory_server::net::xfer::Protocol;
+    use hickory_server::proto::op::{Header, MessageType};
+    use hickory_server::proto::serialize::binary::{BinDecodable, BinDecoder};
+    let protocol = if udp { Protocol::Udp } else { Protocol::Tcp };
+    let capture = Capture {
+        udp,
+        out: Arc::new(std::sync::Mutex::new(None)),
+    };
+    match Request::from_bytes(bytes.to_vec(), source, protocol) {
+        Ok(request) => {
+            if request.metadata.message_type == MessageType::Response {
+                return None;
+            }
+            let verdict = verdict.unwrap_or_else(|| handler.rate_limit(&request));
+            poll_ready(handler.respond(&request, verdict, capture.clone()))?;
+        }
+        Err(_) => {
+            // As hickory-server does: FORMERR when the header parses, else silence.
+            let header = Header::read(&mut BinDecoder::new(bytes)).ok()?;
+            let queries =
+                hickory_server::zone_handler::Queries::read(&mut BinDecoder::new(&[]), 0).ok()?;
+            let response = MessageResponseBuilder::new(&queries, None)
+                .error_msg(&header.metadata, ResponseCode::FormErr);
+            let mut sink = capture.clone();
+            poll_ready(async move {
+                let _ = sink.send_response(response).await;
+            })?;
+        }
+    }
+    let out = capture.out.lock().unwrap_or_else(|p| p.into_inner()).take();
+    out
+}
+
+/// Runs a future that never waits (the handler's, over [`Capture`], which waits for nothing)
+/// to its end on this thread; none if it would wait after all.
+fn poll_ready<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => {
+            warn!("a DNS answer would have waited");
+            None
+        }
+    }
 }
 
 /// The zone service's settings: a name server inside the service zone answers the listen
@@ -142,47 +369,24 @@ impl DnsAuthority {
 
     /// The answer to one message as it arrived over UDP (`udp`) or TCP (one frame, without
     /// its length prefix), or none when it gets no answer (shorter than a header, or a
-    /// response).
+    /// response). Never from the answer cache: see [`DnsAuthority::udp_answerer`].
     pub async fn respond(&self, bytes: &[u8], udp: bool) -> Option<Vec<u8>> {
-        use hickory_server::net::xfer::Protocol;
-        use hickory_server::proto::op::{Header, MessageType};
-        use hickory_server::proto::serialize::binary::{BinDecodable, BinDecoder};
-        let protocol = if udp { Protocol::Udp } else { Protocol::Tcp };
-        let src: SocketAddr = ([127, 0, 0, 1], 53000).into();
-        let capture = Capture {
-            udp,
-            out: Arc::new(std::sync::Mutex::new(None)),
-        };
-        match Request::from_bytes(bytes.to_vec(), src, protocol) {
-            Ok(request) => {
-                if request.metadata.message_type == MessageType::Response {
-                    return None;
-                }
-                Handler {
-                    authority: self.authority.clone(),
-                    rrl: None,
-                    metrics: None,
-                }
-                .handle_request::<_, hickory_server::net::runtime::TokioTime>(
-                    &request,
-                    capture.clone(),
-                )
-                .await;
-            }
-            Err(_) => {
-                // As hickory-server does: FORMERR when the header parses, else silence.
-                let header = Header::read(&mut BinDecoder::new(bytes)).ok()?;
-                let queries =
-                    hickory_server::zone_handler::Queries::read(&mut BinDecoder::new(&[]), 0)
-                        .ok()?;
-                let response = MessageResponseBuilder::new(&queries, None)
-                    .error_msg(&header.metadata, ResponseCode::FormErr);
-                let mut sink = capture.clone();
-                let _ = sink.send_response(response).await;
-            }
+        let source: SocketAddr = ([127, 0, 0, 1], 53000).into();
+        respond_now(&self.handler(), bytes, source, udp, None)
+    }
+
+    /// What a UDP receive loop answers with: the answer cache in front of
+    /// [`DnsAuthority::respond`], holding at most `cache_bytes`.
+    pub fn udp_answerer(&self, cache_bytes: usize) -> UdpAnswerer {
+        UdpAnswerer::new(Arc::new(self.handler()), cache_bytes)
+    }
+
+    fn handler(&self) -> Handler {
+        Handler {
+            authority: self.authority.clone(),
+            rrl: None,
+            metrics: None,
         }
-        let out = capture.out.lock().unwrap_or_else(|p| p.into_inner()).take();
-        out
     }
 }
 
@@ -237,7 +441,12 @@ impl Handler {
         if request.protocol() != hickory_server::net::xfer::Protocol::Udp {
             return Verdict::Answer;
         }
-        let verdict = rrl.check(request.src().ip());
+        self.rate_limit_udp(rrl, request.src().ip())
+    }
+
+    /// What response-rate limiting makes of a UDP answer to `source`, counted.
+    fn rate_limit_udp(&self, rrl: &ResponseRateLimiter, source: IpAddr) -> Verdict {
+        let verdict = rrl.check(source);
         if let (Some(action), Some(metrics)) = (verdict.label(), &self.metrics) {
             metrics.rate_limited("dns", action);
         }
@@ -283,6 +492,19 @@ impl RequestHandler for Handler {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let verdict = self.rate_limit(request);
+        self.respond(request, verdict, response_handle).await
+    }
+}
+
+impl Handler {
+    /// Answers `request`, held back as response-rate limiting decided (`verdict`).
+    async fn respond<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        verdict: Verdict,
         mut response_handle: R,
     ) -> ResponseInfo {
         let udp = request.protocol() == hickory_server::net::xfer::Protocol::Udp;
@@ -303,7 +525,7 @@ impl RequestHandler for Handler {
         };
         let mut metadata = Metadata::response_from_request(&request.metadata);
 
-        match self.rate_limit(request) {
+        match verdict {
             Verdict::Answer => {}
             Verdict::Drop => {
                 // Nothing is sent; the server only logs what a handler sends.

@@ -6,6 +6,7 @@ pub mod bidproto;
 pub mod bridges;
 pub mod consensus;
 pub mod dns;
+pub mod dns_wire;
 pub mod explorer;
 pub mod forward;
 pub mod gs1;
