@@ -41,6 +41,8 @@ mod cluster;
 mod conformance;
 #[path = "../dns.rs"]
 mod dns;
+#[path = "../dns_cache.rs"]
+mod dns_cache;
 #[path = "../e2e.rs"]
 mod e2e;
 #[path = "../explorer.rs"]
