@@ -584,7 +584,8 @@ fn many_large_writes_make_blocks_under_the_limit_and_a_follower_catches_up() {
     // Waves of concurrent writers, each released at once, 18 MB in all: more than two blocks'
     // worth, and more than a page holds. (A debug build on two cores executes a block about as
     // fast as it accepts writes, so blocks stay well under the limit here: the producer's
-    // splitting is pinned down by `registrar/tests/batching.rs`, the ledger's by its tests.)
+    // splitting is pinned down by `test-support/tests/libraries/registrar/batching.rs`, the
+    // ledger's by its tests.)
     const WRITERS: usize = 150;
     const WAVES: usize = 2;
     for wave in 0..WAVES {

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sparkid_bid::{Bid, PrivateKey};
-use sparkid_ledger::{CommitCertificate, Genesis, Ledger, TxBody, TxOutcome};
-use sparkid_registrar::{did_key, BidStateMachine, Operation};
+use sparkid_registrar::{did_key, Operation};
 use sparkid_resolver::cache::CacheConfig;
 use sparkid_resolver::cache::CacheMetrics;
 use sparkid_resolver::records::{namespace, Records};
+use sparkid_test_support::DevChain;
 
 mod common;
 
@@ -233,88 +233,12 @@ fn an_l1_entry_lives_no_longer_than_the_ttl_cap() {
     assert!(metric(&d, misses) > m0, "the entry outlived the 1 s cap");
 }
 
-/// One chain's ledger: a temporary directory, one validator, blocks proposed here or applied
-/// from another replica.
-struct Chain {
-    ledger: Arc<Ledger>,
-    validator: PrivateKey,
-    machine: BidStateMachine,
-    time: u64,
-    _dir: tempfile::TempDir,
-}
-
-impl Chain {
-    fn new(genesis: &Genesis, validator: &PrivateKey) -> Chain {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::create(dir.path(), genesis.clone(), &[validator]).unwrap();
-        Chain {
-            ledger: Arc::new(ledger),
-            validator: PrivateKey::from_encoded(&validator.to_encoded()).unwrap(),
-            machine: BidStateMachine::for_genesis(genesis),
-            time: genesis.time,
-            _dir: dir,
-        }
-    }
-
-    /// Two replicas of one new chain.
-    fn pair() -> (Chain, Chain) {
-        let validator = PrivateKey::generate();
-        let genesis = Genesis {
-            chain_id: "cache-test".into(),
-            time: 1_700_000_000,
-            validators: vec![validator.public_key().to_encoded()],
-            authority: None,
-            other: Default::default(),
-        };
-        (
-            Chain::new(&genesis, &validator),
-            Chain::new(&genesis, &validator),
-        )
-    }
-
-    fn tx(
-        &self,
-        key: &PrivateKey,
-        signer: &str,
-        op: &Operation,
-    ) -> sparkid_ledger::VerifiedTransaction {
-        TxBody {
-            chain_id: "cache-test".into(),
-            signer: signer.into(),
-            public_key: key.public_key().to_encoded(),
-            nonce: TxBody::random_nonce(),
-            valid_until: self.ledger.height() + 10,
-            operation: op.to_value(),
-        }
-        .sign(key)
-        .verify()
-        .unwrap()
-    }
-
-    fn propose(&mut self, ops: Vec<(&PrivateKey, String, Operation)>) -> u64 {
-        self.time += 5;
-        let txs = ops
-            .iter()
-            .map(|(key, signer, op)| self.tx(key, signer, op))
-            .collect();
-        let validator = &self.validator;
-        let proposal = self
-            .ledger
-            .propose(&self.machine, txs, self.time, |h| {
-                Ok(CommitCertificate::sign(h, &[validator]))
-            })
-            .unwrap();
-        for outcome in &proposal.outcomes {
-            assert!(matches!(outcome, TxOutcome::Included { .. }), "{outcome:?}");
-        }
-        proposal.block.unwrap().header.height
-    }
-
-    /// Applies `from`'s block at `height`, as a follower would.
-    fn apply(&self, from: &Chain, height: u64) {
-        let block = from.ledger.block(height).unwrap().unwrap();
-        self.ledger.apply_block(&self.machine, block).unwrap();
-    }
+/// Two replicas of one new one-validator chain: blocks are proposed on the first and applied
+/// on the second, as a follower would.
+fn pair() -> (DevChain, DevChain) {
+    let a = DevChain::new();
+    let b = a.replica();
+    (a, b)
 }
 
 /// A DID with its key and native document (with `extension.ttl` when given).
@@ -373,7 +297,7 @@ fn version_of(records: &Records, key: &str) -> Option<u64> {
 }
 
 fn cached(
-    chain: &Chain,
+    chain: &DevChain,
     redis: Option<&Redis>,
     l1_bytes: u64,
     ttl_max: u64,
@@ -399,11 +323,11 @@ fn cached(
 #[test]
 fn a_block_committed_on_one_replica_drops_the_entry_from_the_others_l1() {
     let redis = Redis::start();
-    let (mut a, b) = Chain::pair();
+    let (mut a, b) = pair();
     let id = Identity::new(None);
     let newcomer = Identity::new(None);
-    let h = a.propose(vec![id.create()]);
-    b.apply(&a, h);
+    let h = a.commit(vec![id.create()]);
+    b.apply_from(&a, h);
     let (ra, ma) = cached(&a, Some(&redis), 1 << 20, 3600);
     let (rb, mb) = cached(&b, Some(&redis), 1 << 20, 3600);
 
@@ -418,7 +342,7 @@ fn a_block_committed_on_one_replica_drops_the_entry_from_the_others_l1() {
     assert!(rb.cache().unwrap().l1_contains(&newcomer.state_key));
 
     // A commits an update and a create. B has not applied the block yet.
-    let h = a.propose(vec![id.update(2), newcomer.create()]);
+    let h = a.commit(vec![id.update(2), newcomer.create()]);
     wait_for(
         "B's L1 to drop the changed keys",
         Duration::from_secs(5),
@@ -445,7 +369,7 @@ fn a_block_committed_on_one_replica_drops_the_entry_from_the_others_l1() {
     assert_eq!(version_of(&rb, &id.state_key), Some(2));
 
     // Once B applies the block its own ledger agrees, and so does anyone after it.
-    b.apply(&a, h);
+    b.apply_from(&a, h);
     assert_eq!(version_of(&rb, &id.state_key), Some(2));
     assert_eq!(version_of(&rb, &newcomer.state_key), Some(1));
     assert!(rb.cache().unwrap().l1_contains(&id.state_key));
@@ -460,15 +384,15 @@ fn a_block_committed_on_one_replica_drops_the_entry_from_the_others_l1() {
 #[test]
 fn redis_never_serves_a_value_older_than_the_block_that_changed_it() {
     let redis = Redis::start();
-    let (mut a, b) = Chain::pair();
+    let (mut a, b) = pair();
     let id = Identity::new(None);
-    let h = a.propose(vec![id.create()]);
-    b.apply(&a, h);
+    let h = a.commit(vec![id.create()]);
+    b.apply_from(&a, h);
     let (ra, _) = cached(&a, Some(&redis), 0, 3600);
     let (rb, mb) = cached(&b, Some(&redis), 0, 3600);
     assert_eq!(version_of(&ra, &id.state_key), Some(1));
     assert!(ra.cache().unwrap().l2_settle(Duration::from_secs(5)));
-    let h = a.propose(vec![id.update(2)]);
+    let h = a.commit(vec![id.update(2)]);
     assert!(ra.cache().unwrap().l2_settle(Duration::from_secs(5)));
     let redis_key = format!("sparkid:{}:k:{}", namespace(&a.ledger), id.state_key);
     let stored: String = redis::cmd("GET")
@@ -476,7 +400,7 @@ fn redis_never_serves_a_value_older_than_the_block_that_changed_it() {
         .query(&mut redis.connection())
         .unwrap();
     assert_eq!(stored, format!("t{h}"));
-    b.apply(&a, h);
+    b.apply_from(&a, h);
     let hits = mb.l2_hits.get();
     assert_eq!(version_of(&rb, &id.state_key), Some(2));
     assert_eq!(mb.l2_hits.get(), hits, "a tombstone is not a hit");
@@ -488,10 +412,10 @@ fn redis_never_serves_a_value_older_than_the_block_that_changed_it() {
 #[test]
 fn redis_entries_expire_at_the_documents_ttl_under_the_cap() {
     let redis = Redis::start();
-    let (mut a, _) = Chain::pair();
+    let (mut a, _) = pair();
     let short = Identity::new(Some(5));
     let long = Identity::new(None); // the method's default: 86400 s
-    a.propose(vec![short.create(), long.create()]);
+    a.commit(vec![short.create(), long.create()]);
     let (ra, _) = cached(&a, Some(&redis), 0, 60);
     assert_eq!(version_of(&ra, &short.state_key), Some(1));
     assert_eq!(version_of(&ra, &long.state_key), Some(1));
@@ -511,9 +435,9 @@ fn redis_entries_expire_at_the_documents_ttl_under_the_cap() {
 /// (e) L1 stays within its byte bound over many real records.
 #[test]
 fn l1_stays_within_its_byte_bound() {
-    let (mut a, _) = Chain::pair();
+    let (mut a, _) = pair();
     let ids: Vec<Identity> = (0..400).map(|_| Identity::new(None)).collect();
-    a.propose(ids.iter().map(Identity::create).collect());
+    a.commit(ids.iter().map(Identity::create).collect());
     let bound = 64 * 1024;
     let (ra, m) = cached(&a, None, bound, 3600);
     for id in &ids {
@@ -533,9 +457,9 @@ fn l1_stays_within_its_byte_bound() {
 /// served without blocking while the entry lives, and follows the record's changes.
 #[test]
 fn a_derived_form_is_computed_once_and_follows_its_record() {
-    let (mut a, _) = Chain::pair();
+    let (mut a, _) = pair();
     let id = Identity::new(None);
-    a.propose(vec![id.create()]);
+    a.commit(vec![id.create()]);
     let (ra, _) = cached(&a, None, 1 << 20, 3600);
     let calls = AtomicU64::new(0);
     let derive = |anchored: &sparkid_resolver::records::Anchored| {
@@ -557,7 +481,7 @@ fn a_derived_form_is_computed_once_and_follows_its_record() {
         assert_eq!(*v, Some(1));
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    a.propose(vec![id.update(2)]);
+    a.commit(vec![id.update(2)]);
     assert_eq!(ra.peek(&id.state_key), None, "the update dropped the entry");
     let (_, v) = ra
         .current_derived(&id.state_key, false, derive)

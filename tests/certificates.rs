@@ -20,12 +20,11 @@ use std::time::{Duration, Instant};
 
 use common::{get_json, start_in_process, verify_file};
 use serde_json::{json, Value};
-use sparkid_bid::{Bid, PrivateKey};
-use sparkid_ledger::{Block, CommitCertificate, Genesis, Ledger, TxBody, TxOutcome};
-use sparkid_registrar::{BidStateMachine, Operation};
+use sparkid_bid::PrivateKey;
+use sparkid_ledger::{Block, Genesis};
+use sparkid_test_support::{genesis, DevChain};
 
 const CHAIN: &str = "sparkid-four-validators";
-const GENESIS_TIME: u64 = 1_700_000_000;
 
 /// A four-validator chain held in memory: its genesis and every block, each certified by
 /// validators 0, 1 and 2 (a quorum of 3).
@@ -38,52 +37,14 @@ struct FourValidatorChain {
 impl FourValidatorChain {
     /// The genesis (block 0) and `creates` blocks of one DID creation each.
     fn build(creates: usize) -> FourValidatorChain {
-        let dir = tempfile::tempdir().unwrap();
         let keys: Vec<PrivateKey> = (0..4).map(|_| PrivateKey::generate()).collect();
-        let genesis = Genesis {
-            chain_id: CHAIN.into(),
-            time: GENESIS_TIME,
-            validators: keys.iter().map(|k| k.public_key().to_encoded()).collect(),
-            authority: None,
-            other: Default::default(),
-        };
-        let quorum: Vec<&PrivateKey> = keys[..3].iter().collect();
-        let ledger = Ledger::create(dir.path(), genesis.clone(), &quorum).unwrap();
-        let machine = BidStateMachine::for_genesis(&genesis);
-        let mut dids = Vec::new();
-        for i in 0..creates {
-            let key = PrivateKey::generate();
-            let document = sparkid_registrar::api::new_document(&key.public_key(), None).unwrap();
-            let did = Bid::derive(&key.public_key(), None).unwrap().to_string();
-            let tx = TxBody {
-                chain_id: CHAIN.into(),
-                signer: format!("{did}#key-1"),
-                public_key: key.public_key().to_encoded(),
-                nonce: TxBody::random_nonce(),
-                valid_until: ledger.height() + 10,
-                operation: Operation::Create { document }.to_value(),
-            }
-            .sign(&key)
-            .verify()
-            .unwrap();
-            let proposal = ledger
-                .propose(
-                    &machine,
-                    vec![tx],
-                    GENESIS_TIME + 10 * (i as u64 + 1),
-                    |h| Ok(CommitCertificate::sign(h, &quorum)),
-                )
-                .unwrap();
-            assert!(
-                matches!(proposal.outcomes[0], TxOutcome::Included { .. }),
-                "{:?}",
-                proposal.outcomes
-            );
-            dids.push(did);
-        }
-        let blocks = (0..=ledger.height())
-            .map(|h| ledger.block(h).unwrap().unwrap())
+        let genesis = genesis(CHAIN, &keys.iter().collect::<Vec<_>>());
+        let quorum = keys[..3].to_vec();
+        let mut chain = DevChain::for_genesis(genesis.clone(), quorum);
+        let dids = (0..creates)
+            .map(|_| chain.register(None).1.to_string())
             .collect();
+        let blocks = chain.blocks();
         FourValidatorChain {
             genesis,
             blocks,

@@ -7,6 +7,9 @@
 //!    file can be read, tested and moved with what it imports, and without what imports it.
 //! 3. Each library's `lib.rs` opens with a paragraph saying what the crate is for and what it
 //!    must not know, so that a newcomer can tell where a change belongs.
+//! 4. The test-support crate (`sparkid-test-support`: the dev ledger the tests share, and the
+//!    libraries' integration tests) is for tests only: unpublished, and no package depends on it
+//!    but as a dev-dependency, so that no product build links a test's shortcuts.
 //!
 //! The import graph comes from plain string scanning, with no parser: [`tokens`] drops comments
 //! (doc comments and their links too) and literals; [`scan`] reads module declarations and the
@@ -22,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 const DAEMON: &str = "sparkid";
 const DAEMON_ONLY: [&str; 4] = ["axum", "clap", "hickory-server", "tracing-subscriber"];
+const TEST_SUPPORT: &str = "sparkid-test-support";
 /// A library's opening paragraph says what the crate must not know with one of these.
 const MUST_NOT_WORDS: [&str; 5] = ["know", "knows", "no i/o", "does not", "must not"];
 
@@ -110,6 +114,43 @@ fn only_the_daemon_depends_on_door_frameworks() {
         "only `{DAEMON}` may use {DAEMON_ONLY:?}:\n{}",
         bad.join("\n")
     );
+}
+
+/// Rule 4 on `cargo metadata` output: each way the test-support crate reaches a product build.
+fn test_support_leaks(meta: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    for p in members(meta) {
+        if p["name"] == TEST_SUPPORT {
+            // `publish = false` reads as an empty list of registries.
+            if p["publish"] != serde_json::json!([]) {
+                bad.push(format!(
+                    "`{TEST_SUPPORT}` is publishable: set `publish = false`"
+                ));
+            }
+            continue;
+        }
+        for d in p["dependencies"].as_array().into_iter().flatten() {
+            let kind = d["kind"].as_str().unwrap_or("normal");
+            if d["name"] == TEST_SUPPORT && kind != "dev" {
+                bad.push(format!(
+                    "package `{}` depends on `{TEST_SUPPORT}` ({kind}): a dev-dependency only",
+                    text(&p["name"])
+                ));
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+fn the_test_support_crate_is_for_tests_only() {
+    let meta = metadata();
+    assert!(
+        members(&meta).iter().any(|p| p["name"] == TEST_SUPPORT),
+        "no `{TEST_SUPPORT}` in the workspace: is the rule stale?"
+    );
+    let bad = test_support_leaks(&meta);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
 /// Rule 2, for every library and binary target (each binary is a crate root of its own).
@@ -782,6 +823,27 @@ mod checker {
         assert_eq!(
             forbidden_deps(&meta),
             ["package `sparkid-node` depends on `clap` (dev)"]
+        );
+    }
+
+    #[test]
+    fn the_test_support_rule_refuses_a_normal_dependency_and_a_published_crate() {
+        let meta = serde_json::json!({
+            "workspace_members": ["t", "r", "v"],
+            "packages": [
+                {"id": "t", "name": TEST_SUPPORT, "publish": null, "dependencies": []},
+                {"id": "r", "name": "sparkid-resolver",
+                 "dependencies": [{"name": TEST_SUPPORT, "kind": "dev"}]},
+                {"id": "v", "name": "sparkid-verifier",
+                 "dependencies": [{"name": TEST_SUPPORT, "kind": null}]},
+            ]
+        });
+        assert_eq!(
+            test_support_leaks(&meta),
+            [
+                "`sparkid-test-support` is publishable: set `publish = false`",
+                "package `sparkid-verifier` depends on `sparkid-test-support` (normal): a dev-dependency only",
+            ]
         );
     }
 

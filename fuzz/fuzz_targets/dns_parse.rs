@@ -16,92 +16,58 @@
 
 #![no_main]
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use sparkid::config::DnsConfig;
 use sparkid::doors::dns::{DnsAuthority, UdpAnswerer, UDP_PAYLOAD_CAP};
 use sparkid_registrar::Operation;
+use sparkid_test_support::DevChain;
 
 struct World {
     runtime: tokio::runtime::Runtime,
     door: DnsAuthority,
     cached: Mutex<UdpAnswerer>,
-    _dir: tempfile::TempDir,
+    _chain: DevChain,
 }
 
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
         let key = sparkid_bid::PrivateKey::from_seed([7; 32]);
         // The subject is the chain's authority too: it delegates the zone to itself.
         let subject = sparkid_bid::PrivateKey::from_encoded(SUBJECT_KEY).expect("key");
         let did = sparkid_bid::Bid::derive(&subject.public_key(), None)
             .expect("bid")
             .to_string();
-        let genesis = sparkid_ledger::Genesis {
-            chain_id: "sparkid-fuzz".into(),
-            time: 1_700_000_000,
-            validators: vec![key.public_key().to_encoded()],
-            authority: Some(did.clone()),
-            other: Default::default(),
-        };
-        let machine = sparkid_registrar::BidStateMachine::for_genesis(&genesis);
-        let ledger = sparkid_ledger::Ledger::create(dir.path(), genesis, &[&key]).expect("ledger");
+        let mut genesis = sparkid_test_support::genesis("sparkid-fuzz", &[&key]);
+        genesis.authority = Some(did.clone());
+        let mut chain = DevChain::for_genesis(genesis, vec![key]);
         let document =
             sparkid_registrar::api::new_document(&subject.public_key(), None).expect("document");
         let kind = sparkid_registrar::namespace::Kind::Dns;
-        let mut blocks = vec![
-            vec![Operation::Create { document }],
-            vec![Operation::Delegate {
-                kind,
-                namespace: "example.com".into(),
-                owner: did.clone(),
-                chain: None,
-                endpoints: vec![],
-            }],
-        ];
-        blocks.push(
+        let signer = format!("{did}#key-1");
+        let signed = |op: Operation| (&subject, signer.clone(), op);
+        chain.commit(vec![signed(Operation::Create { document })]);
+        chain.commit(vec![signed(Operation::Delegate {
+            kind,
+            namespace: "example.com".into(),
+            owner: did.clone(),
+            chain: None,
+            endpoints: vec![],
+        })]);
+        chain.commit(
             (0..ALIASES)
-                .map(|i| Operation::Bind {
-                    kind,
-                    identifier: format!("n{i}.deep.example.com"),
-                    did: did.clone(),
+                .map(|i| {
+                    signed(Operation::Bind {
+                        kind,
+                        identifier: format!("n{i}.deep.example.com"),
+                        did: did.clone(),
+                    })
                 })
                 .collect(),
         );
-        for (n, operations) in blocks.into_iter().enumerate() {
-            let txs = operations
-                .iter()
-                .map(|op| {
-                    sparkid_ledger::TxBody {
-                        chain_id: "sparkid-fuzz".into(),
-                        signer: format!("{did}#key-1"),
-                        public_key: subject.public_key().to_encoded(),
-                        nonce: sparkid_ledger::TxBody::random_nonce(),
-                        valid_until: ledger.height() + 10,
-                        operation: op.to_value(),
-                    }
-                    .sign(&subject)
-                    .verify()
-                    .expect("signed")
-                })
-                .collect::<Vec<_>>();
-            let count = txs.len();
-            let proposal = ledger
-                .propose(&machine, txs, 1_700_000_010 + n as u64, |h| {
-                    Ok(sparkid_ledger::CommitCertificate::sign(h, &[&key]))
-                })
-                .expect("block");
-            let included = proposal
-                .outcomes
-                .iter()
-                .filter(|o| matches!(o, sparkid_ledger::TxOutcome::Included { .. }))
-                .count();
-            assert_eq!(included, count, "{:?}", proposal.outcomes);
-        }
-        let records = sparkid_resolver::records::Records::new(Arc::new(ledger));
+        let records = sparkid_resolver::records::Records::new(chain.ledger.clone());
         let config = DnsConfig {
             listen: Some("127.0.0.1:5300".parse().expect("addr")),
             ..DnsConfig::default()
@@ -124,7 +90,7 @@ fn world() -> &'static World {
             runtime,
             cached: Mutex::new(door.udp_answerer(1 << 20)),
             door,
-            _dir: dir,
+            _chain: chain,
         }
     })
 }

@@ -725,6 +725,7 @@ fn to_record(owner: &Name, data: &RecordData) -> Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sparkid_test_support::DevChain;
 
     #[test]
     fn the_index_finds_descendants_only() {
@@ -758,24 +759,15 @@ mod tests {
     }
 
     /// An authority over a fresh one-validator ledger (no bindings, no delegations).
-    fn authority(dir: &tempfile::TempDir, ns_address: Option<IpAddr>) -> Arc<Authority> {
-        authority_with_ors(dir, ns_address, None)
+    fn authority(chain: &DevChain, ns_address: Option<IpAddr>) -> Arc<Authority> {
+        authority_with_ors(chain, ns_address, None)
     }
 
     fn authority_with_ors(
-        dir: &tempfile::TempDir,
+        chain: &DevChain,
         ns_address: Option<IpAddr>,
         ors_zone: Option<&str>,
     ) -> Arc<Authority> {
-        let key = sparkid_bid::PrivateKey::generate();
-        let genesis = sparkid_ledger::Genesis {
-            chain_id: "sparkid-dns-zone".into(),
-            time: 1_700_000_000,
-            validators: vec![key.public_key().to_encoded()],
-            authority: None,
-            other: Default::default(),
-        };
-        let ledger = Ledger::create(dir.path(), genesis, &[&key]).unwrap();
         let config = ZoneConfig {
             service_zone: "sparkid.test".into(),
             nameservers: Vec::new(),
@@ -786,7 +778,7 @@ mod tests {
             Authority::new(
                 &config,
                 "http://127.0.0.1:8080/",
-                Records::new(Arc::new(ledger)),
+                Records::new(chain.ledger.clone()),
             )
             .unwrap(),
         );
@@ -802,8 +794,8 @@ mod tests {
 
     #[test]
     fn the_apex_has_soa_and_ns_with_glue_for_an_inside_name_server() {
-        let dir = tempfile::tempdir().unwrap();
-        let authority = authority(&dir, Some([127, 0, 0, 1].into()));
+        let chain = DevChain::new();
+        let authority = authority(&chain, Some([127, 0, 0, 1].into()));
         let soa = ask(&authority, "sparkid.test.", RecordType::SOA);
         assert_eq!(soa.rcode, ResponseCode::NoError);
         assert!(soa.authoritative);
@@ -822,8 +814,8 @@ mod tests {
 
     #[test]
     fn any_is_one_synthesized_hinfo_where_the_name_has_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let authority = authority(&dir, Some([127, 0, 0, 1].into()));
+        let chain = DevChain::new();
+        let authority = authority(&chain, Some([127, 0, 0, 1].into()));
         // The apex holds SOA and NS (and glue for NS): ANY answers none of them.
         let any = ask(&authority, "sparkid.test.", RecordType::ANY);
         assert_eq!(any.rcode, ResponseCode::NoError);
@@ -848,8 +840,8 @@ mod tests {
 
     #[test]
     fn unknown_names_are_nxdomain_branches_nodata_and_other_zones_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let authority = authority(&dir, None);
+        let chain = DevChain::new();
+        let authority = authority(&chain, None);
         let missing = ask(&authority, "nothing.sparkid.test.", RecordType::TXT);
         assert_eq!(missing.rcode, ResponseCode::NXDomain);
         assert!(missing.answers.is_empty());
@@ -868,8 +860,8 @@ mod tests {
 
     #[test]
     fn the_ors_zone_is_part_of_the_service_zone_or_a_zone_of_its_own() {
-        let dir = tempfile::tempdir().unwrap();
-        let inside = authority(&dir, None);
+        let chain = DevChain::new();
+        let inside = authority(&chain, None);
         // `oid.sparkid.test` is an interior name of the service zone: NODATA, the service SOA.
         let apex = ask(&inside, "oid.sparkid.test.", RecordType::NAPTR);
         assert_eq!(apex.rcode, ResponseCode::NoError);
@@ -885,8 +877,8 @@ mod tests {
         );
         assert_eq!(unbound.rcode, ResponseCode::NXDomain);
         drop(inside);
-        let dir = tempfile::tempdir().unwrap();
-        let own = authority_with_ors(&dir, None, Some("ORS.Example."));
+        let chain = DevChain::new();
+        let own = authority_with_ors(&chain, None, Some("ORS.Example."));
         let soa = ask(&own, "ors.example.", RecordType::SOA);
         assert_eq!(soa.rcode, ResponseCode::NoError);
         assert_eq!(soa.answers.len(), 1, "the ORS zone has its own apex");

@@ -780,137 +780,67 @@ mod tests {
     use super::*;
     use serde_json::json;
     use sparkid_bid::PrivateKey;
-    use sparkid_ledger::{CommitCertificate, TxBody, TxOutcome, VerifiedTransaction};
-    use sparkid_registrar::{BidStateMachine, Operation};
-    use tempfile::TempDir;
+    use sparkid_registrar::Operation;
+    use sparkid_test_support::{assert_included, genesis, DevChain};
 
     const CHAIN: &str = "verify-test";
 
     /// A real ledger in a temporary directory, `n` validators, every block signed by all.
-    struct Chain {
-        ledger: Ledger,
-        validators: Vec<PrivateKey>,
-        machine: BidStateMachine,
-        time: u64,
-        _dir: TempDir,
+    fn chain_of(n: usize) -> DevChain {
+        let validators: Vec<PrivateKey> = (0..n).map(|_| PrivateKey::generate()).collect();
+        let genesis = genesis(CHAIN, &validators.iter().collect::<Vec<_>>());
+        DevChain::for_genesis(genesis, validators)
     }
 
-    impl Chain {
-        fn new(n: usize) -> Chain {
-            let dir = tempfile::tempdir().unwrap();
-            let validators: Vec<PrivateKey> = (0..n).map(|_| PrivateKey::generate()).collect();
-            let genesis = Genesis {
-                chain_id: CHAIN.into(),
-                time: 1_700_000_000,
-                validators: validators
-                    .iter()
-                    .map(|k| k.public_key().to_encoded())
-                    .collect(),
-                authority: None,
-                other: Default::default(),
-            };
-            let signers: Vec<&PrivateKey> = validators.iter().collect();
-            let ledger = Ledger::create(dir.path(), genesis, &signers).unwrap();
-            Chain {
-                ledger,
-                validators,
-                machine: BidStateMachine::default(),
-                time: 1_700_000_000,
-                _dir: dir,
-            }
-        }
+    fn anchor(chain: &DevChain) -> TrustAnchor {
+        TrustAnchor::from_genesis(chain.ledger.genesis()).unwrap()
+    }
 
-        fn anchor(&self) -> TrustAnchor {
-            TrustAnchor::from_genesis(self.ledger.genesis()).unwrap()
-        }
+    /// Registers a new DID with a service; returns its key and BID.
+    fn register(chain: &mut DevChain) -> (PrivateKey, Bid) {
+        chain.register(Some(
+            json!({"service": [{"id": "#files", "type": "DIDStorage",
+            "serviceEndpoint": "https://files.example"}]}),
+        ))
+    }
 
-        fn tx(&self, key: &PrivateKey, signer: &str, op: &Operation) -> VerifiedTransaction {
-            TxBody {
-                chain_id: CHAIN.into(),
-                signer: signer.into(),
-                public_key: key.public_key().to_encoded(),
-                nonce: TxBody::random_nonce(),
-                valid_until: self.ledger.height() + 10,
-                operation: op.to_value(),
-            }
-            .sign(key)
-            .verify()
-            .unwrap()
-        }
-
-        fn submit(&mut self, key: &PrivateKey, signer: &str, op: Operation) {
-            let tx = self.tx(key, signer, &op);
-            self.time += 10;
-            let signers: Vec<&PrivateKey> = self.validators.iter().collect();
-            let proposal = self
-                .ledger
-                .propose(&self.machine, vec![tx], self.time, |h| {
-                    Ok(CommitCertificate::sign(h, &signers))
+    /// A DID Resolution result as the resolution door renders it, with the proof.
+    fn resolution(chain: &DevChain, bid: &Bid) -> Value {
+        let proven = prove_did(&chain.ledger, bid).unwrap();
+        let proof = proven.proof_json();
+        match proven.record {
+            None => json!({
+                "didDocument": null,
+                "didResolutionMetadata": {
+                    "error": {"type": "https://www.w3.org/ns/did#NOT_FOUND", "title": "The DID was not found."},
+                    "ledgerProof": proof,
+                },
+                "didDocumentMetadata": {},
+            }),
+            Some(r) => {
+                let metadata = json!({"created": r.created, "updated": r.updated,
+                    "versionId": r.version_id.to_string(), "deactivated": r.deactivated});
+                let document = if r.deactivated {
+                    Value::Null
+                } else {
+                    r.bid_document().unwrap().to_did_core()
+                };
+                json!({
+                    "didDocument": document,
+                    "didResolutionMetadata": {"contentType": "application/did", "ledgerProof": proof},
+                    "didDocumentMetadata": metadata,
                 })
-                .unwrap();
-            assert!(
-                matches!(proposal.outcomes[0], TxOutcome::Included { .. }),
-                "{:?}",
-                proposal.outcomes
-            );
-        }
-
-        /// Registers a new DID with a service; returns its key and BID.
-        fn register(&mut self) -> (PrivateKey, Bid) {
-            let key = PrivateKey::generate();
-            let doc = sparkid_registrar::api::new_document(
-                &key.public_key(),
-                Some(json!({"service": [{"id": "#files", "type": "DIDStorage",
-                    "serviceEndpoint": "https://files.example"}]})),
-            )
-            .unwrap();
-            let bid: Bid = doc["id"].as_str().unwrap().parse().unwrap();
-            self.submit(
-                &key,
-                &format!("{bid}#key-1"),
-                Operation::Create { document: doc },
-            );
-            (key, bid)
-        }
-
-        /// A DID Resolution result as the resolution door renders it, with the proof.
-        fn resolution(&self, bid: &Bid) -> Value {
-            let proven = prove_did(&self.ledger, bid).unwrap();
-            let proof = proven.proof_json();
-            match proven.record {
-                None => json!({
-                    "didDocument": null,
-                    "didResolutionMetadata": {
-                        "error": {"type": "https://www.w3.org/ns/did#NOT_FOUND", "title": "The DID was not found."},
-                        "ledgerProof": proof,
-                    },
-                    "didDocumentMetadata": {},
-                }),
-                Some(r) => {
-                    let metadata = json!({"created": r.created, "updated": r.updated,
-                        "versionId": r.version_id.to_string(), "deactivated": r.deactivated});
-                    let document = if r.deactivated {
-                        Value::Null
-                    } else {
-                        r.bid_document().unwrap().to_did_core()
-                    };
-                    json!({
-                        "didDocument": document,
-                        "didResolutionMetadata": {"contentType": "application/did", "ledgerProof": proof},
-                        "didDocumentMetadata": metadata,
-                    })
-                }
             }
         }
     }
 
     #[test]
     fn a_live_document_verifies_and_every_tampering_fails_precisely() {
-        let mut chain = Chain::new(4);
-        let (_, bid) = chain.register();
-        let (_, other) = chain.register();
-        let result = chain.resolution(&bid);
-        let anchor = chain.anchor();
+        let mut chain = chain_of(4);
+        let (_, bid) = register(&mut chain);
+        let (_, other) = register(&mut chain);
+        let result = resolution(&chain, &bid);
+        let anchor = anchor(&chain);
         let ok = verify_result(&result, &anchor, None).unwrap();
         assert_eq!(ok.did, bid.to_string());
         assert_eq!(ok.outcome, ProvenOutcome::Live { version_id: 1 });
@@ -994,7 +924,7 @@ mod tests {
             Err(VerifyError::Certificate {
                 error: CertificateError::BadVote(v),
                 ..
-            }) => assert_eq!(v, chain.validators[0].public_key().to_encoded()),
+            }) => assert_eq!(v, chain.signers[0].public_key().to_encoded()),
             other => panic!("{other:?}"),
         }
         let mut t = result.clone();
@@ -1037,7 +967,7 @@ mod tests {
             })
         ));
         let keys: Vec<String> = chain
-            .validators
+            .signers
             .iter()
             .map(|k| k.public_key().to_encoded())
             .collect();
@@ -1047,7 +977,7 @@ mod tests {
         // Another DID's proof, or another DID asked for.
         let mut t = result.clone();
         t["didResolutionMetadata"]["ledgerProof"] =
-            chain.resolution(&other)["didResolutionMetadata"]["ledgerProof"].clone();
+            resolution(&chain, &other)["didResolutionMetadata"]["ledgerProof"].clone();
         assert!(matches!(
             verify_result(&t, &anchor, None),
             Err(VerifyError::KeyMismatch { .. })
@@ -1077,11 +1007,11 @@ mod tests {
 
     #[test]
     fn absence_and_deactivation_are_proven_too() {
-        let mut chain = Chain::new(1);
-        let (key, bid) = chain.register();
-        let anchor = chain.anchor();
+        let mut chain = chain_of(1);
+        let (key, bid) = register(&mut chain);
+        let anchor = anchor(&chain);
         let stranger: Bid = Bid::derive(&PrivateKey::generate().public_key(), None).unwrap();
-        let absent = chain.resolution(&stranger);
+        let absent = resolution(&chain, &stranger);
         let ok = verify_result(&absent, &anchor, Some(&stranger.to_string())).unwrap();
         assert_eq!(ok.outcome, ProvenOutcome::Absent);
         // The proof of absence of one DID is not one for another.
@@ -1092,7 +1022,7 @@ mod tests {
         // A NOT_FOUND claim for a registered DID.
         let mut lie = absent.clone();
         lie["didResolutionMetadata"]["ledgerProof"] =
-            chain.resolution(&bid)["didResolutionMetadata"]["ledgerProof"].clone();
+            resolution(&chain, &bid)["didResolutionMetadata"]["ledgerProof"].clone();
         match verify_result(&lie, &anchor, None) {
             Err(e @ VerifyError::OutcomeMismatch { .. }) => {
                 assert!(e.to_string().contains("NOT_FOUND"), "{e}")
@@ -1100,7 +1030,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // A document for an absent DID: the proof says otherwise.
-        let mut lie = chain.resolution(&bid);
+        let mut lie = resolution(&chain, &bid);
         lie["didResolutionMetadata"]["ledgerProof"] =
             absent["didResolutionMetadata"]["ledgerProof"].clone();
         assert!(matches!(
@@ -1112,16 +1042,16 @@ mod tests {
             Err(VerifyError::OutcomeMismatch { .. })
         ));
 
-        let live = chain.resolution(&bid);
-        chain.submit(
-            &key,
+        let live = resolution(&chain, &bid);
+        assert_included(&chain.submit(
             &format!("{bid}#key-1"),
+            &key,
             Operation::Deactivate {
                 id: bid.to_string(),
                 previous_version_id: None,
             },
-        );
-        let gone = chain.resolution(&bid);
+        ));
+        let gone = resolution(&chain, &bid);
         let ok = verify_result(&gone, &anchor, None).unwrap();
         assert_eq!(ok.did, bid.to_string());
         assert_eq!(ok.outcome, ProvenOutcome::Deactivated { version_id: 2 });
@@ -1139,9 +1069,9 @@ mod tests {
 
     #[test]
     fn bid_protocol_answers_verify_against_the_native_document() {
-        let mut chain = Chain::new(1);
-        let (_, bid) = chain.register();
-        let anchor = chain.anchor();
+        let mut chain = chain_of(1);
+        let (_, bid) = register(&mut chain);
+        let anchor = anchor(&chain);
         let proven = prove_did(&chain.ledger, &bid).unwrap();
         let record = proven.record.clone().unwrap();
         let answer = json!({"errorCode": 0, "message": "success",
@@ -1176,7 +1106,7 @@ mod tests {
 
     #[test]
     fn genesis_and_key_lists_are_read_with_precise_errors() {
-        let chain = Chain::new(1);
+        let chain = chain_of(1);
         let text = serde_json::to_string(chain.ledger.genesis()).unwrap();
         assert!(TrustAnchor::from_genesis_json(&text).is_ok());
         assert!(matches!(
@@ -1195,8 +1125,8 @@ mod tests {
         let mut other = chain.ledger.genesis().clone();
         other.chain_id = "elsewhere".into();
         let mut chain = chain;
-        let (_, bid) = chain.register();
-        let result = chain.resolution(&bid);
+        let (_, bid) = register(&mut chain);
+        let result = resolution(&chain, &bid);
         assert!(matches!(
             verify_result(&result, &TrustAnchor::from_genesis(&other).unwrap(), None),
             Err(VerifyError::WrongChain { .. })

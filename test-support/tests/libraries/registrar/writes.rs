@@ -1,13 +1,10 @@
 //! No rollback by replay and consent for aliases (issue 12, items 11 and 12), as rules of the
 //! state machine, driven through a real ledger.
 
-mod common;
-
-use common::*;
 use serde_json::json;
-use std::sync::Arc;
+use sparkid_test_support::*;
 
-use sparkid_ledger::{verify_chain, CommitCertificate, Ledger, TxBody, TxOutcome, TxRejection};
+use sparkid_ledger::{verify_chain, TxOutcome, TxRejection};
 use sparkid_registrar::namespace::{
     alias_key, AliasRecord, Kind, MAX_ALIASES_PER_DID, MAX_LINKS_PER_DID,
 };
@@ -23,11 +20,11 @@ fn update(id: &Identity, service: &str, previous: Option<u64>) -> Operation {
     }
 }
 
-fn service_of(chain: &Chain, id: &Identity) -> serde_json::Value {
+fn service_of(chain: &DevChain, id: &Identity) -> serde_json::Value {
     chain.record(&id.bid).document["service"][0]["serviceEndpoint"].clone()
 }
 
-fn created(id: &Identity, chain: &mut Chain) {
+fn created(id: &Identity, chain: &mut DevChain) {
     assert_included(&chain.submit(
         &id.kid(1),
         id.key(1),
@@ -40,7 +37,7 @@ fn created(id: &Identity, chain: &mut Chain) {
 #[test]
 fn an_update_held_back_cannot_roll_the_document_back() {
     let id = Identity::new(2);
-    let mut chain = Chain::new();
+    let mut chain = DevChain::new();
     created(&id, &mut chain);
     // A is signed against version 1 and held back; B, also against version 1, commits.
     let held = chain.tx(
@@ -100,7 +97,7 @@ fn an_update_held_back_cannot_roll_the_document_back() {
 #[test]
 fn a_committed_update_replayed_is_refused() {
     let id = Identity::new(2);
-    let mut chain = Chain::new();
+    let mut chain = DevChain::new();
     created(&id, &mut chain);
     let first = chain.tx(
         &id.kid(1),
@@ -145,7 +142,7 @@ fn a_committed_update_replayed_is_refused() {
 #[test]
 fn new_submissions_must_name_the_version_they_replace_but_old_blocks_still_replay() {
     let id = Identity::new(2);
-    let mut chain = Chain::new();
+    let mut chain = DevChain::new();
     created(&id, &mut chain);
     // A block certified before the rule (no previousVersionId) still executes, so chains
     // written then re-execute to the same roots.
@@ -161,32 +158,15 @@ fn new_submissions_must_name_the_version_they_replace_but_old_blocks_still_repla
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let validator = sparkid_bid::PrivateKey::generate();
-    let genesis = sparkid_ledger::Genesis {
-        chain_id: CHAIN.into(),
-        time: GENESIS_TIME,
-        validators: vec![validator.public_key().to_encoded()],
-        authority: None,
-        other: Default::default(),
-    };
-    let ledger = Arc::new(Ledger::create(dir.path(), genesis, &[&validator]).unwrap());
+    let fresh = DevChain::new();
     let submitter = Submitter::start(
-        ledger.clone(),
+        fresh.ledger.clone(),
         BidStateMachine::default(),
-        Box::new(move |h| Ok(CommitCertificate::sign(h, &[&validator]))),
+        Box::new(fresh.certifier()),
     );
     let submit = |op: &Operation| {
-        let tx = TxBody {
-            chain_id: CHAIN.into(),
-            signer: id.kid(1),
-            public_key: id.key(1).public_key().to_encoded(),
-            nonce: TxBody::random_nonce(),
-            valid_until: ledger.height() + 10,
-            operation: op.to_value(),
-        }
-        .sign(id.key(1));
-        runtime.block_on(submitter.submit(tx.verify().unwrap()))
+        let tx = fresh.tx(&id.kid(1), id.key(1), op);
+        runtime.block_on(submitter.submit(tx))
     };
     submit(&Operation::Create {
         document: id.standard_document(),
@@ -210,7 +190,7 @@ fn new_submissions_must_name_the_version_they_replace_but_old_blocks_still_repla
             OperationError::MissingPreviousVersion { op: "deactivate" }
         )))
     ));
-    assert_eq!(ledger.height(), 1);
+    assert_eq!(fresh.ledger.height(), 1);
     submit(&update(&id, "https://new.example", Some(1))).unwrap();
     match submit(&update(&id, "https://newer.example", Some(1))) {
         Err(
@@ -223,8 +203,8 @@ fn new_submissions_must_name_the_version_they_replace_but_old_blocks_still_repla
 }
 
 /// A chain whose authority delegated `example.com` (DNS) and `VAA77` (VAA) to `owner`.
-fn namespaces(authority: &Identity, owner: &Identity, others: &[&Identity]) -> Chain {
-    let mut chain = Chain::with(BidStateMachine::default(), Some(authority.did.clone()));
+fn namespaces(authority: &Identity, owner: &Identity, others: &[&Identity]) -> DevChain {
+    let mut chain = DevChain::with(BidStateMachine::default(), Some(authority.did.clone()));
     for id in [authority, owner].into_iter().chain(others.iter().copied()) {
         created(id, &mut chain);
     }
@@ -260,7 +240,7 @@ fn link(kind: Kind, identifier: &str, did: &Identity) -> Operation {
     }
 }
 
-fn aliases(chain: &Chain, id: &Identity) -> AliasRecord {
+fn aliases(chain: &DevChain, id: &Identity) -> AliasRecord {
     serde_json::from_str(&chain.ledger.get(&alias_key(&id.did)).unwrap().unwrap()).unwrap()
 }
 

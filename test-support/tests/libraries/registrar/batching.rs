@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use sparkid_bid::PrivateKey;
 use sparkid_ledger::block::{block_tx_bytes, MAX_BLOCK_TX_BYTES};
-use sparkid_ledger::{Genesis, Ledger, TxBody, VerifiedTransaction};
+use sparkid_ledger::{Ledger, VerifiedTransaction};
 use sparkid_registrar::{BidStateMachine, Committed, Sequencer, SubmitError, Submitter};
+use sparkid_test_support::{transaction, DevChain, DEV_CHAIN};
 
 /// Records each batch's size in bytes; holds its first batch until `gate` opens, so that
 /// everything submitted meanwhile waits in the queue.
@@ -48,35 +49,17 @@ impl Sequencer for Recording {
 }
 
 fn padded(key: &PrivateKey, pad: usize) -> VerifiedTransaction {
-    TxBody {
-        chain_id: "batching".into(),
-        signer: "s#key-1".into(),
-        public_key: key.public_key().to_encoded(),
-        nonce: TxBody::random_nonce(),
-        valid_until: 50,
-        operation: serde_json::json!({ "pad": "x".repeat(pad) }),
-    }
-    .sign(key)
-    .verify()
-    .unwrap()
+    let operation = serde_json::json!({ "pad": "x".repeat(pad) });
+    transaction(DEV_CHAIN, "s#key-1", key, operation, 50)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_never_holds_more_bytes_than_a_block() {
-    let dir = tempfile::tempdir().unwrap();
-    let validator = PrivateKey::generate();
-    let genesis = Genesis {
-        chain_id: "batching".into(),
-        time: 1,
-        validators: vec![validator.public_key().to_encoded()],
-        authority: None,
-        other: Default::default(),
-    };
-    let ledger = Arc::new(Ledger::create(dir.path(), genesis, &[&validator]).unwrap());
+    let chain = DevChain::new();
     let batches = Arc::new(Mutex::new(Vec::new()));
     let (open, gate) = std_mpsc::channel();
     let submitter = Submitter::start_with(
-        ledger,
+        chain.ledger.clone(),
         BidStateMachine::default(),
         Box::new(Recording {
             batches: batches.clone(),

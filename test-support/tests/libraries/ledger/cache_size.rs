@@ -8,9 +8,11 @@ use std::path::Path;
 
 use sparkid_bid::PrivateKey;
 use sparkid_ledger::{
-    CommitCertificate, ExecContext, Genesis, Ledger, LedgerError, LedgerOptions, StateMachine,
-    StateView, TxBody, VerifiedTransaction, Writes,
+    ExecContext, Ledger, LedgerError, LedgerOptions, StateMachine, StateView, VerifiedTransaction,
+    Writes,
 };
+use sparkid_test_support::{genesis, transaction, DevChain};
+use tempfile::TempDir;
 
 /// Writes `kv/<name>` = the operation's `value`.
 struct Set;
@@ -46,19 +48,11 @@ fn rss() -> u64 {
     kib * 1024
 }
 
-/// ~38 MiB of state in `dir`: KEYS keys of VALUE_BYTES random-looking bytes each.
-fn fill(dir: &Path) {
+/// ~38 MiB of state in a new directory: KEYS keys of VALUE_BYTES random-looking bytes each.
+fn fill() -> TempDir {
     let validator = PrivateKey::generate();
     let user = PrivateKey::generate();
-    let genesis = Genesis {
-        chain_id: "t".into(),
-        time: 1,
-        validators: vec![validator.public_key().to_encoded()],
-        authority: None,
-        other: Default::default(),
-    };
-    let ledger = Ledger::create(dir, genesis, &[&validator]).unwrap();
-    let certify = |h: &sparkid_ledger::BlockHeader| Ok(CommitCertificate::sign(h, &[&validator]));
+    let mut chain = DevChain::create(genesis("t", &[&validator]), vec![validator], Set);
     for block in 0..KEYS / 100 {
         let txs = (0..100)
             .map(|i| {
@@ -73,23 +67,14 @@ fn fill(dir: &Path) {
                         (b'a' + (x % 26) as u8) as char
                     })
                     .collect();
-                TxBody {
-                    chain_id: "t".into(),
-                    signer: "s#key-1".into(),
-                    public_key: user.public_key().to_encoded(),
-                    nonce: TxBody::random_nonce(),
-                    valid_until: 1000,
-                    operation: serde_json::json!({"set": format!("k{n}"), "value": value}),
-                }
-                .sign(&user)
-                .verify()
-                .unwrap()
+                let operation = serde_json::json!({"set": format!("k{n}"), "value": value});
+                transaction("t", "s#key-1", &user, operation, 1000)
             })
             .collect();
-        ledger
-            .propose(&Set, txs, 2 + block as u64, certify)
-            .unwrap();
+        chain.propose(txs);
     }
+    // Closed here: the measuring processes open it.
+    chain.into_dir()
 }
 
 /// How much the resident set grows while a ledger is opened with `options` and every key is
@@ -125,15 +110,17 @@ fn measure_in_a_fresh_process() {
     println!("\nGROWTH {growth}");
 }
 
+/// The helper's name as the test harness lists it: its module path in this binary (the
+/// binary's crate name, the path's first segment, is not part of it).
+fn helper_test_name() -> String {
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    format!("{module}::measure_in_a_fresh_process")
+}
+
 /// The resident set growth reading everything with a cache of `bytes`, in a fresh process.
 fn measure(dir: &Path, bytes: u64) -> u64 {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "measure_in_a_fresh_process",
-            "--nocapture",
-        ])
+        .args(["--ignored", "--exact", &helper_test_name(), "--nocapture"])
         .args(["--test-threads", "1"])
         .env(DIR_VAR, dir)
         .env(BYTES_VAR, bytes.to_string())
@@ -156,8 +143,7 @@ fn measure(dir: &Path, bytes: u64) -> u64 {
 
 #[test]
 fn the_page_cache_size_bounds_the_ledgers_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    fill(dir.path());
+    let dir = fill();
     let data = (KEYS * VALUE_BYTES) as u64;
     let small = measure(dir.path(), 4 * MIB);
     let large = measure(dir.path(), 512 * MIB);

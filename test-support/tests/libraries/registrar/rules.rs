@@ -4,17 +4,15 @@
 use serde_json::{json, Value};
 use sparkid_bid::document::DID_CONTEXT;
 use sparkid_bid::{AcCode, Bid, DocumentError, PrivateKey};
-use sparkid_ledger::{verify_chain, Ledger, TxBody, TxOutcome, TxRejection};
+use sparkid_ledger::{verify_chain, TxOutcome, TxRejection};
 use sparkid_registrar::operation::format_time;
 use sparkid_registrar::{did_key, BidStateMachine, Operation, OperationError};
 
-mod common;
-
-use common::*;
+use sparkid_test_support::*;
 
 /// A chain holding `id` created with its standard document.
-fn created(id: &Identity) -> Chain {
-    let mut chain = Chain::new();
+fn created(id: &Identity) -> DevChain {
+    let mut chain = DevChain::new();
     let outcome = chain.submit(
         &id.kid(1),
         id.key(1),
@@ -29,7 +27,7 @@ fn created(id: &Identity) -> Chain {
 #[test]
 fn create_signed_by_the_deriving_authentication_key_succeeds() {
     let id = Identity::new(2);
-    let mut chain = Chain::new();
+    let mut chain = DevChain::new();
     let document = id.standard_document();
     let outcome = chain.submit(
         &id.kid(1),
@@ -67,7 +65,7 @@ fn create_signed_by_the_deriving_authentication_key_succeeds() {
 #[test]
 fn create_drops_times_and_proof_from_the_stored_document() {
     let id = Identity::new(2);
-    let mut chain = Chain::new();
+    let mut chain = DevChain::new();
     let mut document = id.standard_document();
     document["created"] = json!("2001-01-01T00:00:00Z");
     document["updated"] = json!("2001-01-01T00:00:00Z");
@@ -85,7 +83,7 @@ fn create_drops_times_and_proof_from_the_stored_document() {
 fn create_of_a_did_derived_from_another_key_is_not_self_certifying() {
     let alice = Identity::new(2);
     let mallory = PrivateKey::generate();
-    let mut chain = Chain::new();
+    let mut chain = DevChain::new();
     // Mallory claims Alice's DID, listing her own key as its authentication key.
     let mut document = alice.standard_document();
     document["publicKey"][0]["publicKeyHex"] = json!(mallory.public_key().to_encoded());
@@ -107,7 +105,7 @@ fn create_of_a_did_derived_from_another_key_is_not_self_certifying() {
 fn create_by_the_deriving_key_outside_authentication_is_refused() {
     // key-1 derives the DID but only key-2 authenticates.
     let id = Identity::new(2);
-    let mut chain = Chain::new();
+    let mut chain = DevChain::new();
     let document = id.document(&[1, 2], &[2], &[2]);
     let outcome = chain.submit(&id.kid(1), id.key(1), Operation::Create { document });
     assert_eq!(
@@ -158,7 +156,7 @@ fn create_twice_is_refused_across_blocks_and_within_a_block() {
 #[test]
 fn create_with_a_bad_document_names_the_document_rule() {
     let id = Identity::new(2);
-    let mut chain = Chain::new();
+    let mut chain = DevChain::new();
 
     let no_authentication = id.document(&[1, 2], &[], &[2]);
     let outcome = chain.submit(
@@ -328,7 +326,7 @@ fn update_by_a_key_that_does_not_control_the_did_leaves_the_record_untouched() {
 #[test]
 fn update_of_an_unknown_did_is_not_found() {
     let id = Identity::new(2);
-    let mut chain = Chain::new();
+    let mut chain = DevChain::new();
     let outcome = chain.submit(
         &id.kid(1),
         id.key(1),
@@ -576,7 +574,7 @@ fn a_sub_chain_did_belongs_to_its_sub_chain() {
     assert!(sub.did.starts_with("did:bid:ab12:ef"), "{}", sub.did);
     let main = Identity::new(2);
 
-    let mut chain = Chain::new();
+    let mut chain = DevChain::new();
     let outcome = chain.submit(
         &sub.kid(1),
         sub.key(1),
@@ -594,7 +592,7 @@ fn a_sub_chain_did_belongs_to_its_sub_chain() {
     );
 
     // On the sub-chain itself it is the other way round.
-    let mut subchain = Chain::with_machine(BidStateMachine { ac_code: Some(ac) });
+    let mut subchain = DevChain::with_machine(BidStateMachine { ac_code: Some(ac) });
     assert_included(&subchain.submit(
         &sub.kid(1),
         sub.key(1),
@@ -642,7 +640,7 @@ fn an_ac_code_is_not_created_as_a_did() {
         "publicKey": [{"id": kid, "type": "Ed25519", "controller": did, "publicKeyHex": key.public_key().to_encoded()}],
         "authentication": [kid],
     });
-    let mut chain = Chain::new();
+    let mut chain = DevChain::new();
     let outcome = chain.submit(&kid, &key, Operation::Create { document });
     assert_eq!(refusal(&outcome), OperationError::AcCodeRecord(did.into()));
 }
@@ -751,26 +749,14 @@ fn a_replayed_operation_is_refused_by_the_ledger() {
 #[test]
 fn a_malformed_operation_is_refused() {
     let id = Identity::new(1);
-    let chain = Chain::new();
-    let tx = |operation: Value| {
-        TxBody {
-            chain_id: CHAIN.into(),
-            signer: id.kid(1),
-            public_key: id.key(1).public_key().to_encoded(),
-            nonce: TxBody::random_nonce(),
-            valid_until: 10,
-            operation,
-        }
-        .sign(id.key(1))
-        .verify()
-        .unwrap()
-    };
-    let mut chain = chain;
-    let outcomes = chain.propose(vec![
-        tx(json!({"type": "burn", "id": id.did})),
-        tx(json!({"type": "deactivate"})),
-        tx(json!({"type": "deactivate", "id": "did:bid:not-a-bid"})),
-    ]);
+    let mut chain = DevChain::new();
+    let txs = [
+        json!({"type": "burn", "id": id.did}),
+        json!({"type": "deactivate"}),
+        json!({"type": "deactivate", "id": "did:bid:not-a-bid"}),
+    ]
+    .map(|operation: Value| chain.tx_value(&id.kid(1), id.key(1), operation));
+    let outcomes = chain.propose(txs.into());
     assert!(matches!(
         refusal(&outcomes[0]),
         OperationError::Malformed(_)
@@ -789,7 +775,7 @@ fn a_malformed_operation_is_refused() {
 fn the_chain_verifies_and_replicates_after_every_kind_of_operation() {
     let alice = Identity::new(4);
     let bob = Identity::new(2);
-    let mut chain = Chain::new();
+    let mut chain = DevChain::new();
 
     // Block 1: two creates and one refusal together.
     let txs = vec![
@@ -888,32 +874,20 @@ fn the_chain_verifies_and_replicates_after_every_kind_of_operation() {
     assert_eq!(report.state_root, chain.ledger.head().header.state_root);
 
     // A follower re-executing the blocks with the same rules reaches the same head and records.
-    let fdir = tempfile::tempdir().unwrap();
-    let follower = Ledger::create(
-        fdir.path(),
-        chain.ledger.genesis().clone(),
-        &[&chain.validator],
-    )
-    .unwrap();
+    let replica = chain.replica();
     for height in 1..=chain.ledger.height() {
-        follower
-            .apply_block(&chain.machine, chain.ledger.block(height).unwrap().unwrap())
-            .unwrap();
+        replica.apply_from(&chain, height);
     }
+    let follower = &replica.ledger;
     assert_eq!(follower.head(), chain.ledger.head());
     for bid in [&alice.bid, &bob.bid] {
         assert_eq!(follower.get(&did_key(bid)).unwrap(), chain.raw(bid));
     }
-    verify_chain(&follower, &chain.machine).unwrap();
+    verify_chain(follower, &chain.machine).unwrap();
 
     // A follower with another chain's rules cannot follow.
-    let sdir = tempfile::tempdir().unwrap();
-    let stranger = Ledger::create(
-        sdir.path(),
-        chain.ledger.genesis().clone(),
-        &[&chain.validator],
-    )
-    .unwrap();
+    let stranger = chain.replica();
+    let stranger = &stranger.ledger;
     let sub_rules = BidStateMachine {
         ac_code: Some("ab12".parse().unwrap()),
     };

@@ -2,19 +2,17 @@
 //! owner binds under it, every refusal names its rule and changes nothing, and the reverse
 //! index follows every bind, rebind and unbind.
 
-mod common;
-
-use common::*;
 use sparkid_ledger::verify_chain;
 use sparkid_registrar::namespace::{
     alias_key, binding_key, namespace_key, AliasRecord, BindingRecord, HandleEndpoint, Kind,
     NameError, NamespaceRecord,
 };
 use sparkid_registrar::{BidStateMachine, Operation, OperationError};
+use sparkid_test_support::*;
 
 /// A chain whose authority is `authority`, holding live DIDs for the authority and `others`.
-fn chain_with(authority: &Identity, others: &[&Identity]) -> Chain {
-    let mut chain = Chain::with(BidStateMachine::default(), Some(authority.did.clone()));
+fn chain_with(authority: &Identity, others: &[&Identity]) -> DevChain {
+    let mut chain = DevChain::with(BidStateMachine::default(), Some(authority.did.clone()));
     for id in std::iter::once(authority).chain(others.iter().copied()) {
         assert_included(&chain.submit(
             &id.kid(1),
@@ -45,7 +43,7 @@ fn bind(kind: Kind, identifier: &str, did: &Identity) -> Operation {
     }
 }
 
-fn get<T: serde::de::DeserializeOwned>(chain: &Chain, key: &str) -> Option<T> {
+fn get<T: serde::de::DeserializeOwned>(chain: &DevChain, key: &str) -> Option<T> {
     chain
         .ledger
         .get(key)
@@ -143,7 +141,7 @@ fn only_the_authority_delegates() {
 #[test]
 fn a_chain_without_an_authority_delegates_nothing() {
     let someone = Identity::new(2);
-    let mut chain = Chain::new();
+    let mut chain = DevChain::new();
     let refused = refusal(&chain.submit(
         &someone.kid(1),
         someone.key(1),
@@ -157,7 +155,7 @@ fn a_new_authority_signs_with_the_key_its_bid_derives_from() {
     // The authority has no DID record yet: the deriving key speaks for it, another key does not.
     let authority = Identity::new(2);
     let owner = Identity::new(2);
-    let mut chain = Chain::with(BidStateMachine::default(), Some(authority.did.clone()));
+    let mut chain = DevChain::with(BidStateMachine::default(), Some(authority.did.clone()));
     assert_included(&chain.submit(
         &owner.kid(1),
         owner.key(1),
@@ -383,42 +381,20 @@ fn an_ac_code_delegation_names_its_resolver_endpoints() {
 }
 
 /// A sub-chain ledger (genesis `acCode`), one validator, with `blocks` blocks of one DID each.
-fn sub_chain(ac: &str, blocks: usize) -> Chain {
-    let dir = tempfile::tempdir().unwrap();
+fn sub_chain(ac: &str, blocks: usize) -> DevChain {
     let validator = sparkid_bid::PrivateKey::generate();
-    let mut other = serde_json::Map::new();
-    other.insert("acCode".into(), serde_json::json!(ac));
-    let genesis = sparkid_ledger::Genesis {
-        chain_id: format!("sub-{ac}"),
-        time: GENESIS_TIME,
-        validators: vec![validator.public_key().to_encoded()],
-        authority: None,
-        other,
-    };
-    let ledger =
-        sparkid_ledger::Ledger::create(dir.path(), genesis.clone(), &[&validator]).unwrap();
-    let machine = BidStateMachine::for_genesis(&genesis);
-    let mut chain = Chain::from_parts(ledger, validator, machine, dir);
+    let mut genesis = genesis(&format!("sub-{ac}"), &[&validator]);
+    genesis.other.insert("acCode".into(), serde_json::json!(ac));
+    let mut chain = DevChain::for_genesis(genesis, vec![validator]);
     for _ in 0..blocks {
         let id = Identity::on(Some(ac.parse().unwrap()), 2);
-        let body = sparkid_ledger::TxBody {
-            chain_id: genesis.chain_id.clone(),
-            signer: id.kid(1),
-            public_key: id.key(1).public_key().to_encoded(),
-            nonce: sparkid_ledger::TxBody::random_nonce(),
-            valid_until: chain.ledger.height() + 10,
-            operation: Operation::Create {
-                document: id.standard_document(),
-            }
-            .to_value(),
-        };
-        let tx = body.sign(id.key(1)).verify().unwrap();
-        assert_included(&chain.propose(vec![tx]).remove(0));
+        let document = id.standard_document();
+        assert_included(&chain.submit(&id.kid(1), id.key(1), Operation::Create { document }));
     }
     chain
 }
 
-fn anchor_op(sub: &Chain, with_genesis: bool) -> Operation {
+fn anchor_op(sub: &DevChain, with_genesis: bool) -> Operation {
     Operation::Anchor {
         ac: "byo1".into(),
         genesis: with_genesis.then(|| Box::new(sub.ledger.genesis().clone())),
@@ -496,21 +472,8 @@ fn the_owner_anchors_certified_sub_chain_headers_that_only_move_forward() {
 
     // A later certified header moves the anchor, and the record checks answers against it.
     let id = Identity::on(Some("byo1".parse().unwrap()), 2);
-    let body = sparkid_ledger::TxBody {
-        chain_id: "sub-byo1".into(),
-        signer: id.kid(1),
-        public_key: id.key(1).public_key().to_encoded(),
-        nonce: sparkid_ledger::TxBody::random_nonce(),
-        valid_until: sub.ledger.height() + 10,
-        operation: Operation::Create {
-            document: id.standard_document(),
-        }
-        .to_value(),
-    };
-    assert_included(
-        &sub.propose(vec![body.sign(id.key(1)).verify().unwrap()])
-            .remove(0),
-    );
+    let document = id.standard_document();
+    assert_included(&sub.submit(&id.kid(1), id.key(1), Operation::Create { document }));
     assert_included(&chain.submit(&operator.kid(1), operator.key(1), anchor_op(&sub, false)));
     let record: AnchorRecord = get(&chain, &anchor_key("byo1")).unwrap();
     assert_eq!((record.height, record.version_id), (3, 2));

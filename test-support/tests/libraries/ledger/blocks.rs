@@ -39,27 +39,12 @@ impl StateMachine for Kv {
 }
 
 fn genesis(key: &PrivateKey) -> Genesis {
-    Genesis {
-        chain_id: "test".into(),
-        time: 1_700_000_000,
-        validators: vec![key.public_key().to_encoded()],
-        authority: None,
-        other: Default::default(),
-    }
+    sparkid_test_support::genesis("test", &[key])
 }
 
 fn tx(key: &PrivateKey, set: &str, value: &str, valid_until: u64) -> VerifiedTransaction {
-    TxBody {
-        chain_id: "test".into(),
-        signer: "s#key-1".into(),
-        public_key: key.public_key().to_encoded(),
-        nonce: TxBody::random_nonce(),
-        valid_until,
-        operation: json!({"set": set, "value": value}),
-    }
-    .sign(key)
-    .verify()
-    .unwrap()
+    let operation = json!({"set": set, "value": value});
+    sparkid_test_support::transaction("test", "s#key-1", key, operation, valid_until)
 }
 
 fn commit(
