@@ -18,8 +18,11 @@ os.environ.setdefault("SE_OFFLINE", "true")
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 fx = json.load(open(sys.argv[1]))
@@ -82,11 +85,33 @@ def rows(selector):
     return driver.find_elements(By.CSS_SELECTOR, f"{selector} tbody tr")
 
 
+def left(page):
+    """Whether the browser has left the document `page` belongs to.
+
+    Chromedriver reports a node of a document that is gone either as a stale element or, when
+    the new document is mid-load under a busy machine, as a plain error that the node "does not
+    belong to the document": both mean the page changed. Any other error is a real failure.
+    """
+
+    def check(_driver):
+        try:
+            page.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+
+    return check
+
+
 def navigate(action):
     """Runs `action` (a click) and waits until the browser has left the current page."""
     page = driver.find_element(By.TAG_NAME, "html")
     action()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 10).until(left(page))
 
 
 def click(element):
