@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(url) = web_url(msi) else {
         return;
     };
-    assert!(url.starts_with("https://") && url.ends_with("/did.json"), "{url}");
+    assert!(
+        url.starts_with("https://") && url.ends_with("/did.json"),
+        "{url}"
+    );
     let parsed = reqwest::Url::parse(&url).expect("a did:web URL parses");
     assert!(parsed.username().is_empty() && parsed.password().is_none());
     let host = parsed.host_str().expect("a host");

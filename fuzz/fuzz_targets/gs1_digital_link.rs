@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(prefixes
         .iter()
         .all(|p| (4..=12).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit())));
-    assert_eq!(normalize_identifier(Kind::Gs1, text).as_deref(), Ok(path.as_str()));
+    assert_eq!(
+        normalize_identifier(Kind::Gs1, text).as_deref(),
+        Ok(path.as_str())
+    );
     assert_eq!(covering_namespaces(Kind::Gs1, &path), prefixes);
     let alias = Alias {
         kind: Kind::Gs1,
