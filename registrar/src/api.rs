@@ -301,7 +301,7 @@ impl Registrar {
                 if let Err(refusal) = self.admit(&tx.tx().body) {
                     return refusal.into();
                 }
-                self.commit(function, tx, secret).await
+                self.commit(function, *tx, secret).await
             }
             Ok(Prepared::NeedsSignature { body, purpose }) => {
                 self.ask_for_signature(client, function, body, purpose)
@@ -456,7 +456,7 @@ impl Registrar {
             json!({ "keys": [{ "kid": kid, "type": "Ed25519", "privateKey": key.to_encoded(),
                                "publicKeyHex": key.public_key().to_encoded(), "purpose": ["authentication", "recovery"] }] })
         });
-        Ok(Prepared::Signed(tx, secret))
+        Ok(Prepared::Signed(Box::new(tx), secret))
     }
 
     fn prepare_update(&self, request: &RegistrarRequest) -> Result<Prepared, Refusal> {
@@ -956,7 +956,7 @@ impl From<Refusal> for RegistrarResponse {
 
 enum Prepared {
     /// Signed by the registrar itself (internal secret mode): no signature to check.
-    Signed(VerifiedTransaction, Option<Value>),
+    Signed(Box<VerifiedTransaction>, Option<Value>),
     NeedsSignature {
         body: TxBody,
         purpose: &'static str,
