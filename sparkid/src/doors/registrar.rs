@@ -56,7 +56,10 @@ fn registrar_response(response: RegistrarResponse) -> Response {
     let body = serde_json::to_vec(&response).unwrap_or_else(|_| b"null".to_vec());
     let mut answer = (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response();
