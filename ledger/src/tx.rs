@@ -90,6 +90,29 @@ impl TxBody {
         }
     }
 
+    /// Signs the body with `key` and returns it verified, without checking the signature just
+    /// made: Ed25519 signing is deterministic and a signature made with a key verifies under
+    /// its public key, so a writer that signs for itself (a dev registrar's internal secret
+    /// mode) need not spend a verification on it. Everything else [`Transaction::verify`]
+    /// checks is checked; a `key` that is not the body's `publicKey` is refused as a bad
+    /// signature, as verifying would.
+    pub fn sign_verified(self, key: &PrivateKey) -> Result<VerifiedTransaction, TxError> {
+        let public = key.public_key();
+        if public.to_encoded() != self.public_key.to_ascii_lowercase() {
+            return Err(TxError::BadSignature);
+        }
+        let body = self.canonical();
+        let mut signed = Vec::with_capacity(TX_DOMAIN.len() + body.len());
+        signed.extend_from_slice(TX_DOMAIN);
+        signed.extend_from_slice(body.as_bytes());
+        let signature = key.sign(&signed);
+        Transaction {
+            body: self,
+            signature,
+        }
+        .checked(body, Some(public))
+    }
+
     /// Refuses a body whose transaction, once signed, could exceed [`MAX_TX_BYTES`]: a
     /// registrar asks for a signature only for a body that can still be committed. The bound
     /// counts the longest signature text (64 bytes of 0xff in Base58), so that no signature
@@ -168,6 +191,17 @@ impl Transaction {
         // The body's canonical JSON is both what the signature covers and most of the
         // transaction's canonical JSON: write it once.
         let body = self.body.canonical();
+        self.checked(body, None)
+    }
+
+    /// The checks of [`Transaction::verify`] on a body already written canonically (`body`).
+    /// `signed_by`: the key that has just made the signature, which then needs no check;
+    /// without it the key is read from the body and the signature checked.
+    fn checked(
+        self,
+        body: String,
+        signed_by: Option<PublicKey>,
+    ) -> Result<VerifiedTransaction, TxError> {
         let canonical = canonical_of(&body, &self.signature);
         if canonical.len() > MAX_TX_BYTES {
             return Err(TxError::TooLarge(canonical.len()));
@@ -176,12 +210,19 @@ impl Transaction {
         if !(16..=64).contains(&nonce.len()) || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(TxError::BadNonce);
         }
-        let key = PublicKey::from_encoded(&self.body.public_key).map_err(TxError::BadPublicKey)?;
-        let mut signed = Vec::with_capacity(TX_DOMAIN.len() + body.len());
-        signed.extend_from_slice(TX_DOMAIN);
-        signed.extend_from_slice(body.as_bytes());
-        key.verify(&signed, &self.signature)
-            .map_err(|_| TxError::BadSignature)?;
+        let key = match signed_by {
+            Some(key) => key,
+            None => {
+                let key = PublicKey::from_encoded(&self.body.public_key)
+                    .map_err(TxError::BadPublicKey)?;
+                let mut signed = Vec::with_capacity(TX_DOMAIN.len() + body.len());
+                signed.extend_from_slice(TX_DOMAIN);
+                signed.extend_from_slice(body.as_bytes());
+                key.verify(&signed, &self.signature)
+                    .map_err(|_| TxError::BadSignature)?;
+                key
+            }
+        };
         let hash = Hash::of(&[canonical.as_bytes()]);
         Ok(VerifiedTransaction {
             tx: self,
@@ -368,6 +409,27 @@ mod tests {
             let back: Transaction = serde_json::from_str(verified.canonical()).unwrap();
             assert_eq!(back, tx);
         }
+    }
+
+    #[test]
+    fn a_body_signed_verified_is_the_transaction_verify_accepts() {
+        let key = PrivateKey::generate();
+        let b = body(&key);
+        let verified = b.clone().sign_verified(&key).unwrap();
+        let checked = b.clone().sign(&key).verify().unwrap();
+        assert_eq!(verified.hash(), checked.hash());
+        assert_eq!(verified.canonical(), checked.canonical());
+        assert_eq!(verified.key(), checked.key());
+        // A key that is not the body's would make a signature that never verifies.
+        let other = PrivateKey::generate();
+        assert_eq!(
+            b.clone().sign_verified(&other).unwrap_err(),
+            TxError::BadSignature
+        );
+        // The other checks still apply.
+        let mut bad = b;
+        bad.nonce = "xyz".into();
+        assert_eq!(bad.sign_verified(&key).unwrap_err(), TxError::BadNonce);
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! listeners, so the cache (L1, and Redis with its invalidation channel) is kept current exactly
 //! as on a validator.
 //!
-//! **Writes.** `POST /1.0/create|update|deactivate|namespaces` ([`WRITE_ROUTES`]) are
+//! **Writes.** `POST /1.0/create|update|deactivate|namespaces|transactions` ([`WRITE_ROUTES`]) are
 //! forwarded as they are (path, query, body) by the daemon's middleware ([`Follower::forward`])
 //! to a validator (`--validator-url`, default the `--follow` peers) and its answer
 //! is returned as it is (status, body). A job (`jobId`) continues on the validator that started
@@ -75,11 +75,12 @@ pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
 /// The response header that tells how far this follower has applied the chain.
 pub const FOLLOWER_HEIGHT_HEADER: &str = "sparkid-follower-height";
 /// The registrar routes a follower forwards.
-pub const WRITE_ROUTES: [&str; 4] = [
+pub const WRITE_ROUTES: [&str; 5] = [
     "/1.0/create",
     "/1.0/update",
     "/1.0/deactivate",
     "/1.0/namespaces",
+    "/1.0/transactions",
 ];
 /// Jobs remembered (their validator), for continuing them on the same one.
 const MAX_JOBS: usize = 100_000;

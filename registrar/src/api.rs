@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sparkid_bid::document::DID_CONTEXT;
 use sparkid_bid::{Bid, BidDocument, PrivateKey, Signature};
-use sparkid_ledger::{Ledger, Transaction, TxBody};
+use sparkid_ledger::{Ledger, Transaction, TxBody, VerifiedTransaction};
 
 use crate::jobs::{Client, JobBook, JobLimits, Refused};
 use crate::operation::{BidStateMachine, Operation};
@@ -297,12 +297,38 @@ impl Registrar {
             Function::Namespace => self.prepare_namespace(&request),
         };
         match prepared {
-            Ok(Prepared::Signed(tx, secret)) => self.finish(function, tx, secret).await,
+            Ok(Prepared::Signed(tx, secret)) => {
+                if let Err(refusal) = self.admit(&tx.tx().body) {
+                    return refusal.into();
+                }
+                self.commit(function, *tx, secret).await
+            }
             Ok(Prepared::NeedsSignature { body, purpose }) => {
                 self.ask_for_signature(client, function, body, purpose)
             }
             Err(refusal) => refusal.into(),
         }
+    }
+
+    /// One-step submission of a transaction its client built and signed (as BIF's own
+    /// `submitTransaction`), without the two-step job of [`Registrar::handle_from`]: the same
+    /// checks (submitter allow-list, size, nonce, signature, the operation's rules) and the
+    /// same `finished` answer once its block is durable. A transaction that is well formed but
+    /// cannot be committed as it is (bad signature, wrong chain, expired, refused by the rules)
+    /// is answered 422, not 400: the request was read, the transaction is what is wrong; a DID
+    /// that exists (or a version that is no longer current) stays 409, a missing DID 404.
+    pub async fn submit_signed(&self, tx: Transaction) -> RegistrarResponse {
+        let function = match tx.body.operation.get("type").and_then(Value::as_str) {
+            Some("create") => Function::Create,
+            Some("deactivate") => Function::Deactivate,
+            Some("update" | "recover") => Function::Update,
+            _ => Function::Namespace,
+        };
+        let mut response = self.finish(function, tx, None).await;
+        if response.status == 400 {
+            response.status = 422;
+        }
+        response
     }
 
     fn body(&self, signer: String, public_key: String, op: &Operation) -> TxBody {
@@ -418,7 +444,9 @@ impl Registrar {
             key.public_key().to_encoded(),
             &Operation::Create { document },
         );
-        let tx = body.sign(&key);
+        let tx = body
+            .sign_verified(&key)
+            .map_err(|e| refuse(None, 400, e.to_string()))?;
         let return_secrets = request
             .options
             .get("returnSecrets")
@@ -428,7 +456,7 @@ impl Registrar {
             json!({ "keys": [{ "kid": kid, "type": "Ed25519", "privateKey": key.to_encoded(),
                                "publicKeyHex": key.public_key().to_encoded(), "purpose": ["authentication", "recovery"] }] })
         });
-        Ok(Prepared::Signed(tx, secret))
+        Ok(Prepared::Signed(Box::new(tx), secret))
     }
 
     fn prepare_update(&self, request: &RegistrarRequest) -> Result<Prepared, Refusal> {
@@ -802,11 +830,21 @@ impl Registrar {
         if let Err(refusal) = self.admit(&tx.body) {
             return refusal.into();
         }
-        let tx_operation = tx.body.operation.clone();
-        let verified = match tx.verify() {
-            Ok(v) => v,
-            Err(e) => return RegistrarResponse::failed(did, 400, e.to_string()),
-        };
+        match tx.verify() {
+            Ok(verified) => self.commit(function, verified, secret).await,
+            Err(e) => RegistrarResponse::failed(did, 400, e.to_string()),
+        }
+    }
+
+    /// Submits a verified transaction and answers `finished` once its block is durable.
+    async fn commit(
+        &self,
+        function: Function,
+        verified: VerifiedTransaction,
+        secret: Option<Value>,
+    ) -> RegistrarResponse {
+        let did = Operation::did_of(&verified.tx().body.operation);
+        let operation = operation_name(&verified.tx().body.operation).to_string();
         match self.submitter.submit(verified).await {
             Ok(committed) => {
                 let mut response = RegistrarResponse {
@@ -830,7 +868,7 @@ impl Registrar {
                 meta.insert("method".into(), json!("bid"));
                 meta.insert("height".into(), json!(committed.height));
                 meta.insert("txHash".into(), json!(committed.tx_hash.to_hex()));
-                meta.insert("operation".into(), json!(operation_name(&tx_operation)));
+                meta.insert("operation".into(), json!(operation));
                 // A namespace operation changes no DID document.
                 let record = did
                     .as_deref()
@@ -917,8 +955,12 @@ impl From<Refusal> for RegistrarResponse {
 }
 
 enum Prepared {
-    Signed(Transaction, Option<Value>),
-    NeedsSignature { body: TxBody, purpose: &'static str },
+    /// Signed by the registrar itself (internal secret mode): no signature to check.
+    Signed(Box<VerifiedTransaction>, Option<Value>),
+    NeedsSignature {
+        body: TxBody,
+        purpose: &'static str,
+    },
 }
 
 impl Operation {

@@ -301,8 +301,9 @@ impl Client {
 /// A rate-limit class: which bucket a request takes its token from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// Registrar and namespace writes (`POST /1.0/create|update|deactivate|namespaces` and any
-    /// other POST that is neither a resolution nor peer traffic).
+    /// Registrar and namespace writes (`POST
+    /// /1.0/create|update|deactivate|namespaces|transactions` and any other POST that is
+    /// neither a resolution nor peer traffic).
     Write,
     /// Reads that skip the cache or cost signatures and proofs: `noCache`, `proof` or `verify`
     /// (any value but `false`) in the query, and every `POST /1.0/identifiers` (its options are
@@ -794,6 +795,7 @@ pub fn refusal(path: &str, retry_after: u64, detail: &str) -> Response {
         "/1.0/update",
         "/1.0/deactivate",
         "/1.0/namespaces",
+        "/1.0/transactions",
     ]
     .contains(&path)
     {
@@ -1142,6 +1144,10 @@ mod tests {
         let post = Method::POST;
         assert_eq!(classify(&post, "/1.0/create", None), Some(Class::Write));
         assert_eq!(classify(&post, "/1.0/namespaces", None), Some(Class::Write));
+        assert_eq!(
+            classify(&post, "/1.0/transactions", None),
+            Some(Class::Write)
+        );
         assert_eq!(
             classify(&post, "/1.0/consensus/messages", None),
             Some(Class::Peer)

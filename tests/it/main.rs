@@ -69,6 +69,8 @@ mod ssi_methods;
 mod subchain;
 #[path = "../tls.rs"]
 mod tls;
+#[path = "../transactions.rs"]
+mod transactions;
 #[path = "../vaa.rs"]
 mod vaa;
 #[path = "../validators.rs"]

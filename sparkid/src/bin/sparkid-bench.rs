@@ -3,6 +3,9 @@
 //! - `load`: creates a dev ledger (as `sparkid serve --dev` would) holding N new DIDs with random
 //!   keys, signed and verified in parallel and committed in full blocks; writes the DIDs, one a
 //!   line.
+//! - `sign-creates`: signs N creates of new DIDs (random keys) for a running chain and writes
+//!   each transaction as one JSON line, for `scripts/bench-writes` to post to
+//!   `POST /1.0/transactions` (client-signed writes, the signing outside the measured run).
 //! - `fetch`: resolves DIDs through a running daemon (warming its cache) and, with `--out`,
 //!   saves each answer as a static file at `<out>/1.0/identifiers/<did>` for nginx.
 //! - `sync-latency`: writes through one node and times, for each write, how long after its
@@ -72,6 +75,21 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Sign COUNT creates of new DIDs for chain CHAIN_ID; write them, one JSON line each.
+    SignCreates {
+        /// The chain's id (`GET /1.0/genesis`, `chainId`).
+        #[arg(long)]
+        chain_id: String,
+        /// The last height that may include them.
+        #[arg(long)]
+        valid_until: u64,
+        /// How many.
+        #[arg(long)]
+        count: usize,
+        /// Where to write them.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Resolve DIDs through a daemon; save the answers with --out.
     Fetch {
         /// The daemon's base URL.
@@ -98,6 +116,12 @@ fn main() -> anyhow::Result<()> {
             threads,
             block_txs,
         } => load(&data, count, &dids, threads, block_txs),
+        Command::SignCreates {
+            chain_id,
+            valid_until,
+            count,
+            out,
+        } => sign_creates(&chain_id, valid_until, count, &out),
         Command::SyncLatency {
             writer,
             followers,
@@ -149,6 +173,52 @@ fn make_batch(chain_id: &str, valid_until: u64, n: usize) -> anyhow::Result<Batc
         dids.push(did);
     }
     Ok(Batch { txs, dids })
+}
+
+fn sign_creates(chain_id: &str, valid_until: u64, count: usize, out: &Path) -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let per = count.div_ceil(threads.max(1));
+    let lines: Vec<anyhow::Result<String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let n = per.min(count.saturating_sub(t * per));
+                scope.spawn(move || -> anyhow::Result<String> {
+                    let mut text = String::new();
+                    for _ in 0..n {
+                        let key = PrivateKey::generate();
+                        let document =
+                            sparkid_registrar::api::new_document(&key.public_key(), None)
+                                .map_err(|e| anyhow::anyhow!(e))?;
+                        let did = document["id"].as_str().context("document id")?.to_string();
+                        let tx = TxBody {
+                            chain_id: chain_id.to_string(),
+                            signer: format!("{did}#key-1"),
+                            public_key: key.public_key().to_encoded(),
+                            nonce: TxBody::random_nonce(),
+                            valid_until,
+                            operation: Operation::Create { document }.to_value(),
+                        }
+                        .sign(&key);
+                        text.push_str(&serde_json::to_string(&tx)?);
+                        text.push('\n');
+                    }
+                    Ok(text)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
+    for text in lines {
+        file.write_all(text?.as_bytes())?;
+    }
+    file.flush()?;
+    Ok(())
 }
 
 fn load(

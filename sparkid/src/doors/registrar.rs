@@ -1,5 +1,6 @@
 //! The Universal Registrar door: `POST /1.0/create|update|deactivate` and the namespace
-//! operations (`POST /1.0/namespaces`), each routed to the registrar of the chain it writes
+//! operations (`POST /1.0/namespaces`), and the one-step submission of a transaction its client
+//! signed (`POST /1.0/transactions`), each routed to the registrar of the chain it writes
 //! (the main chain's or a hosted sub-chain's).
 //!
 //! The client a request counts against (pending jobs are capped per client) is the peer's IP
@@ -16,13 +17,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::Value;
 use sparkid_bid::AcCode;
+use sparkid_ledger::Transaction;
 use sparkid_registrar::{Client, Function, Registrar, RegistrarRequest, RegistrarResponse};
 
-use crate::doors::resolution::json_response;
 use crate::doors::routes::{post, Routes};
 
 /// The largest request body, in bytes.
@@ -44,14 +45,24 @@ pub fn router(registrars: Registrars) -> Routes {
         .route("/1.0/update", post(update))
         .route("/1.0/deactivate", post(deactivate))
         .route("/1.0/namespaces", post(namespaces))
+        .route("/1.0/transactions", post(transactions))
         .layer_with(|r| r.layer(DefaultBodyLimit::max(MAX_BODY)))
         .with_state(registrars)
 }
 
 fn registrar_response(response: RegistrarResponse) -> Response {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = serde_json::to_value(&response).unwrap_or(Value::Null);
-    let mut answer = json_response(status, "application/json", &body);
+    // Written straight from the struct: no JSON tree built and walked again per write.
+    let body = serde_json::to_vec(&response).unwrap_or_else(|_| b"null".to_vec());
+    let mut answer = (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
     if let Some(after) = response.retry_after {
         // Whole seconds, rounded up: retrying a little late is better than a little early.
         let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
@@ -71,6 +82,27 @@ fn client_of(peer: Peer) -> Client {
     })
 }
 
+/// The request body, or its refusal: a body over MAX_BODY (or one that breaks off) is answered
+/// in the registrar's own shape, not axum's plain-text rejection.
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Box<Response>> {
+    body.map_err(|rejection| {
+        Box::new(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            registrar_response(failed(
+                413,
+                format!("the request body is over {MAX_BODY} bytes"),
+            ))
+        } else {
+            registrar_response(failed(
+                rejection.status().as_u16(),
+                format!(
+                    "the request body could not be read: {}",
+                    rejection.body_text()
+                ),
+            ))
+        })
+    })
+}
+
 async fn registrar_call(
     state: Registrars,
     client: Client,
@@ -78,25 +110,9 @@ async fn registrar_call(
     method: Option<&str>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    // A body over MAX_BODY (or one that breaks off) is answered in the registrar's own shape,
-    // not axum's plain-text rejection.
-    let body = match body {
+    let body = match read_body(body) {
         Ok(body) => body,
-        Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-            return registrar_response(failed(
-                413,
-                format!("the request body is over {MAX_BODY} bytes"),
-            ))
-        }
-        Err(rejection) => {
-            return registrar_response(failed(
-                rejection.status().as_u16(),
-                format!(
-                    "the request body could not be read: {}",
-                    rejection.body_text()
-                ),
-            ))
-        }
+        Err(refusal) => return *refusal,
     };
     if let Some(method) = method {
         if method != "bid" {
@@ -275,4 +291,44 @@ async fn namespaces(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     registrar_call(state, client_of(peer), Function::Namespace, None, body).await
+}
+
+/// `POST /1.0/transactions`: a transaction its client built and signed (`{"body", "signature"}`,
+/// as `signingRequest0.payload` shows a body), submitted in one step as BIF's
+/// `submitTransaction` is; answered as a registrar answers, `finished` once its block is durable.
+/// It goes to the registrar of the chain its `body.chainId` names.
+async fn transactions(
+    State(state): State<Registrars>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match read_body(body) {
+        Ok(body) => body,
+        Err(refusal) => return *refusal,
+    };
+    // An object only: serde would read the struct from a JSON array too.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return registrar_response(failed(
+            400,
+            "the request body is not a signed transaction: a JSON object \
+             {\"body\": {...}, \"signature\": \"...\"} is expected"
+                .into(),
+        ));
+    }
+    let tx: Transaction = match serde_json::from_slice(&body) {
+        Ok(tx) => tx,
+        Err(e) => {
+            return registrar_response(failed(
+                400,
+                format!("the request body is not a signed transaction: {e}"),
+            ))
+        }
+    };
+    let registrar = state
+        .subchains
+        .values()
+        .find(|r| r.ledger().genesis().chain_id == tx.body.chain_id)
+        .unwrap_or(&state.main)
+        .clone();
+    registrar_response(registrar.submit_signed(tx).await)
 }
