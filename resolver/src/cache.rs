@@ -474,7 +474,7 @@ impl Cache {
         }
         let l2 = self.inner.l2.as_ref()?;
         let read = l2.get(key);
-        self.from_l2(key, read, token)
+        self.checked_l2(key, read, token)
     }
 
     /// [`Cache::get`] for several keys at once: L1 for each, then one Redis round trip
@@ -491,7 +491,7 @@ impl Cache {
         }
         let asked: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
         for (i, read) in missing.into_iter().zip(l2.get_many(&asked)) {
-            found[i] = self.from_l2(keys[i], read, token);
+            found[i] = self.checked_l2(keys[i], read, token);
         }
         found
     }
@@ -517,7 +517,7 @@ impl Cache {
 
     /// What a Redis read of `key` gives the read path: a checked value (copied into L1), or
     /// nothing (a miss, Redis down or failing, a forged or stale value: counted and logged).
-    fn from_l2(&self, key: &str, read: L2Read, token: ReadToken) -> Option<Cached> {
+    fn checked_l2(&self, key: &str, read: L2Read, token: ReadToken) -> Option<Cached> {
         let inner = &*self.inner;
         let m = &inner.metrics;
         let l2 = inner.l2.as_ref()?;
