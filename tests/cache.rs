@@ -379,6 +379,83 @@ fn a_block_committed_on_one_replica_drops_the_entry_from_the_others_l1() {
     assert_eq!(mc.l2_hits.get(), 1);
 }
 
+/// How many times Redis ran `command` (its `INFO commandstats`).
+fn redis_calls(redis: &Redis, command: &str) -> u64 {
+    let mut con = redis::Client::open(redis.url().as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut con)
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn versions(read: Vec<sparkid_resolver::records::Current>) -> Vec<Option<u64>> {
+    read.into_iter()
+        .map(|c| {
+            c.into_anchored().map(|a| {
+                serde_json::from_str::<Value>(&a.value).unwrap()["versionId"]
+                    .as_u64()
+                    .unwrap()
+            })
+        })
+        .collect()
+}
+
+/// The cold read of a DID reads its two keys together (`Records::current_many`): what L1 lacks
+/// is asked of Redis in ONE round trip (one `MGET`), and what Redis lacks is read from
+/// the ledger and cached in both tiers; a replica is then served both from Redis in one round
+/// trip, then from L1 with no Redis at all; and a block that changes one of the keys is seen
+/// at once, as with key-by-key reads.
+#[test]
+fn keys_read_together_take_one_redis_round_trip_and_follow_blocks() {
+    let redis = Redis::start();
+    let (mut a, b) = Chain::pair();
+    let id = Identity::new(None);
+    let absent = Identity::new(None);
+    let h = a.propose(vec![id.create()]);
+    b.apply(&a, h);
+    let keys = [id.state_key.as_str(), absent.state_key.as_str()];
+    let (ra, ma) = cached(&a, Some(&redis), 1 << 20, 3600);
+    let mget = redis_calls(&redis, "mget");
+    assert_eq!(versions(ra.current_many(&keys).unwrap()), [Some(1), None]);
+    assert_eq!(redis_calls(&redis, "mget"), mget + 1);
+    assert_eq!(ma.l2_misses.get(), 2);
+    assert!(ra.cache().unwrap().l1_contains(keys[0]) && ra.cache().unwrap().l1_contains(keys[1]));
+    assert!(ra.cache().unwrap().l2_settle(Duration::from_secs(5)));
+
+    // Another replica, L1 empty: both from Redis (the absence too), in one round trip.
+    let (rb, mb) = cached(&b, Some(&redis), 1 << 20, 3600);
+    assert_eq!(versions(rb.current_many(&keys).unwrap()), [Some(1), None]);
+    assert_eq!(mb.l2_hits.get(), 2);
+    assert_eq!(redis_calls(&redis, "mget"), mget + 2);
+    // Then from its L1: Redis is not asked.
+    assert_eq!(versions(rb.current_many(&keys).unwrap()), [Some(1), None]);
+    assert_eq!(redis_calls(&redis, "mget"), mget + 2);
+
+    // A block updates one key and creates the other: the next read together sees both changes.
+    a.propose(vec![id.update(2), absent.create()]);
+    assert_eq!(
+        versions(ra.current_many(&keys).unwrap()),
+        [Some(2), Some(1)]
+    );
+    assert!(ra.cache().unwrap().l2_settle(Duration::from_secs(5)));
+    // One key in L1, one not: only the missing one is asked of Redis.
+    let (rc, mc) = cached(&a, Some(&redis), 1 << 20, 3600);
+    assert_eq!(versions(rc.current_many(&keys[..1]).unwrap()), [Some(2)]);
+    let hits = mc.l1_hits.get();
+    assert_eq!(
+        versions(rc.current_many(&keys).unwrap()),
+        [Some(2), Some(1)]
+    );
+    assert_eq!(mc.l1_hits.get(), hits + 1);
+}
+
 /// Redis's copy of a value changed by a block is replaced by a tombstone: a replica with L1 off
 /// never gets the old value from Redis.
 #[test]

@@ -224,3 +224,46 @@ fn answers_that_are_not_the_current_records_are_never_kept() {
     }
     assert_eq!(kept(base), before);
 }
+
+/// A DID that L1 does not hold (here: just written, so its entry was dropped) is answered by
+/// the cold path (`warm::cold_answer`): both its keys read on one hop and its answer rendered
+/// into its new L1 entry, so the very next request is already served as kept; both are byte
+/// for byte the general path's (`noCache=true`), for a live DID and for a deactivated one (410).
+#[test]
+fn a_cold_answer_is_kept_at_once_and_is_the_general_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_in_process(&dir.path().join("data"), &["--handle", "off"]);
+    let base = d.base.as_str();
+    let key = PrivateKey::generate();
+    let doc = sparkid_registrar::api::new_document(&key.public_key(), None).unwrap();
+    let did = doc["id"].as_str().unwrap().to_string();
+    let (status, created) = common::sign_and_send(
+        &format!("{base}/1.0/create?method=bid"),
+        json!({"options": {"clientSecretMode": true}, "didDocument": doc}),
+        &key,
+    );
+    assert_eq!(status, 201, "{created}");
+    let rendered = |base: &str| metric(base, "sparkid_cache_rendered_total{outcome=\"rendered\"}");
+    let url = format!("{base}/1.0/identifiers/{did}");
+    for status in [200, 410] {
+        let (rendered_before, kept_before) = (rendered(base), kept(base));
+        let cold = fetch(&url, None);
+        assert_eq!(cold.0, status, "{}", cold.3);
+        assert_eq!(
+            rendered(base),
+            rendered_before + 1.0,
+            "the cold answer was not rendered into the DID's entry"
+        );
+        let next = fetch(&url, None);
+        assert_eq!(
+            kept(base),
+            kept_before + 1.0,
+            "the next answer was not kept"
+        );
+        assert_eq!(next, cold);
+        assert_eq!(fetch(&format!("{url}?noCache=true"), None), cold);
+        if status == 200 {
+            common::deactivate(base, &did, &key);
+        }
+    }
+}

@@ -688,6 +688,14 @@ impl Ledger {
         current(&rtx.open_table(RECORDS)?, key)
     }
 
+    /// The current values of several state keys, read in one snapshot (one read transaction,
+    /// the table opened once): a resolution reads a DID's record and its reverse index together.
+    pub fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<String>>, LedgerError> {
+        let rtx = self.db.begin_read()?;
+        let table = rtx.open_table(RECORDS)?;
+        keys.iter().map(|key| current(&table, key)).collect()
+    }
+
     /// Every value a key has had, oldest first, with the height that wrote it.
     pub fn history(&self, key: &str) -> Result<Vec<(u64, String)>, LedgerError> {
         let rtx = self.db.begin_read()?;

@@ -118,9 +118,10 @@ pub async fn answer(resolver: &Resolver, http: &BindingRequest<'_>) -> Rendered 
         }
     };
     // A plain did:bid asked for its current record: answered from L1 when it holds the DID
-    // (see `crate::warm`), without a blocking-pool hop; the general path fills L1 otherwise.
+    // (see `crate::warm`), without a blocking-pool hop; else both its keys are read on one hop
+    // and L1 filled (`warm::cold_answer`). The general path words every other answer.
     if request.url.is_did() && request.url.method() == "bid" && warm::serves(&request.options) {
-        let rendered = |resolution| {
+        let rendered = move |resolution| {
             let content = Content::Document;
             rendered(
                 Dereferenced {
@@ -132,6 +133,11 @@ pub async fn answer(resolver: &Resolver, http: &BindingRequest<'_>) -> Rendered 
         };
         if let Some(kept) = warm::answer(resolver.records(), request.url.did(), rep, rendered) {
             return kept;
+        }
+        if let Some(cold) =
+            warm::cold_answer(resolver.records(), request.url.did(), rep, rendered).await
+        {
+            return cold;
         }
     }
     match resolver.dereference(&request.url, &request.options).await {

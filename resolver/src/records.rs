@@ -19,6 +19,28 @@ pub struct Anchored {
     pub height: u64,
 }
 
+/// One key's answer from [`Records::current_many`]: its value (none: absent) and the slot of
+/// its L1 entry for a derived form.
+pub struct Current {
+    anchored: Option<Anchored>,
+    memo: Option<Memo>,
+}
+
+impl Current {
+    /// The value, if the key is present.
+    pub fn into_anchored(self) -> Option<Anchored> {
+        self.anchored
+    }
+
+    /// The value with [`Records::current_derived`]'s derived form; none when absent.
+    pub fn derived<T: Any + Send + Sync>(
+        self,
+        derive: impl FnOnce(&Anchored) -> T,
+    ) -> Option<(Anchored, Arc<T>)> {
+        derived(self.anchored, self.memo, derive)
+    }
+}
+
 /// Current ledger records, for the read path.
 #[derive(Clone)]
 pub struct Records {
@@ -115,6 +137,58 @@ impl Records {
         let (value, height) = self.read(key)?;
         let memo = cache.fill(key, value.clone(), height, token);
         Ok(derived(anchor(value, height), memo, derive))
+    }
+
+    /// The current values of several keys, read together: L1 for each, then one Redis round
+    /// trip for those L1 lacks, then one ledger snapshot for the rest (each of which refreshes
+    /// the cache, as [`Records::current`] does). The cold read of a DID needs its record and its
+    /// reverse index: reading them together saves a Redis round trip and a ledger transaction.
+    pub fn current_many(&self, keys: &[&str]) -> Result<Vec<Current>, LedgerError> {
+        let Some(cache) = &self.cache else {
+            let height = self.ledger.height();
+            let values = self.ledger.get_many(keys)?;
+            return Ok(values
+                .into_iter()
+                .map(|value| Current {
+                    anchored: anchor(value.map(Arc::<str>::from), height),
+                    memo: None,
+                })
+                .collect());
+        };
+        let token = cache.begin();
+        let mut found: Vec<Option<Current>> = cache
+            .get_many(keys, token)
+            .into_iter()
+            .map(|hit| {
+                hit.map(|hit| Current {
+                    anchored: anchor(hit.value, hit.height),
+                    memo: hit.memo,
+                })
+            })
+            .collect();
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
+        if !missing.is_empty() {
+            let asked: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
+            let height = self.ledger.height();
+            let values = self.ledger.get_many(&asked)?;
+            for (i, value) in missing.into_iter().zip(values) {
+                let value = value.map(Arc::<str>::from);
+                let memo = cache.fill(keys[i], value.clone(), height, token);
+                found[i] = Some(Current {
+                    anchored: anchor(value, height),
+                    memo,
+                });
+            }
+        }
+        Ok(found
+            .into_iter()
+            .map(|c| {
+                c.unwrap_or(Current {
+                    anchored: None,
+                    memo: None,
+                })
+            })
+            .collect())
     }
 
     /// The current value of `key` if the in-process cache (L1) holds it, without blocking:

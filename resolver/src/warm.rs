@@ -21,6 +21,10 @@
 //!
 //! An entry keeps one rendering (the last representation asked for): L1 charges each entry
 //! room for one derived form about the size of its value ([`crate::cache::entry_weight`]).
+//!
+//! **The cold path** ([`cold_answer`]): when L1 lacks either key, the same requests read both on
+//! one blocking-pool hop, in one Redis round trip and one ledger snapshot, fill L1 and keep the
+//! rendering, instead of the general path's two hops and two reads per key.
 
 use std::sync::{Arc, Mutex};
 
@@ -223,6 +227,62 @@ pub fn answer(
     peeked.slot.set(Arc::new(Kept {
         did: did.into(),
         aka: peeked.aka,
+        rep,
+        rendered: rendered.clone(),
+    }));
+    Some(rendered)
+}
+
+/// The HTTP binding's answer to a plain `did` in `rep` when L1 lacks it (the cold path): its
+/// record and its `aka/<did>` read together on one blocking-pool hop (one Redis round trip,
+/// one ledger snapshot; see [`Records::current_many`]), which fills L1; the answer rendered
+/// there by `render` and kept in the record's new entry, so the next request for it is warm.
+/// The general path would hop twice (the record, then the aliases) and read each key alone.
+/// None: take the general path (a DID of another chain or not canonical, not registered, a
+/// failed read, a record that does not parse: it words those answers). The caller checks
+/// [`serves`].
+pub async fn cold_answer(
+    records: &Records,
+    did: &str,
+    rep: Representation,
+    render: impl FnOnce(Resolution) -> Rendered + Send + 'static,
+) -> Option<Rendered> {
+    local_bid(did)?;
+    let records = records.clone();
+    let did = did.to_string();
+    tokio::task::spawn_blocking(move || read_and_render(&records, &did, rep, render))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// [`cold_answer`]'s blocking half.
+fn read_and_render(
+    records: &Records,
+    did: &str,
+    rep: Representation,
+    render: impl FnOnce(Resolution) -> Rendered,
+) -> Option<Rendered> {
+    let record_key = format!("did/{did}");
+    let aka_key = alias_key(did);
+    let mut read = match records.current_many(&[&record_key, &aka_key]) {
+        Ok(read) => read.into_iter(),
+        Err(error) => {
+            tracing::debug!(did, %error, "cold read failed; the general path answers");
+            return None;
+        }
+    };
+    let (record, aka) = (read.next()?, read.next()?);
+    let (record, slot) = record.derived(|_| RenderSlot::default())?;
+    let aka = aka.into_anchored().map(|a| a.value);
+    let resolution = resolution_of(did, &record.value, aka.as_ref())?;
+    let rendered = render(resolution);
+    if let Some(m) = records.cache().map(|c| c.metrics()) {
+        m.rendered_new.inc();
+    }
+    slot.set(Arc::new(Kept {
+        did: did.into(),
+        aka,
         rep,
         rendered: rendered.clone(),
     }));

@@ -254,3 +254,33 @@ fn a_large_block_executes_as_if_in_order() {
     );
     verify_chain(&small, &Kv).unwrap();
 }
+
+/// `get_many` (the cold read of a DID: its record and its reverse index together) answers each
+/// key's current value, its newest version after a block rewrote it, and none for an absent
+/// key, in the order asked; exactly what `get` answers key by key.
+#[test]
+fn keys_read_together_are_each_keys_current_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let validator = PrivateKey::generate();
+    let user = PrivateKey::generate();
+    let ledger = Ledger::create(dir.path(), genesis(&validator), &[&validator]).unwrap();
+    commit(
+        &ledger,
+        &validator,
+        vec![tx(&user, "a", "1", 10), tx(&user, "b", "2", 10)],
+    );
+    commit(&ledger, &validator, vec![tx(&user, "a", "3", 10)]);
+    let keys = ["kv/b", "kv/none", "kv/a"];
+    let together = ledger.get_many(&keys).unwrap();
+    let value = |v: &Option<String>| {
+        v.as_deref()
+            .map(|v| serde_json::from_str::<serde_json::Value>(v).unwrap()["value"].clone())
+    };
+    assert_eq!(
+        together.iter().map(value).collect::<Vec<_>>(),
+        vec![Some(json!("2")), None, Some(json!("3"))]
+    );
+    let one_by_one: Vec<_> = keys.iter().map(|k| ledger.get(k).unwrap()).collect();
+    assert_eq!(together, one_by_one);
+    assert_eq!(ledger.get_many(&[]).unwrap(), Vec::<Option<String>>::new());
+}
