@@ -415,11 +415,11 @@ fn versions(read: Vec<sparkid_resolver::records::Current>) -> Vec<Option<u64>> {
 #[test]
 fn keys_read_together_take_one_redis_round_trip_and_follow_blocks() {
     let redis = Redis::start();
-    let (mut a, b) = Chain::pair();
+    let (mut a, b) = pair();
     let id = Identity::new(None);
     let absent = Identity::new(None);
-    let h = a.propose(vec![id.create()]);
-    b.apply(&a, h);
+    let h = a.commit(vec![id.create()]);
+    b.apply_from(&a, h);
     let keys = [id.state_key.as_str(), absent.state_key.as_str()];
     let (ra, ma) = cached(&a, Some(&redis), 1 << 20, 3600);
     let mget = redis_calls(&redis, "mget");
@@ -439,7 +439,7 @@ fn keys_read_together_take_one_redis_round_trip_and_follow_blocks() {
     assert_eq!(redis_calls(&redis, "mget"), mget + 2);
 
     // A block updates one key and creates the other: the next read together sees both changes.
-    a.propose(vec![id.update(2), absent.create()]);
+    a.commit(vec![id.update(2), absent.create()]);
     assert_eq!(
         versions(ra.current_many(&keys).unwrap()),
         [Some(2), Some(1)]
