@@ -478,3 +478,28 @@ pub fn timeouts() -> Timeouts {
         max_timeout: Duration::from_secs(10),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use malachitebft_core_types::{Timeout, TimeoutKind};
+
+    use super::*;
+
+    /// Two proposers cannot block each other for good: each round waits longer than the one
+    /// before, up to the ceiling.
+    #[test]
+    fn round_timeouts_grow_up_to_the_ceiling() {
+        let t = timeouts();
+        for kind in [
+            TimeoutKind::Propose,
+            TimeoutKind::Prevote,
+            TimeoutKind::Precommit,
+        ] {
+            let at = |r: u32| t.duration_for(Timeout::new(Round::new(r), kind));
+            for r in 0..8 {
+                assert!(at(r + 1) > at(r), "{kind:?}: round {r} to {}", r + 1);
+            }
+            assert_eq!(at(1_000), t.max_timeout, "{kind:?}");
+        }
+    }
+}

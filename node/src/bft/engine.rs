@@ -691,8 +691,13 @@ impl Effects {
                 r.resume_with(())
             }
             Effect::StartRound(height, round, proposer, _role, r) => {
-                debug!(height = height.0, round = %round, proposer = %proposer, "consensus: round");
+                // The round's timeouts grow with it: logged and exposed, so a stalled chain
+                // shows how long each round waits.
+                let propose = super::context::timeouts().duration_for(Timeout::propose(round));
+                debug!(height = height.0, round = %round, proposer = %proposer,
+                    propose_timeout_ms = propose.as_millis() as u64, "consensus: round");
                 *lock(&self.c.position) = (height.0, round_number(round));
+                self.c.metrics.propose_timeout.set(propose.as_secs_f64());
                 r.resume_with(())
             }
             Effect::PublishConsensusMsg(msg, r) => {
