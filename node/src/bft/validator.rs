@@ -330,6 +330,10 @@ impl Pool {
         self.txs.contains_key(hash)
     }
 
+    pub(crate) fn get(&self, hash: &Hash) -> Option<VerifiedTransaction> {
+        self.txs.get(hash).map(|p| p.tx.clone())
+    }
+
     pub(crate) fn remove(&mut self, hash: &Hash) {
         if self.txs.remove(hash).is_some() && self.order.len() > 2 * self.txs.len() + 64 {
             let txs = &self.txs;
@@ -426,6 +430,9 @@ pub struct Consensus {
     pub(crate) sync_now: tokio::sync::Notify,
     /// Signatures the door checked already, so the engine does not check them again.
     pub(crate) verified: Mutex<HashSet<[u8; 64]>>,
+    /// The verified transactions of the blocks built or checked at the running height, by
+    /// block id: a decided block is applied without checking its signatures again.
+    pub(crate) checked: Mutex<HashMap<Hash, (u64, Arc<Vec<VerifiedTransaction>>)>>,
 }
 
 impl std::fmt::Debug for Consensus {
@@ -529,6 +536,7 @@ impl Consensus {
             byzantine,
             sync_now: tokio::sync::Notify::new(),
             verified: Mutex::new(HashSet::new()),
+            checked: Mutex::new(HashMap::new()),
         });
         {
             let weak = Arc::downgrade(&consensus);
@@ -920,8 +928,7 @@ impl Consensus {
                 let this = self.clone();
                 let (header, transactions) = (p.header.clone(), p.transactions.clone());
                 let verdict = tokio::task::spawn_blocking(move || {
-                    this.ledger
-                        .check_block(this.machine.as_ref(), &header, &transactions)
+                    this.check_proposal(&header, &transactions)
                 })
                 .await
                 .map_err(|e| Rejection::Refused {
@@ -946,6 +953,61 @@ impl Consensus {
         }
         let _ = self.events.send(Event::Message(message, checked.take()));
         Ok(head)
+    }
+
+    /// The transactions of a block, verified: those this validator pooled are verified
+    /// already (by their hash), the others are verified now, on all cores.
+    pub(crate) fn verified_of(
+        &self,
+        transactions: &[Transaction],
+    ) -> Result<Vec<VerifiedTransaction>, sparkid_ledger::LedgerError> {
+        let mut out: Vec<Option<VerifiedTransaction>> = Vec::with_capacity(transactions.len());
+        let mut missing = Vec::new();
+        {
+            let pool = lock(&self.pool);
+            for tx in transactions {
+                let known = pool.get(&tx.hash());
+                if known.is_none() {
+                    missing.push(tx.clone());
+                }
+                out.push(known);
+            }
+        }
+        let mut fresh = sparkid_ledger::tx::verify_all(missing).into_iter();
+        let mut verified = Vec::with_capacity(out.len());
+        for known in out {
+            match known.map(Ok).or_else(|| fresh.next()) {
+                Some(v) => verified.push(v?),
+                // Never: one result per transaction. A short list fails the block's txCount.
+                None => break,
+            }
+        }
+        Ok(verified)
+    }
+
+    /// Checks a proposed block against the head (`Ledger::check_block`, with the signatures
+    /// this validator checked when pooling the transactions not checked again), and keeps its
+    /// verified transactions for the commit.
+    pub(crate) fn check_proposal(
+        &self,
+        header: &sparkid_ledger::BlockHeader,
+        transactions: &[Transaction],
+    ) -> Result<(), sparkid_ledger::LedgerError> {
+        let verified = self.verified_of(transactions)?;
+        self.ledger
+            .check_block_verified(self.machine.as_ref(), header, verified.clone())?;
+        self.keep_checked(header.hash(), header.height, verified);
+        Ok(())
+    }
+
+    /// Keeps the verified transactions of block `id` at `height` for its commit (bounded: a
+    /// height has few proposals).
+    pub(crate) fn keep_checked(&self, id: Hash, height: u64, verified: Vec<VerifiedTransaction>) {
+        let mut checked = lock(&self.checked);
+        if checked.len() >= 16 {
+            checked.clear();
+        }
+        checked.insert(id, (height, Arc::new(verified)));
     }
 
     /// Remembers the signatures of a checked message (bounded: cleared when full).
