@@ -383,6 +383,9 @@ impl Pool {
     }
 }
 
+/// The verified transactions of a block built or checked here, and its height.
+pub(crate) type Checked = (u64, Arc<Vec<VerifiedTransaction>>);
+
 /// What the engine thread hears.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Event {
@@ -432,7 +435,7 @@ pub struct Consensus {
     pub(crate) verified: Mutex<HashSet<[u8; 64]>>,
     /// The verified transactions of the blocks built or checked at the running height, by
     /// block id: a decided block is applied without checking its signatures again.
-    pub(crate) checked: Mutex<HashMap<Hash, (u64, Arc<Vec<VerifiedTransaction>>)>>,
+    pub(crate) checked: Mutex<HashMap<Hash, Checked>>,
 }
 
 impl std::fmt::Debug for Consensus {
