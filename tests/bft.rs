@@ -212,4 +212,11 @@ fn the_next_proposer_killed_with_kill9_costs_one_round_not_the_chain() {
         "sparkid_consensus_timeouts_total{kind=\"propose\"}",
     );
     assert!(timeouts.unwrap_or(0.0) >= 1.0, "{timeouts:?}");
+    // Round 1 waits longer for its proposal than round 0 did: the timeouts grow per round.
+    let round0 = sparkid_node::bft::timeouts().propose.as_secs_f64();
+    let waited = metric(
+        &c.base(through),
+        "sparkid_consensus_propose_timeout_seconds",
+    );
+    assert!(waited.unwrap_or(0.0) > round0, "{waited:?} vs {round0}");
 }

@@ -1034,6 +1034,61 @@ impl Ledger {
         Ok(())
     }
 
+    /// [`Ledger::check_block`] for transactions whose signatures the caller verified already
+    /// (a validator verifies each when it enters its pool): everything else is checked.
+    pub fn check_block_verified<M: StateMachine>(
+        &self,
+        machine: &M,
+        header: &BlockHeader,
+        transactions: Vec<VerifiedTransaction>,
+    ) -> Result<(), LedgerError> {
+        self.check_proposer(header)?;
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.check_extends(header, transactions.len())?;
+        let (wtx, _, _) = self.replay_verified(machine, header, transactions)?;
+        wtx.abort()?;
+        Ok(())
+    }
+
+    /// [`Ledger::apply_block`] for transactions whose signatures the caller verified already:
+    /// the certificate, the chain and the re-execution are checked as there.
+    pub fn apply_block_verified<M: StateMachine>(
+        &self,
+        machine: &M,
+        header: BlockHeader,
+        transactions: Vec<VerifiedTransaction>,
+        certificate: CommitCertificate,
+    ) -> Result<(), LedgerError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        certificate.verify(&header, &self.validators)?;
+        self.check_extends(&header, transactions.len())?;
+        let (wtx, included, keys) = self.replay_verified(machine, &header, transactions)?;
+        let height = header.height;
+        let certified = CertifiedHeader {
+            header,
+            certificate,
+        };
+        self.write_block(&wtx, &included, &certified)?;
+        wtx.commit()?;
+        // Listeners (cache invalidation) run before the head moves: see `on_commit`.
+        self.notify(height, keys);
+        *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
+        Ok(())
+    }
+
+    fn check_proposer(&self, header: &BlockHeader) -> Result<(), LedgerError> {
+        let proposer_is_validator = sparkid_bid::PublicKey::from_encoded(&header.proposer)
+            .map(|k| self.validators.keys().contains(&k))
+            .unwrap_or(false);
+        if !proposer_is_validator {
+            return Err(LedgerError::BadBlock {
+                height: header.height,
+                reason: format!("proposer {:?} is not a validator", header.proposer),
+            });
+        }
+        Ok(())
+    }
+
     /// Re-executes a block on the head inside a new write transaction, and checks that it
     /// extends the head, that its transactions verify, match `txRoot`, are all accepted, and
     /// lead to exactly its state root. Returns the open transaction (with the state written,
@@ -1053,6 +1108,16 @@ impl Ledger {
         ),
         LedgerError,
     > {
+        self.check_extends(header, transactions.len())?;
+        let verified: Vec<VerifiedTransaction> = verify_all(transactions.to_vec())
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        self.replay_verified(machine, header, verified)
+    }
+
+    /// That `header` extends the head, with at most a block's worth of transactions: checked
+    /// before any signature, so a block over the limits costs nothing.
+    fn check_extends(&self, header: &BlockHeader, count: usize) -> Result<(), LedgerError> {
         let head = self.head();
         let bad = |reason: String| LedgerError::BadBlock {
             height: header.height,
@@ -1074,15 +1139,36 @@ impl Ledger {
             return Err(bad("time goes backwards".into()));
         }
         // Size first, before any signature is checked: a block over the limits costs nothing.
-        if transactions.len() > MAX_BLOCK_TXS {
+        if count > MAX_BLOCK_TXS {
             return Err(bad(format!(
-                "{} transactions, over the limit of {MAX_BLOCK_TXS} per block",
-                transactions.len()
+                "{count} transactions, over the limit of {MAX_BLOCK_TXS} per block"
             )));
         }
-        let verified: Vec<VerifiedTransaction> = verify_all(transactions.to_vec())
-            .into_iter()
-            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
+    /// [`Ledger::replay`] past the signatures: `verified` are the block's transactions,
+    /// verified, in order. The caller holds the writer lock and checked
+    /// [`Ledger::check_extends`].
+    #[allow(clippy::type_complexity)]
+    fn replay_verified<M: StateMachine>(
+        &self,
+        machine: &M,
+        header: &BlockHeader,
+        verified: Vec<VerifiedTransaction>,
+    ) -> Result<
+        (
+            redb::WriteTransaction,
+            Vec<VerifiedTransaction>,
+            Vec<String>,
+        ),
+        LedgerError,
+    > {
+        let head = self.head();
+        let bad = |reason: String| LedgerError::BadBlock {
+            height: header.height,
+            reason,
+        };
         let tx_bytes: usize = verified
             .iter()
             .map(|t| block_tx_bytes(t.canonical().len()))
@@ -1969,6 +2055,81 @@ pub(crate) mod tests {
         let block = proposer_ledger.block(1).unwrap().unwrap();
         ledger.apply_block(&Set, block).unwrap();
         assert_eq!(ledger.head(), proposer_ledger.head());
+    }
+
+    /// A validator verifies a transaction's signature once, when it pools it: a block of
+    /// transactions verified already is checked and applied by every other rule.
+    #[test]
+    fn a_block_of_verified_transactions_is_checked_and_applied_by_every_other_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<PrivateKey> = (0..4).map(|_| PrivateKey::generate()).collect();
+        let user = PrivateKey::generate();
+        let genesis = test_genesis(&keys.iter().collect::<Vec<_>>());
+        let signers: Vec<&PrivateKey> = keys[..3].iter().collect();
+        let ledger = Ledger::create(dir.path(), genesis, &signers).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let proposer_ledger = Ledger::create_certified(
+            other.path(),
+            ledger.genesis().clone(),
+            ledger.head().certificate,
+        )
+        .unwrap();
+        let txs = vec![set(&user, "a", "1"), set(&user, "b", "2")];
+        let proposer = keys[2].public_key().to_encoded();
+        let mut seen = None;
+        proposer_ledger
+            .propose_as(&Set, txs, 2, &proposer, |header, included| {
+                seen = Some((header.clone(), included.to_vec()));
+                Ok(CommitCertificate::sign(header, &signers))
+            })
+            .unwrap();
+        let (header, verified) = seen.unwrap();
+
+        ledger
+            .check_block_verified(&Set, &header, verified.clone())
+            .unwrap();
+        assert_eq!(ledger.height(), 0);
+        let mut bad = header.clone();
+        bad.state_root = Hash([9; 32]);
+        let e = ledger
+            .check_block_verified(&Set, &bad, verified.clone())
+            .unwrap_err();
+        assert!(e.to_string().contains("state root"), "{e}");
+        assert!(ledger
+            .check_block_verified(&Set, &header, verified[..1].to_vec())
+            .is_err());
+        let mut stranger = header.clone();
+        stranger.proposer = user.public_key().to_encoded();
+        assert!(ledger
+            .check_block_verified(&Set, &stranger, verified.clone())
+            .is_err());
+        // A certificate for another block, or of too few validators: refused, nothing written.
+        let e = ledger
+            .apply_block_verified(
+                &Set,
+                header.clone(),
+                verified.clone(),
+                CommitCertificate::sign(&bad, &signers),
+            )
+            .unwrap_err();
+        assert_eq!(ledger.height(), 0, "{e}");
+        assert!(ledger
+            .apply_block_verified(
+                &Set,
+                header.clone(),
+                verified.clone(),
+                CommitCertificate::sign(&header, &signers[..2]),
+            )
+            .is_err());
+        let block = proposer_ledger.block(1).unwrap().unwrap();
+        ledger
+            .apply_block_verified(&Set, header, verified, block.certificate.clone())
+            .unwrap();
+        assert_eq!(ledger.head(), proposer_ledger.head());
+        assert_eq!(
+            serde_json::to_value(ledger.block(1).unwrap().unwrap()).unwrap(),
+            serde_json::to_value(block).unwrap()
+        );
     }
 }
 

@@ -2,6 +2,8 @@
 //! client, and the registrar's client-managed exchange. Each test file uses part of them.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;

@@ -59,6 +59,8 @@ mod layout;
 mod oid_ecode;
 #[path = "../openapi.rs"]
 mod openapi;
+#[path = "../partition.rs"]
+mod partition;
 #[path = "../progress.rs"]
 mod progress;
 #[path = "../resolution.rs"]

@@ -385,11 +385,7 @@ impl Engine {
                 let valid = match checked {
                     Some((at, valid)) if at == head => valid,
                     _ => {
-                        let check = self.fx.c.ledger.check_block(
-                            self.fx.c.machine.as_ref(),
-                            &p.header,
-                            &p.transactions,
-                        );
+                        let check = self.fx.c.check_proposal(&p.header, &p.transactions);
                         if let Err(e) = &check {
                             info!(reason = %e, "consensus: a proposal does not check");
                         }
@@ -547,6 +543,7 @@ impl Effects {
                 let value =
                     BlockValue::new(header, included.iter().map(|t| t.tx().clone()).collect());
                 self.values.insert(value.id, value.clone());
+                c.keep_checked(value.id, height, included);
                 if let Ok(m) = c
                     .metrics
                     .proposals
@@ -587,20 +584,32 @@ impl Effects {
                 round,
             })
             .collect();
-        let block = Block {
-            header: (*value.header).clone(),
-            transactions: (*value.transactions).clone(),
-            certificate: CommitCertificate {
-                block_hash: value.id,
-                votes,
-            },
+        let hashes: Vec<Hash> = value.transactions.iter().map(|t| t.hash()).collect();
+        let certificate = CommitCertificate {
+            block_hash: value.id,
+            votes,
         };
-        let hashes: Vec<Hash> = block
-            .transactions
-            .iter()
-            .filter_map(|t| t.clone().verify().ok().map(|v| v.hash()))
-            .collect();
-        match c.ledger.apply_block(c.machine.as_ref(), block) {
+        // The transactions were verified when this validator built or checked the block: not
+        // again here, on the engine's thread.
+        let verified = lock(&c.checked).remove(&value.id).map(|(_, v)| v);
+        let applied = match verified {
+            Some(verified) => c.ledger.apply_block_verified(
+                c.machine.as_ref(),
+                (*value.header).clone(),
+                Arc::unwrap_or_clone(verified),
+                certificate,
+            ),
+            None => c.ledger.apply_block(
+                c.machine.as_ref(),
+                Block {
+                    header: (*value.header).clone(),
+                    transactions: (*value.transactions).clone(),
+                    certificate,
+                },
+            ),
+        };
+        lock(&c.checked).retain(|_, (h, _)| *h > height);
+        match applied {
             Ok(()) => {
                 c.metrics.decided.inc();
                 debug!(
@@ -691,8 +700,13 @@ impl Effects {
                 r.resume_with(())
             }
             Effect::StartRound(height, round, proposer, _role, r) => {
-                debug!(height = height.0, round = %round, proposer = %proposer, "consensus: round");
+                // The round's timeouts grow with it: logged and exposed, so a stalled chain
+                // shows how long each round waits.
+                let propose = super::context::timeouts().duration_for(Timeout::propose(round));
+                debug!(height = height.0, round = %round, proposer = %proposer,
+                    propose_timeout_ms = propose.as_millis() as u64, "consensus: round");
                 *lock(&self.c.position) = (height.0, round_number(round));
+                self.c.metrics.propose_timeout.set(propose.as_secs_f64());
                 r.resume_with(())
             }
             Effect::PublishConsensusMsg(msg, r) => {

@@ -60,6 +60,9 @@ const COMMIT_WAIT: Duration = Duration::from_secs(8);
 const ALIVE_FOR: Duration = Duration::from_secs(3);
 /// The background catch-up's period.
 const SYNC_PERIOD: Duration = Duration::from_secs(1);
+/// A pooled transaction not committed this long after it was handed to the other validators
+/// is handed to them again.
+const RESHARE_AFTER: Duration = Duration::from_secs(2);
 /// The most transactions a pool holds.
 const MAX_POOL: usize = 4 * MAX_BLOCK_TXS;
 
@@ -211,6 +214,7 @@ pub(crate) struct BftMetrics {
     pub(crate) refused: IntCounterVec,
     pub(crate) height: IntGauge,
     pub(crate) round: IntGauge,
+    pub(crate) propose_timeout: prometheus::Gauge,
     pub(crate) proposals: IntCounterVec,
     pub(crate) timeouts: IntCounterVec,
     pub(crate) evidence: IntCounterVec,
@@ -236,6 +240,11 @@ impl BftMetrics {
             round: IntGauge::new(
                 "sparkid_consensus_round",
                 "The engine's round at its height.",
+            )?,
+            propose_timeout: prometheus::Gauge::new(
+                "sparkid_consensus_propose_timeout_seconds",
+                "The propose timeout of the engine's current round, in seconds: it grows with \
+                 the round (Tendermint's liveness rule), up to a ceiling.",
             )?,
             proposals: IntCounterVec::new(
                 Opts::new(
@@ -275,6 +284,7 @@ impl BftMetrics {
         registry.register(Box::new(self.refused.clone()))?;
         registry.register(Box::new(self.height.clone()))?;
         registry.register(Box::new(self.round.clone()))?;
+        registry.register(Box::new(self.propose_timeout.clone()))?;
         registry.register(Box::new(self.proposals.clone()))?;
         registry.register(Box::new(self.timeouts.clone()))?;
         registry.register(Box::new(self.evidence.clone()))?;
@@ -287,8 +297,16 @@ impl BftMetrics {
 /// The transactions waiting for a block, in arrival order.
 #[derive(Default)]
 pub(crate) struct Pool {
+    /// Arrival order; may still name transactions removed since (skipped, and compacted away
+    /// once they are the majority), so that removing a block's worth is not quadratic.
     order: VecDeque<Hash>,
-    txs: HashMap<Hash, VerifiedTransaction>,
+    txs: HashMap<Hash, Pooled>,
+}
+
+/// A pooled transaction and when it was last handed to the other validators.
+pub(crate) struct Pooled {
+    tx: VerifiedTransaction,
+    shared: Instant,
 }
 
 impl Pool {
@@ -298,13 +316,28 @@ impl Pool {
             return false;
         }
         self.order.push_back(hash);
-        self.txs.insert(hash, tx);
+        self.txs.insert(
+            hash,
+            Pooled {
+                tx,
+                shared: Instant::now(),
+            },
+        );
         true
     }
 
+    pub(crate) fn contains(&self, hash: &Hash) -> bool {
+        self.txs.contains_key(hash)
+    }
+
+    pub(crate) fn get(&self, hash: &Hash) -> Option<VerifiedTransaction> {
+        self.txs.get(hash).map(|p| p.tx.clone())
+    }
+
     pub(crate) fn remove(&mut self, hash: &Hash) {
-        if self.txs.remove(hash).is_some() {
-            self.order.retain(|h| h != hash);
+        if self.txs.remove(hash).is_some() && self.order.len() > 2 * self.txs.len() + 64 {
+            let txs = &self.txs;
+            self.order.retain(|h| txs.contains_key(h));
         }
     }
 
@@ -318,13 +351,40 @@ impl Pool {
 
     /// Up to a block's worth, oldest first.
     pub(crate) fn batch(&self) -> Vec<VerifiedTransaction> {
+        // A transaction removed and pooled again is named twice in `order`.
+        let mut seen = HashSet::new();
         self.order
             .iter()
-            .filter_map(|h| self.txs.get(h).cloned())
+            .filter(|h| seen.insert(**h))
+            .filter_map(|h| self.txs.get(h).map(|p| p.tx.clone()))
             .take(MAX_BLOCK_TXS)
             .collect()
     }
+
+    /// Up to a block's worth of the transactions handed to the others longer than `age` ago,
+    /// oldest first, marked as handed now: what a lost message (a partition, a restarted
+    /// peer) may have kept from the other pools.
+    pub(crate) fn unshared(&mut self, age: Duration) -> Vec<Transaction> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for h in &self.order {
+            if out.len() == MAX_BLOCK_TXS {
+                break;
+            }
+            if let Some(p) = self.txs.get_mut(h) {
+                // Marked when taken, so a hash named twice in `order` is taken once.
+                if now.duration_since(p.shared) >= age {
+                    p.shared = now;
+                    out.push(p.tx.tx().clone());
+                }
+            }
+        }
+        out
+    }
 }
+
+/// The verified transactions of a block built or checked here, and its height.
+pub(crate) type Checked = (u64, Arc<Vec<VerifiedTransaction>>);
 
 /// What the engine thread hears.
 #[allow(clippy::large_enum_variant)]
@@ -373,6 +433,9 @@ pub struct Consensus {
     pub(crate) sync_now: tokio::sync::Notify,
     /// Signatures the door checked already, so the engine does not check them again.
     pub(crate) verified: Mutex<HashSet<[u8; 64]>>,
+    /// The verified transactions of the blocks built or checked at the running height, by
+    /// block id: a decided block is applied without checking its signatures again.
+    pub(crate) checked: Mutex<HashMap<Hash, Checked>>,
 }
 
 impl std::fmt::Debug for Consensus {
@@ -476,6 +539,7 @@ impl Consensus {
             byzantine,
             sync_now: tokio::sync::Notify::new(),
             verified: Mutex::new(HashSet::new()),
+            checked: Mutex::new(HashMap::new()),
         });
         {
             let weak = Arc::downgrade(&consensus);
@@ -761,7 +825,8 @@ impl Consensus {
     }
 
     /// Every [`SYNC_PERIOD`], or when a message names a height ahead: catch up from any peer
-    /// that is ahead (after a restart, a missed proposal, a partition), then tell the engine.
+    /// that is ahead (after a restart, a missed proposal, a partition), then tell the engine;
+    /// and hand pooled transactions on again when they wait too long ([`RESHARE_AFTER`]).
     pub(crate) async fn sync_loop(self: Arc<Self>) {
         loop {
             let before = self.ledger.height();
@@ -781,6 +846,17 @@ impl Consensus {
                 let _ = self.events.send(Event::Synced);
             }
             self.answering();
+            // Transactions still pooled a while after they were handed on: hand them on
+            // again, so that writes accepted by a cut-off minority reach the others once the
+            // partition heals (the receivers keep one copy).
+            let stale = lock(&self.pool).unshared(RESHARE_AFTER);
+            if !stale.is_empty() {
+                debug!(
+                    transactions = stale.len(),
+                    "consensus: handing pooled transactions on again"
+                );
+                self.share(stale);
+            }
             let _ = tokio::time::timeout(SYNC_PERIOD, self.sync_now.notified()).await;
         }
     }
@@ -855,8 +931,7 @@ impl Consensus {
                 let this = self.clone();
                 let (header, transactions) = (p.header.clone(), p.transactions.clone());
                 let verdict = tokio::task::spawn_blocking(move || {
-                    this.ledger
-                        .check_block(this.machine.as_ref(), &header, &transactions)
+                    this.check_proposal(&header, &transactions)
                 })
                 .await
                 .map_err(|e| Rejection::Refused {
@@ -881,6 +956,61 @@ impl Consensus {
         }
         let _ = self.events.send(Event::Message(message, checked.take()));
         Ok(head)
+    }
+
+    /// The transactions of a block, verified: those this validator pooled are verified
+    /// already (by their hash), the others are verified now, on all cores.
+    pub(crate) fn verified_of(
+        &self,
+        transactions: &[Transaction],
+    ) -> Result<Vec<VerifiedTransaction>, sparkid_ledger::LedgerError> {
+        let mut out: Vec<Option<VerifiedTransaction>> = Vec::with_capacity(transactions.len());
+        let mut missing = Vec::new();
+        {
+            let pool = lock(&self.pool);
+            for tx in transactions {
+                let known = pool.get(&tx.hash());
+                if known.is_none() {
+                    missing.push(tx.clone());
+                }
+                out.push(known);
+            }
+        }
+        let mut fresh = sparkid_ledger::tx::verify_all(missing).into_iter();
+        let mut verified = Vec::with_capacity(out.len());
+        for known in out {
+            match known.map(Ok).or_else(|| fresh.next()) {
+                Some(v) => verified.push(v?),
+                // Never: one result per transaction. A short list fails the block's txCount.
+                None => break,
+            }
+        }
+        Ok(verified)
+    }
+
+    /// Checks a proposed block against the head (`Ledger::check_block`, with the signatures
+    /// this validator checked when pooling the transactions not checked again), and keeps its
+    /// verified transactions for the commit.
+    pub(crate) fn check_proposal(
+        &self,
+        header: &sparkid_ledger::BlockHeader,
+        transactions: &[Transaction],
+    ) -> Result<(), sparkid_ledger::LedgerError> {
+        let verified = self.verified_of(transactions)?;
+        self.ledger
+            .check_block_verified(self.machine.as_ref(), header, verified.clone())?;
+        self.keep_checked(header.hash(), header.height, verified);
+        Ok(())
+    }
+
+    /// Keeps the verified transactions of block `id` at `height` for its commit (bounded: a
+    /// height has few proposals).
+    pub(crate) fn keep_checked(&self, id: Hash, height: u64, verified: Vec<VerifiedTransaction>) {
+        let mut checked = lock(&self.checked);
+        if checked.len() >= 16 {
+            checked.clear();
+        }
+        checked.insert(id, (height, Arc::new(verified)));
     }
 
     /// Remembers the signatures of a checked message (bounded: cleared when full).
@@ -930,8 +1060,18 @@ impl Consensus {
                 request.transactions.len()
             )));
         }
-        let mut verified = Vec::with_capacity(request.transactions.len());
-        for tx in request.transactions {
+        // A transaction already pooled here (handed on again, or by several validators) is
+        // not verified again: its hash names it.
+        let fresh: Vec<Transaction> = {
+            let pool = lock(&self.pool);
+            request
+                .transactions
+                .into_iter()
+                .filter(|tx| !pool.contains(&tx.hash()))
+                .collect()
+        };
+        let mut verified = Vec::with_capacity(fresh.len());
+        for tx in fresh {
             let v = tx
                 .verify()
                 .map_err(|e| Rejection::BadRequest(format!("a transaction: {e}")))?;

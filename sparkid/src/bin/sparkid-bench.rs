@@ -12,12 +12,16 @@
 //!   `finished` answer every follower serves it (`/1.0/identifiers/<did>` answers 200).
 //! - `sync-speed`: creates a follower ledger from a peer and times catching up with it through
 //!   the peer API (fetch, verify certificates, re-execute, commit), in blocks per second.
+//! - `creates`: creates DIDs through running daemons in the client-managed exchange (as a
+//!   wallet does: ask, sign, answer), one at a time (commit latency: median, p99) or many in
+//!   flight (durable creates per second); with `--kill PID`, kills that process with SIGKILL
+//!   first and times the kill to the first commit (`scripts/bench-consensus`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -90,6 +94,21 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Create DIDs through running daemons; report latency and creates per second.
+    Creates {
+        /// A daemon's base URL (repeatable: writes go round-robin).
+        #[arg(long = "endpoint", required = true)]
+        endpoints: Vec<String>,
+        /// How many creates.
+        #[arg(long, default_value_t = 200)]
+        count: usize,
+        /// Creates in flight.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// Kill this process with SIGKILL first; report the time to the first commit.
+        #[arg(long)]
+        kill: Option<u32>,
+    },
     /// Resolve DIDs through a daemon; save the answers with --out.
     Fetch {
         /// The daemon's base URL.
@@ -130,6 +149,15 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(sync_latency(writer, followers, writes)),
+        Command::Creates {
+            endpoints,
+            count,
+            concurrency,
+            kill,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(creates(endpoints, count, concurrency, kill)),
         Command::SyncSpeed { peer, data } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
@@ -479,6 +507,135 @@ async fn sync_speed(peer: String, data: PathBuf) -> anyhow::Result<()> {
         "caught up {applied} blocks ({report} transactions) from {peer} (head {target}) in {secs:.2} s: {:.1} blocks/s, {:.0} transactions/s",
         applied as f64 / secs,
         report as f64 / secs
+    );
+    Ok(())
+}
+
+/// Requests sent again (or looked up) after their connection closed under them.
+static RETRIED: AtomicUsize = AtomicUsize::new(0);
+
+/// One create in the client-managed exchange: ask, sign the payload, answer. Returns how long
+/// the answer (the write that waits for its commit) took.
+async fn create_once(client: &reqwest::Client, endpoint: &str) -> anyhow::Result<Duration> {
+    let key = PrivateKey::generate();
+    let document = sparkid_registrar::api::new_document(&key.public_key(), None)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let did = document["id"].as_str().unwrap_or_default().to_string();
+    let url = format!("{endpoint}/1.0/create?method=bid");
+    let ask = serde_json::json!({"options": {"clientSecretMode": true}, "didDocument": document});
+    // A keep-alive connection the server closed as it was reused: asked again on a new one.
+    let asked: serde_json::Value = match client.post(&url).json(&ask).send().await {
+        Ok(r) => r.json().await?,
+        Err(_) => {
+            RETRIED.fetch_add(1, Ordering::Relaxed);
+            client.post(&url).json(&ask).send().await?.json().await?
+        }
+    };
+    let request = &asked["didState"]["signingRequest"]["signingRequest0"];
+    let body: TxBody = serde_json::from_value(request["payload"].clone())
+        .with_context(|| format!("no signing request: {asked}"))?;
+    let signature = hex::encode(key.sign(&body.signing_bytes()).0);
+    let started = Instant::now();
+    let response = client
+        .post(&url)
+        .json(&serde_json::json!({
+            "jobId": asked["jobId"],
+            "secret": {
+                "jobSecret": asked["didRegistrationMetadata"]["jobSecret"],
+                "signingResponse": {"signingRequest0": {"signature": signature}},
+            },
+        }))
+        .send()
+        .await;
+    let response = match response {
+        Ok(r) => r,
+        Err(_) => {
+            // The answer was lost with its connection: the write may have committed, so it is
+            // looked up, as a client of a 503 "may still commit" does, not submitted again.
+            RETRIED.fetch_add(1, Ordering::Relaxed);
+            let lookup = format!("{endpoint}/1.0/identifiers/{did}");
+            while started.elapsed() < Duration::from_secs(30) {
+                if let Ok(r) = client.get(&lookup).send().await {
+                    if r.status().is_success() {
+                        return Ok(started.elapsed());
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            bail!("{did}: its answer was lost and it did not commit within 30 s");
+        }
+    };
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await?;
+    let took = started.elapsed();
+    if answer["didState"]["state"] != "finished" {
+        bail!("the create did not finish ({status}): {answer}");
+    }
+    Ok(took)
+}
+
+async fn creates(
+    endpoints: Vec<String>,
+    count: usize,
+    concurrency: usize,
+    kill: Option<u32>,
+) -> anyhow::Result<()> {
+    let endpoints: Arc<Vec<String>> = Arc::new(
+        endpoints
+            .iter()
+            .map(|e| e.trim_end_matches('/').to_string())
+            .collect(),
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency.max(1))
+        .build()?;
+    if let Some(pid) = kill {
+        let status = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -9 {pid} failed");
+        }
+        let killed = Instant::now();
+        create_once(&client, &endpoints[0]).await?;
+        println!(
+            "kill -9 of {pid} to the next commit: {:.0} ms",
+            killed.elapsed().as_secs_f64() * 1000.0
+        );
+        return Ok(());
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (client, endpoints, next) = (client.clone(), endpoints.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut took = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    return Ok::<_, anyhow::Error>(took);
+                }
+                took.push(create_once(&client, &endpoints[i % endpoints.len()]).await?);
+            }
+        });
+    }
+    let mut ms = Vec::with_capacity(count);
+    while let Some(result) = tasks.join_next().await {
+        ms.extend(result??.iter().map(|d| d.as_secs_f64() * 1000.0));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "{count} creates, {} in flight, through {} endpoint(s) in {secs:.2} s: {:.0} creates/s; \
+         commit wait ms: median {:.1}, p99 {:.1}, max {:.1}; {} resent after a closed connection",
+        concurrency.max(1),
+        endpoints.len(),
+        count as f64 / secs,
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.99),
+        ms.last().copied().unwrap_or(f64::NAN),
+        RETRIED.load(Ordering::Relaxed)
     );
     Ok(())
 }
