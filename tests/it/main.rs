@@ -69,6 +69,8 @@ mod subchain;
 mod tls;
 #[path = "../vaa.rs"]
 mod vaa;
+#[path = "../validator_set.rs"]
+mod validator_set;
 #[path = "../validators.rs"]
 mod validators;
 #[path = "../verifier.rs"]
