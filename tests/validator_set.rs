@@ -107,8 +107,7 @@ impl Chain {
     }
 
     fn height(&self, base: &str) -> u64 {
-        get_json(&format!("{base}/1.0/ledger/head", ))
-            .1["header"]["height"]
+        get_json(&format!("{base}/1.0/ledger/head",)).1["header"]["height"]
             .as_u64()
             .unwrap_or(0)
     }
@@ -240,10 +239,30 @@ fn four_validators_add_a_fifth_then_remove_one_and_answers_verify_from_the_genes
     let k = &c.keys;
     let far = c.height(&c.base(0)) + 50;
     let refusals: Vec<(u64, Vec<String>, Vec<&PrivateKey>, &str)> = vec![
-        (far, five.clone(), vec![&k[0], &k[1]], "2 signatures of the current set, a quorum is 3"),
-        (far, five.clone(), vec![&k[0], &k[1], &k[4]], "which is not a validator of the current set"),
-        (1, five.clone(), vec![&k[0], &k[1], &k[2]], "at the earliest"),
-        (far, vec![], vec![&k[0], &k[1], &k[2]], "the new validator set is empty"),
+        (
+            far,
+            five.clone(),
+            vec![&k[0], &k[1]],
+            "2 signatures of the current set, a quorum is 3",
+        ),
+        (
+            far,
+            five.clone(),
+            vec![&k[0], &k[1], &k[4]],
+            "which is not a validator of the current set",
+        ),
+        (
+            1,
+            five.clone(),
+            vec![&k[0], &k[1], &k[2]],
+            "at the earliest",
+        ),
+        (
+            far,
+            vec![],
+            vec![&k[0], &k[1], &k[2]],
+            "the new validator set is empty",
+        ),
         (
             far,
             vec![four[0].clone(), four[1].clone(), four[0].clone()],
@@ -254,7 +273,10 @@ fn four_validators_add_a_fifth_then_remove_one_and_answers_verify_from_the_genes
     for (from, keys, signers, reason) in refusals {
         let (status, problem) = post_change(&c.base(0), from, keys, &signers);
         assert_eq!(status, 400, "{problem}");
-        assert_eq!(problem["type"], "urn:sparkid:problem:validator-change-refused");
+        assert_eq!(
+            problem["type"],
+            "urn:sparkid:problem:validator-change-refused"
+        );
         assert!(
             problem["detail"].as_str().unwrap().contains(reason),
             "{problem} lacks {reason:?}"
@@ -270,7 +292,10 @@ fn four_validators_add_a_fifth_then_remove_one_and_answers_verify_from_the_genes
         &duplicate.to_operation(),
     );
     assert_eq!(status, 400, "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("two signatures by validator"));
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("two signatures by validator"));
     let (_, sets) = get_json(&format!("{}/1.0/consensus/validators", c.base(0)));
     assert_eq!(sets["sets"].as_array().unwrap().len(), 1, "{sets}");
 
@@ -284,9 +309,13 @@ fn four_validators_add_a_fifth_then_remove_one_and_answers_verify_from_the_genes
     assert_eq!(committed["from"], from1, "{committed}");
     assert!(committed["height"].as_u64().unwrap() + 2 <= from1);
     // A second change while one is pending is refused.
-    let (status, problem) = post_change(&c.base(0), from1 + 20, four.clone(), &[&k[0], &k[1], &k[2]]);
+    let (status, problem) =
+        post_change(&c.base(0), from1 + 20, four.clone(), &[&k[0], &k[1], &k[2]]);
     assert_eq!(status, 400);
-    assert!(problem["detail"].as_str().unwrap().contains("is pending"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("is pending"),
+        "{problem}"
+    );
 
     // The newcomer starts with its key on a ledger that knows only genesis: it catches up.
     c.start(4);
@@ -296,7 +325,10 @@ fn four_validators_add_a_fifth_then_remove_one_and_answers_verify_from_the_genes
     assert_eq!(status["member"], true, "{status}");
     assert_eq!(status["validators"], 5, "{status}");
     assert_eq!(status["quorum"], 4, "{status}");
-    assert_eq!(metric(&c.base(0), "sparkid_consensus_validators"), Some(5.0));
+    assert_eq!(
+        metric(&c.base(0), "sparkid_consensus_validators"),
+        Some(5.0)
+    );
     assert_eq!(
         metric(&c.base(0), "sparkid_consensus_validator_set_changes_total"),
         Some(1.0)
@@ -306,7 +338,10 @@ fn four_validators_add_a_fifth_then_remove_one_and_answers_verify_from_the_genes
     let mut fifth_voted = false;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !fifth_voted {
-        assert!(Instant::now() < deadline, "the fifth validator never voted in a certificate");
+        assert!(
+            Instant::now() < deadline,
+            "the fifth validator never voted in a certificate"
+        );
         c.write_until(0, c.height(&c.base(0)) + 1);
         let head = c.height(&c.base(0));
         for h in from1..=head {
@@ -332,7 +367,10 @@ fn four_validators_add_a_fifth_then_remove_one_and_answers_verify_from_the_genes
     for h in from2..=head {
         let voters = c.voters(0, h);
         assert!(voters.len() >= 3, "block {h}: {voters:?}");
-        assert!(!voters.contains(&removed), "block {h}: the removed validator voted");
+        assert!(
+            !voters.contains(&removed),
+            "block {h}: the removed validator voted"
+        );
     }
     c.wait_height(&c.base(1), head);
     let (_, status) = get_json(&format!("{}/1.0/consensus/status", c.base(1)));
@@ -342,7 +380,11 @@ fn four_validators_add_a_fifth_then_remove_one_and_answers_verify_from_the_genes
     // The follower follows across both changes.
     c.wait_height(&follower.base, head);
     let (_, ours) = get_json(&format!("{}/1.0/ledger/head", follower.base));
-    let (_, theirs) = get_json(&format!("{}/1.0/ledger/blocks?from={}&limit=1", c.base(0), head));
+    let (_, theirs) = get_json(&format!(
+        "{}/1.0/ledger/blocks?from={}&limit=1",
+        c.base(0),
+        head
+    ));
     assert_eq!(ours["header"], theirs["blocks"][0]["header"]);
 
     // An answer after both changes verifies offline with only the genesis: two hand-offs.
@@ -352,7 +394,11 @@ fn four_validators_add_a_fifth_then_remove_one_and_answers_verify_from_the_genes
     ));
     assert_eq!(status, 200, "{answer}");
     let proof = &answer["didResolutionMetadata"]["ledgerProof"];
-    assert_eq!(proof["handoffs"].as_array().map(Vec::len), Some(2), "{proof}");
+    assert_eq!(
+        proof["handoffs"].as_array().map(Vec::len),
+        Some(2),
+        "{proof}"
+    );
     let file = save(c.dir.path(), "after.json", &answer);
     let (ok, text) = verify_file(&file, &["--genesis", &genesis]);
     assert!(ok, "{text}");
@@ -362,7 +408,10 @@ fn four_validators_add_a_fifth_then_remove_one_and_answers_verify_from_the_genes
     assert!(early["didResolutionMetadata"]["ledgerProof"]
         .get("handoffs")
         .is_none());
-    let (ok, text) = verify_file(&save(c.dir.path(), "early.json", &early), &["--genesis", &genesis]);
+    let (ok, text) = verify_file(
+        &save(c.dir.path(), "early.json", &early),
+        &["--genesis", &genesis],
+    );
     assert!(ok, "{text}");
 
     // Broken hand-offs are caught: dropped, cut short, or with a change the old set never
@@ -372,7 +421,10 @@ fn four_validators_add_a_fifth_then_remove_one_and_answers_verify_from_the_genes
         .as_object_mut()
         .unwrap()
         .remove("handoffs");
-    let (ok, text) = verify_file(&save(c.dir.path(), "dropped.json", &dropped), &["--genesis", &genesis]);
+    let (ok, text) = verify_file(
+        &save(c.dir.path(), "dropped.json", &dropped),
+        &["--genesis", &genesis],
+    );
     assert!(!ok, "{text}");
     assert!(text.contains("certificate of block"), "{text}");
     let mut short = answer.clone();
@@ -380,13 +432,19 @@ fn four_validators_add_a_fifth_then_remove_one_and_answers_verify_from_the_genes
         .as_array_mut()
         .unwrap()
         .remove(1);
-    let (ok, text) = verify_file(&save(c.dir.path(), "short.json", &short), &["--genesis", &genesis]);
+    let (ok, text) = verify_file(
+        &save(c.dir.path(), "short.json", &short),
+        &["--genesis", &genesis],
+    );
     assert!(!ok, "{text}");
     let mut forged = answer.clone();
     let votes = &mut forged["didResolutionMetadata"]["ledgerProof"]["handoffs"][0]["block"]
         ["certificate"]["votes"];
     votes.as_array_mut().unwrap().truncate(2);
-    let (ok, text) = verify_file(&save(c.dir.path(), "forged.json", &forged), &["--genesis", &genesis]);
+    let (ok, text) = verify_file(
+        &save(c.dir.path(), "forged.json", &forged),
+        &["--genesis", &genesis],
+    );
     assert!(!ok, "{text}");
     assert!(text.contains("validator-set hand-off"), "{text}");
 

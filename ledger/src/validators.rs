@@ -440,7 +440,9 @@ pub enum HandoffError {
         got: String,
     },
     /// The header is not certified by the set before the change.
-    #[error("the hand-off block at height {height} is not certified by the set in force there: {error}")]
+    #[error(
+        "the hand-off block at height {height} is not certified by the set in force there: {error}"
+    )]
     Certificate {
         /// The block's height.
         height: u64,
@@ -589,7 +591,9 @@ mod tests {
         dup.signatures.push(dup.signatures[0].clone());
         assert_eq!(
             dup.check("t", 5, &current, None),
-            Err(ChangeError::DuplicateSigner(old[0].public_key().to_encoded()))
+            Err(ChangeError::DuplicateSigner(
+                old[0].public_key().to_encoded()
+            ))
         );
         // Signed for another chain or height: the bytes differ.
         let mut other_chain = ValidatorChange::new(10, next.clone());

@@ -24,7 +24,11 @@ pub enum ValidatorsCommand {
     /// height (the signers sign it with `sign`, then `submit` posts it).
     Propose {
         /// A validator's base URL, to read the chain id and the current set from.
-        #[arg(long, env = "SPARKID_ENDPOINT", default_value = "http://127.0.0.1:8080")]
+        #[arg(
+            long,
+            env = "SPARKID_ENDPOINT",
+            default_value = "http://127.0.0.1:8080"
+        )]
         endpoint: String,
         /// An encoded public key (b06566...) to add (repeatable); it goes last in proposer order.
         #[arg(long)]
@@ -49,7 +53,11 @@ pub enum ValidatorsCommand {
     /// Post a signed change file to a validator; prints the height it committed at.
     Submit {
         /// A validator's base URL.
-        #[arg(long, env = "SPARKID_ENDPOINT", default_value = "http://127.0.0.1:8080")]
+        #[arg(
+            long,
+            env = "SPARKID_ENDPOINT",
+            default_value = "http://127.0.0.1:8080"
+        )]
         endpoint: String,
         /// The signed change file (`-`: standard input).
         #[arg(long)]
@@ -91,8 +99,12 @@ fn read(path: &Path) -> anyhow::Result<String> {
 }
 
 fn read_change_file(path: &Path) -> anyhow::Result<ChangeFile> {
-    serde_json::from_str(&read(path)?)
-        .with_context(|| format!("{} is not a change file (sparkid validators propose)", path.display()))
+    serde_json::from_str(&read(path)?).with_context(|| {
+        format!(
+            "{} is not a change file (sparkid validators propose)",
+            path.display()
+        )
+    })
 }
 
 /// Runs a `sparkid validators` command.
@@ -109,7 +121,9 @@ pub async fn run(command: ValidatorsCommand) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("asking {base} for its validator sets"))?
                 .error_for_status()
-                .with_context(|| format!("{base} serves no validator sets (not a validator of several?)"))?
+                .with_context(|| {
+                    format!("{base} serves no validator sets (not a validator of several?)")
+                })?
                 .json()
                 .await?;
             let chain_id = sets["chainId"]
@@ -118,13 +132,17 @@ pub async fn run(command: ValidatorsCommand) -> anyhow::Result<()> {
                 .to_string();
             // A change builds on the newest set: the pending one if there is one (the ledger
             // then refuses it until that one takes over, saying so).
-            let base_set = sets.get("pending").filter(|p| !p.is_null()).unwrap_or(&sets["current"]);
+            let base_set = sets
+                .get("pending")
+                .filter(|p| !p.is_null())
+                .unwrap_or(&sets["current"]);
             let mut keys: Vec<String> = serde_json::from_value(base_set["validators"].clone())
                 .context("the current set")?;
-            let same = |a: &str, b: &str| match (PublicKey::from_encoded(a), PublicKey::from_encoded(b)) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => a.eq_ignore_ascii_case(b),
-            };
+            let same =
+                |a: &str, b: &str| match (PublicKey::from_encoded(a), PublicKey::from_encoded(b)) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => a.eq_ignore_ascii_case(b),
+                };
             for key in &remove {
                 PublicKey::from_encoded(key).map_err(|e| anyhow!("--remove {key}: {e}"))?;
                 let before = keys.len();
@@ -134,7 +152,8 @@ pub async fn run(command: ValidatorsCommand) -> anyhow::Result<()> {
                 }
             }
             for key in &add {
-                let parsed = PublicKey::from_encoded(key).map_err(|e| anyhow!("--add {key}: {e}"))?;
+                let parsed =
+                    PublicKey::from_encoded(key).map_err(|e| anyhow!("--add {key}: {e}"))?;
                 if keys.iter().any(|k| same(k, key)) {
                     bail!("--add {key}: already in the current set");
                 }

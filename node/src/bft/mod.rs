@@ -38,9 +38,9 @@ use tracing::info;
 
 pub use context::timeouts;
 pub use validator::{
-    Consensus, Evidence, EvidenceList, PoolRequest, Rejection, StartError, Status, BYZANTINE_ENV,
-    EVIDENCE_FILE, MAX_REQUEST, MESSAGES_PATH, PROBLEM_BAD_REQUEST, PROBLEM_REFUSED,
-    PROBLEM_UNAUTHENTICATED, TRANSACTIONS_PATH, VALIDATORS_PATH, WAL_FILE, ValidatorSets,
+    Consensus, Evidence, EvidenceList, PoolRequest, Rejection, StartError, Status, ValidatorSets,
+    BYZANTINE_ENV, EVIDENCE_FILE, MAX_REQUEST, MESSAGES_PATH, PROBLEM_BAD_REQUEST, PROBLEM_REFUSED,
+    PROBLEM_UNAUTHENTICATED, TRANSACTIONS_PATH, VALIDATORS_PATH, WAL_FILE,
 };
 pub use wire::{Message, MAX_HEIGHT, MAX_ROUND};
 

@@ -15,8 +15,8 @@ use reqwest::header;
 use serde::{Deserialize, Serialize};
 use sparkid_bid::PrivateKey;
 use sparkid_ledger::block::MAX_BLOCK_BYTES;
-use sparkid_ledger::store::MAX_BLOCK_TXS;
 use sparkid_ledger::store::TxRejection;
+use sparkid_ledger::store::MAX_BLOCK_TXS;
 use sparkid_ledger::validators::{ScheduledSet, MIN_LEAD};
 use sparkid_ledger::{Hash, Ledger, Transaction, TxBody, ValidatorChange, VerifiedTransaction};
 use sparkid_registrar::{BidStateMachine, Committed, Sequencer, SubmitError};
@@ -499,7 +499,11 @@ impl Consensus {
         let auth = Authenticator::new(
             &ledger.genesis().chain_id,
             &validators[me],
-            validators.iter().cloned().zip(keys.iter().cloned()).collect(),
+            validators
+                .iter()
+                .cloned()
+                .zip(keys.iter().cloned())
+                .collect(),
         );
         let metrics = BftMetrics::new().map_err(|e| StartError::Metrics(e.to_string()))?;
         let evidence = read_evidence(ledger.dir())?;
@@ -605,9 +609,10 @@ impl Consensus {
         }
         let set = self.vset_at(next);
         self.metrics.validators.set(set.validators.len() as i64);
-        self.metrics
-            .member
-            .set(i64::from(set.index_of(&context::Address(self.address.clone())).is_some()));
+        self.metrics.member.set(i64::from(
+            set.index_of(&context::Address(self.address.clone()))
+                .is_some(),
+        ));
     }
 
     /// The engine's validator set of `height`.
@@ -857,14 +862,8 @@ impl Consensus {
         let to = self
             .member(idx)
             .ok_or_else(|| "no such validator".to_string())?;
-        let signature = RequestSignature::sign(
-            &self.key,
-            self.chain_id(),
-            path,
-            &to,
-            now_ms(),
-            &body,
-        );
+        let signature =
+            RequestSignature::sign(&self.key, self.chain_id(), path, &to, now_ms(), &body);
         let mut request = self
             .http
             .post(format!("{url}{path}"))

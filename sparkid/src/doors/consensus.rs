@@ -26,12 +26,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
+use sparkid_ledger::tx::MAX_TX_BYTES;
+use sparkid_ledger::{ChangeError, ValidatorChange};
 use sparkid_node::bft::{
     Consensus, Rejection, MAX_REQUEST, PROBLEM_BAD_REQUEST, PROBLEM_REFUSED,
     PROBLEM_UNAUTHENTICATED,
 };
-use sparkid_ledger::tx::MAX_TX_BYTES;
-use sparkid_ledger::{ChangeError, ValidatorChange};
 use sparkid_node::validator_auth::{
     AuthError, RequestSignature, SIGNATURE_HEADER, SIGNED_AT_HEADER, VALIDATOR_HEADER,
 };
@@ -178,8 +178,8 @@ async fn change_validators(State(c): State<Arc<Consensus>>, body: Bytes) -> Resp
             "from": from,
         })),
         Ok(Err(e)) => {
-            let status = StatusCode::from_u16(e.http_status())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             refused(status, e.to_string())
         }
         Err(e) => refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
