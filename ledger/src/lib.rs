@@ -4,6 +4,7 @@
 //! - [`block`]: genesis, headers, blocks and quorum commit certificates.
 //! - [`smt`]: the authenticated state, a sparse Merkle tree, with proofs of presence and absence.
 //! - [`store`]: the redb store; one atomic, durable write per block.
+//! - [`validators`]: validator-set changes, the sets by height, and proofs' hand-offs.
 //! - [`verify`]: re-checks a whole chain.
 //!
 //! The ledger knows nothing of HTTP, DNS or Handle, and nothing of what operations mean: a
@@ -18,6 +19,7 @@ pub mod machine;
 pub mod smt;
 pub mod store;
 pub mod tx;
+pub mod validators;
 pub mod verify;
 
 pub use block::{Block, BlockHeader, CertifiedHeader, CommitCertificate, Genesis, ValidatorSet};
@@ -29,4 +31,5 @@ pub use store::{
     TxOutcome, TxRejection,
 };
 pub use tx::{Transaction, TxBody, TxError, VerifiedTransaction};
+pub use validators::{ChangeError, Handoff, HandoffError, Schedule, ValidatorChange};
 pub use verify::{verify_chain, verify_chain_with_progress, VerifyReport};

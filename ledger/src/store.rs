@@ -37,6 +37,10 @@ use crate::hash::Hash;
 use crate::machine::{ExecContext, StateMachine, StateView};
 use crate::smt::{self, key_hash, Position, StateProof};
 use crate::tx::{verify_all, Transaction, VerifiedTransaction, MAX_VALIDITY_BLOCKS};
+use crate::validators::{
+    self, merkle_path, ChangeError, Handoff, HandoffError, Schedule, ScheduledSet, ValidatorChange,
+    VALIDATORS_KEY,
+};
 
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 /// Height → the block's JSON.
@@ -104,6 +108,9 @@ pub enum TxRejection<R> {
     /// Already included (a replay).
     #[error("the transaction was already included at height {0}: a signed operation runs once")]
     Duplicate(u64),
+    /// A validator-set change the ledger refused (`chain/validators`).
+    #[error("validator-set change refused: {0}")]
+    Validators(ChangeError),
     /// The state machine refused the operation.
     #[error("{0}")]
     Operation(R),
@@ -140,7 +147,11 @@ pub struct Proposal<R> {
 }
 
 /// A record, its proof, and the certified header the proof is anchored to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// When the validator set changed at or below the anchor's height, `handoffs` carries each
+/// change (oldest first) so that the genesis keys alone verify the anchor; a proof without
+/// changes has no `handoffs` member, exactly as before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordProof {
     /// The state key.
@@ -151,6 +162,9 @@ pub struct RecordProof {
     pub proof: StateProof,
     /// The header whose `stateRoot` the path leads to, and its certificate.
     pub anchor: CertifiedHeader,
+    /// The validator-set changes from genesis to the anchor's height, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handoffs: Vec<Handoff>,
 }
 
 /// Why a record proof does not hold.
@@ -162,14 +176,29 @@ pub enum RecordProofError {
     /// The Merkle path does not lead to the certified root.
     #[error("the Merkle path does not hold: {0}")]
     Path(#[from] smt::ProofError),
+    /// A validator-set hand-off does not hold.
+    #[error("{0}")]
+    Handoff(#[from] HandoffError),
 }
 
 impl RecordProof {
-    /// Checks the proof with nothing but the validators' keys.
+    /// The validator sets the hand-offs lead to from `genesis`, each hand-off checked with
+    /// the set before it.
+    pub fn schedule(&self, genesis: &ValidatorSet) -> Result<Schedule, HandoffError> {
+        let mut schedule = Schedule::new(genesis.clone());
+        for handoff in &self.handoffs {
+            schedule.extend(&self.anchor.header.chain_id, handoff)?;
+        }
+        Ok(schedule)
+    }
+
+    /// Checks the proof with nothing but the genesis validators' keys (and the hand-offs it
+    /// carries).
     pub fn verify(&self, validators: &ValidatorSet) -> Result<(), RecordProofError> {
+        let schedule = self.schedule(validators)?;
         self.anchor
             .certificate
-            .verify(&self.anchor.header, validators)?;
+            .verify(&self.anchor.header, schedule.at(self.anchor.header.height))?;
         self.proof.verify(
             &self.anchor.header.state_root,
             &self.key,
@@ -185,6 +214,10 @@ pub struct Ledger {
     dir: PathBuf,
     genesis: Genesis,
     validators: ValidatorSet,
+    /// The sets by height, pending changes included; kept with each committed change.
+    schedule: RwLock<Schedule>,
+    /// One per change in `schedule`, in the same order.
+    handoffs: RwLock<Vec<(u64, Handoff)>>,
     head: RwLock<CertifiedHeader>,
     writer: Mutex<()>,
     listeners: RwLock<Vec<CommitListener>>,
@@ -565,6 +598,8 @@ impl Ledger {
             db,
             dir: dir.to_path_buf(),
             genesis,
+            schedule: RwLock::new(Schedule::new(validators.clone())),
+            handoffs: RwLock::new(Vec::new()),
             validators,
             head: RwLock::new(certified),
             writer: Mutex::new(()),
@@ -635,15 +670,31 @@ impl Ledger {
             .validator_set()
             .map_err(|e| LedgerError::InvalidGenesis(e.to_string()))?;
         info!(chain = %genesis.chain_id, height = head.header.height, "opened ledger");
-        Ok(Ledger {
+        let ledger = Ledger {
             db,
             dir: dir.to_path_buf(),
             genesis,
+            schedule: RwLock::new(Schedule::new(validators.clone())),
+            handoffs: RwLock::new(Vec::new()),
             validators,
             head: RwLock::new(head),
             writer: Mutex::new(()),
             listeners: RwLock::new(Vec::new()),
-        })
+        };
+        for (height, _) in ledger.history(VALIDATORS_KEY)? {
+            let block = ledger
+                .block(height)?
+                .ok_or_else(|| LedgerError::Corrupt(format!("block {height} is missing")))?;
+            let certified = CertifiedHeader {
+                header: block.header,
+                certificate: block.certificate,
+            };
+            let verified = verify_all(block.transactions)
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            ledger.note_change(&certified, &verified)?;
+        }
+        Ok(ledger)
     }
 
     /// Whether `dir` holds a ledger.
@@ -661,9 +712,98 @@ impl Ledger {
         &self.genesis
     }
 
-    /// The validators.
+    /// The genesis validators. The set that certifies a height is [`Ledger::validators_at`]'s:
+    /// it differs from this one after a validator-set change.
     pub fn validators(&self) -> &ValidatorSet {
         &self.validators
+    }
+
+    /// The validator set that certifies block `height` (changes committed so far included,
+    /// pending ones too: a change is committed at least [`validators::MIN_LEAD`] blocks before
+    /// it takes over).
+    pub fn validators_at(&self, height: u64) -> ValidatorSet {
+        self.schedule
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .at(height)
+            .clone()
+    }
+
+    /// Every set by its first height: the genesis set from 0, then each committed change.
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// How many validator-set changes are committed (pending ones included).
+    pub fn set_changes(&self) -> usize {
+        self.schedule
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .sets()
+            .len()
+            - 1
+    }
+
+    /// The hand-offs of every change in force at `height`, oldest first: what a proof anchored
+    /// there carries.
+    pub fn handoffs_until(&self, height: u64) -> Vec<Handoff> {
+        self.handoffs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(from, _)| *from <= height)
+            .map(|(_, h)| h.clone())
+            .collect()
+    }
+
+    /// Records the change a just-committed block holds: its set joins the schedule and its
+    /// hand-off is kept for proofs.
+    fn note_change(
+        &self,
+        certified: &CertifiedHeader,
+        transactions: &[VerifiedTransaction],
+    ) -> Result<(), LedgerError> {
+        let height = certified.header.height;
+        let corrupt = |what: String| LedgerError::Corrupt(format!("block {height}: {what}"));
+        let stored: ScheduledSet = parse_json(
+            &self
+                .value_written_at(VALIDATORS_KEY, height)?
+                .ok_or_else(|| corrupt(format!("{VALIDATORS_KEY} was not written")))?,
+        )?;
+        let index = transactions
+            .iter()
+            .rposition(|t| {
+                ValidatorChange::parse(&t.tx().body.operation)
+                    .is_ok_and(|c| c.scheduled() == stored)
+            })
+            .ok_or_else(|| corrupt("no change transaction writes the stored set".into()))?;
+        let set = ValidatorSet::from_encoded(&stored.validators)
+            .map_err(|e| corrupt(format!("the new set: {e}")))?;
+        let hashes: Vec<Hash> = transactions.iter().map(VerifiedTransaction::hash).collect();
+        let handoff = Handoff {
+            block: certified.clone(),
+            transaction: transactions[index].tx().clone(),
+            index: index as u32,
+            path: merkle_path(&hashes, index),
+        };
+        info!(
+            height,
+            from = stored.from,
+            validators = stored.validators.len(),
+            "validator-set change committed"
+        );
+        self.schedule
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(stored.from, set);
+        self.handoffs
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((stored.from, handoff));
+        Ok(())
     }
 
     /// The newest certified header.
@@ -754,11 +894,13 @@ impl Ledger {
         let tree = rtx.open_table(TREE)?;
         let mut chunks = Chunks::new(TableChunks(&tree));
         let proof = smt::prove(&mut chunks, anchor.header.state_root, key).map_err(tree_err)?;
+        let handoffs = self.handoffs_until(anchor.header.height);
         Ok(RecordProof {
             key: key.to_string(),
             value,
             proof,
             anchor,
+            handoffs,
         })
     }
 
@@ -922,7 +1064,7 @@ impl Ledger {
             self.write_state(&wtx, &head.header, height, time, &hashes, writes)?;
         header.proposer = proposer.to_string();
         let certificate = certify(&header, &included)?;
-        certificate.verify(&header, &self.validators)?;
+        certificate.verify(&header, &self.validators_at(height))?;
         let certified = CertifiedHeader {
             header,
             certificate,
@@ -930,6 +1072,9 @@ impl Ledger {
         self.write_block(&wtx, &included, &certified)?;
         let written = Instant::now();
         wtx.commit()?;
+        if keys.iter().any(|k| k == VALIDATORS_KEY) {
+            self.note_change(&certified, &included)?;
+        }
         debug!(
             height,
             txs = hashes.len(),
@@ -994,7 +1139,9 @@ impl Ledger {
         block: Block,
     ) -> Result<(), LedgerError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        block.certificate.verify(&block.header, &self.validators)?;
+        block
+            .certificate
+            .verify(&block.header, &self.validators_at(block.header.height))?;
         let (wtx, included, keys) = self.replay(machine, &block.header, &block.transactions)?;
         let header = &block.header;
         let certified = CertifiedHeader {
@@ -1003,6 +1150,9 @@ impl Ledger {
         };
         self.write_block(&wtx, &included, &certified)?;
         wtx.commit()?;
+        if keys.iter().any(|k| k == VALIDATORS_KEY) {
+            self.note_change(&certified, &included)?;
+        }
         // Listeners (cache invalidation) run before the head moves: see `on_commit`.
         self.notify(header.height, keys);
         *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
@@ -1019,15 +1169,7 @@ impl Ledger {
         header: &BlockHeader,
         transactions: &[Transaction],
     ) -> Result<(), LedgerError> {
-        let proposer_is_validator = sparkid_bid::PublicKey::from_encoded(&header.proposer)
-            .map(|k| self.validators.keys().contains(&k))
-            .unwrap_or(false);
-        if !proposer_is_validator {
-            return Err(LedgerError::BadBlock {
-                height: header.height,
-                reason: format!("proposer {:?} is not a validator", header.proposer),
-            });
-        }
+        self.check_proposer(header)?;
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let (wtx, _, _) = self.replay(machine, header, transactions)?;
         wtx.abort()?;
@@ -1060,7 +1202,7 @@ impl Ledger {
         certificate: CommitCertificate,
     ) -> Result<(), LedgerError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        certificate.verify(&header, &self.validators)?;
+        certificate.verify(&header, &self.validators_at(header.height))?;
         self.check_extends(&header, transactions.len())?;
         let (wtx, included, keys) = self.replay_verified(machine, &header, transactions)?;
         let height = header.height;
@@ -1070,15 +1212,19 @@ impl Ledger {
         };
         self.write_block(&wtx, &included, &certified)?;
         wtx.commit()?;
+        if keys.iter().any(|k| k == VALIDATORS_KEY) {
+            self.note_change(&certified, &included)?;
+        }
         // Listeners (cache invalidation) run before the head moves: see `on_commit`.
         self.notify(height, keys);
         *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
         Ok(())
     }
 
+    /// That the block's proposer is a validator of the set of its height.
     fn check_proposer(&self, header: &BlockHeader) -> Result<(), LedgerError> {
         let proposer_is_validator = sparkid_bid::PublicKey::from_encoded(&header.proposer)
-            .map(|k| self.validators.keys().contains(&k))
+            .map(|k| self.validators_at(header.height).keys().contains(&k))
             .unwrap_or(false);
         if !proposer_is_validator {
             return Err(LedgerError::BadBlock {
@@ -1336,15 +1482,25 @@ impl Ledger {
                 outcomes.push(reject(TxRejection::BlockFull));
                 continue;
             }
-            let result = match speculation.take() {
-                Some(s) if !s.reads.iter().any(|k| writes.contains_key(k)) => s.result,
-                _ => {
-                    let view = Overlay {
-                        table: state,
-                        writes: &writes,
-                    };
-                    machine.execute(&vtx, &ctx, &view)?
+            let result = if validators::is_change(&vtx.tx().body.operation) {
+                // The ledger's own operation: no state machine sees it.
+                let view = Overlay {
+                    table: state,
+                    writes: &writes,
+                };
+                validators::execute(&vtx, &ctx, &view)?.map_err(TxRejection::Validators)
+            } else {
+                match speculation.take() {
+                    Some(s) if !s.reads.iter().any(|k| writes.contains_key(k)) => s.result,
+                    _ => {
+                        let view = Overlay {
+                            table: state,
+                            writes: &writes,
+                        };
+                        machine.execute(&vtx, &ctx, &view)?
+                    }
                 }
+                .map_err(TxRejection::Operation)
             };
             match result {
                 Ok(tx_writes) => {
@@ -1358,7 +1514,7 @@ impl Ledger {
                     });
                     included.push(vtx);
                 }
-                Err(rejection) => outcomes.push(reject(TxRejection::Operation(rejection))),
+                Err(rejection) => outcomes.push(reject(rejection)),
             }
         }
         Ok((outcomes, included, writes))
@@ -1378,7 +1534,9 @@ impl Ledger {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let candidates: Vec<usize> = (0..txs.len()).filter(|&i| early[i].is_none()).collect();
+        let candidates: Vec<usize> = (0..txs.len())
+            .filter(|&i| early[i].is_none() && !validators::is_change(&txs[i].tx().body.operation))
+            .collect();
         let mut out: Vec<Option<Speculation<M::Rejection>>> = Vec::new();
         out.resize_with(txs.len(), || None);
         if threads == 1 || candidates.len() < PARALLEL_MIN_TXS {
@@ -1673,6 +1831,7 @@ fn header_zero(genesis: &Genesis, genesis_json: &str, state_root: Hash) -> Block
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::block::CertificateError;
     use crate::machine::{StateMachine, Writes};
     use crate::tx::TxBody;
     use sparkid_bid::PrivateKey;
@@ -2130,6 +2289,168 @@ pub(crate) mod tests {
             serde_json::to_value(ledger.block(1).unwrap().unwrap()).unwrap(),
             serde_json::to_value(block).unwrap()
         );
+    }
+
+    /// A transaction carrying a validator-set change, signed by `signers` of chain `t`.
+    fn change(from: u64, keys: &[&PrivateKey], signers: &[&PrivateKey]) -> VerifiedTransaction {
+        let mut change = ValidatorChange::new(
+            from,
+            keys.iter().map(|k| k.public_key().to_encoded()).collect(),
+        );
+        for k in signers {
+            change.sign("t", k);
+        }
+        let submitter = PrivateKey::generate();
+        TxBody {
+            chain_id: "t".into(),
+            signer: "validators".into(),
+            public_key: submitter.public_key().to_encoded(),
+            nonce: TxBody::random_nonce(),
+            valid_until: 50,
+            operation: change.to_operation(),
+        }
+        .sign(&submitter)
+        .verify()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_validator_set_change_takes_over_at_its_height_and_proofs_carry_the_handoffs() {
+        let dir = tempfile::tempdir().unwrap();
+        let old: Vec<PrivateKey> = (0..4).map(|_| PrivateKey::generate()).collect();
+        let fifth = PrivateKey::generate();
+        let user = PrivateKey::generate();
+        let old_refs: Vec<&PrivateKey> = old.iter().collect();
+        let ledger = Ledger::create(dir.path(), test_genesis(&old_refs), &old_refs[..3]).unwrap();
+        let genesis_set = ledger.validators().clone();
+        let mut five_refs = old_refs.clone();
+        five_refs.push(&fifth);
+        fn certify(
+            signers: Vec<&PrivateKey>,
+        ) -> impl FnOnce(&BlockHeader) -> Result<CommitCertificate, LedgerError> + '_ {
+            move |h: &BlockHeader| Ok(CommitCertificate::sign(h, &signers))
+        }
+
+        // Refused with their reasons: too few signers, an outsider, a past height.
+        let refusals = [
+            change(10, &five_refs, &old_refs[..2]),
+            change(10, &five_refs, &[&old[0], &old[1], &fifth]),
+            change(2, &five_refs, &old_refs[..3]),
+        ];
+        let p = ledger
+            .propose(&Set, refusals.to_vec(), 2, certify(old_refs[..3].to_vec()))
+            .unwrap();
+        assert!(p.block.is_none());
+        let reasons: Vec<String> = p
+            .outcomes
+            .iter()
+            .map(|o| match o {
+                TxOutcome::Rejected { reason, .. } => reason.to_string(),
+                TxOutcome::Included { .. } => "included".into(),
+            })
+            .collect();
+        assert!(reasons[0].contains("2 signatures of the current set, a quorum is 3"));
+        assert!(reasons[1].contains("not a validator of the current set"));
+        assert!(reasons[2].contains("take over at 3 at the earliest"));
+
+        // Height 1 holds the change to five from height 3; a second change is then pending.
+        let p = ledger
+            .propose(
+                &Set,
+                vec![change(3, &five_refs, &old_refs[1..])],
+                2,
+                certify(old_refs[..3].to_vec()),
+            )
+            .unwrap();
+        assert_eq!(p.block.unwrap().header.height, 1);
+        assert_eq!(ledger.validators_at(2), genesis_set);
+        assert_eq!(ledger.validators_at(3).keys().len(), 5);
+        let p = ledger
+            .propose(
+                &Set,
+                vec![change(9, &old_refs, &old_refs[..3]), set(&user, "a", "1")],
+                2,
+                certify(old_refs[..3].to_vec()),
+            )
+            .unwrap();
+        assert!(matches!(
+            &p.outcomes[0],
+            TxOutcome::Rejected {
+                reason: TxRejection::Validators(ChangeError::Pending(3)),
+                ..
+            }
+        ));
+        assert_eq!(ledger.height(), 2);
+        // From height 3 the old quorum no longer commits: five need four votes.
+        let refused = ledger.propose(
+            &Set,
+            vec![set(&user, "b", "2")],
+            2,
+            certify(old_refs[..3].to_vec()),
+        );
+        assert!(matches!(
+            refused,
+            Err(LedgerError::Certificate(CertificateError::NoQuorum {
+                got: 3,
+                needed: 4
+            }))
+        ));
+        ledger
+            .propose(
+                &Set,
+                vec![set(&user, "b", "2")],
+                2,
+                certify(vec![&old[1], &old[2], &old[3], &fifth]),
+            )
+            .unwrap();
+
+        // A proof anchored at 3 carries the hand-off and verifies from the genesis keys.
+        let proof = ledger.prove("kv/b").unwrap();
+        assert_eq!(proof.handoffs.len(), 1);
+        proof.verify(&genesis_set).unwrap();
+        let text = serde_json::to_string(&proof).unwrap();
+        let back: RecordProof = serde_json::from_str(&text).unwrap();
+        back.verify(&genesis_set).unwrap();
+        // Without the hand-off, or with a hand-off whose certificate was not the old set's,
+        // it does not.
+        let mut bare = proof.clone();
+        bare.handoffs.clear();
+        assert!(matches!(
+            bare.verify(&genesis_set),
+            Err(RecordProofError::Certificate(_))
+        ));
+        let mut forged = proof.clone();
+        forged.handoffs[0].block.certificate =
+            CommitCertificate::sign(&forged.handoffs[0].block.header, &[&fifth]);
+        assert!(matches!(
+            forged.verify(&genesis_set),
+            Err(RecordProofError::Handoff(HandoffError::Certificate { .. }))
+        ));
+        let mut moved = proof.clone();
+        moved.handoffs[0].index = 1;
+        assert!(moved.verify(&genesis_set).is_err());
+
+        // A reopened ledger knows the schedule (`sparkid ledger verify` across changes is
+        // tests/validator_set.rs's).
+        drop(ledger);
+        let ledger = Ledger::open(dir.path()).unwrap();
+        assert_eq!(ledger.validators_at(3).keys().len(), 5);
+        assert_eq!(ledger.set_changes(), 1);
+        ledger.prove("kv/b").unwrap().verify(&genesis_set).unwrap();
+        // A follower applies the blocks across the change from a peer's copy.
+        let follower_dir = tempfile::tempdir().unwrap();
+        let follower = Ledger::create_certified(
+            follower_dir.path(),
+            ledger.genesis().clone(),
+            ledger.block(0).unwrap().unwrap().certificate,
+        )
+        .unwrap();
+        for h in 1..=3 {
+            follower
+                .apply_block(&Set, ledger.block(h).unwrap().unwrap())
+                .unwrap();
+        }
+        assert_eq!(follower.validators_at(3).keys().len(), 5);
     }
 }
 

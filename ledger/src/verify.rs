@@ -10,6 +10,8 @@ use crate::machine::{ExecContext, StateMachine, StateView};
 use crate::smt::{self, key_hash, MemoryNodes};
 use crate::store::{Ledger, TxRejection};
 use crate::tx::verify_all;
+use crate::validators::{self, Schedule, ScheduledSet, VALIDATORS_KEY};
+use crate::ValidatorSet;
 
 /// What a successful verification covered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +57,8 @@ pub fn verify_chain_with_progress<M: StateMachine>(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, LedgerError> {
     let head = ledger.head();
-    let validators = ledger.validators();
+    // The sets by height, as the re-executed changes schedule them.
+    let mut schedule = Schedule::new(ledger.validators().clone());
     let genesis = ledger.genesis();
     let mut nodes = MemoryNodes::default();
     let genesis_json = genesis.canonical();
@@ -81,7 +84,7 @@ pub fn verify_chain_with_progress<M: StateMachine>(
         if header.height != height || header.chain_id != genesis.chain_id {
             return Err(bad("height or chain id does not match its position".into()));
         }
-        block.certificate.verify(header, validators)?;
+        block.certificate.verify(header, schedule.at(height))?;
         match &previous {
             None => {
                 if header.previous_hash != Hash::ZERO
@@ -134,11 +137,17 @@ pub fn verify_chain_with_progress<M: StateMachine>(
                             vtx.hash()
                         )));
                     }
-                    match machine.execute(vtx, &ctx, &view)? {
+                    let result = if validators::is_change(&vtx.tx().body.operation) {
+                        validators::execute(vtx, &ctx, &view)?.map_err(TxRejection::Validators)
+                    } else {
+                        machine
+                            .execute(vtx, &ctx, &view)?
+                            .map_err(TxRejection::Operation)
+                    };
+                    match result {
                         Ok(w) => writes.extend(w),
                         Err(rejection) => {
-                            let reason: TxRejection<M::Rejection> =
-                                TxRejection::Operation(rejection);
+                            let reason: TxRejection<M::Rejection> = rejection;
                             return Err(LedgerError::BadTransaction {
                                 height,
                                 hash: vtx.hash(),
@@ -148,6 +157,13 @@ pub fn verify_chain_with_progress<M: StateMachine>(
                     }
                 }
                 transactions += verified.len() as u64;
+                if let Some(text) = writes.get(VALIDATORS_KEY) {
+                    let change: ScheduledSet = serde_json::from_str(text)
+                        .map_err(|e| bad(format!("{VALIDATORS_KEY}: {e}")))?;
+                    let set = ValidatorSet::from_encoded(&change.validators)
+                        .map_err(|e| bad(format!("{VALIDATORS_KEY}: {e}")))?;
+                    schedule.push(change.from, set);
+                }
                 let mut updates: Vec<(Hash, Hash)> = Vec::with_capacity(writes.len());
                 for (key, value) in &writes {
                     if ledger.value_written_at(key, height)?.as_deref() != Some(value.as_str()) {

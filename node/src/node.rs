@@ -389,7 +389,15 @@ pub fn open(config: &NodeOptions) -> Result<Node, NodeError> {
     // A chain of several validators commits by their votes; a single validator (dev mode
     // included) signs alone, exactly as before.
     let (registrar, consensus) = if ledger.validators().keys().len() > 1 {
-        if !ledger.validators().keys().contains(&key.public_key()) {
+        // A key of no set known here yet may be a validator a pending or later change adds
+        // (its ledger learns the change by catching up): it follows, and votes from the height
+        // whose set names it. Without peers it could never learn of one: refused.
+        let known = ledger
+            .schedule()
+            .sets()
+            .iter()
+            .any(|(_, set)| set.keys().contains(&key.public_key()));
+        if !known && config.peers.is_empty() {
             return Err(NodeError::NotAValidator {
                 chain_id: ledger.genesis().chain_id.clone(),
             });

@@ -192,8 +192,8 @@ pub struct Authenticator {
     chain_id: String,
     /// This validator's encoded key: the audience every request must name.
     me: String,
-    /// Encoded keys, genesis order, and the keys themselves.
-    validators: Vec<(String, PublicKey)>,
+    /// Encoded keys, genesis order (then validators added by set changes), and the keys.
+    validators: std::sync::RwLock<Vec<(String, PublicKey)>>,
     seen: Mutex<Seen>,
 }
 
@@ -204,8 +204,17 @@ impl Authenticator {
         Authenticator {
             chain_id: chain_id.to_string(),
             me: me.to_string(),
-            validators,
+            validators: std::sync::RwLock::new(validators),
             seen: Mutex::new(Seen::default()),
+        }
+    }
+
+    /// Admits a validator added by a validator-set change, at the next index (indexes of the
+    /// others do not move). A key already admitted is left as it is.
+    pub fn admit(&self, encoded: &str, key: PublicKey) {
+        let mut validators = self.validators.write().unwrap_or_else(|p| p.into_inner());
+        if !validators.iter().any(|(_, k)| *k == key) {
+            validators.push((encoded.to_string(), key));
         }
     }
 
@@ -238,8 +247,8 @@ impl Authenticator {
                 detail: format!("{} characters, over {MAX_VALIDATOR_LEN}", validator.len()),
             });
         }
-        let index = self
-            .validators
+        let validators = self.validators.read().unwrap_or_else(|p| p.into_inner());
+        let index = validators
             .iter()
             .position(|(encoded, _)| encoded.eq_ignore_ascii_case(validator))
             .ok_or_else(|| AuthError::NotAValidator(validator.to_string()))?;
@@ -265,7 +274,7 @@ impl Authenticator {
                 detail: "not 128 hexadecimal digits".into(),
             })?;
         let bytes = request_bytes(&self.chain_id, path, &self.me, signed_at, body);
-        self.validators[index]
+        validators[index]
             .1
             .verify(&bytes, &Signature(raw))
             .map_err(|_| AuthError::BadSignature(index))?;

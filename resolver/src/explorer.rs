@@ -608,7 +608,8 @@ impl Explorer {
             ))
         })?;
         let header = &block.header;
-        let validators = ledger.validators();
+        // The set of this height: it differs from genesis after a validator-set change.
+        let validators = &ledger.validators_at(height);
         let signers = block
             .certificate
             .votes

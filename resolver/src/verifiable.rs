@@ -204,6 +204,9 @@ pub enum VerifyError {
         /// The header's.
         got: String,
     },
+    /// A validator-set hand-off the proof carries does not hold.
+    #[error("validator-set hand-off: {0}")]
+    Handoff(String),
     /// The commit certificate does not hold under the validators' keys.
     #[error("certificate of block {height}: {error}")]
     Certificate {
@@ -298,6 +301,8 @@ pub struct Verified {
     pub validators: usize,
     /// The quorum.
     pub quorum: usize,
+    /// The validator-set hand-offs checked on the way from the trusted set.
+    pub handoffs: usize,
 }
 
 impl fmt::Display for Verified {
@@ -321,7 +326,15 @@ impl fmt::Display for Verified {
             f,
             "  certified by {} of {} validators (quorum {})",
             self.votes, self.validators, self.quorum
-        )
+        )?;
+        if self.handoffs > 0 {
+            write!(
+                f,
+                "\n  validator set: {} hand-off(s) checked from the trusted keys",
+                self.handoffs
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -419,10 +432,16 @@ pub fn verify_result(
             });
         }
     }
+    // The validator-set hand-offs from the trusted (genesis) set to the anchor's height, each
+    // checked with the set before it; none when the set never changed.
+    let schedule = proof
+        .schedule(&anchor.validators)
+        .map_err(|error| VerifyError::Handoff(error.to_string()))?;
+    let signers = schedule.at(header.height);
     proof
         .anchor
         .certificate
-        .verify(header, &anchor.validators)
+        .verify(header, signers)
         .map_err(|error| VerifyError::Certificate {
             height: header.height,
             error,
@@ -470,8 +489,9 @@ pub fn verify_result(
         block_hash: header.hash(),
         state_root: header.state_root,
         votes: proof.anchor.certificate.votes.len(),
-        validators: anchor.validators.keys().len(),
-        quorum: anchor.validators.quorum(),
+        validators: signers.keys().len(),
+        quorum: signers.quorum(),
+        handoffs: proof.handoffs.len(),
     })
 }
 

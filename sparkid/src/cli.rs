@@ -46,6 +46,10 @@ enum Command {
     /// Delegate namespaces and bind identifiers through a running daemon's registrar.
     #[command(subcommand)]
     Namespace(NamespaceCommand),
+    /// Change the validator set of a chain of several: propose, sign (each validator of the
+    /// current set), submit (spec/consensus.md).
+    #[command(subcommand)]
+    Validators(crate::validators_cli::ValidatorsCommand),
     /// Check a saved resolution result offline, with only the validators' public keys: the
     /// commit certificate, the Merkle path, the state key, and that the document and its
     /// metadata are what the proven record renders. Exits non-zero saying what failed.
@@ -405,6 +409,7 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Did(cmd) => runtime()?.block_on(did_command(cmd)),
         Command::Namespace(cmd) => runtime()?.block_on(namespace_command(cmd)),
+        Command::Validators(cmd) => runtime()?.block_on(crate::validators_cli::run(cmd)),
         Command::Verify(args) => verify(args),
         Command::Conformance(args) => conformance(args),
         Command::Ledger(LedgerCommand::GenesisVote {

@@ -15,6 +15,7 @@
 //!   its optional TLS.
 //! - [`progress`]: progress bars (on a terminal) and lines (elsewhere) of long commands.
 //! - [`outbound`]: every outbound HTTP client's base (rustls, the operator's CA file).
+//! - [`validators_cli`]: `sparkid validators propose|sign|submit`, a validator-set change.
 #![deny(missing_docs)]
 
 pub mod cli;
@@ -25,5 +26,6 @@ pub mod metrics;
 pub mod outbound;
 pub mod progress;
 pub mod serve;
+pub mod validators_cli;
 
 pub use serve::serve;

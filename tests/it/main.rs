@@ -75,6 +75,8 @@ mod tls;
 mod transactions;
 #[path = "../vaa.rs"]
 mod vaa;
+#[path = "../validator_set.rs"]
+mod validator_set;
 #[path = "../validators.rs"]
 mod validators;
 #[path = "../verifier.rs"]

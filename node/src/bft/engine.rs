@@ -78,7 +78,7 @@ struct Effects {
 
 fn params(c: &Consensus) -> Params<SparkContext> {
     Params {
-        address: super::context::Address(c.validators[c.me].clone()),
+        address: super::context::Address(c.address.clone()),
         threshold_params: ThresholdParams::default(),
         value_payload: ValuePayload::ProposalAndParts,
         enabled: true,
@@ -89,7 +89,7 @@ fn new_state(c: &Consensus, height: u64) -> State<SparkContext> {
     State::new(
         c.ctx.clone(),
         Height(height),
-        c.vset.clone(),
+        c.vset_at(height),
         params(c),
         MAX_FUTURE,
         MAX_FUTURE,
@@ -197,7 +197,7 @@ impl Engine {
         let height = self.next;
         self.feed(Input::StartHeight(
             Height(height),
-            self.fx.c.vset.clone(),
+            self.fx.c.vset_at(height),
             true,
             None,
             VoteExtensionPolicy::Disabled,
@@ -276,7 +276,7 @@ impl Engine {
         self.running = true;
         self.feed(Input::StartHeight(
             Height(height),
-            self.fx.c.vset.clone(),
+            self.fx.c.vset_at(height),
             false,
             None,
             VoteExtensionPolicy::Disabled,
@@ -535,7 +535,7 @@ impl Effects {
             c.machine.as_ref(),
             batch,
             sparkid_registrar::service::now(),
-            &c.validators[c.me],
+            &c.address,
         );
         match built {
             Ok((header, included, outcomes)) => {
@@ -746,7 +746,7 @@ impl Effects {
             }
             Effect::RestreamProposal(height, round, valid_round, address, value_id, r) => {
                 if let Some(value) = self.values.get(&value_id).cloned() {
-                    if address.0 == self.c.validators[self.c.me] {
+                    if address.0 == self.c.address {
                         let signed = self.sign_proposal(BlockProposal {
                             height,
                             round,
@@ -778,17 +778,18 @@ impl Effects {
                 {
                     return Ok(r.resume_with(true));
                 }
+                let vset = self.c.vset_at(self.height);
                 let ok = match msg.message {
                     malachitebft_core_consensus::ConsensusMsg::Vote(v) => signing::check_vote(
                         &self.c.ctx.chain_id,
-                        &self.c.vset,
+                        &vset,
                         &SignedVote::new(v, msg.signature),
                     )
                     .is_ok(),
                     malachitebft_core_consensus::ConsensusMsg::Proposal(p) => {
                         signing::check_proposal(
                             &self.c.ctx.chain_id,
-                            &self.c.vset,
+                            &vset,
                             &SignedProposal::new(p, msg.signature),
                         )
                         .is_ok()
@@ -796,7 +797,7 @@ impl Effects {
                 };
                 r.resume_with(ok)
             }
-            Effect::VerifyCommitCertificate(cert, _vs, thresholds, r) => {
+            Effect::VerifyCommitCertificate(cert, vs, thresholds, r) => {
                 let votes = cert.commit_signatures.iter().map(|s| {
                     SignedVote::new(
                         Vote {
@@ -811,7 +812,7 @@ impl Effects {
                 });
                 r.resume_with(signing::check_certificate(
                     &self.c.ctx.chain_id,
-                    &self.c.vset,
+                    &vs,
                     votes,
                     thresholds.quorum,
                 ))
@@ -820,16 +821,16 @@ impl Effects {
                 // Synced values come through the ledger's own catch-up, never the engine's.
                 r.resume_with(Err(CertificateError::VerificationError(None)))
             }
-            Effect::VerifyPolkaCertificate(cert, _vs, thresholds, r) => {
+            Effect::VerifyPolkaCertificate(cert, vs, thresholds, r) => {
                 let votes: Vec<_> = cert.votes(&self.c.ctx).collect();
                 r.resume_with(signing::check_certificate(
                     &self.c.ctx.chain_id,
-                    &self.c.vset,
+                    &vs,
                     votes.into_iter(),
                     thresholds.quorum,
                 ))
             }
-            Effect::VerifyRoundCertificate(cert, _vs, thresholds, r) => {
+            Effect::VerifyRoundCertificate(cert, vs, thresholds, r) => {
                 let threshold = match cert.cert_type {
                     malachitebft_core_types::RoundCertificateType::Precommit => thresholds.quorum,
                     malachitebft_core_types::RoundCertificateType::Skip => thresholds.honest,
@@ -837,7 +838,7 @@ impl Effects {
                 let votes: Vec<_> = cert.votes(&self.c.ctx).collect();
                 r.resume_with(signing::check_certificate(
                     &self.c.ctx.chain_id,
-                    &self.c.vset,
+                    &vs,
                     votes.into_iter(),
                     threshold,
                 ))
@@ -914,7 +915,7 @@ impl Consensus {
             self.machine.as_ref(),
             batch,
             sparkid_registrar::service::now(),
-            &self.validators[self.me],
+            &self.address,
         ) {
             self.settle_outcomes(outcomes);
         }

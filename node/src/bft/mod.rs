@@ -38,9 +38,9 @@ use tracing::info;
 
 pub use context::timeouts;
 pub use validator::{
-    Consensus, Evidence, EvidenceList, PoolRequest, Rejection, StartError, Status, BYZANTINE_ENV,
-    EVIDENCE_FILE, MAX_REQUEST, MESSAGES_PATH, PROBLEM_BAD_REQUEST, PROBLEM_REFUSED,
-    PROBLEM_UNAUTHENTICATED, TRANSACTIONS_PATH, WAL_FILE,
+    Consensus, Evidence, EvidenceList, PoolRequest, Rejection, StartError, Status, ValidatorSets,
+    BYZANTINE_ENV, EVIDENCE_FILE, MAX_REQUEST, MESSAGES_PATH, PROBLEM_BAD_REQUEST, PROBLEM_REFUSED,
+    PROBLEM_UNAUTHENTICATED, TRANSACTIONS_PATH, VALIDATORS_PATH, WAL_FILE,
 };
 pub use wire::{Message, MAX_HEIGHT, MAX_ROUND};
 
@@ -71,8 +71,8 @@ impl Consensus {
         );
         info!(
             validator = consensus.me,
-            validators = consensus.validators.len(),
-            quorum = consensus.quorum,
+            validators = consensus.n(),
+            quorum = consensus.quorum(),
             peers = consensus.peers.len(),
             "consensus: Malachite Tendermint, validator of several"
         );

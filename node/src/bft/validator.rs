@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,8 +15,10 @@ use reqwest::header;
 use serde::{Deserialize, Serialize};
 use sparkid_bid::PrivateKey;
 use sparkid_ledger::block::MAX_BLOCK_BYTES;
+use sparkid_ledger::store::TxRejection;
 use sparkid_ledger::store::MAX_BLOCK_TXS;
-use sparkid_ledger::{Hash, Ledger, Transaction, VerifiedTransaction};
+use sparkid_ledger::validators::{ScheduledSet, MIN_LEAD};
+use sparkid_ledger::{Hash, Ledger, Transaction, TxBody, ValidatorChange, VerifiedTransaction};
 use sparkid_registrar::{BidStateMachine, Committed, Sequencer, SubmitError};
 use thiserror::Error;
 use tracing::{debug, info, warn};
@@ -37,6 +39,8 @@ pub const PROBLEM_UNAUTHENTICATED: &str = "urn:sparkid:problem:consensus-unauthe
 pub const MESSAGES_PATH: &str = "/1.0/consensus/messages";
 /// The path of transactions handed to the other validators' pools.
 pub const TRANSACTIONS_PATH: &str = "/1.0/consensus/transactions";
+/// The path of validator-set changes (`GET` the sets, `POST` a signed change).
+pub const VALIDATORS_PATH: &str = "/1.0/consensus/validators";
 /// The write-ahead log of the engine, in the data directory.
 pub const WAL_FILE: &str = "consensus-wal.jsonl";
 /// The double-signing evidence this validator recorded, in the data directory.
@@ -74,12 +78,16 @@ pub struct Status {
     pub chain_id: String,
     /// This validator's encoded key.
     pub validator: String,
-    /// Its index in genesis order.
+    /// Its index among every validator the chain has had (genesis order, then added ones).
     pub index: usize,
-    /// How many validators the genesis names.
+    /// How many validators the set of the next height has.
     pub validators: usize,
-    /// How many votes commit a block.
+    /// How many votes commit a block at the next height.
     pub quorum: usize,
+    /// Whether this validator is in the set of the next height (it votes); one not yet added,
+    /// or removed, follows the chain without voting.
+    #[serde(default)]
+    pub member: bool,
     /// This validator's head height.
     pub height: u64,
     /// The engine that decides: `malachite-tendermint`.
@@ -88,6 +96,25 @@ pub struct Status {
     pub consensus_height: u64,
     /// The round at that height.
     pub round: u64,
+}
+
+/// `GET /1.0/consensus/validators`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorSets {
+    /// The chain: part of the bytes a change's signers sign.
+    pub chain_id: String,
+    /// This validator's head height.
+    pub height: u64,
+    /// The set of the next height (the one whose quorum signs a change now).
+    pub current: ScheduledSet,
+    /// A change committed that has not taken over yet: no other is accepted until it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<ScheduledSet>,
+    /// Every set by its first height, genesis first.
+    pub sets: Vec<ScheduledSet>,
+    /// The earliest `from` a change submitted now may name (the next height plus the lead).
+    pub earliest: u64,
 }
 
 /// One recorded case of double signing.
@@ -220,6 +247,9 @@ pub(crate) struct BftMetrics {
     pub(crate) evidence: IntCounterVec,
     pub(crate) peers_seen: IntGauge,
     pub(crate) decided: IntCounter,
+    pub(crate) validators: IntGauge,
+    pub(crate) member: IntGauge,
+    pub(crate) set_changes: IntCounter,
 }
 
 impl BftMetrics {
@@ -277,6 +307,18 @@ impl BftMetrics {
                 "sparkid_consensus_decided_total",
                 "Blocks this validator's engine decided.",
             )?,
+            validators: IntGauge::new(
+                "sparkid_consensus_validators",
+                "Validators in the set of the next height.",
+            )?,
+            member: IntGauge::new(
+                "sparkid_consensus_member",
+                "1 when this validator is in the set of the next height (it votes), else 0.",
+            )?,
+            set_changes: IntCounter::new(
+                "sparkid_consensus_validator_set_changes_total",
+                "Validator-set changes committed on this chain (pending ones included).",
+            )?,
         })
     }
 
@@ -290,6 +332,9 @@ impl BftMetrics {
         registry.register(Box::new(self.evidence.clone()))?;
         registry.register(Box::new(self.peers_seen.clone()))?;
         registry.register(Box::new(self.decided.clone()))?;
+        registry.register(Box::new(self.validators.clone()))?;
+        registry.register(Box::new(self.member.clone()))?;
+        registry.register(Box::new(self.set_changes.clone()))?;
         Ok(())
     }
 }
@@ -405,12 +450,17 @@ pub struct Consensus {
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) machine: Arc<BidStateMachine>,
     pub(crate) key: PrivateKey,
+    /// This validator's index in `validators`.
     pub(crate) me: usize,
-    /// Encoded validator keys, genesis order.
-    pub(crate) validators: Vec<String>,
-    pub(crate) quorum: usize,
+    /// Encoded keys of every validator of any set so far, genesis order, then those that
+    /// validator-set changes added (and this one's, when no set names it yet): an index never
+    /// moves, so `urls` and `seen` keep theirs.
+    pub(crate) validators: RwLock<Vec<String>>,
+    /// This validator's encoded key.
+    pub(crate) address: String,
     pub(crate) ctx: context::SparkContext,
-    pub(crate) vset: context::ValidatorSet,
+    /// The engine's sets by first height, and how many ledger changes they reflect.
+    pub(crate) sets: Mutex<(usize, Vec<(u64, context::ValidatorSet)>)>,
     pub(crate) peers: Vec<PeerClient>,
     pub(crate) http: reqwest::Client,
     /// Validator index → base URL, learned from `GET /1.0/consensus/status` of each peer.
@@ -442,7 +492,7 @@ impl std::fmt::Debug for Consensus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Consensus")
             .field("me", &self.me)
-            .field("validators", &self.validators.len())
+            .field("validators", &self.n())
             .finish()
     }
 }
@@ -476,13 +526,28 @@ impl Consensus {
         peers: &[String],
         client: &ClientBase,
     ) -> Result<(Arc<Consensus>, std::sync::mpsc::Receiver<Event>), StartError> {
-        let validators = ledger.genesis().validators.clone();
-        let me = ledger
-            .validators()
-            .keys()
-            .iter()
-            .position(|k| *k == key.public_key())
-            .ok_or(StartError::NotAValidator)?;
+        let address = key.public_key().to_encoded();
+        let mut validators: Vec<String> = ledger.genesis().validators.clone();
+        let mut keys: Vec<sparkid_bid::PublicKey> = ledger.validators().keys().to_vec();
+        for (_, set) in ledger.schedule().sets() {
+            for k in set.keys() {
+                if !keys.contains(k) {
+                    keys.push(k.clone());
+                    validators.push(k.to_encoded());
+                }
+            }
+        }
+        // A validator no set names yet (it joins at a change's height) runs too: it follows
+        // the chain, and votes from the height whose set names it.
+        let me = match keys.iter().position(|k| *k == key.public_key()) {
+            Some(i) => i,
+            None => {
+                info!("consensus: this validator is in no validator set yet; following until one names it");
+                keys.push(key.public_key());
+                validators.push(address.clone());
+                validators.len() - 1
+            }
+        };
         let peers = peers
             .iter()
             .map(|url| {
@@ -500,7 +565,7 @@ impl Consensus {
             validators
                 .iter()
                 .cloned()
-                .zip(ledger.validators().keys().iter().cloned())
+                .zip(keys.iter().cloned())
                 .collect(),
         );
         let metrics = BftMetrics::new().map_err(|e| StartError::Metrics(e.to_string()))?;
@@ -513,16 +578,16 @@ impl Consensus {
         }
         let (events, inbox) = std::sync::mpsc::channel();
         let consensus = Arc::new(Consensus {
-            quorum: ledger.validators().quorum(),
             ctx: context::SparkContext {
                 chain_id: ledger.genesis().chain_id.as_str().into(),
             },
-            vset: context::ValidatorSet::from_keys(ledger.validators().keys()),
+            sets: Mutex::new((usize::MAX, Vec::new())),
+            address,
             machine: Arc::new(machine.clone()),
             ledger: ledger.clone(),
             key,
             me,
-            validators,
+            validators: RwLock::new(validators),
             peers,
             http,
             urls: Mutex::new(vec![None; n]),
@@ -543,17 +608,94 @@ impl Consensus {
         });
         {
             let weak = Arc::downgrade(&consensus);
-            ledger.on_commit(Box::new(move |_block| {
+            ledger.on_commit(Box::new(move |block| {
                 if let Some(c) = weak.upgrade() {
+                    c.refresh_sets(block.height + 1);
                     c.wake_writers();
                 }
             }));
         }
+        consensus.refresh_sets(ledger.height() + 1);
         Ok((consensus, inbox))
     }
 
-    fn n(&self) -> usize {
-        self.validators.len()
+    /// How many validators any set has named (this one included).
+    pub(crate) fn n(&self) -> usize {
+        self.validators
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// The encoded key of validator `idx`.
+    pub(crate) fn member(&self, idx: usize) -> Option<String> {
+        self.validators
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(idx)
+            .cloned()
+    }
+
+    /// Takes in the ledger's validator-set changes (new validators are admitted for requests
+    /// and get a slot for their URL), and updates the set metrics for height `next`.
+    pub(crate) fn refresh_sets(&self, next: u64) {
+        let changes = self.ledger.set_changes();
+        {
+            let mut sets = lock(&self.sets);
+            if sets.0 != changes {
+                let schedule = self.ledger.schedule();
+                if sets.0 != usize::MAX && changes > sets.0 {
+                    self.metrics.set_changes.inc_by((changes - sets.0) as u64);
+                } else if sets.0 == usize::MAX {
+                    self.metrics.set_changes.inc_by(changes as u64);
+                }
+                sets.1 = schedule
+                    .sets()
+                    .iter()
+                    .map(|(from, set)| (*from, context::ValidatorSet::from_keys(set.keys())))
+                    .collect();
+                sets.0 = changes;
+                let mut validators = self.validators.write().unwrap_or_else(|p| p.into_inner());
+                for (_, set) in schedule.sets() {
+                    for k in set.keys() {
+                        let encoded = k.to_encoded();
+                        if !validators.iter().any(|v| v.eq_ignore_ascii_case(&encoded)) {
+                            info!(validator = %encoded, "consensus: a validator-set change adds a validator");
+                            self.auth.admit(&encoded, k.clone());
+                            validators.push(encoded);
+                        }
+                    }
+                }
+                let n = validators.len();
+                lock(&self.urls).resize(n, None);
+                lock(&self.seen).resize(n, None);
+            }
+        }
+        let set = self.vset_at(next);
+        self.metrics.validators.set(set.validators.len() as i64);
+        self.metrics.member.set(i64::from(
+            set.index_of(&context::Address(self.address.clone()))
+                .is_some(),
+        ));
+    }
+
+    /// The engine's validator set of `height`.
+    pub(crate) fn vset_at(&self, height: u64) -> context::ValidatorSet {
+        let sets = lock(&self.sets);
+        sets.1
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= height)
+            .or(sets.1.first())
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| {
+                context::ValidatorSet::from_keys(self.ledger.validators_at(height).keys())
+            })
+    }
+
+    /// The votes that commit the next block.
+    pub(crate) fn quorum(&self) -> usize {
+        self.ledger.validators_at(self.ledger.height() + 1).quorum()
     }
 
     fn chain_id(&self) -> &str {
@@ -573,12 +715,14 @@ impl Consensus {
     /// Who this validator is and where it is (`GET /1.0/consensus/status`).
     pub fn status(&self) -> Status {
         let (consensus_height, round) = *lock(&self.position);
+        let next = self.ledger.validators_at(self.ledger.height() + 1);
         Status {
             chain_id: self.chain_id().to_string(),
-            validator: self.validators[self.me].clone(),
+            validator: self.address.clone(),
             index: self.me,
-            validators: self.n(),
-            quorum: self.quorum,
+            validators: next.keys().len(),
+            quorum: next.quorum(),
+            member: next.keys().iter().any(|k| k.to_encoded() == self.address),
             height: self.ledger.height(),
             engine: "malachite-tendermint".into(),
             consensus_height,
@@ -680,10 +824,11 @@ impl Consensus {
                 .unwrap_or_else(|p| p.into_inner().0);
         }
         drop(guard);
+        let next = self.ledger.validators_at(self.ledger.height() + 1);
         let pending = SubmitError::Pending {
             answered: self.answering(),
-            needed: self.quorum,
-            validators: self.n(),
+            needed: next.quorum(),
+            validators: next.keys().len(),
         };
         answers
             .into_iter()
@@ -759,11 +904,13 @@ impl Consensus {
         }
         while let Some(found) = tasks.join_next().await {
             if let Ok(Some((url, key))) = found {
-                if let Some(idx) = self
+                let found = self
                     .validators
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
                     .iter()
-                    .position(|v| v.eq_ignore_ascii_case(&key))
-                {
+                    .position(|v| v.eq_ignore_ascii_case(&key));
+                if let Some(idx) = found {
                     lock(&self.urls)[idx] = Some(url);
                 }
             }
@@ -776,14 +923,11 @@ impl Consensus {
             .url_of(idx)
             .await
             .ok_or_else(|| "no peer answers as this validator".to_string())?;
-        let signature = RequestSignature::sign(
-            &self.key,
-            self.chain_id(),
-            path,
-            &self.validators[idx],
-            now_ms(),
-            &body,
-        );
+        let to = self
+            .member(idx)
+            .ok_or_else(|| "no such validator".to_string())?;
+        let signature =
+            RequestSignature::sign(&self.key, self.chain_id(), path, &to, now_ms(), &body);
         let mut request = self
             .http
             .post(format!("{url}{path}"))
@@ -861,6 +1005,70 @@ impl Consensus {
         }
     }
 
+    // ---- Validator-set changes (`spec/consensus.md`). ----
+
+    /// `GET /1.0/consensus/validators`: the sets by height, the next height's set, and the
+    /// chain id, which is what an operator's `sparkid validators propose` builds a change from.
+    pub fn validator_sets(&self) -> ValidatorSets {
+        let head = self.ledger.height();
+        let schedule = self.ledger.schedule();
+        let sets: Vec<ScheduledSet> = schedule
+            .sets()
+            .iter()
+            .map(|(from, set)| ScheduledSet {
+                from: *from,
+                validators: set.keys().iter().map(|k| k.to_encoded()).collect(),
+            })
+            .collect();
+        let pending = schedule.last_from() > head + 1;
+        ValidatorSets {
+            chain_id: self.chain_id().to_string(),
+            height: head,
+            current: sets
+                .iter()
+                .rev()
+                .find(|s| s.from <= head + 1)
+                .cloned()
+                .unwrap_or_else(|| sets[0].clone()),
+            pending: pending.then(|| sets[sets.len() - 1].clone()),
+            sets,
+            earliest: head + 1 + MIN_LEAD,
+        }
+    }
+
+    /// `POST /1.0/consensus/validators`: a change signed by a quorum of the current set, checked
+    /// here against the next height (a refusal says exactly why, before anything is pooled),
+    /// then wrapped in a transaction this validator signs and committed like any write. The
+    /// ledger checks it again where it executes.
+    pub fn submit_change(
+        self: &Arc<Self>,
+        change: ValidatorChange,
+    ) -> Result<Committed, SubmitError> {
+        let next = self.ledger.height() + 1;
+        let schedule = self.ledger.schedule();
+        let pending = (schedule.last_from() > next).then(|| schedule.last_from());
+        change
+            .check(self.chain_id(), next, schedule.at(next), pending)
+            .map_err(|e| SubmitError::Rejected(TxRejection::Validators(e)))?;
+        let tx = TxBody {
+            chain_id: self.chain_id().to_string(),
+            signer: format!("{}#validator", self.address),
+            public_key: self.address.clone(),
+            nonce: TxBody::random_nonce(),
+            // Valid until just before it would take over: it runs then or never.
+            valid_until: change
+                .from
+                .saturating_sub(MIN_LEAD)
+                .min(next + sparkid_ledger::tx::MAX_VALIDITY_BLOCKS),
+            operation: change.to_operation(),
+        }
+        .sign(&self.key)
+        .verify()?;
+        self.sequence(vec![tx])
+            .pop()
+            .unwrap_or(Err(SubmitError::Unavailable))
+    }
+
     // ---- Requests from the other validators (served by the daemon's consensus door). ----
 
     fn authenticate(
@@ -914,7 +1122,8 @@ impl Consensus {
         let message: Message =
             serde_json::from_slice(body).map_err(|e| Rejection::BadRequest(e.to_string()))?;
         message.check().map_err(Rejection::BadRequest)?;
-        signing::check_signatures(&self.ctx.chain_id, &self.vset, &message).map_err(|reason| {
+        let vset = self.vset_at(message.height());
+        signing::check_signatures(&self.ctx.chain_id, &vset, &message).map_err(|reason| {
             Rejection::Refused {
                 status: 403,
                 reason,

@@ -12,6 +12,11 @@
 //! ([`sparkid_node::validator_auth`]): without them the answer is 401 (with
 //! `WWW-Authenticate`), with a wrong, stale or replayed signature 403, both a
 //! `consensus-unauthenticated` problem, and nothing changes.
+//!
+//! `GET|POST /1.0/consensus/validators` is for operators, not validators: the sets by height,
+//! and a validator-set change signed by a quorum of the current set (its signatures are its
+//! authority, so the request itself needs none). A change that does not hold is a 400
+//! `validator-change-refused` problem saying exactly why.
 
 use std::sync::Arc;
 
@@ -21,6 +26,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
+use sparkid_ledger::tx::MAX_TX_BYTES;
+use sparkid_ledger::{ChangeError, ValidatorChange};
 use sparkid_node::bft::{
     Consensus, Rejection, MAX_REQUEST, PROBLEM_BAD_REQUEST, PROBLEM_REFUSED,
     PROBLEM_UNAUTHENTICATED,
@@ -38,6 +45,10 @@ pub fn router(consensus: Arc<Consensus>) -> Routes {
         .route("/1.0/consensus/evidence", get(evidence))
         .route("/1.0/consensus/messages", post(messages))
         .route("/1.0/consensus/transactions", post(transactions))
+        .route(
+            "/1.0/consensus/validators",
+            get(validator_sets).post(change_validators),
+        )
         .layer_with(|r| r.layer(DefaultBodyLimit::max(MAX_REQUEST)))
         .with_state(consensus)
 }
@@ -119,6 +130,60 @@ async fn status(State(c): State<Arc<Consensus>>) -> Response {
 /// `GET /1.0/consensus/evidence`: the double signing this validator recorded.
 async fn evidence(State(c): State<Arc<Consensus>>) -> Response {
     ok_json(&c.evidence())
+}
+
+/// Problem type of a refused validator-set change.
+pub const PROBLEM_CHANGE_REFUSED: &str = "urn:sparkid:problem:validator-change-refused";
+
+/// `GET /1.0/consensus/validators`: the sets by height and the next height's.
+async fn validator_sets(State(c): State<Arc<Consensus>>) -> Response {
+    ok_json(&c.validator_sets())
+}
+
+/// `POST /1.0/consensus/validators`: a signed change; `{height, index, txHash, from}` once
+/// the block holding it is committed here.
+async fn change_validators(State(c): State<Arc<Consensus>>, body: Bytes) -> Response {
+    let refused = |status: StatusCode, detail: String| {
+        problem(
+            status,
+            json!({
+                "type": PROBLEM_CHANGE_REFUSED,
+                "title": "The validator-set change is refused.",
+                "status": status.as_u16(),
+                "detail": detail,
+            }),
+        )
+    };
+    // A change is one operation of one transaction: never larger than a transaction may be.
+    if body.len() > MAX_TX_BYTES {
+        return refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a change is at most {MAX_TX_BYTES} bytes"),
+        );
+    }
+    let change = match serde_json::from_slice::<serde_json::Value>(&body)
+        .map_err(|e| ChangeError::Malformed(e.to_string()))
+        .and_then(|v| ValidatorChange::parse(&v))
+    {
+        Ok(change) => change,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let from = change.from;
+    let worker = c.clone();
+    match tokio::task::spawn_blocking(move || worker.submit_change(change)).await {
+        Ok(Ok(committed)) => ok_json(&json!({
+            "height": committed.height,
+            "index": committed.index,
+            "txHash": committed.tx_hash.to_string(),
+            "from": from,
+        })),
+        Ok(Err(e)) => {
+            let status =
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            refused(status, e.to_string())
+        }
+        Err(e) => refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 /// The sender's signature headers, as they came (a header that is not text counts as absent).
