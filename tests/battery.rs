@@ -8,6 +8,12 @@
 //!
 //! Each door is read with a client written from its own wire format here, not with the
 //! daemon's encoders.
+//!
+//! A second battery binds an OID, an Ecode and a GS1 key (and a V0 Ecode through its GS1 key)
+//! and checks both ways: identifier → DID over HTTP (`/1.0/oid`, `/1.0/ecode`, the GS1 307), DNS
+//! (the service-zone names, literals from spec/dns.md) and Handle (`urn.oid/…`, `ecode/…`,
+//! `gs1/…`, native and REST); DID → identifiers as `alsoKnownAs`, DNS `aka=` and Handle
+//! `ALIAS` values, which must be the same list.
 
 mod common;
 
