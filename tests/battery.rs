@@ -8,6 +8,12 @@
 //!
 //! Each door is read with a client written from its own wire format here, not with the
 //! daemon's encoders.
+//!
+//! A second battery binds an OID, an Ecode and a GS1 key (and a V0 Ecode through its GS1 key)
+//! and checks both ways: identifier → DID over HTTP (`/1.0/oid`, `/1.0/ecode`, the GS1 307), DNS
+//! (the service-zone names, literals from spec/dns.md) and Handle (`urn.oid/…`, `ecode/…`,
+//! `gs1/…`, native and REST); DID → identifiers as `alsoKnownAs`, DNS `aka=` and Handle
+//! `ALIAS` values, which must be the same list.
 
 mod common;
 
@@ -157,13 +163,23 @@ fn dns(port: u16, name: &str) -> Answer {
 /// layout in `shared/reference/handle-dns.md`; returns the response code and the values
 /// (index, type, data).
 fn handle_udp(addr: SocketAddr, handle: &str) -> (u32, Vec<(u32, String, String)>) {
+    // A type filter (DID, DID_METADATA), so that the answer fits a datagram.
+    handle_udp_filtered(addr, handle, &["DID", "DID_METADATA"])
+}
+
+/// [`handle_udp`] with the given type filter.
+fn handle_udp_filtered(
+    addr: SocketAddr,
+    handle: &str,
+    types: &[&str],
+) -> (u32, Vec<(u32, String, String)>) {
     let mut body = Vec::new();
     body.extend_from_slice(&(handle.len() as u32).to_be_bytes());
     body.extend_from_slice(handle.as_bytes());
-    // No index filter; a type filter (DID, DID_METADATA), so that the answer fits a datagram.
+    // No index filter; the type filter.
     body.extend_from_slice(&0u32.to_be_bytes());
-    body.extend_from_slice(&2u32.to_be_bytes());
-    for kind in ["DID", "DID_METADATA"] {
+    body.extend_from_slice(&(types.len() as u32).to_be_bytes());
+    for kind in types {
         body.extend_from_slice(&(kind.len() as u32).to_be_bytes());
         body.extend_from_slice(kind.as_bytes());
     }
@@ -553,5 +569,353 @@ fn every_door_gives_the_same_answer_for_the_same_identifiers() {
         assert_eq!(handle_rest(&base, handle), Answer::Unknown, "{handle}");
         let name = service.handle_name(handle).unwrap();
         assert_eq!(dns(dns_port, &name), Answer::Unknown, "DNS {name}");
+    }
+}
+
+// ---- OIDs, Ecodes and GS1 keys, both ways ----------------------------------------------------
+
+/// Handle native over UDP with a type filter: the response code and the values of those types.
+fn handle_udp_types(
+    addr: SocketAddr,
+    handle: &str,
+    types: &[&str],
+) -> (u32, Vec<(String, String)>) {
+    let (code, values) = handle_udp_filtered(addr, handle, types);
+    (code, values.into_iter().map(|(_, k, d)| (k, d)).collect())
+}
+
+/// The forward answer of an identifier of another kind over HTTP: the DID its own door names
+/// (`/1.0/oid/…`, `/1.0/ecode/…`, or the GS1 resolver's 307 to the DID's resolution URL), and
+/// that DID's state from the DID Resolution binding.
+fn http_identifier(base: &str, kind: &str, identifier: &str) -> Answer {
+    let did = match kind {
+        "gs1" => {
+            let client = reqwest::blocking::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let r = client.get(format!("{base}{identifier}")).send().unwrap();
+            match r.status().as_u16() {
+                307 => {
+                    let location = r.headers()["location"].to_str().unwrap().to_string();
+                    let did = location
+                        .split("/1.0/identifiers/")
+                        .nth(1)
+                        .unwrap_or_else(|| panic!("GS1 {identifier}: 307 to {location}"));
+                    did.split('?').next().unwrap().to_string()
+                }
+                404 => return Answer::Unknown,
+                other => panic!("GS1 {identifier}: {other} {}", r.text().unwrap()),
+            }
+        }
+        _ => {
+            let (status, _, text) = get(&format!("{base}/1.0/{kind}/{identifier}"));
+            let body: Value = serde_json::from_str(&text).unwrap();
+            match status {
+                200 => body["did"].as_str().unwrap().to_string(),
+                404 => return Answer::Unknown,
+                other => panic!("{kind} {identifier}: {other} {body}"),
+            }
+        }
+    };
+    http_binding(base, &did)
+}
+
+/// The DID's side over HTTP: `didDocumentMetadata.alsoKnownAs`, sorted.
+fn http_aliases(base: &str, did: &str) -> Vec<String> {
+    let (_, _, text) = get(&format!("{base}/1.0/identifiers/{did}"));
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let mut out: Vec<String> = body["didDocumentMetadata"]["alsoKnownAs"]
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// The DID's side over DNS: the `aka=` TXT strings of its service-zone name, sorted.
+fn dns_aliases(port: u16, did: &str) -> Vec<String> {
+    let (status, txt, text) = dig_txt(port, &did_name(did));
+    assert_eq!(status, "NOERROR", "{text}");
+    let mut out: Vec<String> = txt
+        .iter()
+        .filter_map(|t| t.strip_prefix("aka="))
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out
+}
+
+/// The DID's side over Handle (native or REST): the `ALIAS` values of `bid/<address>`, sorted.
+fn handle_aliases(values: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = values
+        .iter()
+        .filter(|(k, _)| k == "ALIAS")
+        .map(|(_, d)| d.clone())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Handle REST values (type, data) of a handle, with its response code.
+fn handle_rest_values(base: &str, handle: &str) -> (u32, Vec<(String, String)>) {
+    let (_, _, text) = get(&format!("{base}/api/handles/{handle}"));
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let values = body["values"]
+        .as_array()
+        .map(|values| {
+            values
+                .iter()
+                .map(|v| {
+                    (
+                        v["type"].as_str().unwrap().to_string(),
+                        v["data"]["value"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (body["responseCode"].as_u64().unwrap() as u32, values)
+}
+
+#[test]
+fn every_door_agrees_both_ways_for_oids_ecodes_and_gs1_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let dns_port = free_udp_tcp_port();
+    let handle_port = free_udp_tcp_port();
+    let handle_addr: SocketAddr = format!("127.0.0.1:{handle_port}").parse().unwrap();
+    let d = start_in_process(
+        &data,
+        &[
+            "--dns",
+            &format!("127.0.0.1:{dns_port}"),
+            "--service-zone",
+            SERVICE_ZONE,
+            "--handle",
+            &handle_addr.to_string(),
+        ],
+    );
+    let base = d.base.clone();
+    let authority = data.join("validator.key").to_string_lossy().to_string();
+    let (owner, owner_key) = create(&base, None);
+    let (live, live_key) = create(&base, None);
+    let (gone, gone_key) = create(&base, None);
+    for (kind, namespace) in [
+        ("gs1", "9506000"),
+        ("oid", "1.2.156.3001"),
+        ("ecode", "10001"),
+    ] {
+        common::namespace(
+            &base,
+            &authority,
+            &[
+                "delegate",
+                "--kind",
+                kind,
+                "--namespace",
+                namespace,
+                "--owner",
+                &owner,
+            ],
+        );
+    }
+    // Each identifier with its literal DNS name and handle, computed by hand from spec/dns.md and
+    // spec/handle.md (not by the crate).
+    let z = SERVICE_ZONE;
+    let live_ids = [
+        (
+            "oid",
+            "1.2.156.3001.1.7",
+            format!("7.1.3001.156.2.1.oid.{z}"),
+            "urn.oid/1.2.156.3001.1.7",
+            "urn:oid:1.2.156.3001.1.7",
+        ),
+        (
+            "ecode",
+            "100010000001",
+            format!("100010000001.ecode.{z}"),
+            "ecode/100010000001",
+            "ecode:100010000001",
+        ),
+        (
+            "gs1",
+            "/01/09506000134352/10/LOT7",
+            format!("x4cx4fx547.10.09506000134352.01.gs1.{z}"),
+            "gs1/01/09506000134352/10/LOT7",
+            "https://id.gs1.org/01/09506000134352/10/LOT7",
+        ),
+    ];
+    let gone_ids = [
+        (
+            "oid",
+            "1.2.156.3001.1.8",
+            format!("8.1.3001.156.2.1.oid.{z}"),
+            "urn.oid/1.2.156.3001.1.8",
+        ),
+        (
+            "ecode",
+            "100010000002",
+            format!("100010000002.ecode.{z}"),
+            "ecode/100010000002",
+        ),
+        (
+            "gs1",
+            "/01/09506000134352",
+            format!("09506000134352.01.gs1.{z}"),
+            "gs1/01/09506000134352",
+        ),
+    ];
+    for (kind, identifier, ..) in &live_ids {
+        common::namespace(
+            &base,
+            &owner_key,
+            &[
+                "bind",
+                "--kind",
+                kind,
+                "--identifier",
+                identifier,
+                "--did",
+                &live,
+            ],
+        );
+        common::link(&base, &live, &live_key, kind, identifier);
+    }
+    for (kind, identifier, ..) in &gone_ids {
+        // Bound by the owner, never confirmed by the DID's controller: forward only.
+        common::namespace(
+            &base,
+            &owner_key,
+            &[
+                "bind",
+                "--kind",
+                kind,
+                "--identifier",
+                identifier,
+                "--did",
+                &gone,
+            ],
+        );
+    }
+    cli(&[
+        "did",
+        "deactivate",
+        "--endpoint",
+        &base,
+        "--did",
+        &gone,
+        "--key",
+        &gone_key,
+    ]);
+    let live_answer = Answer::Live {
+        did: live.clone(),
+        version: Some(1),
+    };
+    let gone_answer = Answer::Deactivated { did: gone.clone() };
+
+    // Identifier -> DID: HTTP, DNS, Handle native and REST name the same DID in the same state.
+    let forward = live_ids
+        .iter()
+        .map(|(k, i, n, h, _)| (*k, *i, n.clone(), *h, &live_answer))
+        .chain(
+            gone_ids
+                .iter()
+                .map(|(k, i, n, h)| (*k, *i, n.clone(), *h, &gone_answer)),
+        )
+        // A V0 Ecode is its GS1 key (spec/ecode.md): 0 ‖ GTIN-13 9506000134352.
+        .chain([(
+            "ecode",
+            "09506000134352",
+            format!("09506000134352.ecode.{z}"),
+            "ecode/09506000134352",
+            &gone_answer,
+        )]);
+    for (kind, identifier, name, handle, expected) in forward {
+        let answers = [
+            ("HTTP", http_identifier(&base, kind, identifier)),
+            ("DNS", dns(dns_port, &name)),
+            ("Handle native", handle_native(handle_addr, handle)),
+            ("Handle REST", handle_rest(&base, handle)),
+        ];
+        for (door, answer) in &answers {
+            let expected = match *door {
+                "DNS" => expected.unversioned(),
+                _ => (*expected).clone(),
+            };
+            assert_eq!(
+                answer, &expected,
+                "{door} on {kind} {identifier}: {answers:?}"
+            );
+        }
+    }
+
+    // Unbound, under the delegations and outside them: unknown to every door.
+    let unbound = [
+        (
+            "oid",
+            "1.2.156.3001.1.9",
+            format!("9.1.3001.156.2.1.oid.{z}"),
+            "urn.oid/1.2.156.3001.1.9",
+        ),
+        (
+            "oid",
+            "1.3.6.1.4.1",
+            format!("1.4.1.6.3.1.oid.{z}"),
+            "urn.oid/1.3.6.1.4.1",
+        ),
+        (
+            "ecode",
+            "100010000009",
+            format!("100010000009.ecode.{z}"),
+            "ecode/100010000009",
+        ),
+        (
+            "gs1",
+            "/01/09506000134369",
+            format!("09506000134369.01.gs1.{z}"),
+            "gs1/01/09506000134369",
+        ),
+        (
+            "ecode",
+            "09506000134369",
+            format!("09506000134369.ecode.{z}"),
+            "ecode/09506000134369",
+        ),
+    ];
+    for (kind, identifier, name, handle) in unbound {
+        assert_eq!(
+            http_identifier(&base, kind, identifier),
+            Answer::Unknown,
+            "{identifier}"
+        );
+        assert_eq!(dns(dns_port, &name), Answer::Unknown, "DNS {name}");
+        assert_eq!(
+            handle_native(handle_addr, handle),
+            Answer::Unknown,
+            "{handle}"
+        );
+        assert_eq!(handle_rest(&base, handle), Answer::Unknown, "{handle}");
+    }
+
+    // DID -> identifiers: the confirmed ones, the same in every door; unconfirmed bindings of
+    // the deactivated DID show nowhere.
+    let mut expected: Vec<String> = live_ids.iter().map(|(.., uri)| uri.to_string()).collect();
+    expected.sort();
+    for (did, expected) in [(&live, expected), (&gone, Vec::new())] {
+        let bid_handle = format!("bid/{}", did.strip_prefix("did:bid:").unwrap());
+        let (code, native) = handle_udp_types(handle_addr, &bid_handle, &["ALIAS", "DID"]);
+        assert_eq!(code, 1, "{bid_handle}");
+        let (code, rest) = handle_rest_values(&base, &bid_handle);
+        assert_eq!(code, 1, "{bid_handle}");
+        let back = [
+            ("HTTP alsoKnownAs", http_aliases(&base, did)),
+            ("DNS aka", dns_aliases(dns_port, did)),
+            ("Handle native ALIAS", handle_aliases(&native)),
+            ("Handle REST ALIAS", handle_aliases(&rest)),
+        ];
+        for (door, aliases) in &back {
+            assert_eq!(aliases, &expected, "{door} of {did}: {back:?}");
+        }
     }
 }

@@ -529,3 +529,218 @@ fn dns_door_answers_a_sub_chain_did_name() {
     let main_name = name.replace(".by01.did.", ".did.");
     assert_eq!(Dig::status(&dig.run(&[&main_name, "URI"])), "NXDOMAIN");
 }
+
+/// OIDs, Ecodes and GS1 keys have names in the service zone (spec/dns.md, "OIDs, Ecodes and GS1
+/// keys"): each answers URI and TXT with its DID while bound, `deactivated=true` once the DID
+/// is, NXDOMAIN once unbound, and its parents are empty non-terminals. Every name is a literal
+/// worked out by hand from the spec's rule; checked with dig and with dnspython, over UDP and
+/// TCP. The ORS zone is set elsewhere, so an OID's service-zone name answers on its own.
+#[test]
+fn dns_door_names_oids_ecodes_and_gs1_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_tcp_port();
+    let listen = format!("127.0.0.1:{port}");
+    let d = Daemon::start_with(
+        dir.path(),
+        &[
+            "--dns",
+            &listen,
+            "--service-zone",
+            SERVICE_ZONE,
+            "--ors-zone",
+            "ors.example.net",
+            "--handle",
+            "off",
+        ],
+    );
+    let base = d.base.clone();
+    let dig = Dig { port };
+    let (owner, owner_key) = create(&base);
+    let (subject, subject_key) = create(&base);
+    let authority_key = dir.path().join("validator.key");
+    let authority_key = authority_key.to_str().unwrap();
+    for (kind, namespace) in [
+        ("oid", "1.2.156.3001"),
+        ("ecode", "10001"),
+        ("gs1", "9506000"),
+    ] {
+        common::namespace(
+            &base,
+            authority_key,
+            &[
+                "delegate",
+                "--kind",
+                kind,
+                "--namespace",
+                namespace,
+                "--owner",
+                &owner,
+            ],
+        );
+    }
+    let bound = [
+        ("oid", "1.2.156.3001.1.7", "oid=1.2.156.3001.1.7"),
+        ("ecode", "100010000001", "ecode=100010000001"),
+        (
+            "gs1",
+            "/01/9506000134352/10/LOT7",
+            "gs1=/01/09506000134352/10/LOT7",
+        ),
+    ];
+    for (kind, identifier, _) in bound {
+        common::namespace(
+            &base,
+            &owner_key,
+            &[
+                "bind",
+                "--kind",
+                kind,
+                "--identifier",
+                identifier,
+                "--did",
+                &subject,
+            ],
+        );
+    }
+    common::link(
+        &base,
+        &subject,
+        &subject_key,
+        "gs1",
+        "/01/9506000134352/10/LOT7",
+    );
+    // The literal names (spec/dns.md's worked examples).
+    let oid_name = "7.1.3001.156.2.1.oid.sparkid.test";
+    let ors_name = "7.1.3001.156.2.1.ors.example.net";
+    let ecode_name = "100010000001.ecode.sparkid.test";
+    let gs1_name = "x4cx4fx547.10.09506000134352.01.gs1.sparkid.test";
+    let resolver = format!("{base}/1.0/identifiers/{subject}");
+    for ((_, _, attribute), name) in bound.iter().zip([oid_name, ecode_name, gs1_name]) {
+        let out = dig.run(&[name, "URI"]);
+        assert_eq!(Dig::status(&out), "NOERROR", "{out}");
+        assert!(Dig::flags(&out).contains(&"aa".to_string()), "{out}");
+        assert!(out.contains(&format!("URI 1 0 \"{subject}\"")), "{out}");
+        assert!(out.contains(&format!("URI 10 0 \"{resolver}\"")), "{out}");
+        let out = dig.run(&[name, "TXT"]);
+        assert!(out.contains(&format!("\"did={subject}\"")), "{out}");
+        assert!(out.contains(&format!("\"{attribute}\"")), "{out}");
+        assert!(!out.contains("deactivated"), "{out}");
+    }
+    // The OID's service-zone name and its ORS name both carry the ORS NAPTR records.
+    for name in [oid_name, ors_name] {
+        let out = dig.run(&[name, "NAPTR"]);
+        assert!(
+            out.contains(&format!(
+                "NAPTR 100 10 \"U\" \"ORS+UINF\" \"!^.*$!{subject}!\" ."
+            )),
+            "{out}"
+        );
+    }
+    // DID -> names: the confirmed GS1 key is an `aka=` of the DID's name; the others are not
+    // confirmed, so they are not.
+    let out = dig.run(&[&spec_did_name(&subject, SERVICE_ZONE), "TXT"]);
+    assert!(
+        out.contains("\"aka=https://id.gs1.org/01/09506000134352/10/LOT7\""),
+        "{out}"
+    );
+    assert!(
+        !out.contains("aka=urn:oid") && !out.contains("aka=ecode"),
+        "{out}"
+    );
+
+    let nodata = |name: &str, rtype: &str| json!({"name": name, "type": rtype, "rcode": "NOERROR", "zone": SERVICE_ZONE});
+    let nx = |name: &str| json!({"name": name, "type": "TXT", "rcode": "NXDOMAIN", "zone": SERVICE_ZONE});
+    let mut cases = vec![
+        json!({"name": oid_name, "type": "URI", "rcode": "NOERROR",
+               "answers": [format!("1 0 \"{subject}\"")]}),
+        json!({"name": ecode_name, "type": "TXT", "rcode": "NOERROR",
+               "answers": ["\"ecode=100010000001\"", &format!("\"did={subject}\"")]}),
+        json!({"name": gs1_name.to_ascii_uppercase(), "type": "TXT", "rcode": "NOERROR",
+               "answers": ["\"gs1=/01/09506000134352/10/LOT7\""]}),
+        // A bound name without records of the type; the parents of a GS1 name; the branches.
+        nodata(gs1_name, "A"),
+        nodata("09506000134352.01.gs1.sparkid.test", "TXT"),
+        nodata("01.gs1.sparkid.test", "TXT"),
+        nodata("gs1.sparkid.test", "TXT"),
+        nodata("ecode.sparkid.test", "TXT"),
+        nodata("1.3001.156.2.1.oid.sparkid.test", "URI"),
+        // Another lot (lower case is another value), the same lot spelt non-canonically, an
+        // unbound code, OID and V0 code.
+        nx("lot7.10.09506000134352.01.gs1.sparkid.test"),
+        nx("x6cot7.10.09506000134352.01.gs1.sparkid.test"),
+        nx("100010000002.ecode.sparkid.test"),
+        nx("8.1.3001.156.2.1.oid.sparkid.test"),
+        nx("09506000134352.ecode.sparkid.test"),
+        nx("07.1.3001.156.2.1.oid.sparkid.test"),
+    ];
+    let run_client = |cases: &Vec<Value>| {
+        let args = json!({"server": "127.0.0.1", "port": port, "cases": cases});
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/dns_kinds_client.py");
+        let python = std::env::var("SPARKID_DNS_PYTHON").unwrap_or_else(|_| "python3".into());
+        let out = Command::new(&python)
+            .arg(&script)
+            .arg(args.to_string())
+            .output()
+            .expect("python3");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "dns_kinds_client.py: {stdout}\n{}\n(dnspython is installed by ./scripts/test)",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("{}", stdout.trim());
+    };
+    run_client(&cases);
+    for name in [
+        "lot7.10.09506000134352.01.gs1.sparkid.test",
+        "09506000134352.ecode.sparkid.test",
+    ] {
+        assert_eq!(Dig::status(&dig.run(&[name, "TXT"])), "NXDOMAIN", "{name}");
+    }
+    assert_eq!(
+        Dig::status(&dig.run(&["09506000134352.01.gs1.sparkid.test", "TXT"])),
+        "NOERROR"
+    );
+
+    // The key itself bound: its name answers, and so does the V0 Ecode that stands for it
+    // (spec/ecode.md: 0 ‖ the GTIN-13 9506000134352).
+    common::namespace(
+        &base,
+        &owner_key,
+        &[
+            "bind",
+            "--kind",
+            "gs1",
+            "--identifier",
+            "/01/9506000134352",
+            "--did",
+            &subject,
+        ],
+    );
+    let out = dig.run(&["09506000134352.ecode.sparkid.test", "TXT"]);
+    assert!(out.contains("\"ecode=09506000134352\""), "{out}");
+    assert!(out.contains("\"gs1=/01/09506000134352\""), "{out}");
+    assert!(out.contains(&format!("\"did={subject}\"")), "{out}");
+
+    // Unbound: NXDOMAIN. Deactivated: every name still bound says so.
+    common::namespace(
+        &base,
+        &owner_key,
+        &["unbind", "--kind", "ecode", "--identifier", "100010000001"],
+    );
+    assert_eq!(Dig::status(&dig.run(&[ecode_name, "TXT"])), "NXDOMAIN");
+    let key = PrivateKey::from_encoded(&subject_key).unwrap();
+    common::deactivate(&base, &subject, &key);
+    for name in [
+        oid_name,
+        ors_name,
+        gs1_name,
+        "09506000134352.ecode.sparkid.test",
+    ] {
+        let out = dig.run(&[name, "TXT"]);
+        assert!(out.contains("\"deactivated=true\""), "{name}: {out}");
+    }
+    cases.clear();
+    cases.push(nx(ecode_name));
+    run_client(&cases);
+}

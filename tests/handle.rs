@@ -474,3 +474,99 @@ fn rest_api_through_pyhandle() {
     let (status, _) = get_json(&format!("{base}/api/handles/86.100/pump-7?index=one"));
     assert_eq!(status, 400);
 }
+
+/// OIDs, Ecodes and GS1 keys through the Handle view (spec/handle.md, "Other identifiers"),
+/// read with pyhandle both ways: `urn.oid/…`, `ecode/…` (a V0 code too), `gs1/…` name the
+/// DID bound to them, and the DID's record lists them back as `ALIAS` values.
+#[test]
+fn pyhandle_reads_oids_ecodes_and_gs1_keys_both_ways() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with(dir.path(), &["--handle", "off"]);
+    let base = d.base.clone();
+    let created = |base: &str| {
+        let out = cli(&["did", "create", "--endpoint", base]);
+        (
+            out["didState"]["did"].as_str().unwrap().to_string(),
+            out["generatedKey"]["privateKey"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    };
+    let (owner, owner_key) = created(&base);
+    let (did, did_key) = created(&base);
+    let authority = dir.path().join("validator.key");
+    for (kind, namespace) in [
+        ("oid", "1.2.156.3001"),
+        ("ecode", "10001"),
+        ("gs1", "9506000"),
+    ] {
+        common::namespace(
+            &base,
+            authority.to_str().unwrap(),
+            &[
+                "delegate",
+                "--kind",
+                kind,
+                "--namespace",
+                namespace,
+                "--owner",
+                &owner,
+            ],
+        );
+    }
+    let bound = [
+        ("oid", "1.2.156.3001.1.7"),
+        ("ecode", "100010000001"),
+        ("gs1", "/01/9506000134352/10/LOT7"),
+        ("gs1", "/01/9506000134352"),
+    ];
+    for (kind, identifier) in bound {
+        common::namespace(
+            &base,
+            &owner_key,
+            &[
+                "bind",
+                "--kind",
+                kind,
+                "--identifier",
+                identifier,
+                "--did",
+                &did,
+            ],
+        );
+        common::link(&base, &did, &did_key, kind, identifier);
+    }
+    // Handles and alias URIs written from the spec's table (the GTIN-13 read as GTIN-14).
+    let pairs = json!([
+        ["urn.oid/1.2.156.3001.1.7", "urn:oid:1.2.156.3001.1.7"],
+        ["ecode/100010000001", "ecode:100010000001"],
+        [
+            "gs1/01/09506000134352/10/LOT7",
+            "https://id.gs1.org/01/09506000134352/10/LOT7"
+        ],
+        [
+            "GS1/01/9506000134352",
+            "https://id.gs1.org/01/09506000134352"
+        ],
+    ]);
+    let address = did.strip_prefix("did:bid:").unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/handle_kinds_pyhandle.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .args([&base, &did, &format!("bid/{address}"), &pairs.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pyhandle checks failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    // A V0 Ecode is its GS1 key (spec/ecode.md): 0 ‖ GTIN-13 9506000134352.
+    let (status, body) = get_json(&format!("{base}/api/handles/ecode/09506000134352?type=DID"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["values"][0]["data"]["value"], json!(did));
+}

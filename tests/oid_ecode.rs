@@ -337,12 +337,21 @@ fn ecodes_resolve_over_http_and_back_and_v0_goes_to_gs1() {
     let (status, _, body) = problem(&format!("{base}/1.0/ecode/100020000001"));
     assert_eq!(status, 404, "{body}");
 
-    // V0 is a GS1 key: refused by the door and by the CLI, pointing at --kind gs1.
+    // V0 is a GS1 key (spec/ecode.md): the door answers from the GS1 binding of `0` ‖ GTIN
+    // (here no GS1 Company Prefix covers it: 404 naming the key); a V0 code that is not one is
+    // refused saying what public text does not confirm; the CLI refuses to bind it as an Ecode,
+    // pointing at --kind gs1.
     let (status, content_type, body) = problem(&format!("{base}/1.0/ecode/06901234567892"));
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 404, "{body}");
     assert!(content_type.starts_with("application/problem+json"));
+    assert_eq!(body["gs1"], "/01/06901234567892", "{body}");
+    let (status, _, body) = problem(&format!("{base}/1.0/ecode/0690123"));
+    assert_eq!(status, 400, "{body}");
     assert!(
-        body["detail"].as_str().unwrap().contains("--kind gs1"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not in public text"),
         "{body}"
     );
     let refused = cli_fails(&[
@@ -451,7 +460,16 @@ fn a_configured_ors_zone_outside_the_service_zone_is_a_zone_of_its_own() {
     let out = dig(port, &["2.102.101818.156.16.2.ors.example", "NAPTR"]);
     assert_eq!(dns_status(&out), "NXDOMAIN", "{out}");
     assert!(out.contains("ors.example. 60 IN SOA"), "{out}");
-    // The default zone is not served when another is configured.
+    // The OID's service-zone name (spec/dns.md) answers the same records, in the service zone.
     let out = dig(port, &["1.102.101818.156.16.2.oid.sparkid.test", "NAPTR"]);
+    assert_eq!(dns_status(&out), "NOERROR", "{out}");
+    assert!(
+        out.contains(&format!(
+            "NAPTR 100 10 \"U\" \"ORS+UINF\" \"!^.*$!{subject}!\" ."
+        )),
+        "{out}"
+    );
+    let out = dig(port, &["2.102.101818.156.16.2.oid.sparkid.test", "NAPTR"]);
     assert_eq!(dns_status(&out), "NXDOMAIN", "{out}");
+    assert!(out.contains("sparkid.test. 60 IN SOA"), "{out}");
 }

@@ -11,6 +11,9 @@
 //! | `<code, lower-case, 63-character labels, last first>.vaa.<zone>` | a VAA code |
 //! | `<suffix labels>._.<prefix segments, last first>.handle.<zone>` | a Handle |
 //! | `<base32 SHA-256 of the handle>._hash.handle.<zone>` | a Handle too long for the above |
+//! | `<arcs, last first>.oid.<zone>` | an OID (the default ORS zone's names) |
+//! | `<code>.ecode.<zone>` | an Ecode (a V0 code: the GS1 key it stands for) |
+//! | `<Digital Link path segments, escaped, last first>.gs1.<zone>` | a GS1 key |
 //!
 //! Labels are LDH (letters, digits, inner hyphens) except the fixed underscore labels, so every
 //! name is a valid DNS name of at most 253 characters.
@@ -18,6 +21,7 @@
 use sha2::{Digest, Sha256};
 use sparkid_bid::base58;
 use sparkid_bid::Bid;
+use sparkid_registrar::ecode::v0_gs1_path;
 use sparkid_registrar::namespace::{normalize_dns_name, normalize_identifier, Kind};
 
 use crate::bridge::{Bridge, BridgeError};
@@ -39,6 +43,12 @@ pub const MAX_LABEL_LEN: usize = 63;
 pub const MAX_SERVICE_ZONE_LEN: usize = MAX_NAME_LEN - 70;
 /// The longest character-string in a TXT record.
 pub const MAX_TXT_STRING: usize = 255;
+/// The label under the service zone that holds OIDs' names.
+pub const OID_LABEL: &str = "oid";
+/// The label under the service zone that holds Ecodes' names.
+pub const ECODE_LABEL: &str = "ecode";
+/// The label under the service zone that holds GS1 keys' names.
+pub const GS1_LABEL: &str = "gs1";
 /// URI priority of the DID itself.
 pub const DID_PRIORITY: u16 = 1;
 /// URI priority of the resolver URL that answers the DID.
@@ -261,6 +271,20 @@ pub enum ServiceName {
     Handle(String),
     /// The hashed name of a long Handle: the label (52 base32 characters).
     HandleHash(String),
+    /// An OID, canonical (`<arcs, last first>.oid.<zone>`).
+    Oid(String),
+    /// An Ecode of version 1 to 3, canonical (`<code>.ecode.<zone>`).
+    Ecode(String),
+    /// A V0 Ecode (`<code>.ecode.<zone>`) and the GS1 key it stands for (a canonical Digital
+    /// Link path), whose binding answers it.
+    EcodeV0 {
+        /// The V0 code.
+        code: String,
+        /// Its GS1 key.
+        gs1: String,
+    },
+    /// A GS1 key, canonical Digital Link path (`/01/09506000134352/10/LOT7`).
+    Gs1(String),
     /// A name of the zone that the layout gives no meaning (it may still be the parent of a
     /// name that has one).
     Other,
@@ -289,8 +313,9 @@ impl ServiceZone {
         &self.origin
     }
 
-    /// The service name of a foreign identifier of `kind`: VAA codes and Handles have names in
-    /// the service zone; a DNS name's DID lives at `_did.<name>`; AC codes have none.
+    /// The service name of a foreign identifier of `kind`: VAA codes, Handles, OIDs, Ecodes and
+    /// GS1 keys have names in the service zone; a DNS name's DID lives at `_did.<name>`; AC
+    /// codes have none.
     pub fn name_for(&self, kind: Kind, identifier: &str) -> Result<String, BridgeError> {
         match kind {
             Kind::Vaa => self.vaa_name(identifier),
@@ -307,10 +332,62 @@ impl ServiceZone {
                 Ok(owner)
             }
             Kind::Ac => Err(invalid("AC codes have no DNS name")),
-            Kind::Oid | Kind::Gs1 | Kind::Ecode => Err(invalid(format!(
-                "{kind} identifiers have no service-zone name in this build"
-            ))),
+            Kind::Oid => self.oid_name(identifier),
+            Kind::Ecode => self.ecode_name(identifier),
+            Kind::Gs1 => self.gs1_name(identifier),
         }
+    }
+
+    /// The name of an OID: its arcs last first, then `oid.<zone>` (so the default ORS zone,
+    /// `spec/oid.md`, is this subtree). An arc of more than 63 digits, or a name over 253
+    /// characters, has no name.
+    pub fn oid_name(&self, oid: &str) -> Result<String, BridgeError> {
+        let oid = normalize_identifier(Kind::Oid, oid).map_err(|e| invalid(e.to_string()))?;
+        if oid.split('.').any(|arc| arc.len() > MAX_LABEL_LEN) {
+            return Err(invalid(format!(
+                "{oid}: an arc of more than {MAX_LABEL_LEN} digits does not fit a DNS label"
+            )));
+        }
+        let mut labels: Vec<&str> = oid.split('.').rev().collect();
+        labels.push(OID_LABEL);
+        labels.push(&self.origin);
+        fits(labels.join("."))
+    }
+
+    /// The name of an Ecode: the code (decimal, at most 48 characters: one label), then
+    /// `ecode.<zone>`. A V0 code has a name too: it answers from the binding of the GS1 key it
+    /// stands for (`spec/ecode.md`).
+    pub fn ecode_name(&self, code: &str) -> Result<String, BridgeError> {
+        let code = match normalize_identifier(Kind::Ecode, code) {
+            Ok(code) => code,
+            Err(e) => {
+                v0_gs1_path(code).map_err(|_| invalid(e.to_string()))?;
+                code.to_string()
+            }
+        };
+        fits(format!("{code}.{ECODE_LABEL}.{}", self.origin))
+    }
+
+    /// The name of a GS1 key: the segments of its canonical Digital Link path (primary key,
+    /// value, then each qualifier and value), each escaped into one label as Handle labels are
+    /// (upper-case letters, `%` and `.` escaped: GS1 values are case-sensitive, DNS is not),
+    /// **last first**, so that the DNS tree follows the qualifier path; then `gs1.<zone>`. A
+    /// segment that does not fit one label, or a name over 253 characters, has no name.
+    pub fn gs1_name(&self, key: &str) -> Result<String, BridgeError> {
+        let path = normalize_identifier(Kind::Gs1, key).map_err(|e| invalid(e.to_string()))?;
+        let mut labels = Vec::new();
+        for segment in path.trim_start_matches('/').split('/').rev() {
+            let mut escaped = escape_labels(segment);
+            if escaped.len() != 1 {
+                return Err(invalid(format!(
+                    "{path}: the segment {segment:?} does not fit one DNS label, so the key has no DNS name"
+                )));
+            }
+            labels.append(&mut escaped);
+        }
+        labels.push(GS1_LABEL.to_string());
+        labels.push(self.origin.clone());
+        fits(labels.join("."))
     }
 
     /// The name of a `did:bid` DID: `<address>.did.<zone>` on the main chain,
@@ -385,7 +462,16 @@ impl ServiceZone {
         let mut labels: Vec<&str> = relative.split('.').collect();
         labels.reverse();
         Some(match labels.as_slice() {
-            ["did"] | ["vaa"] | ["handle"] | ["handle", "_hash"] => ServiceName::Branch,
+            ["did"]
+            | ["vaa"]
+            | ["handle"]
+            | ["handle", "_hash"]
+            | ["oid"]
+            | ["ecode"]
+            | ["gs1"] => ServiceName::Branch,
+            ["oid", rest @ ..] => self.classify_oid(&name, rest),
+            ["ecode", code] => self.classify_ecode(code),
+            ["gs1", rest @ ..] => self.classify_gs1(&name, rest),
             ["did", rest @ ..] => self.classify_did(rest),
             ["vaa", rest @ ..] => self.classify_vaa(&name, rest),
             ["handle", "_hash", hash] => {
@@ -416,6 +502,49 @@ impl ServiceZone {
         match self.did_name(&did) {
             Ok(_) => ServiceName::Did(did),
             Err(_) => ServiceName::Other,
+        }
+    }
+
+    fn classify_oid(&self, name: &str, labels: &[&str]) -> ServiceName {
+        // labels: the arcs, first first.
+        let oid = labels.join(".");
+        match self.oid_name(&oid) {
+            Ok(canonical) if canonical == name => ServiceName::Oid(oid),
+            _ => ServiceName::Other,
+        }
+    }
+
+    fn classify_ecode(&self, code: &str) -> ServiceName {
+        if let Ok(canonical) = normalize_identifier(Kind::Ecode, code) {
+            if canonical == *code {
+                return ServiceName::Ecode(canonical);
+            }
+        }
+        match v0_gs1_path(code) {
+            Ok(gs1) => ServiceName::EcodeV0 {
+                code: code.to_string(),
+                gs1,
+            },
+            Err(_) => ServiceName::Other,
+        }
+    }
+
+    fn classify_gs1(&self, name: &str, labels: &[&str]) -> ServiceName {
+        // labels: the path's segments, first first.
+        let mut segments = Vec::with_capacity(labels.len());
+        for label in labels {
+            match unescape(label).and_then(|b| String::from_utf8(b).ok()) {
+                Some(s) => segments.push(s),
+                None => return ServiceName::Other,
+            }
+        }
+        let path = format!("/{}", segments.join("/"));
+        match self.gs1_name(&path) {
+            Ok(canonical) if canonical == name => match normalize_identifier(Kind::Gs1, &path) {
+                Ok(key) => ServiceName::Gs1(key),
+                Err(_) => ServiceName::Other,
+            },
+            _ => ServiceName::Other,
         }
     }
 
@@ -462,6 +591,16 @@ impl ServiceZone {
             _ => ServiceName::Other,
         }
     }
+}
+
+/// A name, when it is not over [`MAX_NAME_LEN`] characters.
+fn fits(name: String) -> Result<String, BridgeError> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(invalid(format!(
+            "{name}: longer than {MAX_NAME_LEN} characters, so it has no DNS name"
+        )));
+    }
+    Ok(name)
 }
 
 /// The hashed label of a Handle (canonical): base32 of its SHA-256, 52 characters.
@@ -791,6 +930,96 @@ mod tests {
         assert_eq!(RecordData::Txt(String::new()).rdata(), vec![0]);
         let service = service_records(did, None, &[("vaa", "VAA1")]);
         assert_eq!(service.len(), 3);
+    }
+
+    #[test]
+    fn oid_ecode_and_gs1_names_are_the_specs_worked_examples() {
+        let z = zone();
+        // spec/dns.md, "OIDs, Ecodes and GS1 keys": each name computed by hand from the rule.
+        let names = [
+            (
+                Kind::Oid,
+                "1.2.156.3001.1.7",
+                "7.1.3001.156.2.1.oid.sparkid.test",
+            ),
+            (
+                Kind::Ecode,
+                "100010000001",
+                "100010000001.ecode.sparkid.test",
+            ),
+            (
+                Kind::Gs1,
+                "/01/9506000134352/10/LOT7",
+                "x4cx4fx547.10.09506000134352.01.gs1.sparkid.test",
+            ),
+            (
+                Kind::Gs1,
+                "/01/09506000134352/21/a.b",
+                "ax2eb.21.09506000134352.01.gs1.sparkid.test",
+            ),
+            (
+                Kind::Gs1,
+                "/414/9506000000015",
+                "9506000000015.414.gs1.sparkid.test",
+            ),
+        ];
+        for (kind, identifier, name) in names {
+            assert_eq!(z.name_for(kind, identifier).unwrap(), name);
+            let canonical = normalize_identifier(kind, identifier).unwrap();
+            let read = z.classify(&name.to_ascii_uppercase());
+            let expected = match kind {
+                Kind::Oid => ServiceName::Oid(canonical),
+                Kind::Ecode => ServiceName::Ecode(canonical),
+                _ => ServiceName::Gs1(canonical),
+            };
+            assert_eq!(read, Some(expected), "{name}");
+        }
+        assert_eq!(
+            z.name_for(Kind::Ecode, "09506000134352").unwrap(),
+            "09506000134352.ecode.sparkid.test"
+        );
+        assert_eq!(
+            z.classify("09506000134352.ecode.sparkid.test"),
+            Some(ServiceName::EcodeV0 {
+                code: "09506000134352".into(),
+                gs1: "/01/09506000134352".into()
+            })
+        );
+        for branch in ["oid", "ecode", "gs1"] {
+            assert_eq!(
+                z.classify(&format!("{branch}.sparkid.test")),
+                Some(ServiceName::Branch)
+            );
+        }
+        // Not canonical, or not an identifier: no meaning (NXDOMAIN unless an ancestor).
+        for other in [
+            "7.01.2.1.oid.sparkid.test",
+            "9506000134352.01.gs1.sparkid.test",
+            "x6cot7.10.09506000134352.01.gs1.sparkid.test",
+            "09506000134352.01.x.gs1.sparkid.test",
+            "09506000134353.ecode.sparkid.test",
+            "0123.ecode.sparkid.test",
+            "1.2.ecode.sparkid.test",
+        ] {
+            assert_eq!(z.classify(other), Some(ServiceName::Other), "{other}");
+        }
+        // Lower-case `lot7` is another lot, with a name of its own.
+        assert_eq!(
+            z.classify("lot7.10.09506000134352.01.gs1.sparkid.test"),
+            Some(ServiceName::Gs1("/01/09506000134352/10/lot7".into()))
+        );
+        // The ancestors of a key's name (its primary key, the AI) are names of the tree.
+        assert_eq!(
+            z.classify("09506000134352.01.gs1.sparkid.test"),
+            Some(ServiceName::Gs1("/01/09506000134352".into()))
+        );
+        assert_eq!(z.classify("01.gs1.sparkid.test"), Some(ServiceName::Other));
+        // Twenty capitals escape to 60 characters: one label. Thirteen `!` (`%21` in the
+        // path) escape to 65: no name.
+        let capitals = format!("/01/09506000134352/21/{}", "A".repeat(20));
+        assert!(z.name_for(Kind::Gs1, &capitals).is_ok());
+        let bangs = format!("/01/09506000134352/21/{}", "!".repeat(13));
+        assert!(z.name_for(Kind::Gs1, &bangs).is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The Handle bridge: handles bound on the ledger, prefix handles (`0.NA/<prefix>`, and the bare
-//! prefix as the IDIS SDK asks for it) and DIDs read as handle records (`bid/<address>`),
-//! rendered as handle values for the native protocol ([`wire`]) and the REST API
+//! prefix as the IDIS SDK asks for it), DIDs read as handle records (`bid/<address>`) and the
+//! identifiers of the other kinds read as the record of the DID bound to them (`gs1/…`,
+//! `ecode/…`, `urn.oid/…`), rendered as handle values for the native protocol ([`wire`]) and the REST API
 //! ([`rest_json`]). A prefix's record carries the `HS_SITE` ([`site`]) of the node serving it.
 //! The mapping is `spec/handle.md`.
 
@@ -10,8 +11,8 @@ pub mod wire;
 use serde_json::{json, Value};
 use sparkid_bid::Bid;
 use sparkid_registrar::namespace::{
-    binding_key, namespace_key, normalize_identifier, normalize_namespace, BindingRecord,
-    HandleEndpoint, Kind, NamespaceRecord,
+    alias_key, binding_key, namespace_key, normalize_identifier, normalize_namespace, AliasRecord,
+    BindingRecord, HandleEndpoint, Kind, NamespaceRecord,
 };
 use sparkid_registrar::{did_key, DidRecord};
 
@@ -25,6 +26,15 @@ pub const NA_PREFIX: &str = "0.NA";
 /// sub-chain DID reads under `bid.<ac>`. (Not `did.…`: pyhandle strips the leading characters
 /// `h`, `d`, `l`, `o`, `i` and `:` of every handle it is given.)
 pub const DID_PREFIX: &str = "bid";
+/// The reserved prefix under which a GS1 key reads as the record of the DID bound to it: the
+/// Digital Link path without its first `/` (`gs1/01/09506000134352/10/LOT7`).
+pub const GS1_PREFIX: &str = "gs1";
+/// The reserved prefix under which an Ecode reads as the record of the DID bound to it
+/// (`ecode/100010000001`; a V0 code answers from the binding of its GS1 key).
+pub const ECODE_PREFIX: &str = "ecode";
+/// The reserved prefix under which an OID reads as the record of the DID bound to it
+/// (`urn.oid/1.2.156.3001.1.7`; not `oid/`, which pyhandle would strip to `/…`).
+pub const OID_PREFIX: &str = "urn.oid";
 /// The TTL of every value, in seconds (relative).
 pub const VALUE_TTL: u32 = 3600;
 
@@ -42,6 +52,9 @@ pub const INDEX_SITE: u32 = 5;
 pub const FIRST_SERVICE_INDEX: u32 = 10;
 /// The most service endpoints rendered as values.
 pub const MAX_SERVICES: usize = 90;
+/// Index of the first of the DID's confirmed identifiers (`ALIAS` values); a DID has at most
+/// 64 bound identifiers, so they take 100 to 163.
+pub const FIRST_ALIAS_INDEX: u32 = 100;
 
 /// Type of the resolver URL and of service endpoints.
 pub const TYPE_URL: &str = "URL";
@@ -53,6 +66,10 @@ pub const TYPE_DID_DOCUMENT: &str = "DID_DOCUMENT";
 pub const TYPE_DID_METADATA: &str = "DID_METADATA";
 /// Type of a prefix handle's namespace record (JSON).
 pub const TYPE_NAMESPACE: &str = "NAMESPACE";
+/// Type of an identifier the DID's controller confirmed, as its alias URI (`urn:oid:…`,
+/// `https://id.gs1.org/…`, `ecode:…`, `vaa:…`, `hdl:…`, `dns:…`): the DID's `alsoKnownAs`.
+/// Not `HS_ALIAS`, which tells a client to resolve another handle instead.
+pub const TYPE_ALIAS: &str = "ALIAS";
 
 /// The Handle bridge.
 #[derive(Debug, Clone, Copy, Default)]
@@ -82,6 +99,14 @@ pub enum HandleName {
     Prefix(String),
     /// `bid[.<ac>]/<address>`: the record of a DID.
     Did(String),
+    /// `gs1/…`, `ecode/…`, `urn.oid/…`: the record of the DID an identifier of that kind is
+    /// bound to (a V0 Ecode is read as its GS1 key).
+    Identifier {
+        /// The kind whose binding answers.
+        kind: Kind,
+        /// The identifier, canonical.
+        identifier: String,
+    },
 }
 
 fn invalid(rule: impl Into<String>) -> BridgeError {
@@ -132,7 +157,50 @@ pub fn parse_handle(handle: &str) -> Result<HandleName, BridgeError> {
             ))),
         };
     }
+    if let Some(kind) = mapped_kind(&lower) {
+        return mapped(handle, kind, suffix);
+    }
     bound(handle)
+}
+
+/// The kind whose identifiers a reserved prefix (lower-case) maps.
+fn mapped_kind(prefix: &str) -> Option<Kind> {
+    match prefix {
+        GS1_PREFIX => Some(Kind::Gs1),
+        ECODE_PREFIX => Some(Kind::Ecode),
+        OID_PREFIX => Some(Kind::Oid),
+        _ => None,
+    }
+}
+
+/// The handle of an identifier under its kind's reserved prefix (`spec/handle.md`, "Other
+/// identifiers"), or none for kinds that have none.
+pub fn identifier_handle(kind: Kind, identifier: &str) -> Option<String> {
+    match kind {
+        Kind::Gs1 => Some(format!("{GS1_PREFIX}{identifier}")),
+        Kind::Ecode => Some(format!("{ECODE_PREFIX}/{identifier}")),
+        Kind::Oid => Some(format!("{OID_PREFIX}/{identifier}")),
+        _ => None,
+    }
+}
+
+fn mapped(handle: &str, kind: Kind, suffix: &str) -> Result<HandleName, BridgeError> {
+    let refused = |e: String| invalid(format!("{handle:?}: {e}"));
+    let identifier = match kind {
+        Kind::Gs1 => normalize_identifier(kind, &format!("/{suffix}")),
+        Kind::Ecode if suffix.starts_with('0') => {
+            // V0 is GS1's: the code answers from its GS1 key's binding.
+            return sparkid_registrar::ecode::v0_gs1_path(suffix)
+                .map(|identifier| HandleName::Identifier {
+                    kind: Kind::Gs1,
+                    identifier,
+                })
+                .map_err(|e| refused(e.to_string()));
+        }
+        _ => normalize_identifier(kind, suffix),
+    }
+    .map_err(|e| refused(e.to_string()))?;
+    Ok(HandleName::Identifier { kind, identifier })
 }
 
 fn bound(handle: &str) -> Result<HandleName, BridgeError> {
@@ -300,6 +368,19 @@ impl HandleBridge {
                 VALUE_TTL,
             ));
         }
+        // The DID's side: the identifiers its controller confirmed, as `alsoKnownAs` lists them.
+        if let Some(aliases) = read::<AliasRecord>(source, &alias_key(did))? {
+            let uris = aliases.confirmed_uris(Some(&record.document));
+            for (i, uri) in uris.iter().enumerate() {
+                values.push(HandleValue::new(
+                    FIRST_ALIAS_INDEX + i as u32,
+                    TYPE_ALIAS,
+                    uri.as_str(),
+                    updated,
+                    VALUE_TTL,
+                ));
+            }
+        }
         Ok(values)
     }
 
@@ -325,9 +406,15 @@ impl HandleBridge {
         with_record: bool,
     ) -> Result<Option<Vec<HandleValue>>, BridgeError> {
         match name {
-            HandleName::Bound(handle) => {
-                let Some(binding) =
-                    read::<BindingRecord>(source, &binding_key(Kind::Handle, handle))?
+            HandleName::Bound(handle)
+            | HandleName::Identifier {
+                identifier: handle, ..
+            } => {
+                let kind = match name {
+                    HandleName::Identifier { kind, .. } => *kind,
+                    _ => Kind::Handle,
+                };
+                let Some(binding) = read::<BindingRecord>(source, &binding_key(kind, handle))?
                 else {
                     return Ok(None);
                 };
@@ -431,7 +518,7 @@ impl HandleBridge {
         let with_record = (indexes.is_empty() && types.is_empty())
             || indexes.iter().any(|i| *i > INDEX_DID)
             || types.iter().any(|t| {
-                [TYPE_URL, TYPE_DID_DOCUMENT, TYPE_DID_METADATA]
+                [TYPE_URL, TYPE_DID_DOCUMENT, TYPE_DID_METADATA, TYPE_ALIAS]
                     .iter()
                     .any(|actual| type_matches(t.as_ref(), actual.as_bytes()))
             });
@@ -623,6 +710,49 @@ mod tests {
             assert!(parse_handle(bad).is_err(), "{bad}");
         }
         assert!(parse_handle(&format!("86/{}", "x".repeat(3000))).is_err());
+    }
+
+    #[test]
+    fn reserved_prefixes_map_gs1_keys_ecodes_and_oids() {
+        let id = |kind, identifier: &str| HandleName::Identifier {
+            kind,
+            identifier: identifier.into(),
+        };
+        assert_eq!(
+            parse_handle("GS1/01/9506000134352/10/LOT7").unwrap(),
+            id(Kind::Gs1, "/01/09506000134352/10/LOT7"),
+            "the prefix ignores case, the GS1 value keeps it"
+        );
+        assert_eq!(
+            parse_handle("ecode/100010000001").unwrap(),
+            id(Kind::Ecode, "100010000001")
+        );
+        assert_eq!(
+            parse_handle("ecode/09506000134352").unwrap(),
+            id(Kind::Gs1, "/01/09506000134352"),
+            "a V0 Ecode is its GS1 key"
+        );
+        assert_eq!(
+            parse_handle("urn.oid/1.2.156.3001.1.7").unwrap(),
+            id(Kind::Oid, "1.2.156.3001.1.7")
+        );
+        for bad in [
+            "gs1/01/9506000134353",
+            "ecode/1A",
+            "ecode/0123",
+            "urn.oid/1.02",
+        ] {
+            let e = parse_handle(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+        assert_eq!(
+            identifier_handle(Kind::Gs1, "/01/09506000134352").as_deref(),
+            Some("gs1/01/09506000134352")
+        );
+        assert_eq!(
+            identifier_handle(Kind::Oid, "1.2.3").as_deref(),
+            Some("urn.oid/1.2.3")
+        );
     }
 
     #[test]

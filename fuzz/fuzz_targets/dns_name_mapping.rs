@@ -1,5 +1,6 @@
 //! The DNS bridge's name mapping on arbitrary input (`sparkid_bridges::dns`): no input makes it
-//! panic; every name it makes for a VAA code, a Handle or a DID is a valid DNS name (at most
+//! panic; every name it makes for a VAA code, a Handle, an OID, an Ecode, a GS1 key or a DID is
+//! a valid DNS name (at most
 //! 253 characters, labels of 1 to 63, LDH except the fixed underscore markers) and reads back
 //! to exactly that identifier; any text read as a name of the service zone either stands for
 //! nothing or for an identifier whose own name is that text.
@@ -47,11 +48,30 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(decoded, text.as_bytes());
 
     // Identifier -> name -> identifier.
-    for (kind, identifier) in [(Kind::Vaa, text), (Kind::Handle, text)] {
+    for (kind, identifier) in [
+        (Kind::Vaa, text),
+        (Kind::Handle, text),
+        (Kind::Oid, text),
+        (Kind::Ecode, text),
+        (Kind::Gs1, text),
+    ] {
         if let Ok(name) = zone.name_for(kind, identifier) {
             valid_name(&name);
+            let read = zone.classify(&name);
+            if let Some(ServiceName::EcodeV0 { code, gs1 }) = &read {
+                // A V0 Ecode is named as it is written; it stands for its GS1 key.
+                assert_eq!(code, identifier);
+                assert_eq!(
+                    sparkid_registrar::ecode::v0_gs1_path(identifier).ok().as_ref(),
+                    Some(gs1)
+                );
+                continue;
+            }
             let canonical = normalize_identifier(kind, identifier).expect("named, so valid");
-            match zone.classify(&name) {
+            match read {
+                Some(ServiceName::Oid(oid)) => assert_eq!(oid, canonical),
+                Some(ServiceName::Ecode(code)) => assert_eq!(code, canonical),
+                Some(ServiceName::Gs1(key)) => assert_eq!(key, canonical),
                 Some(ServiceName::Vaa(code)) => assert_eq!(code, canonical),
                 Some(ServiceName::Handle(handle)) => assert_eq!(handle, canonical),
                 Some(ServiceName::HandleHash(label)) => {
@@ -73,7 +93,19 @@ fuzz_target!(|data: &[u8]| {
 
     // Name -> identifier -> name.
     for candidate in [text.to_string(), format!("{text}.sparkid.test")] {
+        let lower = candidate
+            .to_ascii_lowercase()
+            .trim_end_matches('.')
+            .to_string();
         match zone.classify(&candidate) {
+            Some(ServiceName::Oid(oid)) => assert_eq!(zone.oid_name(&oid).ok(), Some(lower)),
+            Some(ServiceName::Ecode(code)) => {
+                assert_eq!(zone.ecode_name(&code).ok(), Some(lower))
+            }
+            Some(ServiceName::EcodeV0 { code, .. }) => {
+                assert_eq!(zone.ecode_name(&code).ok(), Some(lower))
+            }
+            Some(ServiceName::Gs1(key)) => assert_eq!(zone.gs1_name(&key).ok(), Some(lower)),
             Some(ServiceName::Vaa(code)) => assert_eq!(
                 zone.vaa_name(&code).ok(),
                 Some(

@@ -48,10 +48,14 @@ fn canonical(text: &str, min_len: usize) -> Result<String, NameError> {
     };
     match version {
         '0' => {
-            return Err(refuse(
-                text,
-                "version V0 is reserved for GS1 compatibility (GB/T 31866-2023): a V0 code is a GS1 key; bind it with --kind gs1 as a GS1 Digital Link path (/01/<GTIN>, ...)",
-            ))
+            let rule = match v0_gs1_path(text) {
+                Ok(path) => format!(
+                    "version V0 is reserved for GS1 compatibility (GB/T 31866-2023): this V0 code is the GS1 key {path}; bind it with --kind gs1 --identifier {path}, and GET /1.0/ecode/{text} answers from that binding"
+                ),
+                Err(NameError::Ecode(_, why)) => why,
+                Err(other) => other.to_string(),
+            };
+            return Err(refuse(text, rule));
         }
         '1'..='3' => {}
         _ => {
@@ -78,6 +82,40 @@ fn canonical(text: &str, min_len: usize) -> Result<String, NameError> {
         ));
     }
     Ok(text.to_string())
+}
+
+/// The lengths of the GTINs an EAN/UPC symbol carries (GB/T 15425: EAN-8, UPC-A, EAN-13), and
+/// GTIN-14, which is a GTIN-13 with its indicator digit.
+pub const V0_GTIN_LENGTHS: [usize; 4] = [8, 12, 13, 14];
+
+/// The GS1 key (a canonical Digital Link path, `/01/<GTIN-14>`) that a V0 Ecode stands for, or
+/// why it is refused.
+///
+/// Public text confirms that V0 is reserved for GS1 compatibility (GB/T 31866-2023) and that a
+/// V0 code in a 1D barcode is stored without V and NSI, as an EAN/UPC symbol (GB/T 15425),
+/// which carries a GTIN; it does not give V0's NSI in the text form, nor any GS1 key other
+/// than the GTIN. So a V0 code is read as `0` followed directly by a GTIN (8, 12, 13 or 14
+/// digits, its check digit checked); anything else is refused, saying that public text does
+/// not confirm it (`spec/ecode.md`).
+pub fn v0_gs1_path(code: &str) -> Result<String, NameError> {
+    if code.len() > MAX_ECODE_LEN {
+        return Err(refuse(
+            code,
+            format!("an Ecode is at most {MAX_ECODE_LEN} characters here"),
+        ));
+    }
+    let Some(gtin) = code.strip_prefix('0') else {
+        return Err(refuse(code, "a V0 Ecode begins with its version, 0"));
+    };
+    if !gtin.bytes().all(|b| b.is_ascii_digit()) || !V0_GTIN_LENGTHS.contains(&gtin.len()) {
+        return Err(refuse(
+            code,
+            "version V0 is reserved for GS1 compatibility (GB/T 31866-2023); public text confirms only V0 codes whose barcode is an EAN/UPC symbol (GB/T 15425), so only 0 followed by a GTIN of 8, 12, 13 or 14 digits is read as one (V0's NSI layout and other GS1 keys are not in public text); bind other GS1 keys with --kind gs1",
+        ));
+    }
+    sparkid_gs1::parse(&format!("/01/{gtin}"))
+        .map(|link| link.path())
+        .map_err(|e| refuse(code, format!("a V0 Ecode's GTIN {gtin}: {e}")))
 }
 
 /// The canonical form of an ecode namespace (`V‖NSI`, or an issuer's longer prefix), or why
@@ -149,6 +187,22 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("scheme identifier"));
+    }
+
+    #[test]
+    fn a_v0_code_is_0_then_a_gtin_and_nothing_else() {
+        // 0 ‖ GTIN-13 9506000134352 is the GTIN-14 09506000134352.
+        assert_eq!(v0_gs1_path("09506000134352").unwrap(), "/01/09506000134352");
+        // 0 ‖ GTIN-8 and 0 ‖ UPC-A (GTIN-12) are padded to GTIN-14.
+        assert_eq!(v0_gs1_path("095012346").unwrap(), "/01/00000095012346");
+        assert_eq!(v0_gs1_path("0036000291452").unwrap(), "/01/00036000291452");
+        let bad_check = v0_gs1_path("09506000134353").unwrap_err().to_string();
+        assert!(bad_check.contains("check digit"), "{bad_check}");
+        for unconfirmed in ["0123", "0950600013435212", "0abc12345678"] {
+            let e = v0_gs1_path(unconfirmed).unwrap_err().to_string();
+            assert!(e.contains("not in public text"), "{unconfirmed}: {e}");
+        }
+        assert!(rule("09506000134352").contains("/01/09506000134352"));
     }
 
     #[test]

@@ -355,19 +355,28 @@ impl Authority {
                 return;
             }
         };
-        let owner = match kind {
-            Kind::Oid => self.ors.name(identifier),
-            _ => self.zone.name_for(kind, identifier),
-        };
-        let Ok(owner) = owner else {
+        // An OID has its ORS name and its service-zone name (the same name unless the ORS
+        // zone is configured elsewhere).
+        let mut owners: Vec<String> = Vec::new();
+        if kind == Kind::Oid {
+            owners.extend(self.ors.name(identifier).ok());
+        }
+        if let Ok(owner) = self.zone.name_for(kind, identifier) {
+            if !owners.contains(&owner) {
+                owners.push(owner);
+            }
+        }
+        let Some(owner) = owners.last().cloned() else {
             return;
         };
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
-        let key = reversed(&owner);
-        if bound {
-            index.names.insert(key);
-        } else {
-            index.names.remove(&key);
+        for name in &owners {
+            let key = reversed(name);
+            if bound {
+                index.names.insert(key);
+            } else {
+                index.names.remove(&key);
+            }
         }
         if kind == Kind::Handle {
             if let Some(label) =
@@ -510,9 +519,17 @@ impl Authority {
             };
             let data = match &zone {
                 Zone::Service | Zone::Ors if self.ors.contains(&text) => {
-                    self.ors_data(qname, &text)?
+                    match self.ors.classify(&text) {
+                        Some(OrsName::Oid(oid)) => self.oid_data(qname, &oid)?,
+                        Some(OrsName::Apex) => Some(Vec::new()),
+                        Some(OrsName::Other) | None => None,
+                    }
                 }
-                Zone::Service => layout(self.service_data(&text)?),
+                Zone::Service => match self.zone.classify(&text) {
+                    // The ORS zone is elsewhere: the OID's service-zone name answers the same.
+                    Some(ServiceName::Oid(oid)) => self.oid_data(qname, &oid)?,
+                    class => layout(self.service_data(class)?),
+                },
                 Zone::Ors => None,
                 Zone::Delegated(_) => layout(self.delegated_data(&text)?),
             };
@@ -587,30 +604,40 @@ impl Authority {
             .collect()
     }
 
-    /// The records of a name in the service zone, or none when it holds none.
-    fn service_data(&self, text: &str) -> Result<Option<Vec<RecordData>>, ZoneError> {
+    /// Whether the DID's record on this ledger says it is deactivated.
+    fn deactivated(&self, did: &str) -> Result<bool, ZoneError> {
+        Ok(did
+            .parse::<Bid>()
+            .ok()
+            .map(|bid| read::<Value>(self.source(), &sparkid_registrar::did_key(&bid)))
+            .transpose()?
+            .flatten()
+            .is_some_and(|record| record["deactivated"] == Value::Bool(true)))
+    }
+
+    /// The records of a name in the service zone (`class`: what it stands for), or none when
+    /// it holds none.
+    fn service_data(
+        &self,
+        class: Option<ServiceName>,
+    ) -> Result<Option<Vec<RecordData>>, ZoneError> {
         let url = Some(self.public_url.as_str());
         let source = self.source();
         let bound = |kind: Kind, identifier: &str| -> Result<Option<String>, ZoneError> {
             Ok(read::<BindingRecord>(source, &binding_key(kind, identifier))?.and_then(|b| b.did))
         };
-        // A VAA code's or Handle's name says what the DID's own name says about its state: a
-        // client that reads `did=` there must not take a deactivated DID for a live one.
-        let named_records = |did: &str, key: &str, identifier: &str| {
-            let deactivated = did
-                .parse::<Bid>()
-                .ok()
-                .map(|bid| read::<Value>(source, &sparkid_registrar::did_key(&bid)))
-                .transpose()?
-                .flatten()
-                .is_some_and(|record| record["deactivated"] == Value::Bool(true));
-            let mut extra = vec![(key, identifier)];
-            if deactivated {
+        // An identifier's name says what the DID's own name says about its state: a client
+        // that reads `did=` there must not take a deactivated DID for a live one.
+        let named = |did: &str, attributes: &[(&str, &str)]| {
+            let mut extra = attributes.to_vec();
+            if self.deactivated(did)? {
                 extra.push(("deactivated", "true"));
             }
             Ok::<_, ZoneError>(service_records(did, url, &extra))
         };
-        Ok(match self.zone.classify(text) {
+        let named_records =
+            |did: &str, key: &str, identifier: &str| named(did, &[(key, identifier)]);
+        Ok(match class {
             Some(ServiceName::Did(did)) => {
                 let Ok(bid) = did.parse::<Bid>() else {
                     return Ok(None);
@@ -653,22 +680,32 @@ impl Authority {
                     None => None,
                 }
             }
+            Some(ServiceName::Ecode(code)) => match bound(Kind::Ecode, &code)? {
+                Some(did) => Some(named_records(&did, "ecode", &code)?),
+                None => None,
+            },
+            // A V0 Ecode is a GS1 key: its name answers from that key's binding.
+            Some(ServiceName::EcodeV0 { code, gs1 }) => match bound(Kind::Gs1, &gs1)? {
+                Some(did) => Some(named(&did, &[("ecode", &code), ("gs1", &gs1)])?),
+                None => None,
+            },
+            Some(ServiceName::Gs1(key)) => match bound(Kind::Gs1, &key)? {
+                Some(did) => Some(named_records(&did, "gs1", &key)?),
+                None => None,
+            },
             Some(ServiceName::Apex | ServiceName::Branch) => Some(Vec::new()),
+            // Answered by `oid_data` before this is asked.
+            Some(ServiceName::Oid(_)) => None,
             Some(ServiceName::Other) | None => None,
         })
     }
 
-    /// The records of a name in the ORS zone (`spec/oid.md`): at a bound OID, NAPTR
-    /// `ORS+UINF` records to the DID and to its resolver URL, then the service zone's URI and
-    /// TXT records (`did=`, `resolver=`, `oid=`); the apex (inside the service zone) exists
-    /// without records; none elsewhere.
-    fn ors_data(&self, qname: &Name, text: &str) -> Result<Option<Vec<Record>>, ZoneError> {
-        let oid = match self.ors.classify(text) {
-            Some(OrsName::Oid(oid)) => oid,
-            Some(OrsName::Apex) => return Ok(Some(Vec::new())),
-            Some(OrsName::Other) | None => return Ok(None),
-        };
-        let binding = read::<BindingRecord>(self.source(), &binding_key(Kind::Oid, &oid))?;
+    /// The records of an OID's name, in the ORS zone or the service zone (`spec/oid.md`): for a
+    /// bound OID, NAPTR `ORS+UINF` records to the DID and to its resolver URL, then the service
+    /// zone's URI and TXT records (`did=`, `resolver=`, `oid=`, and `deactivated=true` once the
+    /// DID is); none when it is not bound.
+    fn oid_data(&self, qname: &Name, oid: &str) -> Result<Option<Vec<Record>>, ZoneError> {
+        let binding = read::<BindingRecord>(self.source(), &binding_key(Kind::Oid, oid))?;
         let Some(did) = binding.and_then(|b| b.did) else {
             return Ok(None);
         };
@@ -688,7 +725,11 @@ impl Authority {
                 )),
             ));
         }
-        let layout = service_records(&did, Some(&self.public_url), &[("oid", oid.as_str())]);
+        let mut extra = vec![("oid", oid)];
+        if self.deactivated(&did)? {
+            extra.push(("deactivated", "true"));
+        }
+        let layout = service_records(&did, Some(&self.public_url), &extra);
         out.extend(layout.iter().map(|d| to_record(qname, d)));
         Ok(Some(out))
     }
