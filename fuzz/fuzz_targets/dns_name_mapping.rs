@@ -62,7 +62,9 @@ fuzz_target!(|data: &[u8]| {
                 // A V0 Ecode is named as it is written; it stands for its GS1 key.
                 assert_eq!(code, identifier);
                 assert_eq!(
-                    sparkid_registrar::ecode::v0_gs1_path(identifier).ok().as_ref(),
+                    sparkid_registrar::ecode::v0_gs1_path(identifier)
+                        .ok()
+                        .as_ref(),
                     Some(gs1)
                 );
                 continue;

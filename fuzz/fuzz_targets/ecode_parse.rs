@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
         let gtin = &text[1..];
         assert!([8, 12, 13, 14].contains(&gtin.len()), "{text}");
         assert_eq!(path, format!("/01/{gtin:0>14}"));
-        assert!(EcodeBridge.normalize(text).is_err(), "V0 is never an Ecode binding");
+        assert!(
+            EcodeBridge.normalize(text).is_err(),
+            "V0 is never an Ecode binding"
+        );
     }
     let Ok(code) = EcodeBridge.normalize(text) else {
         return;

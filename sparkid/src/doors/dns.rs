@@ -84,7 +84,7 @@ impl Drop for DnsDoor {
 ///
 /// UDP is served by one receive loop per core, each on its own thread and its own socket
 /// bound to the port with `SO_REUSEPORT` (the kernel spreads clients over them), each with its
-/// own answer cache ([`dns_wire`]): no task, lock or allocation per datagram on a cache hit.
+/// own answer cache ([`super::dns_wire`]): no task, lock or allocation per datagram on a cache hit.
 /// TCP is hickory-server's.
 pub async fn start(
     config: &DnsConfig,
@@ -194,7 +194,7 @@ fn serve_udp(socket: std::net::UdpSocket, mut answerer: UdpAnswerer, stop: &Atom
     }
 }
 
-/// Answers UDP datagrams: plain queries from the answer cache ([`dns_wire`]) when it holds
+/// Answers UDP datagrams: plain queries from the answer cache ([`super::dns_wire`]) when it holds
 /// their answer, everything else (and misses, which fill the cache) through the full parser and
 /// the handler. Each receive loop owns one.
 pub struct UdpAnswerer {
