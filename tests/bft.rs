@@ -27,50 +27,8 @@ impl Cluster {
     /// Four validators of a new chain; `env` for each (the Byzantine mode).
     fn new(env: &[Vec<(&str, &str)>]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let keys: Vec<PrivateKey> = (0..N).map(|_| PrivateKey::generate()).collect();
-        let key_files: Vec<PathBuf> = (0..N)
-            .map(|i| {
-                let path = dir.path().join(format!("validator-{i}.key"));
-                std::fs::write(&path, keys[i].to_encoded()).unwrap();
-                path
-            })
-            .collect();
-        let genesis = dir.path().join("genesis.json");
-        let doc = json!({
-            "chainId": "sparkid-bft-test",
-            "time": 1_700_000_000u64,
-            "validators": keys.iter().map(|k| k.public_key().to_encoded()).collect::<Vec<_>>(),
-        });
-        std::fs::write(&genesis, doc.to_string()).unwrap();
-        let votes: Vec<Value> = key_files[..3]
-            .iter()
-            .map(|k| {
-                common::cli(&[
-                    "ledger",
-                    "genesis-vote",
-                    "--genesis",
-                    genesis.to_str().unwrap(),
-                    "--validator-key",
-                    k.to_str().unwrap(),
-                ])
-            })
-            .collect();
-        let votes_path = dir.path().join("votes.json");
-        std::fs::write(&votes_path, Value::Array(votes).to_string()).unwrap();
-        let data: Vec<PathBuf> = (0..N)
-            .map(|i| {
-                let d = dir.path().join(format!("node-{i}"));
-                let out = std::process::Command::new(common::BIN)
-                    .args(["ledger", "init", "--data"])
-                    .arg(&d)
-                    .args(["--genesis", genesis.to_str().unwrap()])
-                    .args(["--votes", votes_path.to_str().unwrap()])
-                    .output()
-                    .unwrap();
-                assert!(out.status.success(), "{out:?}");
-                d
-            })
-            .collect();
+        let (keys, key_files, data) =
+            common::proxy::validator_chain(dir.path(), "sparkid-bft-test", N);
         let ports: Vec<u16> = (0..N).map(|_| free_port()).collect();
         let mut c = Cluster {
             _dir: dir,

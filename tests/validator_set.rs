@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{create_did, free_port, get_json, metric, verify_file, Daemon};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sparkid_bid::PrivateKey;
 use sparkid_ledger::ValidatorChange;
 
@@ -31,50 +31,9 @@ impl Chain {
     /// Five keys, a genesis naming the first four, a ledger for each of the five.
     fn new() -> Chain {
         let dir = tempfile::tempdir().unwrap();
-        let keys: Vec<PrivateKey> = (0..5).map(|_| PrivateKey::generate()).collect();
-        let key_files: Vec<PathBuf> = (0..5)
-            .map(|i| {
-                let path = dir.path().join(format!("validator-{i}.key"));
-                std::fs::write(&path, keys[i].to_encoded()).unwrap();
-                path
-            })
-            .collect();
+        let (keys, key_files, data) =
+            common::proxy::validator_chain_with_newcomers(dir.path(), CHAIN, 4, 1);
         let genesis = dir.path().join("genesis.json");
-        let doc = json!({
-            "chainId": CHAIN,
-            "time": 1_700_000_000u64,
-            "validators": keys[..4].iter().map(|k| k.public_key().to_encoded()).collect::<Vec<_>>(),
-        });
-        std::fs::write(&genesis, doc.to_string()).unwrap();
-        let votes: Vec<Value> = key_files[..3]
-            .iter()
-            .map(|k| {
-                common::cli(&[
-                    "ledger",
-                    "genesis-vote",
-                    "--genesis",
-                    genesis.to_str().unwrap(),
-                    "--validator-key",
-                    k.to_str().unwrap(),
-                ])
-            })
-            .collect();
-        let votes_path = dir.path().join("votes.json");
-        std::fs::write(&votes_path, Value::Array(votes).to_string()).unwrap();
-        let data: Vec<PathBuf> = (0..5)
-            .map(|i| {
-                let d = dir.path().join(format!("node-{i}"));
-                let out = std::process::Command::new(common::BIN)
-                    .args(["ledger", "init", "--data"])
-                    .arg(&d)
-                    .args(["--genesis", genesis.to_str().unwrap()])
-                    .args(["--votes", votes_path.to_str().unwrap()])
-                    .output()
-                    .unwrap();
-                assert!(out.status.success(), "{out:?}");
-                d
-            })
-            .collect();
         Chain {
             dir,
             keys,

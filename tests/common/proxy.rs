@@ -118,8 +118,20 @@ pub fn validator_chain(
     chain_id: &str,
     n: usize,
 ) -> (Vec<PrivateKey>, Vec<PathBuf>, Vec<PathBuf>) {
-    let keys: Vec<PrivateKey> = (0..n).map(|_| PrivateKey::generate()).collect();
-    let key_files: Vec<PathBuf> = (0..n)
+    validator_chain_with_newcomers(dir, chain_id, n, 0)
+}
+
+/// [`validator_chain`] with `newcomers` more keys and data directories, on the same genesis
+/// but not named by it (validators a set change will add). The genesis is `dir/genesis.json`.
+pub fn validator_chain_with_newcomers(
+    dir: &Path,
+    chain_id: &str,
+    n: usize,
+    newcomers: usize,
+) -> (Vec<PrivateKey>, Vec<PathBuf>, Vec<PathBuf>) {
+    let all = n + newcomers;
+    let keys: Vec<PrivateKey> = (0..all).map(|_| PrivateKey::generate()).collect();
+    let key_files: Vec<PathBuf> = (0..all)
         .map(|i| {
             let path = dir.join(format!("validator-{i}.key"));
             std::fs::write(&path, keys[i].to_encoded()).unwrap();
@@ -130,7 +142,7 @@ pub fn validator_chain(
     let doc = json!({
         "chainId": chain_id,
         "time": 1_700_000_000u64,
-        "validators": keys.iter().map(|k| k.public_key().to_encoded()).collect::<Vec<_>>(),
+        "validators": keys[..n].iter().map(|k| k.public_key().to_encoded()).collect::<Vec<_>>(),
     });
     std::fs::write(&genesis, doc.to_string()).unwrap();
     let quorum = n - (n - 1) / 3;
@@ -149,7 +161,7 @@ pub fn validator_chain(
         .collect();
     let votes_path = dir.join("votes.json");
     std::fs::write(&votes_path, Value::Array(votes).to_string()).unwrap();
-    let data: Vec<PathBuf> = (0..n)
+    let data: Vec<PathBuf> = (0..all)
         .map(|i| {
             let d = dir.join(format!("node-{i}"));
             super::cli(&[
