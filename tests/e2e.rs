@@ -195,6 +195,35 @@ fn the_cli_creates_updates_and_deactivates_through_the_daemon() {
         "{stderr}"
     );
     assert_eq!(resolve(&d.base, &did).0, 200);
+
+    // A refused namespace write (no namespace covers the code): the CLI fails, and its error
+    // carries the registrar's reason, not only the state.
+    let out = Command::new(BIN)
+        .args([
+            "namespace",
+            "bind",
+            "--endpoint",
+            &d.base,
+            "--key",
+            &key,
+            "--kind",
+            "vaa",
+            "--identifier",
+            "VAA9999PUMP1",
+            "--did",
+            &did,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["didState"]["state"], "failed", "{answer}");
+    let reason = answer["didState"]["reason"].as_str().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("the registrar answered failed: {reason}")),
+        "{stderr}"
+    );
     let out = Command::new(BIN)
         .args([
             "did",

@@ -784,10 +784,19 @@ async fn did_command(cmd: DidCommand) -> anyhow::Result<()> {
         out["generatedKey"] = json!({ "privateKey": key.to_encoded(), "publicKeyHex": key.public_key().to_encoded() });
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
-    if answer["didState"]["state"] != "finished" {
-        bail!("the registrar answered {}", answer["didState"]["state"]);
+    finished(&answer)
+}
+
+/// Ok when the registrar's answer is `finished`; otherwise an error naming its state and the
+/// reason it gave (the answer itself is printed on stdout).
+fn finished(answer: &Value) -> anyhow::Result<()> {
+    let state = &answer["didState"];
+    match (state["state"].as_str(), state["reason"].as_str()) {
+        (Some("finished"), _) => Ok(()),
+        (Some(other), Some(reason)) => bail!("the registrar answered {other}: {reason}"),
+        (Some(other), None) => bail!("the registrar answered {other}"),
+        (None, _) => bail!("the registrar's answer has no didState.state: {answer}"),
     }
-    Ok(())
 }
 
 async fn namespace_command(cmd: NamespaceCommand) -> anyhow::Result<()> {
@@ -837,10 +846,7 @@ async fn namespace_command(cmd: NamespaceCommand) -> anyhow::Result<()> {
     });
     let answer = client_managed(&signer.endpoint.endpoint, "/1.0/namespaces", body, &key).await?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
-    if answer["didState"]["state"] != "finished" {
-        bail!("the registrar answered {}", answer["didState"]["state"]);
-    }
-    Ok(())
+    finished(&answer)
 }
 
 /// Finds the key id under which the DID's current document lists `key`.
