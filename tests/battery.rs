@@ -18,7 +18,6 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::process::Command;
 use std::time::Duration;
 
 use common::{cli, free_udp_tcp_port, get, start_in_process};
@@ -105,25 +104,8 @@ fn bid_protocol(base: &str, did: &str) -> Answer {
 
 /// `dig @127.0.0.1 -p <port> +norec <name> TXT`: the status and the TXT strings.
 fn dig_txt(port: u16, name: &str) -> (String, Vec<String>, String) {
-    let out = Command::new("dig")
-        .args([
-            "@127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "+norec",
-            "+time=3",
-            "+tries=1",
-        ])
-        .args([name, "TXT"])
-        .output()
-        .expect("dig is not installed: run ./scripts/test, which installs dnsutils");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let status = text
-        .split("status: ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .unwrap_or_else(|| panic!("no status from dig: {text}"))
-        .to_string();
+    let text = common::dig(port, &[name, "TXT"]);
+    let status = common::dig_status(&text).to_string();
     let txt = text
         .lines()
         .filter(|l| !l.starts_with(';'))

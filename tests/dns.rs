@@ -23,32 +23,11 @@ struct Dig {
 impl Dig {
     /// `dig @127.0.0.1 -p <port> +norec <args>`: the whole output.
     fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("dig")
-            .args([
-                "@127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "+norec",
-                "+time=3",
-            ])
-            .args(["+tries=1"])
-            .args(args)
-            .output()
-            .expect("dig is not installed: run ./scripts/test, which installs dnsutils");
-        // dig aligns columns with tabs or spaces depending on the name's length: one space.
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect::<Vec<_>>()
-            .join("\n")
+        common::dig(self.port, args)
     }
 
     fn status(output: &str) -> &str {
-        output
-            .split("status: ")
-            .nth(1)
-            .and_then(|s| s.split(',').next())
-            .unwrap_or_else(|| panic!("no status in {output}"))
+        common::dig_status(output)
     }
 
     fn flags(output: &str) -> Vec<String> {

@@ -9,7 +9,10 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{cli, free_udp_tcp_port, get, get_json, link, namespace, sign_and_send, Daemon, BIN};
+use common::{
+    cli, dig, dig_status, free_udp_tcp_port, get, get_json, link, namespace, sign_and_send, Daemon,
+    BIN,
+};
 use serde_json::{json, Value};
 use sparkid_bid::PrivateKey;
 
@@ -21,29 +24,6 @@ const OID: &str = "1.2.156.3001.1.7";
 const OID_NAME: &str = "7.1.3001.156.2.1.oid.sparkid.test";
 const ECODE_PREFIX: &str = "10001";
 const ECODE: &str = "100010000001";
-
-/// `dig @127.0.0.1 -p <port> +norec <args>`, whitespace collapsed.
-fn dig(port: u16, args: &[&str]) -> String {
-    let out = Command::new("dig")
-        .args(["@127.0.0.1", "-p", &port.to_string(), "+norec", "+time=3"])
-        .args(["+tries=1"])
-        .args(args)
-        .output()
-        .expect("dig is not installed: run ./scripts/test, which installs dnsutils");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn dns_status(output: &str) -> &str {
-    output
-        .split("status: ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .unwrap_or_else(|| panic!("no status in {output}"))
-}
 
 /// Runs the `sparkid` CLI, which must fail; its stderr and stdout.
 fn cli_fails(args: &[&str]) -> String {
@@ -231,7 +211,7 @@ fn oids_resolve_over_http_and_ors_and_back_from_the_did() {
     // ORS over DNS: NAPTR at the reversed arcs, with dig.
     let resolver = format!("{base}/1.0/identifiers/{subject}");
     let out = dig(port, &[OID_NAME, "NAPTR"]);
-    assert_eq!(dns_status(&out), "NOERROR", "{out}");
+    assert_eq!(dig_status(&out), "NOERROR", "{out}");
     assert!(
         out.contains(&format!(
             "NAPTR 100 10 \"U\" \"ORS+UINF\" \"!^.*$!{subject}!\" ."
@@ -247,9 +227,9 @@ fn oids_resolve_over_http_and_ors_and_back_from_the_did() {
     let out = dig(port, &[OID_NAME, "TXT"]);
     assert!(out.contains(&format!("\"oid={OID}\"")), "{out}");
     let out = dig(port, &["8.1.3001.156.2.1.oid.sparkid.test", "NAPTR"]);
-    assert_eq!(dns_status(&out), "NXDOMAIN", "{out}");
+    assert_eq!(dig_status(&out), "NXDOMAIN", "{out}");
     let out = dig(port, &["3001.156.2.1.oid.sparkid.test", "NAPTR"]);
-    assert_eq!(dns_status(&out), "NOERROR", "an empty non-terminal: {out}");
+    assert_eq!(dig_status(&out), "NOERROR", "an empty non-terminal: {out}");
     assert!(out.contains("ANSWER: 0"), "{out}");
     // The DID's own name lists the linked OID.
     let did_name = sparkid_bridges::dns::ServiceZone::new(SERVICE_ZONE)
@@ -287,7 +267,7 @@ fn oids_resolve_over_http_and_ors_and_back_from_the_did() {
         &["unbind", "--kind", "oid", "--identifier", OID],
     );
     let out = dig(port, &[OID_NAME, "NAPTR"]);
-    assert_eq!(dns_status(&out), "NXDOMAIN", "{out}");
+    assert_eq!(dig_status(&out), "NXDOMAIN", "{out}");
     let (status, _, body) = problem(&format!("{base}/1.0/oid/{OID}"));
     assert_eq!(status, 404, "{body}");
 }
@@ -443,7 +423,7 @@ fn a_configured_ors_zone_outside_the_service_zone_is_a_zone_of_its_own() {
     );
     // The name the Chinese ORS client in spec/oid.md's sources would ask, under this zone.
     let out = dig(port, &["1.102.101818.156.16.2.ors.example", "NAPTR"]);
-    assert_eq!(dns_status(&out), "NOERROR", "{out}");
+    assert_eq!(dig_status(&out), "NOERROR", "{out}");
     assert!(
         out.contains(&format!(
             "NAPTR 100 10 \"U\" \"ORS+UINF\" \"!^.*$!{subject}!\" ."
@@ -452,17 +432,17 @@ fn a_configured_ors_zone_outside_the_service_zone_is_a_zone_of_its_own() {
     );
     // Its own apex: SOA and NS there, and the negative answers carry its SOA.
     let out = dig(port, &["ors.example", "SOA"]);
-    assert_eq!(dns_status(&out), "NOERROR", "{out}");
+    assert_eq!(dig_status(&out), "NOERROR", "{out}");
     assert!(
         out.contains("ors.example. 3600 IN SOA ns1.sparkid.test."),
         "{out}"
     );
     let out = dig(port, &["2.102.101818.156.16.2.ors.example", "NAPTR"]);
-    assert_eq!(dns_status(&out), "NXDOMAIN", "{out}");
+    assert_eq!(dig_status(&out), "NXDOMAIN", "{out}");
     assert!(out.contains("ors.example. 60 IN SOA"), "{out}");
     // The OID's service-zone name (spec/dns.md) answers the same records, in the service zone.
     let out = dig(port, &["1.102.101818.156.16.2.oid.sparkid.test", "NAPTR"]);
-    assert_eq!(dns_status(&out), "NOERROR", "{out}");
+    assert_eq!(dig_status(&out), "NOERROR", "{out}");
     assert!(
         out.contains(&format!(
             "NAPTR 100 10 \"U\" \"ORS+UINF\" \"!^.*$!{subject}!\" ."
@@ -470,6 +450,6 @@ fn a_configured_ors_zone_outside_the_service_zone_is_a_zone_of_its_own() {
         "{out}"
     );
     let out = dig(port, &["2.102.101818.156.16.2.oid.sparkid.test", "NAPTR"]);
-    assert_eq!(dns_status(&out), "NXDOMAIN", "{out}");
+    assert_eq!(dig_status(&out), "NXDOMAIN", "{out}");
     assert!(out.contains("sparkid.test. 60 IN SOA"), "{out}");
 }

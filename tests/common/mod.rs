@@ -447,3 +447,29 @@ pub fn start_in_process(data: &Path, extra: &[&str]) -> InProcessDaemon {
         daemon: Some(daemon),
     }
 }
+
+/// `dig @127.0.0.1 -p <port> +norec +time=3 +tries=1 <args>`: its output, each line's
+/// whitespace collapsed to one space (dig aligns columns with tabs or spaces depending on the
+/// name's length).
+pub fn dig(port: u16, args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .args(["@127.0.0.1", "-p", &port.to_string(), "+norec", "+time=3"])
+        .args(["+tries=1"])
+        .args(args)
+        .output()
+        .expect("dig is not installed: run ./scripts/test, which installs dnsutils");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The response code in `dig`'s output (`NOERROR`, `NXDOMAIN`, ...).
+pub fn dig_status(output: &str) -> &str {
+    output
+        .split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or_else(|| panic!("no status in {output}"))
+}
