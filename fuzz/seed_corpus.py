@@ -148,3 +148,41 @@ GS1_PATHS = [
 ]
 for i, p in enumerate(GS1_PATHS):
     write("gs1_digital_link", f"spec-{i}", p)
+# alias_uri: each bridged kind's alias URI (spec/oid.md, spec/ecode.md, spec/gs1.md), near misses,
+# and a document listing them in alsoKnownAs.
+ALIAS_URIS = ["urn:oid:1.2.156.3001.1.7", "ecode:100010000001",
+              "https://id.gs1.org/01/09506000134352", "urn:oid:1.2.0156", "ecode:0",
+              "https://id.gs1.org/01/09506000134353", "vaa:VAA1234X9"]
+for i, u in enumerate(ALIAS_URIS):
+    write("alias_uri", f"spec-uri-{i}", u)
+write("alias_uri", "spec-document", '{"id": "%s", "alsoKnownAs": [%s]}' % (
+    VECTOR_DIDS[1], ", ".join('"%s"' % u for u in ALIAS_URIS)))
+# bid_keys: the published vectors' key, private key and proof signature, and near misses.
+BID_KEYS = ["b06566f76733ae048fda721d47afe8780b572636496c93253db86dc8d5427fc54e9a06",
+            "priSPKp8oiiAXGZaXFBMKEAoL2b6J6UDQCw4x39ereXYtyAejM",
+            "5jFX6UKMVTg73LCWamNdeZACCMftMjSrJvZpL86ULefr3216SKRfgH6YkrmHT5DACYSpVEeN9RcnNES8cAHBVsMw",
+            "b06566", "priSPKp8oiiAXGZaXFBMKEAoL2b6J6UDQCw4x39ereXYtyAejN", "0OIl"]
+for i, k in enumerate(BID_KEYS):
+    write("bid_keys", f"vector-{i}", k)
+# did_web_url: did:web method-specific ids (the did:web spec's examples) and near misses.
+for i, m in enumerate(["w3c-ccg.github.io", "w3c-ccg.github.io:user:alice",
+                       "example.com%3A3000:user:alice", "example.com:.well-known",
+                       "user@example.com", "example.com:a%2Fb"]):
+    write("did_web_url", f"spec-{i}", m)
+# edge_request: request paths and queries of each door, as the edge classifies them.
+EDGE_REQUESTS = [f"/1.0/identifiers/{VECTOR_DIDS[1]}", f"/1.0/identifiers/{VECTOR_DIDS[1]}?noCache=true",
+                 "/1.0/create?method=bid", "/1.0/transactions", "/1.0/jobs/abc?wait=30",
+                 "/1.0/identifiers/VAA1234X9", "/api/handles/86.100.1/Pump-7?type=URL",
+                 "/01/09506000134352?linkType=all", "/peer/blocks?from=1", "/metrics", "/", "/%ff"]
+for i, r in enumerate(EDGE_REQUESTS):
+    write("edge_request", f"spec-door-{i}", r)
+# redis_entry: a height stamp and a value, as a cache entry seals them.
+write("redis_entry", "spec-entry", struct.pack("<Q", 42) + b'{"didDocument":{}}')
+write("redis_entry", "spec-absent", struct.pack("<Q", 1))
+write("redis_entry", "spec-short", b"\x01\x02")
+# validator_request: validator, signed-at, signature, path and body, NUL-separated.
+for i, parts in enumerate([
+        [BID_KEYS[0], "1700000000000", BID_KEYS[2], "/peer/blocks", "{}"],
+        ["", "", "", "/peer/votes", ""],
+        [BID_KEYS[0], "x", "y", "/peer/transactions", "[]"]]):
+    write("validator_request", f"spec-request-{i}", "\0".join(parts))

@@ -8,8 +8,9 @@
 //! 3. Each library's `lib.rs` opens with a paragraph saying what the crate is for and what it
 //!    must not know, so that a newcomer can tell where a change belongs.
 //! 4. The test-support crate (`sparkid-test-support`: the dev ledger the tests share, and the
-//!    libraries' integration tests) is for tests only: unpublished, and no package depends on it
-//!    but as a dev-dependency, so that no product build links a test's shortcuts.
+//!    libraries' integration tests) is for tests only: unpublished, and no product package (one
+//!    that can be published) depends on it but as a dev-dependency, so that no product build
+//!    links a test's shortcuts. The fuzz targets (`sparkid-fuzz`, unpublished) may.
 //!
 //! The import graph comes from plain string scanning, with no parser: [`tokens`] drops comments
 //! (doc comments and their links too) and literals; [`scan`] reads module declarations and the
@@ -127,6 +128,10 @@ fn test_support_leaks(meta: &Value) -> Vec<String> {
                     "`{TEST_SUPPORT}` is publishable: set `publish = false`"
                 ));
             }
+            continue;
+        }
+        // `publish = false` reads as an empty list of registries: no product.
+        if p["publish"] == serde_json::json!([]) {
             continue;
         }
         for d in p["dependencies"].as_array().into_iter().flatten() {
@@ -828,13 +833,16 @@ mod checker {
 
     #[test]
     fn the_test_support_rule_refuses_a_normal_dependency_and_a_published_crate() {
+        // An unpublished package (the fuzz targets) is no product: its normal dependency passes.
         let meta = serde_json::json!({
-            "workspace_members": ["t", "r", "v"],
+            "workspace_members": ["t", "r", "v", "f"],
             "packages": [
                 {"id": "t", "name": TEST_SUPPORT, "publish": null, "dependencies": []},
                 {"id": "r", "name": "sparkid-resolver",
                  "dependencies": [{"name": TEST_SUPPORT, "kind": "dev"}]},
                 {"id": "v", "name": "sparkid-verifier",
+                 "dependencies": [{"name": TEST_SUPPORT, "kind": null}]},
+                {"id": "f", "name": "sparkid-fuzz", "publish": [],
                  "dependencies": [{"name": TEST_SUPPORT, "kind": null}]},
             ]
         });

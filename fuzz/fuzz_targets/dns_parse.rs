@@ -43,8 +43,12 @@ fn world() -> &'static World {
         let mut genesis = sparkid_test_support::genesis("sparkid-fuzz", &[&key]);
         genesis.authority = Some(did.clone());
         let mut chain = DevChain::for_genesis(genesis, vec![key]);
-        let document =
+        let mut document =
             sparkid_registrar::api::new_document(&subject.public_key(), None).expect("document");
+        // Its controller confirms every name bound below, so each shows as `aka=` in its TXT.
+        document["alsoKnownAs"] = (0..ALIASES)
+            .map(|i| serde_json::json!({ "type": 103, "id": format!("n{i}.deep.example.com") }))
+            .collect();
         let kind = sparkid_registrar::namespace::Kind::Dns;
         let signer = format!("{did}#key-1");
         let signed = |op: Operation| (&subject, signer.clone(), op);
