@@ -17,7 +17,7 @@ use sparkid_test_support::DevChain;
 
 mod common;
 
-use common::{client, start_in_process};
+use common::{client, Daemon};
 
 fn metric(base: &str, series: &str) -> f64 {
     common::metric(base, series).unwrap_or(0.0)
@@ -88,7 +88,7 @@ fn assert_cold_read_is_stored(base: &str, did: &str) -> Value {
 fn a_cold_read_is_the_dids_answer_record_written_at_commit_and_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let d = start_in_process(&data, &["--handle", "off"]);
+    let d = Daemon::start_with(&data, &["--handle", "off"]);
     let base = d.base.clone();
     wait_until("answers served", || {
         metric(&base, "sparkid_ledger_answers_ready") == 1.0
@@ -114,10 +114,10 @@ fn a_cold_read_is_the_dids_answer_record_written_at_commit_and_kept_across_a_res
         "https://v2.example"
     );
     let other = create(&base).1;
-    d.stop();
+    d.kill9();
 
     // Restarted: the records written at commit are served at once, without a rebuild.
-    let d = start_in_process(&data, &["--handle", "off"]);
+    let d = Daemon::start_with(&data, &["--handle", "off"]);
     let base = d.base.clone();
     assert_eq!(metric(&base, "sparkid_ledger_answers_ready"), 1.0);
     let r = assert_cold_read_is_stored(&base, &did);

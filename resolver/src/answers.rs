@@ -19,7 +19,9 @@
 //! block's own transaction), so a Redis round trip can only cost more (and the replicas'
 //! Redis writes cost CPU on every cold miss). Redis keeps what only it does: the invalidation
 //! channel between replicas' L1s, and the shared cache of the general path (other
-//! representations, other doors, and a ledger whose answers are not served yet).
+//! representations, other doors, and a ledger whose answers are not served yet). With L1 off
+//! and Redis on, Redis stays the read cache of this path too: the operator chose it as the
+//! only one.
 //!
 //! **Format.** One version byte, the TTL (the document's `extension.ttl`, little-endian u64),
 //! then the body. [`crate::answer_deriver::ResolutionAnswers`]'s version carries a fingerprint of a sample rendering,

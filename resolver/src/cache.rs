@@ -737,6 +737,11 @@ impl Cache {
         self.inner.l1.as_ref().map_or(0, |l1| l1.len())
     }
 
+    /// Whether Redis is configured (in use now or not).
+    pub fn l2_configured(&self) -> bool {
+        self.inner.l2.is_some()
+    }
+
     /// Whether Redis is configured and in use now.
     pub fn l2_up(&self) -> bool {
         self.inner

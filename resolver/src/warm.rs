@@ -288,6 +288,15 @@ fn stored_read(records: &Records, did: &str) -> Option<Rendered> {
     if !ledger.answers_ready() {
         return None;
     }
+    if let Some(cache) = records.cache() {
+        // L1 off with Redis on: Redis is the cache the operator chose; its reads are kept.
+        if cache.l1_bytes().1 == 0 && cache.l2_configured() {
+            return None;
+        }
+        // The answer's L1 entry missed (the warm path peeked first), as a read through the
+        // cache counts it.
+        cache.metrics().l1_misses.inc();
+    }
     let token = records.cache().map(|c| c.begin());
     // The head first, so that the answer is at least as new as the height stamped on it.
     let height = ledger.height();
