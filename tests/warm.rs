@@ -243,7 +243,12 @@ fn a_cold_answer_is_kept_at_once_and_is_the_general_paths() {
         &key,
     );
     assert_eq!(status, 201, "{created}");
-    let rendered = |base: &str| metric(base, "sparkid_cache_rendered_total{outcome=\"rendered\"}");
+    // Rendered into the entry, or (a live DID in the default representation) read stored
+    // from its answer record (`sparkid_resolver::answers`, see tests/answers.rs).
+    let rendered = |base: &str| {
+        metric(base, "sparkid_cache_rendered_total{outcome=\"rendered\"}")
+            + metric(base, "sparkid_cache_rendered_total{outcome=\"stored\"}")
+    };
     let url = format!("{base}/1.0/identifiers/{did}");
     for status in [200, 410] {
         let (rendered_before, kept_before) = (rendered(base), kept(base));

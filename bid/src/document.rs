@@ -433,10 +433,12 @@ impl BidDocument {
                     let mut vm = Map::new();
                     vm.insert("id".into(), json!(entry.id));
                     vm.insert("controller".into(), json!(entry.controller));
-                    match entry.key() {
-                        Ok(key) => {
+                    // From the encoded bytes, without decompressing the point: a stored
+                    // document was validated (its points too) when it was written.
+                    match PublicKey::multibase_of_encoded(&entry.public_key_hex) {
+                        Ok(multibase) => {
                             vm.insert("type".into(), json!("Multikey"));
-                            vm.insert("publicKeyMultibase".into(), json!(key.to_multibase()));
+                            vm.insert("publicKeyMultibase".into(), json!(multibase));
                         }
                         // A stored document was validated; this only keeps an odd key visible.
                         Err(_) => {

@@ -113,22 +113,8 @@ impl PublicKey {
     /// Reads the bytes of an encoded public key. A small-order Ed25519 point is refused
     /// ([`KeyError::WeakKey`]): no registration, genesis or signature may rest on one.
     pub fn from_encoded_bytes(bytes: &[u8]) -> Result<PublicKey, KeyError> {
-        let (&prefix, rest) = bytes.split_first().ok_or(KeyError::BadPublicPrefix(0))?;
-        if prefix != PUBLIC_PREFIX {
-            return Err(KeyError::BadPublicPrefix(prefix));
-        }
-        let [kind, enc, raw @ ..] = rest else {
-            return Err(KeyError::WrongLength {
-                kind: "BIF",
-                expected: 32,
-                got: 0,
-            });
-        };
-        if *enc != BASE58 {
-            return Err(KeyError::UnknownEncoding(*enc));
-        }
-        match *kind {
-            ED25519 => {
+        match framed(bytes)? {
+            (ED25519, raw) => {
                 let raw: [u8; 32] = raw.try_into().map_err(|_| KeyError::WrongLength {
                     kind: "Ed25519",
                     expected: 32,
@@ -140,18 +126,27 @@ impl PublicKey {
                 }
                 Ok(PublicKey::Ed25519(key))
             }
-            SM2 => {
-                if raw.len() != 65 {
-                    return Err(KeyError::WrongLength {
-                        kind: "SM2",
-                        expected: 65,
-                        got: raw.len(),
-                    });
-                }
-                Ok(PublicKey::Sm2(raw.to_vec()))
-            }
-            other => Err(KeyError::UnknownKeyType(other)),
+            (_, raw) => Ok(PublicKey::Sm2(raw.to_vec())),
         }
+    }
+
+    /// `publicKeyMultibase` ([`PublicKey::to_multibase`]) of a BIF encoded public key (hex),
+    /// from its bytes as they are: the framing (prefix, type, encoding, length) is checked, the
+    /// Ed25519 point is not decompressed. For the keys of validated documents (every stored
+    /// one: their points were checked when they were written), where decompressing only to
+    /// print the same bytes again was a fifth of a cold resolution's rendering.
+    pub fn multibase_of_encoded(hex_str: &str) -> Result<String, KeyError> {
+        check_length("public key", hex_str, MAX_PUBLIC_KEY_HEX_LEN)?;
+        let bytes = hex::decode(hex_str).map_err(|e| KeyError::NotHex(e.to_string()))?;
+        let (kind, raw) = framed(&bytes)?;
+        let mut out = Vec::with_capacity(2 + raw.len());
+        out.extend_from_slice(if kind == ED25519 {
+            &[0xed, 0x01]
+        } else {
+            &[0x86, 0x24]
+        });
+        out.extend_from_slice(raw);
+        Ok(format!("z{}", base58::BITCOIN.encode(&out)))
     }
 
     /// The encoded form as bytes: `B0 65 66 ‖ raw` for Ed25519.
@@ -208,6 +203,38 @@ impl PublicKey {
             PublicKey::Sm2(_) => Err(KeyError::Sm2DerivationUnsupported),
         }
     }
+}
+
+/// The key type and raw bytes of an encoded public key, its framing checked: the prefix, the
+/// encoding, a known type and that type's length (32 bytes for Ed25519, 65 for SM2).
+fn framed(bytes: &[u8]) -> Result<(u8, &[u8]), KeyError> {
+    let (&prefix, rest) = bytes.split_first().ok_or(KeyError::BadPublicPrefix(0))?;
+    if prefix != PUBLIC_PREFIX {
+        return Err(KeyError::BadPublicPrefix(prefix));
+    }
+    let [kind, enc, raw @ ..] = rest else {
+        return Err(KeyError::WrongLength {
+            kind: "BIF",
+            expected: 32,
+            got: 0,
+        });
+    };
+    if *enc != BASE58 {
+        return Err(KeyError::UnknownEncoding(*enc));
+    }
+    let (name, expected) = match *kind {
+        ED25519 => ("Ed25519", 32),
+        SM2 => ("SM2", 65),
+        other => return Err(KeyError::UnknownKeyType(other)),
+    };
+    if raw.len() != expected {
+        return Err(KeyError::WrongLength {
+            kind: name,
+            expected,
+            got: raw.len(),
+        });
+    }
+    Ok((*kind, raw))
 }
 
 /// A 64-byte signature, written in BIF Base58 by default.
@@ -330,6 +357,42 @@ impl PrivateKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multibase_from_the_encoded_bytes_is_the_parsed_keys() {
+        for _ in 0..64 {
+            let k = PrivateKey::generate().public_key();
+            let upper = k.to_encoded().to_uppercase();
+            assert_eq!(
+                PublicKey::multibase_of_encoded(&upper).unwrap(),
+                k.to_multibase()
+            );
+        }
+        let mut sm2 = vec![PUBLIC_PREFIX, SM2, BASE58, 0x04];
+        sm2.extend_from_slice(&[7; 64]);
+        let key = PublicKey::from_encoded_bytes(&sm2).unwrap();
+        assert_eq!(
+            PublicKey::multibase_of_encoded(&hex::encode(&sm2)).unwrap(),
+            key.to_multibase()
+        );
+        // The framing is still checked: each of these is refused as the parser refuses it.
+        let good = PrivateKey::generate().public_key().to_encoded();
+        for bad in [
+            format!("b1{}", &good[2..]),
+            format!("{}00", good),
+            good[..good.len() - 2].to_string(),
+            format!("b078{}", &good[4..]),
+            format!("b06567{}", &good[6..]),
+            "zz".to_string(),
+            "b0".repeat(200),
+        ] {
+            assert_eq!(
+                PublicKey::multibase_of_encoded(&bad).unwrap_err(),
+                PublicKey::from_encoded(&bad).unwrap_err(),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn encoded_public_key_round_trips_and_rejects_bad_prefixes() {

@@ -6,11 +6,14 @@
 //! - [`store`]: the redb store; one atomic, durable write per block.
 //! - [`validators`]: validator-set changes, the sets by height, and proofs' hand-offs.
 //! - [`verify`]: re-checks a whole chain.
+//! - [`answers`]: per-subject answer records derived from state at commit (a DID's rendered
+//!   resolution), for reads that are one lookup.
 //!
 //! The ledger knows nothing of HTTP, DNS or Handle, and nothing of what operations mean: a
 //! [`StateMachine`] (the registrar's) decides that.
 #![deny(missing_docs)]
 
+pub mod answers;
 pub mod block;
 mod chunk;
 pub mod error;
@@ -22,6 +25,7 @@ pub mod tx;
 pub mod validators;
 pub mod verify;
 
+pub use answers::AnswerDeriver;
 pub use block::{Block, BlockHeader, CertifiedHeader, CommitCertificate, Genesis, ValidatorSet};
 pub use error::LedgerError;
 pub use hash::Hash;

@@ -17,8 +17,8 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -27,6 +27,7 @@ use sparkid_bid::PrivateKey;
 use thiserror::Error;
 use tracing::{debug, info};
 
+use crate::answers::{AnswerDeriver, REBUILD_CHUNK};
 use crate::block::{
     block_tx_bytes, tx_root, Block, BlockHeader, CertifiedHeader, CommitCertificate, Genesis,
     ValidatorSet, GENESIS_KEY, MAX_BLOCK_BYTES, MAX_BLOCK_TX_BYTES,
@@ -61,6 +62,14 @@ const KEY_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("key_counts"
 /// The `meta` entry that says the block-hash index and the key counts are complete; a ledger
 /// written before they existed is indexed once when it is opened.
 const INDEXES_META: &str = "indexes";
+/// Answer records by subject ([`crate::answers`]), written with the state they derive from.
+const ANSWERS: TableDefinition<&str, &[u8]> = TableDefinition::new("answers");
+/// Metadata: the version of the deriver that built the answers table (absent while it is
+/// being built, or never built).
+const ANSWERS_VERSION_META: &str = "answers_version";
+/// Metadata: the height through which the answers were kept (a commit without a deriver
+/// leaves it behind the head).
+const ANSWERS_HEIGHT_META: &str = "answers_height";
 
 /// The layout this build reads and writes, kept in `meta.format`.
 const FORMAT: &str = "2";
@@ -221,6 +230,10 @@ pub struct Ledger {
     head: RwLock<CertifiedHeader>,
     writer: Mutex<()>,
     listeners: RwLock<Vec<CommitListener>>,
+    /// The answer deriver, once installed: every commit then keeps the answers table.
+    answers: OnceLock<Arc<dyn AnswerDeriver>>,
+    /// Whether the answers table matches the state, so that reads may be served from it.
+    answers_ready: AtomicBool,
 }
 
 /// What a committed block changed: its height and the state keys it wrote.
@@ -443,6 +456,15 @@ impl<T: ReadableTable<&'static str, &'static str>> StateView for Recording<'_, T
     }
 }
 
+/// The state as a table holds it (in a write transaction: with what it wrote so far).
+struct Committed<'a, T>(&'a T);
+
+impl<T: ReadableTable<&'static str, &'static str>> StateView for Committed<'_, T> {
+    fn get(&self, key: &str) -> Result<Option<String>, LedgerError> {
+        current(self.0, key)
+    }
+}
+
 /// State as of the current point in a block: this block's writes over the stored state.
 struct Overlay<'a, T> {
     table: &'a T,
@@ -604,6 +626,8 @@ impl Ledger {
             head: RwLock::new(certified),
             writer: Mutex::new(()),
             listeners: RwLock::new(Vec::new()),
+            answers: OnceLock::new(),
+            answers_ready: AtomicBool::new(false),
         })
     }
 
@@ -680,6 +704,8 @@ impl Ledger {
             head: RwLock::new(head),
             writer: Mutex::new(()),
             listeners: RwLock::new(Vec::new()),
+            answers: OnceLock::new(),
+            answers_ready: AtomicBool::new(false),
         };
         for (height, _) in ledger.history(VALIDATORS_KEY)? {
             let block = ledger
@@ -1676,7 +1702,188 @@ impl Ledger {
         for (i, hash) in hashes.iter().enumerate() {
             index.insert(&hash.0, (height, i as u32))?;
         }
+        self.write_answers(wtx, &records, height, writes)
+    }
+
+    /// Re-derives, in the block's transaction, the answers of the subjects whose state keys
+    /// the block wrote (`records` already holds the block's writes), and records that the
+    /// answers are kept through `height`. Every commit path writes state through
+    /// [`Ledger::write_records`], which calls this: blocks proposed here, applied from peers,
+    /// and caught up. Nothing without an installed deriver.
+    fn write_answers<T: ReadableTable<&'static str, &'static str>>(
+        &self,
+        wtx: &redb::WriteTransaction,
+        records: &T,
+        height: u64,
+        writes: &[(String, String)],
+    ) -> Result<(), LedgerError> {
+        let Some(deriver) = self.answers.get() else {
+            return Ok(());
+        };
+        let mut subjects: Vec<String> = writes
+            .iter()
+            .filter_map(|(key, _)| deriver.subject(key))
+            .collect();
+        subjects.sort_unstable();
+        subjects.dedup();
+        if !subjects.is_empty() {
+            let state = Committed(records);
+            let mut answers = wtx.open_table(ANSWERS)?;
+            for subject in &subjects {
+                match deriver.derive(subject, &state)? {
+                    Some(answer) => {
+                        answers.insert(subject.as_str(), answer.as_slice())?;
+                    }
+                    None => {
+                        answers.remove(subject.as_str())?;
+                    }
+                }
+            }
+        }
+        wtx.open_table(META)?
+            .insert(ANSWERS_HEIGHT_META, height.to_string().as_str())?;
         Ok(())
+    }
+
+    /// Installs the answer deriver: from now on every commit keeps the answers table (see
+    /// [`crate::answers`]). True when the stored table is current (built by this deriver's
+    /// version and kept through the head) and is served at once; false when it must first be
+    /// rebuilt by [`Ledger::rebuild_answers`] (it is emptied here, and not served until then).
+    /// A second install is a no-op that reports readiness.
+    pub fn install_answers(&self, deriver: Arc<dyn AnswerDeriver>) -> Result<bool, LedgerError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let version = deriver.version();
+        if self.answers.set(deriver).is_err() {
+            return Ok(self.answers_ready());
+        }
+        let (stored, kept) = {
+            let rtx = self.db.begin_read()?;
+            let meta = rtx.open_table(META)?;
+            let stored = meta
+                .get(ANSWERS_VERSION_META)?
+                .map(|g| g.value().to_string());
+            let kept = meta
+                .get(ANSWERS_HEIGHT_META)?
+                .and_then(|g| g.value().parse::<u64>().ok());
+            (stored, kept)
+        };
+        if stored.as_deref() == Some(version.as_str()) && kept == Some(self.height()) {
+            self.answers_ready.store(true, Ordering::Release);
+            return Ok(true);
+        }
+        info!(
+            version,
+            stored = stored.as_deref().unwrap_or("none"),
+            kept_through = ?kept,
+            head = self.height(),
+            "the answers table is not current: it is rebuilt from the state"
+        );
+        let wtx = self.db.begin_write()?;
+        wtx.open_table(META)?.remove(ANSWERS_VERSION_META)?;
+        wtx.delete_table(ANSWERS)?;
+        wtx.open_table(ANSWERS)?;
+        wtx.commit()?;
+        Ok(false)
+    }
+
+    /// Rebuilds the answers table from the state when [`Ledger::install_answers`] found it not
+    /// current: every subject of every state key, in chunks of [`REBUILD_CHUNK`] subjects,
+    /// each its own write transaction under the writer lock, so that commits go on in between
+    /// (each keeps the answers of its own keys, the deriver being installed). Served once the
+    /// last chunk is committed. Returns the number of subjects derived.
+    pub fn rebuild_answers(&self) -> Result<u64, LedgerError> {
+        self.rebuild_answers_in_chunks(REBUILD_CHUNK)
+    }
+
+    fn rebuild_answers_in_chunks(&self, chunk: usize) -> Result<u64, LedgerError> {
+        let Some(deriver) = self.answers.get().cloned() else {
+            return Ok(0);
+        };
+        let started = Instant::now();
+        let mut derived = 0u64;
+        // The last state key visited: the next chunk starts past all its versions.
+        let mut after: Option<String> = None;
+        while !self.answers_ready() {
+            let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let wtx = self.db.begin_write()?;
+            let mut done = true;
+            {
+                let records = wtx.open_table(RECORDS)?;
+                let mut answers = wtx.open_table(ANSWERS)?;
+                let state = Committed(&records);
+                let start = after.as_ref().map(|k| format!("{k}\u{1}"));
+                let range = match &start {
+                    Some(start) => records.range(start.as_str()..)?,
+                    None => records.range::<&str>(..)?,
+                };
+                let mut in_chunk = 0;
+                let mut last_subject: Option<String> = None;
+                for entry in range {
+                    let (key, _) = entry?;
+                    let key = key.value();
+                    let key = key.split_once('\u{0}').map_or(key, |(k, _)| k);
+                    if after.as_deref() == Some(key) {
+                        continue;
+                    }
+                    if in_chunk >= chunk {
+                        done = false;
+                        break;
+                    }
+                    after = Some(key.to_string());
+                    let Some(subject) = deriver.subject(key) else {
+                        continue;
+                    };
+                    if last_subject.as_deref() == Some(subject.as_str()) {
+                        continue;
+                    }
+                    match deriver.derive(&subject, &state)? {
+                        Some(answer) => {
+                            answers.insert(subject.as_str(), answer.as_slice())?;
+                        }
+                        None => {
+                            answers.remove(subject.as_str())?;
+                        }
+                    }
+                    last_subject = Some(subject);
+                    in_chunk += 1;
+                    derived += 1;
+                }
+            }
+            if done {
+                let mut meta = wtx.open_table(META)?;
+                meta.insert(ANSWERS_VERSION_META, deriver.version().as_str())?;
+                meta.insert(ANSWERS_HEIGHT_META, self.height().to_string().as_str())?;
+            }
+            wtx.commit()?;
+            if done {
+                self.answers_ready.store(true, Ordering::Release);
+            } else {
+                debug!(derived, "answers table: a chunk rebuilt");
+            }
+        }
+        info!(
+            derived,
+            ms = started.elapsed().as_millis() as u64,
+            "answers table rebuilt"
+        );
+        Ok(derived)
+    }
+
+    /// Whether answers are served: a deriver is installed and the table is current.
+    pub fn answers_ready(&self) -> bool {
+        self.answers_ready.load(Ordering::Acquire)
+    }
+
+    /// The stored answer of `subject`, when answers are served ([`Ledger::answers_ready`]);
+    /// none when they are not, or the subject has none. One lookup in one read transaction.
+    pub fn answer(&self, subject: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        if !self.answers_ready() {
+            return Ok(None);
+        }
+        let rtx = self.db.begin_read()?;
+        let table = rtx.open_table(ANSWERS)?;
+        let answer = table.get(subject)?.map(|g| g.value().to_vec());
+        Ok(answer)
     }
 
     /// The committed tree with `updates` applied: its root and the changed chunks, encoded.
@@ -2002,6 +2209,131 @@ pub(crate) mod tests {
             .unwrap()
             .verify(ledger.validators())
             .unwrap();
+    }
+
+    /// Answers of `kv/<k>` keys: the value upper-cased; none once it is `gone`.
+    struct Upper(&'static str);
+
+    impl AnswerDeriver for Upper {
+        fn version(&self) -> String {
+            self.0.into()
+        }
+        fn subject(&self, key: &str) -> Option<String> {
+            key.strip_prefix("kv/").map(String::from)
+        }
+        fn derive(
+            &self,
+            subject: &str,
+            state: &dyn StateView,
+        ) -> Result<Option<Vec<u8>>, LedgerError> {
+            Ok(state
+                .get(&format!("kv/{subject}"))?
+                .filter(|v| v != "\"gone\"")
+                .map(|v| v.to_uppercase().into_bytes()))
+        }
+    }
+
+    fn answer(ledger: &Ledger, subject: &str) -> Option<String> {
+        let stored = ledger.answer(subject).unwrap()?;
+        Some(String::from_utf8(stored).unwrap())
+    }
+
+    #[test]
+    fn answer_records_are_kept_at_commit_on_followers_and_across_reopening() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let validator = PrivateKey::generate();
+        let user = PrivateKey::generate();
+        let genesis = test_genesis(&[&validator]);
+        let certify = |h: &BlockHeader| Ok(CommitCertificate::sign(h, &[&validator]));
+        {
+            let ledger = Ledger::create(a.path(), genesis.clone(), &[&validator]).unwrap();
+            ledger
+                .propose(&Set, vec![set(&user, "early", "e")], 2, certify)
+                .unwrap();
+            assert_eq!(answer(&ledger, "early"), None, "no deriver: none served");
+            // Installed on a ledger that has state: built from it before it is served.
+            assert!(!ledger.install_answers(Arc::new(Upper("1"))).unwrap());
+            assert!(!ledger.answers_ready());
+            assert_eq!(ledger.rebuild_answers().unwrap(), 1);
+            assert_eq!(answer(&ledger, "early").as_deref(), Some("\"E\""));
+            // Each commit re-derives the answers of the keys it wrote, in its transaction.
+            ledger
+                .propose(&Set, vec![set(&user, "k", "v1")], 3, certify)
+                .unwrap();
+            assert_eq!(answer(&ledger, "k").as_deref(), Some("\"V1\""));
+            ledger
+                .propose(&Set, vec![set(&user, "k", "v2")], 4, certify)
+                .unwrap();
+            assert_eq!(answer(&ledger, "k").as_deref(), Some("\"V2\""));
+            ledger
+                .propose(&Set, vec![set(&user, "early", "gone")], 5, certify)
+                .unwrap();
+            assert_eq!(answer(&ledger, "early"), None, "a derived none removes it");
+
+            // A follower applying the same blocks keeps the same answers.
+            let blocks: Vec<Block> = ledger
+                .block_range_json(0, 10, 1 << 20)
+                .unwrap()
+                .iter()
+                .map(|b| serde_json::from_slice(b).unwrap())
+                .collect();
+            let follower =
+                Ledger::create_certified(b.path(), genesis, blocks[0].certificate.clone()).unwrap();
+            assert!(!follower.install_answers(Arc::new(Upper("1"))).unwrap());
+            follower.rebuild_answers().unwrap();
+            for block in blocks.into_iter().skip(1) {
+                follower.apply_block(&Set, block).unwrap();
+            }
+            assert_eq!(answer(&follower, "k").as_deref(), Some("\"V2\""));
+            assert_eq!(answer(&follower, "early"), None);
+        }
+        {
+            // Reopened by the same deriver: current, served at once.
+            let ledger = Ledger::open(a.path()).unwrap();
+            assert_eq!(answer(&ledger, "k"), None, "not served before the install");
+            assert!(ledger.install_answers(Arc::new(Upper("1"))).unwrap());
+            assert_eq!(answer(&ledger, "k").as_deref(), Some("\"V2\""));
+        }
+        {
+            // A block committed by a build without the deriver...
+            let ledger = Ledger::open(a.path()).unwrap();
+            ledger
+                .propose(&Set, vec![set(&user, "k", "v3")], 6, certify)
+                .unwrap();
+        }
+        {
+            // ... leaves the table behind the head: not served until rebuilt.
+            let ledger = Ledger::open(a.path()).unwrap();
+            assert!(!ledger.install_answers(Arc::new(Upper("1"))).unwrap());
+            assert_eq!(answer(&ledger, "k"), None);
+            ledger.rebuild_answers().unwrap();
+            assert_eq!(answer(&ledger, "k").as_deref(), Some("\"V3\""));
+        }
+        // Another version (another rendering) rebuilds it too.
+        let ledger = Ledger::open(a.path()).unwrap();
+        assert!(!ledger.install_answers(Arc::new(Upper("2"))).unwrap());
+    }
+
+    #[test]
+    fn a_rebuild_in_chunks_derives_every_subject_once_past_all_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let validator = PrivateKey::generate();
+        let user = PrivateKey::generate();
+        let ledger =
+            Ledger::create(dir.path(), test_genesis(&[&validator]), &[&validator]).unwrap();
+        let certify = |h: &BlockHeader| Ok(CommitCertificate::sign(h, &[&validator]));
+        for round in 0..3 {
+            let txs = (0..5)
+                .map(|i| set(&user, &format!("k{i}"), &format!("r{round}")))
+                .collect();
+            ledger.propose(&Set, txs, 2 + round, certify).unwrap();
+        }
+        ledger.install_answers(Arc::new(Upper("1"))).unwrap();
+        // Chunks of 2 over 5 keys of 3 versions each (and the genesis key, no subject).
+        assert_eq!(ledger.rebuild_answers_in_chunks(2).unwrap(), 5);
+        for i in 0..5 {
+            assert_eq!(answer(&ledger, &format!("k{i}")).as_deref(), Some("\"R2\""));
+        }
     }
 
     #[test]

@@ -367,6 +367,21 @@ fn error_rendered(error: &ResolutionError, shape: Shape) -> Rendered {
     respond(error.http_status(), shape.media_type(), body.to_string())
 }
 
+/// The answer to a resolution of a DID's current document in `rep`: what the HTTP binding
+/// sends for it (the answer records of [`crate::answers`] are rendered here too).
+pub(crate) fn render_document(
+    resolution: crate::result::Resolution,
+    rep: Representation,
+) -> Rendered {
+    rendered(
+        Dereferenced {
+            resolution,
+            content: Content::Document,
+        },
+        rep,
+    )
+}
+
 fn rendered(d: Dereferenced, rep: Representation) -> Rendered {
     let Dereferenced {
         resolution,

@@ -69,6 +69,18 @@ use tracing::{debug, info, warn};
 
 pub use crate::cache_metrics::CacheMetrics;
 
+/// The prefix of the L1 keys of DIDs' answer records ([`crate::answers`]); no state key has it.
+pub const ANSWER_PREFIX: &str = "answer/";
+
+/// The L1 key of the answer record that a change of the state key `key` changes: a DID's
+/// answer is made from its record `did/<did>` and its reverse index `aka/<did>`.
+pub fn answer_key_of_state(key: &str) -> Option<String> {
+    let did = key
+        .strip_prefix("did/")
+        .or_else(|| key.strip_prefix("aka/"))?;
+    Some(format!("{ANSWER_PREFIX}{did}"))
+}
+
 /// The default L1 cache size in bytes (128 MiB).
 pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
 /// The default cap on a cache entry's lifetime, in seconds (one hour).
@@ -648,6 +660,43 @@ impl Cache {
         memo
     }
 
+    /// Caches in L1 only (never Redis) a value derived at commit and read at head `height`
+    /// (a DID's answer record, [`crate::answers`]), for `ttl` seconds under the cap, unless a
+    /// block newer than `height` changed it meanwhile. Returns the new entry's [`Memo`].
+    pub fn fill_l1(
+        &self,
+        key: &str,
+        value: Arc<str>,
+        height: u64,
+        ttl: u64,
+        token: ReadToken,
+    ) -> Option<Memo> {
+        let inner = &*self.inner;
+        let ttl = ttl.min(inner.ttl_max);
+        let l1 = inner.l1.as_ref()?;
+        if ttl == 0 {
+            return None;
+        }
+        let records = lock(&inner.records);
+        if inner.generation.load(Ordering::Acquire) != token.generation
+            || records.changed_after(key, height)
+        {
+            inner.metrics.stale_refused.inc();
+            return None;
+        }
+        let memo = Memo::default();
+        l1.insert(
+            key.to_string(),
+            Entry {
+                value: Some(value),
+                height,
+                expires: Instant::now() + Duration::from_secs(ttl),
+                memo: memo.clone(),
+            },
+        );
+        Some(memo)
+    }
+
     /// Drops `keys`, changed by the block at `height`: from L1 at once, from Redis (and the
     /// replicas, through the channel) soon after when the block was committed here.
     pub fn invalidate(&self, height: u64, keys: &[String]) {
@@ -686,6 +735,11 @@ impl Cache {
     /// Entries in L1.
     pub fn l1_len(&self) -> usize {
         self.inner.l1.as_ref().map_or(0, |l1| l1.len())
+    }
+
+    /// Whether Redis is configured (in use now or not).
+    pub fn l2_configured(&self) -> bool {
+        self.inner.l2.is_some()
     }
 
     /// Whether Redis is configured and in use now.
@@ -753,6 +807,14 @@ impl Inner {
                 l2.prunable_through()
             }
             None => u64::MAX,
+        };
+        // What L1 derives from the keys goes with them (not counted, not sent to Redis): a
+        // DID's answer record (`crate::answers`) is made from its `did/` and `aka/` keys.
+        let derived: Vec<String> = keys.iter().filter_map(|k| answer_key_of_state(k)).collect();
+        let keys: Arc<[String]> = if derived.is_empty() {
+            keys
+        } else {
+            keys.iter().cloned().chain(derived).collect()
         };
         let mut records = lock(&self.records);
         records.record(height, &keys);

@@ -41,6 +41,9 @@ pub struct CacheMetrics {
     pub rendered_kept: IntCounter,
     /// did:bid answers rendered from L1 (and kept).
     pub rendered_new: IntCounter,
+    /// did:bid answers read from the ledger's answer records, nothing rendered (the cold path
+    /// of [`crate::answers`]).
+    pub rendered_stored: IntCounter,
 }
 
 impl CacheMetrics {
@@ -92,7 +95,7 @@ impl CacheMetrics {
         let rendered = IntCounterVec::new(
             Opts::new(
                 "sparkid_cache_rendered_total",
-                "did:bid answers from L1: sent as kept, or rendered and kept.",
+                "did:bid answers from L1 (sent as kept, or rendered and kept) or read stored from the ledger's answer records.",
             ),
             &["outcome"],
         )?;
@@ -125,6 +128,7 @@ impl CacheMetrics {
             l1_entries,
             rendered_kept: rendered.get_metric_with_label_values(&["kept"])?,
             rendered_new: rendered.get_metric_with_label_values(&["rendered"])?,
+            rendered_stored: rendered.get_metric_with_label_values(&["stored"])?,
         })
     }
 }

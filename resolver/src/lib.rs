@@ -23,6 +23,8 @@
 #![deny(missing_docs)]
 
 pub mod ac_code;
+pub mod answer_deriver;
+pub mod answers;
 pub mod bidproto;
 pub mod binding;
 pub mod bridge_source;

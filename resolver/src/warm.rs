@@ -34,6 +34,7 @@ use sparkid_bridges::{BridgeError, Bridges, RecordSource};
 use sparkid_registrar::namespace::alias_key;
 use sparkid_registrar::{did_key, DidRecord};
 
+use crate::answers;
 use crate::didkey::KeyOptions;
 use crate::negotiate::{Rendered, Representation};
 use crate::records::Records;
@@ -101,7 +102,7 @@ fn peek(records: &Records, did: &str) -> Option<Peeked> {
 
 /// The DID if this ledger answers it as it is: a main-chain-style DID (no AC code) written
 /// canonically (its state key is `did/<did>`, the key [`peek`] looked up).
-fn local_bid(did: &str) -> Option<Bid> {
+pub(crate) fn local_bid(did: &str) -> Option<Bid> {
     let bid: Bid = did.parse().ok()?;
     if bid.ac_code().is_some() || bid.is_ac_code_only() {
         return None;
@@ -167,7 +168,7 @@ fn aliases_of(
 /// The resolution of the current record `record` (its stored JSON) of `did`, with the aliases
 /// of `aka`: what the general path answers. None when something does not parse (the general
 /// path then words the error).
-fn resolution_of(did: &str, stored: &str, aka: Option<&Arc<str>>) -> Option<Resolution> {
+pub(crate) fn resolution_of(did: &str, stored: &str, aka: Option<&Arc<str>>) -> Option<Resolution> {
     let record: DidRecord = serde_json::from_str(stored).ok()?;
     let document = if record.deactivated {
         None
@@ -208,6 +209,14 @@ pub fn answer(
     rep: Representation,
     render: impl FnOnce(Resolution) -> Rendered,
 ) -> Option<Rendered> {
+    if rep == answers::REPRESENTATION {
+        if let Some(answer) = stored_peek(records, did) {
+            if let Some(m) = records.cache().map(|c| c.metrics()) {
+                m.rendered_kept.inc();
+            }
+            return Some(answer);
+        }
+    }
     let peeked = peek(records, did)?;
     let metrics = records.cache().map(|c| c.metrics());
     if let Some(kept) = peeked.slot.get() {
@@ -250,10 +259,67 @@ pub async fn cold_answer(
     local_bid(did)?;
     let records = records.clone();
     let did = did.to_string();
-    tokio::task::spawn_blocking(move || read_and_render(&records, &did, rep, render))
-        .await
-        .ok()
-        .flatten()
+    tokio::task::spawn_blocking(move || {
+        if rep == answers::REPRESENTATION {
+            if let Some(answer) = stored_read(&records, &did) {
+                return Some(answer);
+            }
+        }
+        read_and_render(&records, &did, rep, render)
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// `did`'s answer record ([`crate::answers`]) from L1 alone; none when L1 lacks it. Never
+/// blocks.
+fn stored_peek(records: &Records, did: &str) -> Option<Rendered> {
+    let (_, answer) =
+        records.peek_derived(&answers::l1_key(did), |a| answers::rendered(&a.value))??;
+    Some((*answer).clone())
+}
+
+/// `did`'s answer from the ledger's answer record (blocking: a ledger read; no Redis: see
+/// [`crate::answers`]), filling L1; none when answers are not served yet, the DID has none, or
+/// the read failed (the caller then takes the other paths).
+fn stored_read(records: &Records, did: &str) -> Option<Rendered> {
+    let ledger = records.ledger();
+    if !ledger.answers_ready() {
+        return None;
+    }
+    if let Some(cache) = records.cache() {
+        // L1 off with Redis on: Redis is the cache the operator chose; its reads are kept.
+        if cache.l1_bytes().1 == 0 && cache.l2_configured() {
+            return None;
+        }
+        // The answer's L1 entry missed (the warm path peeked first), as a read through the
+        // cache counts it.
+        cache.metrics().l1_misses.inc();
+    }
+    let token = records.cache().map(|c| c.begin());
+    // The head first, so that the answer is at least as new as the height stamped on it.
+    let height = ledger.height();
+    let stored = match ledger.answer(did) {
+        Ok(stored) => stored?,
+        Err(error) => {
+            tracing::debug!(did, %error, "reading an answer record failed; the other paths answer");
+            return None;
+        }
+    };
+    let Some((ttl, body)) = answers::decode(&stored) else {
+        tracing::warn!(did, "an answer record of another layout: ignored");
+        return None;
+    };
+    let body: Arc<str> = Arc::from(body);
+    let Some(cache) = records.cache() else {
+        return Some(answers::rendered(&body));
+    };
+    cache.metrics().rendered_stored.inc();
+    match token.and_then(|t| cache.fill_l1(&answers::l1_key(did), body.clone(), height, ttl, t)) {
+        Some(memo) => Some((*memo.get_or_derive(|| answers::rendered(&body))).clone()),
+        None => Some(answers::rendered(&body)),
+    }
 }
 
 /// [`cold_answer`]'s blocking half.

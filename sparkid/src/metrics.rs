@@ -10,8 +10,9 @@
 //! | `sparkid_cache_invalidations_total` | counter | `source` (`local`: a block committed here; `remote`: a replica's, over Redis) |
 //! | `sparkid_cache_stale_refused_total` | counter | - (values read before a block that changed them, kept out of the cache) |
 //! | `sparkid_cache_l1_bytes`, `sparkid_cache_l1_entries` | gauge | - |
-//! | `sparkid_cache_rendered_total` | counter | `outcome` (`kept`: a did:bid answer sent as kept in L1; `rendered`: rendered from L1 and kept; see `sparkid_resolver::warm`) |
+//! | `sparkid_cache_rendered_total` | counter | `outcome` (`kept`: a did:bid answer sent as kept in L1; `rendered`: rendered from L1 and kept; see `sparkid_resolver::warm`; `stored`: read from the ledger's answer records, see `sparkid_resolver::answers`) |
 //! | `sparkid_ledger_head_height` | gauge | - |
+//! | `sparkid_ledger_answers_ready` | gauge | - |
 //! | `sparkid_http_requests_total` | counter | `route`, `status` |
 //! | `sparkid_http_request_duration_seconds` | histogram | `route` |
 //! | `sparkid_udp_rrl_total` | counter | `door` (`dns`, `handle`), `action` (`drop`: not answered; `slip`: answered truncated) — UDP answers held back by response-rate limiting |
@@ -185,13 +186,23 @@ impl Metrics {
         }))
     }
 
-    /// Reports `ledger`'s head height (read at each scrape).
+    /// Reports `ledger`'s head height (read at each scrape), and whether its answer records
+    /// are served (`sparkid_ledger_answers_ready`: 0 while the table is rebuilt).
     pub fn watch_ledger(&self, ledger: &Arc<Ledger>) {
         let ledger: Weak<Ledger> = Arc::downgrade(ledger);
         let gauge = self.head_height.clone();
+        let answers = IntGauge::new(
+            "sparkid_ledger_answers_ready",
+            "1 when cold did:bid reads are served from the ledger's answer records, 0 while the table is rebuilt.",
+        )
+        .ok()
+        .filter(|g| self.registry.register(Box::new(g.clone())).is_ok());
         self.on_scrape(Box::new(move || {
             if let Some(ledger) = ledger.upgrade() {
                 gauge.set(i64::try_from(ledger.height()).unwrap_or(i64::MAX));
+                if let Some(answers) = &answers {
+                    answers.set(i64::from(ledger.answers_ready()));
+                }
             }
         }));
     }

@@ -154,6 +154,8 @@ async fn run(
     let metrics = Metrics::new()?;
     metrics.watch_ledger(&node.ledger);
     let records = Records::cached(node.ledger.clone(), &config.cache, metrics.cache.clone())?;
+    // Cold did:bid reads from answer records written at commit (sparkid_resolver::answers).
+    sparkid_resolver::answer_deriver::install(&node.ledger);
     if let Some(cache) = records.cache() {
         let cache = Arc::downgrade(cache);
         metrics.on_scrape(Box::new(move || {

@@ -25,6 +25,8 @@ mod adversarial_resolver;
 mod adversarial_udp;
 #[path = "../adversarial_writes.rs"]
 mod adversarial_writes;
+#[path = "../answers.rs"]
+mod answers;
 #[path = "../battery.rs"]
 mod battery;
 #[path = "../bft.rs"]

@@ -276,6 +276,12 @@ fn load(
         other: Default::default(),
     };
     let ledger = Ledger::create(data, genesis, &[&validator])?;
+    // Cold reads are served from answer records (sparkid_resolver::answers): written here with
+    // each block, rather than rebuilt by the daemon's first start.
+    let answers = Arc::new(sparkid_resolver::answer_deriver::ResolutionAnswers::new());
+    if !ledger.install_answers(answers)? {
+        ledger.rebuild_answers()?;
+    }
     let machine = BidStateMachine::for_genesis(ledger.genesis());
     let chain_id = ledger.genesis().chain_id.clone();
     // Every block of the load commits well within the validity window.
