@@ -272,3 +272,72 @@ fn a_cold_answer_is_kept_at_once_and_is_the_general_paths() {
         }
     }
 }
+
+/// Warm answers are sent before the router (the resolution door's fast lane,
+/// `sparkid::edge::FastLane`, on the connection's own event loop), and are still counted and
+/// timed under the route's own label, as the router counts every other answer; requests a rate
+/// limit applies to (`noCache`) never take that lane and are refused over the limit, in the
+/// door's shape. With the event loops off (`--http-loops 0`) the same holds.
+#[test]
+fn warm_answers_count_under_their_route_and_rate_limits_still_apply() {
+    for loops in ["2", "0"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = start_in_process(
+            &dir.path().join("data"),
+            &[
+                "--handle",
+                "off",
+                "--http-loops",
+                loops,
+                "--rate-expensive",
+                "1",
+                "--rate-expensive-burst",
+                "2",
+            ],
+        );
+        let base = d.base.as_str();
+        let key = PrivateKey::generate();
+        let doc = sparkid_registrar::api::new_document(&key.public_key(), None).unwrap();
+        let did = doc["id"].as_str().unwrap().to_string();
+        let (status, created) = common::sign_and_send(
+            &format!("{base}/1.0/create?method=bid"),
+            json!({"options": {"clientSecretMode": true}, "didDocument": doc}),
+            &key,
+        );
+        assert_eq!(status, 201, "{created}");
+        let route = "route=\"/1.0/identifiers/{*identifier}\"";
+        let answered = |base: &str| {
+            metric(
+                base,
+                &format!("sparkid_http_requests_total{{{route},status=\"200\"}}"),
+            )
+        };
+        let timed = |base: &str| {
+            metric(
+                base,
+                &format!("sparkid_http_request_duration_seconds_count{{{route}}}"),
+            )
+        };
+        let (answered_before, timed_before, kept_before) =
+            (answered(base), timed(base), kept(base));
+        let url = format!("{base}/1.0/identifiers/{did}");
+        let first = fetch(&url, None);
+        assert_eq!(first.0, 200, "{}", first.3);
+        for _ in 0..5 {
+            assert_eq!(fetch(&url, None), first);
+        }
+        assert!(
+            kept(base) >= kept_before + 5.0,
+            "loops {loops}: not served as kept"
+        );
+        assert_eq!(answered(base), answered_before + 6.0, "loops {loops}");
+        assert_eq!(timed(base), timed_before + 6.0, "loops {loops}");
+        // A burst of 2, then 1 per second: the third at once is refused.
+        let statuses: Vec<u16> = (0..3)
+            .map(|_| fetch(&format!("{url}?noCache=true"), None).0)
+            .collect();
+        assert_eq!(statuses, [200, 200, 429], "loops {loops}");
+        let limited = metric(base, "sparkid_rate_limited_total{class=\"expensive\"}");
+        assert_eq!(limited, 1.0, "loops {loops}");
+    }
+}

@@ -99,38 +99,15 @@ pub struct BindingRequest<'a> {
 
 /// Answers one `/1.0/identifiers` request: the status, headers and body to send.
 pub async fn answer(resolver: &Resolver, http: &BindingRequest<'_>) -> Rendered {
-    let mut request = match parse_request(http.path, http.query, http.body) {
-        Ok(r) => r,
-        Err(e) => return error_rendered(&e, requested_shape(http.accept)),
-    };
-    request.options.subchain_hops = http.hops.and_then(|v| v.parse().ok()).unwrap_or(0);
-    let accept = request
-        .options
-        .accept
-        .clone()
-        .or((!http.accept.is_empty()).then(|| http.accept.to_string()));
-    let offered = offered(&request.url);
-    let rep = match negotiate::negotiate(accept.as_deref(), &offered) {
-        Ok(rep) => rep,
-        Err(detail) => {
-            let e = ResolutionError::new(ErrorKind::RepresentationNotSupported, detail);
-            return error_rendered(&e, Shape::of(offered[0]));
-        }
+    let (request, rep) = match prepare(http) {
+        Ok(prepared) => prepared,
+        Err(error) => return error,
     };
     // A plain did:bid asked for its current record: answered from L1 when it holds the DID
     // (see `crate::warm`), without a blocking-pool hop; else both its keys are read on one hop
     // and L1 filled (`warm::cold_answer`). The general path words every other answer.
-    if request.url.is_did() && request.url.method() == "bid" && warm::serves(&request.options) {
-        let rendered = move |resolution| {
-            let content = Content::Document;
-            rendered(
-                Dereferenced {
-                    resolution,
-                    content,
-                },
-                rep,
-            )
-        };
+    if takes_warm_path(&request) {
+        let rendered = document_renderer(rep);
         if let Some(kept) = warm::answer(resolver.records(), request.url.did(), rep, rendered) {
             return kept;
         }
@@ -143,6 +120,65 @@ pub async fn answer(resolver: &Resolver, http: &BindingRequest<'_>) -> Rendered 
     match resolver.dereference(&request.url, &request.options).await {
         Ok(d) => rendered(d, rep),
         Err(e) => error_rendered(&e, Shape::of(rep)),
+    }
+}
+
+/// [`answer`] from L1 alone, on the caller's thread, never blocking nor waiting: the answer
+/// when the request is a plain did:bid asked for its current record and L1 holds it (the warm
+/// path of [`answer`], [`crate::warm`]), byte for byte what [`answer`] would send. None for
+/// everything else (errors included): ask [`answer`], which words it.
+pub fn answer_warm(resolver: &Resolver, http: &BindingRequest<'_>) -> Option<Rendered> {
+    let (request, rep) = prepare(http).ok()?;
+    if !takes_warm_path(&request) {
+        return None;
+    }
+    warm::answer(
+        resolver.records(),
+        request.url.did(),
+        rep,
+        document_renderer(rep),
+    )
+}
+
+/// The request parsed and its representation negotiated, or the error answer.
+fn prepare(http: &BindingRequest<'_>) -> Result<(Request, Representation), Rendered> {
+    let mut request = match parse_request(http.path, http.query, http.body) {
+        Ok(r) => r,
+        Err(e) => return Err(error_rendered(&e, requested_shape(http.accept))),
+    };
+    request.options.subchain_hops = http.hops.and_then(|v| v.parse().ok()).unwrap_or(0);
+    let accept = request
+        .options
+        .accept
+        .clone()
+        .or((!http.accept.is_empty()).then(|| http.accept.to_string()));
+    let offered = offered(&request.url);
+    match negotiate::negotiate(accept.as_deref(), &offered) {
+        Ok(rep) => Ok((request, rep)),
+        Err(detail) => {
+            let e = ResolutionError::new(ErrorKind::RepresentationNotSupported, detail);
+            Err(error_rendered(&e, Shape::of(offered[0])))
+        }
+    }
+}
+
+/// Whether the answer is a plain did:bid's current record, which [`crate::warm`] serves.
+fn takes_warm_path(request: &Request) -> bool {
+    request.url.is_did() && request.url.method() == "bid" && warm::serves(&request.options)
+}
+
+/// Renders a DID's resolution as its document in `rep`.
+fn document_renderer(
+    rep: Representation,
+) -> impl FnOnce(crate::result::Resolution) -> Rendered + Copy + Send + 'static {
+    move |resolution| {
+        rendered(
+            Dereferenced {
+                resolution,
+                content: Content::Document,
+            },
+            rep,
+        )
     }
 }
 

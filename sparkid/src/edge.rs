@@ -19,6 +19,18 @@
 //!   see [`classify`] for what falls in each. Over the limit: 429 with `Retry-After` in the
 //!   door's own error shape ([`refusal`]).
 //!
+//! - **Event loops** ([`LimitsConfig::http_loops`], one per core by default): each accepted
+//!   connection is served by one of a few threads, each with its own single-threaded runtime
+//!   (the one with the fewest open connections takes it), as nginx's workers do: a request is
+//!   read, answered and written on one thread, with no work stealing and no cross-thread
+//!   wake-up. A request the [`FastLane`] cannot answer is handed to the daemon's shared
+//!   runtime, where the router and every door run as they always did (its answer comes back to
+//!   the connection's thread; a connection that closes cancels it).
+//! - **The fast lane** ([`FastLane`]): before the router, a door may answer a request it can
+//!   answer at once (the resolution door: a did:bid whose answer L1 holds). It only sees
+//!   requests no rate limit or cap applies to ([`classify`] says none, not a long poll), and
+//!   it counts them in the route's own metrics.
+//!
 //! - **TLS** (optional, [`TlsFiles`]): the handshake runs after the connection took its slot
 //!   (the caps hold for TLS connections too) and must finish within the header-read timeout;
 //!   the request limits then apply to every request as on plain HTTP. A connection over a
@@ -37,13 +49,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -99,6 +111,9 @@ pub struct LimitsConfig {
     pub peer: Rate,
     /// Clients tracked per bucket table.
     pub max_tracked_clients: usize,
+    /// Threads serving HTTP connections, each with its own event loop; 0: connections are
+    /// served on the daemon's shared runtime.
+    pub http_loops: usize,
 }
 
 /// The default header-read timeout (ms).
@@ -129,6 +144,11 @@ pub const DEFAULT_PEER: Rate = Rate {
 /// The default bound of each bucket table.
 pub const DEFAULT_MAX_TRACKED_CLIENTS: usize = 100_000;
 
+/// The default number of HTTP event loops: one per core.
+pub fn default_http_loops() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
@@ -141,6 +161,7 @@ impl Default for LimitsConfig {
             expensive: DEFAULT_EXPENSIVE,
             peer: DEFAULT_PEER,
             max_tracked_clients: DEFAULT_MAX_TRACKED_CLIENTS,
+            http_loops: default_http_loops(),
         }
     }
 }
@@ -173,6 +194,9 @@ pub struct LimitsFile {
     pub peer_burst: Option<f64>,
     /// Clients tracked per rate-limit table \[default: 100000\].
     pub max_tracked_clients: Option<usize>,
+    /// Threads serving HTTP connections, each with its own event loop; 0: the daemon's shared
+    /// runtime \[default: one per core\].
+    pub http_loops: Option<usize>,
 }
 
 /// The limit flags of `sparkid serve` (each also an environment variable).
@@ -213,6 +237,10 @@ pub struct LimitsArgs {
     /// Peer burst per client IP [default: 4000].
     #[arg(long, env = "SPARKID_RATE_PEER_BURST")]
     pub rate_peer_burst: Option<f64>,
+    /// Threads serving HTTP connections, each with its own event loop; 0: the daemon's shared
+    /// runtime [default: one per core].
+    #[arg(long, env = "SPARKID_HTTP_LOOPS")]
+    pub http_loops: Option<usize>,
 }
 
 impl LimitsArgs {
@@ -272,6 +300,7 @@ impl LimitsArgs {
                 .max_tracked_clients
                 .unwrap_or(d.max_tracked_clients)
                 .max(1),
+            http_loops: self.http_loops.or(f.http_loops).unwrap_or(d.http_loops),
         }
     }
 }
@@ -924,15 +953,169 @@ impl AsyncWrite for Watched {
 /// How long the server waits for open connections to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// A door's answers given before the router ([`serve`]): requests it can answer at once,
+/// without waiting for anything (no I/O, no lock held long), on the connection's own thread.
+/// The edge only offers it requests no rate limit or cap applies to; the lane must send what
+/// the router would (status, headers, body) and count the request in the route's metrics.
+pub trait FastLane: Send + Sync + 'static {
+    /// The answer to this request, or None: the router answers it.
+    fn answer(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Response>;
+}
+
+/// What serves each connection's requests: the fast lane, then the router, on the daemon's
+/// shared runtime when the connection is served by an event loop (`shared`).
+#[derive(Clone)]
+struct Answerer {
+    app: Router,
+    lane: Option<Arc<dyn FastLane>>,
+    shared: Option<tokio::runtime::Handle>,
+}
+
+impl Answerer {
+    /// Answers `request` (from `peer`).
+    fn answer(
+        &self,
+        request: hyper::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Result<Response, std::convert::Infallible>> + Send + 'static {
+        let fast = self.lane.as_ref().and_then(|lane| {
+            let (method, uri) = (request.method(), request.uri());
+            let limited = classify(method, uri.path(), uri.query()).is_some()
+                || is_long_poll(uri.path(), uri.query());
+            if limited {
+                None
+            } else {
+                lane.answer(method, uri, request.headers())
+            }
+        });
+        let routed = fast
+            .is_none()
+            .then(|| (self.app.clone(), self.shared.clone()));
+        async move {
+            let Some((mut app, shared)) = routed else {
+                return Ok(fast.unwrap_or_default());
+            };
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let Some(shared) = shared else {
+                return app.call(request).await;
+            };
+            // The router's work stays where it always ran: on the shared runtime, with its
+            // worker threads and blocking pool. Dropped (the connection closed) means cancelled.
+            let task = CancelOnDrop(shared.spawn(async move { app.call(request).await }));
+            Ok(match (task).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(never)) => match never {},
+                Err(e) => {
+                    tracing::error!("an HTTP request's handler failed: {e}");
+                    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                }
+            })
+        }
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct CancelOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Future for CancelOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for CancelOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One event loop: a thread running a single-threaded runtime until told to stop.
+struct EventLoop {
+    handle: tokio::runtime::Handle,
+    /// Connections it serves now.
+    open: Arc<AtomicUsize>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl EventLoop {
+    fn start(n: usize) -> std::io::Result<EventLoop> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name(format!("sparkid-http-{n}"))
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(format!("sparkid-http-{n}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let _ = stopped.await;
+                });
+                // What is left (connections past the grace period) ends with the runtime.
+                runtime.shutdown_background();
+            })?;
+        Ok(EventLoop {
+            handle,
+            open: Arc::new(AtomicUsize::new(0)),
+            stop: Some(stop),
+        })
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The event loops ([`LimitsConfig::http_loops`]); none when 0, or when their threads could
+/// not start (then, with a warning, the shared runtime serves).
+fn event_loops(count: usize) -> Vec<EventLoop> {
+    let mut loops = Vec::with_capacity(count);
+    for n in 0..count {
+        match EventLoop::start(n) {
+            Ok(l) => loops.push(l),
+            Err(e) => {
+                tracing::warn!("starting HTTP event loop {n}: {e}; the shared runtime serves");
+                return Vec::new();
+            }
+        }
+    }
+    loops
+}
+
+/// Counts a connection on its event loop until dropped.
+struct OnLoop(Arc<AtomicUsize>);
+
+impl Drop for OnLoop {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Serves `app` on `listener` within the edge's limits until `shutdown` completes, then lets
-/// open connections finish their requests (at most `SHUTDOWN_GRACE`, 10 s).
+/// open connections finish their requests (at most `SHUTDOWN_GRACE`, 10 s). `lane`, when
+/// given, answers what it can before the router ([`FastLane`]). Connections are served on
+/// [`LimitsConfig::http_loops`] event loops (module documentation).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     edge: Arc<Edge>,
+    lane: Option<Arc<dyn FastLane>>,
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop, stopping) = watch::channel(false);
+    let loops = event_loops(edge.config.http_loops);
+    let answerer = Answerer {
+        app,
+        lane,
+        shared: (!loops.is_empty()).then(tokio::runtime::Handle::current),
+    };
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -961,20 +1144,36 @@ pub async fn serve(
                 continue;
             }
         };
-        tokio::spawn(connection(
-            tcp,
-            peer,
-            app.clone(),
-            edge.clone(),
-            slot,
-            stopping.clone(),
-        ));
+        let served = connection(peer, answerer.clone(), edge.clone(), slot, stopping.clone());
+        // The loop with the fewest connections takes it.
+        let Some(chosen) = loops.iter().min_by_key(|l| l.open.load(Ordering::Relaxed)) else {
+            tokio::spawn(served(tcp));
+            continue;
+        };
+        // The socket moves to the loop's own reactor.
+        let tcp = match tcp.into_std() {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::debug!(client = %peer, "handing an HTTP connection over: {e}");
+                continue;
+            }
+        };
+        chosen.open.fetch_add(1, Ordering::Relaxed);
+        let on_loop = OnLoop(chosen.open.clone());
+        chosen.handle.spawn(async move {
+            let _on_loop = on_loop;
+            match TcpStream::from_std(tcp) {
+                Ok(tcp) => served(tcp).await,
+                Err(e) => tracing::debug!(client = %peer, "an HTTP connection's socket: {e}"),
+            }
+        });
     }
     stop.send_replace(true);
     let deadline = Instant::now() + SHUTDOWN_GRACE;
     while edge.connections.open() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    drop(loops);
 }
 
 /// Answers a connection over a cap with a complete HTTP answer, written without waiting (a
@@ -1006,44 +1205,48 @@ fn refuse_connection(edge: &Edge, tcp: TcpStream, full: Full) {
 }
 
 /// Serves one connection (after its TLS handshake, within the header-read timeout, when the
-/// edge answers TLS), holding its slot until it closes.
-async fn connection(
-    tcp: TcpStream,
+/// edge answers TLS), holding its slot until it closes: the future of its socket.
+fn connection(
     peer: SocketAddr,
-    app: Router,
+    answerer: Answerer,
     edge: Arc<Edge>,
     slot: Slot,
     stopping: watch::Receiver<bool>,
-) {
-    edge.metrics.open.inc();
-    // TCP_NODELAY: an answer is one write; it must not wait for the client's ACK of the last.
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!("TCP_NODELAY on an accepted connection: {e}");
-    }
-    let activity = Activity::new();
-    let watched = Watched {
-        tcp,
-        activity: activity.clone(),
-    };
-    match &edge.tls {
-        None => http(watched, peer, app, &edge, activity, stopping).await,
-        Some(acceptor) => {
-            let handshake = acceptor.accept(watched);
-            match tokio::time::timeout(edge.config.header_read_timeout, handshake).await {
-                Ok(Ok(tls)) => http(tls, peer, app, &edge, activity, stopping).await,
-                Ok(Err(e)) => {
-                    EdgeMetrics::inc(&edge.metrics.refused, "tls_handshake");
-                    tracing::debug!(client = %peer, "TLS handshake failed: {e}");
-                }
-                Err(_) => {
-                    EdgeMetrics::inc(&edge.metrics.closed, "tls_handshake");
-                    tracing::debug!(client = %peer, "TLS handshake timed out");
+) -> impl FnOnce(TcpStream) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    move |tcp| {
+        Box::pin(async move {
+            edge.metrics.open.inc();
+            // TCP_NODELAY: an answer is one write; it must not wait for the client's ACK of the
+            // last.
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY on an accepted connection: {e}");
+            }
+            let activity = Activity::new();
+            let watched = Watched {
+                tcp,
+                activity: activity.clone(),
+            };
+            match &edge.tls {
+                None => http(watched, peer, answerer, &edge, activity, stopping).await,
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(watched);
+                    match tokio::time::timeout(edge.config.header_read_timeout, handshake).await {
+                        Ok(Ok(tls)) => http(tls, peer, answerer, &edge, activity, stopping).await,
+                        Ok(Err(e)) => {
+                            EdgeMetrics::inc(&edge.metrics.refused, "tls_handshake");
+                            tracing::debug!(client = %peer, "TLS handshake failed: {e}");
+                        }
+                        Err(_) => {
+                            EdgeMetrics::inc(&edge.metrics.closed, "tls_handshake");
+                            tracing::debug!(client = %peer, "TLS handshake timed out");
+                        }
+                    }
                 }
             }
-        }
+            drop(slot);
+            edge.metrics.open.dec();
+        })
     }
-    drop(slot);
-    edge.metrics.open.dec();
 }
 
 /// Serves HTTP/1 on `io`: hyper with the header-read timeout, an idle watchdog, and the
@@ -1051,7 +1254,7 @@ async fn connection(
 async fn http<I>(
     io: I,
     peer: SocketAddr,
-    app: Router,
+    answerer: Answerer,
     edge: &Edge,
     activity: Arc<Activity>,
     mut stopping: watch::Receiver<bool>,
@@ -1059,10 +1262,8 @@ async fn http<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let io = TokioIo::new(io);
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        let mut app = app.clone();
-        async move { app.call(request.map(axum::body::Body::new)).await }
+    let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+        answerer.answer(request, peer)
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())

@@ -330,6 +330,48 @@ impl Metrics {
     }
 }
 
+/// One route's request counter and timer, for a fast lane that answers without the router
+/// (whose layer, [`instrument`], counts every other request): the same series, the label
+/// lookup done once rather than per request.
+pub struct RouteMetrics {
+    route: &'static str,
+    requests: IntCounterVec,
+    /// The `200` series, made on the first 200 (a series shows only once it was counted).
+    ok: std::sync::OnceLock<prometheus::IntCounter>,
+    duration: prometheus::Histogram,
+}
+
+impl RouteMetrics {
+    /// Counts one answer of `status`, taken `elapsed`.
+    pub fn observe(&self, status: StatusCode, elapsed: std::time::Duration) {
+        if status == StatusCode::OK {
+            let ok = self.ok.get_or_init(|| {
+                self.requests
+                    .with_label_values(&[self.route, StatusCode::OK.as_str()])
+            });
+            ok.inc();
+        } else if let Ok(c) = self
+            .requests
+            .get_metric_with_label_values(&[self.route, status.as_str()])
+        {
+            c.inc();
+        }
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+}
+
+impl Metrics {
+    /// The counter and timer of `route` (a route template, as the router names it).
+    pub fn route(&self, route: &'static str) -> Result<RouteMetrics, MetricsError> {
+        Ok(RouteMetrics {
+            route,
+            requests: self.http_requests.clone(),
+            ok: std::sync::OnceLock::new(),
+            duration: self.http_duration.get_metric_with_label_values(&[route])?,
+        })
+    }
+}
+
 /// The `/metrics` route.
 pub fn router(metrics: Arc<Metrics>) -> Routes {
     Routes::new()

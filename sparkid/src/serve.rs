@@ -299,6 +299,11 @@ async fn run(
     // Static routes (`/1.0/...`, `/healthz`) keep priority over the BID protocol's `/{bid}`.
     // Every route goes through `Routes`, so `GET /1.0/routes` lists exactly what is served (one
     // `.merge(...)` per door).
+    // The resolution door's warm answers go before the router (`edge::FastLane`).
+    let lane: Arc<dyn edge::FastLane> = Arc::new(doors::resolution::WarmLane::new(
+        resolver.clone(),
+        &metrics,
+    )?);
     let app = doors::resolution::router(resolver.clone())
         .merge(doors::registrar::router(registrars))
         .merge(doors::health::router(
@@ -343,7 +348,7 @@ async fn run(
     // The HTTP server runs beside the block producers' watch: a producer that stopped for good
     // (a panic) makes the daemon report unhealthy, then exit non-zero for its supervisor to
     // restart it, rather than serve reads while every write fails.
-    let server = tokio::spawn(edge::serve(listener, app, edge, stop));
+    let server = tokio::spawn(edge::serve(listener, app, edge, Some(lane), stop));
     tokio::select! {
         served = server => {
             served.context("the HTTP server stopped")?;

@@ -4,7 +4,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use sparkid_resolver::binding::{self, BindingRequest};
@@ -13,19 +13,21 @@ use sparkid_resolver::resolution::Resolver;
 use sparkid_resolver::subchain::HOPS_HEADER;
 
 use crate::doors::routes::{get, Routes};
+use crate::edge::FastLane;
+use crate::metrics::{Metrics, MetricsError, RouteMetrics};
 
 /// The full resolution result media type.
 pub const DID_RESOLUTION: &str = sparkid_resolver::negotiate::DID_RESOLUTION;
+
+/// The route of a resolution: `/1.0/identifiers/{did or DID URL}` (also its metrics label).
+pub const IDENTIFIERS_ROUTE: &str = "/1.0/identifiers/{*identifier}";
 
 /// The routes, over the resolver.
 pub fn router(resolver: Resolver) -> Routes {
     Routes::new()
         .route("/1.0/identifiers", get(identifiers).post(identifiers_post))
         .route("/1.0/identifiers/", get(identifiers).post(identifiers_post))
-        .route(
-            "/1.0/identifiers/{*identifier}",
-            get(identifiers).post(identifiers_post),
-        )
+        .route(IDENTIFIERS_ROUTE, get(identifiers).post(identifiers_post))
         .route("/1.0/methods", get(methods))
         .route("/1.0/properties", get(properties))
         .route("/1.0/testIdentifiers", get(test_identifiers))
@@ -42,6 +44,16 @@ pub fn json_response(status: StatusCode, content_type: &str, body: &Value) -> Re
         .into_response()
 }
 
+/// The `Accept` header's values, joined with `,` (values that are not visible ASCII left out).
+fn accept_of(headers: &HeaderMap) -> String {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Answers one `/1.0/identifiers` request through the binding.
 async fn answer(
     resolver: &Resolver,
@@ -49,12 +61,7 @@ async fn answer(
     headers: &HeaderMap,
     body: Option<&[u8]>,
 ) -> Response {
-    let accept = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
+    let accept = accept_of(headers);
     let request = BindingRequest {
         path: uri.path(),
         query: uri.query(),
@@ -82,6 +89,62 @@ fn response(rendered: Rendered) -> Response {
         headers.insert(header::LOCATION, location);
     }
     response
+}
+
+/// The door's fast lane ([`FastLane`]): `GET /1.0/identifiers/{did}` for a plain did:bid whose
+/// answer L1 holds ([`binding::answer_warm`]), answered on the connection's own thread before
+/// the router, with the very response the route would send (status, body, `Content-Type`,
+/// `Vary`), counted and timed under the route's own label. Anything else (an L1 miss, other
+/// options, a DID URL, an error to word) goes on to the router.
+pub struct WarmLane {
+    resolver: Resolver,
+    metrics: RouteMetrics,
+}
+
+impl WarmLane {
+    /// The lane over `resolver`, counted in `metrics`.
+    pub fn new(resolver: Resolver, metrics: &Metrics) -> Result<WarmLane, MetricsError> {
+        Ok(WarmLane {
+            resolver,
+            metrics: metrics.route(IDENTIFIERS_ROUTE)?,
+        })
+    }
+}
+
+impl FastLane for WarmLane {
+    fn answer(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+        // The route's own match: GET and a non-empty identifier after the prefix.
+        if method != Method::GET {
+            return None;
+        }
+        let path = uri.path();
+        if path.strip_prefix("/1.0/identifiers/")?.is_empty() {
+            return None;
+        }
+        let start = std::time::Instant::now();
+        let joined;
+        let accept = match headers.get_all(header::ACCEPT).iter().count() {
+            0 => "",
+            1 => headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+            _ => {
+                joined = accept_of(headers);
+                &joined
+            }
+        };
+        let request = BindingRequest {
+            path,
+            query: uri.query(),
+            accept,
+            hops: headers.get(HOPS_HEADER).and_then(|v| v.to_str().ok()),
+            body: None,
+        };
+        let response = response(binding::answer_warm(&self.resolver, &request)?);
+        self.metrics.observe(response.status(), start.elapsed());
+        Some(response)
+    }
 }
 
 /// `GET /1.0/identifiers/{did or DID URL}`: resolve or dereference.
