@@ -2608,17 +2608,25 @@ pub(crate) mod tests {
         for ledger in [&proposer, &voter] {
             assert_eq!(ledger.head(), replayer.head());
             assert_eq!(ledger.get("kv/b").unwrap(), replayer.get("kv/b").unwrap());
-            assert_eq!(ledger.find_transaction(&header_tx(&replayer)).unwrap(), Some((1, 0)));
+            assert_eq!(
+                ledger.find_transaction(&header_tx(&replayer)).unwrap(),
+                Some((1, 0))
+            );
             assert_eq!(
                 serde_json::to_value(ledger.block(1).unwrap().unwrap()).unwrap(),
                 serde_json::to_value(replayer.block(1).unwrap().unwrap()).unwrap()
             );
-            assert_eq!(ledger.prove("kv/a").unwrap(), replayer.prove("kv/a").unwrap());
+            assert_eq!(
+                ledger.prove("kv/a").unwrap(),
+                replayer.prove("kv/a").unwrap()
+            );
         }
 
         // Checked on the head before a block that came another way: refused at commit.
         let next = vec![set(&user, "c", "3")];
-        let (stale, _) = voter.build_block_kept(&Set, next.clone(), 6, &address).unwrap();
+        let (stale, _) = voter
+            .build_block_kept(&Set, next.clone(), 6, &address)
+            .unwrap();
         let (moved, _) = replayer.build_block_kept(&Set, next, 7, &address).unwrap();
         let moved_certificate = CommitCertificate::sign(moved.header(), &signers);
         voter

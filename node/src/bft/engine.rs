@@ -547,7 +547,11 @@ impl Effects {
                 c.settle_outcomes(outcomes);
                 let value = BlockValue::new(
                     block.header().clone(),
-                    block.transactions().iter().map(|t| t.tx().clone()).collect(),
+                    block
+                        .transactions()
+                        .iter()
+                        .map(|t| t.tx().clone())
+                        .collect(),
                 );
                 self.values.insert(value.id, value.clone());
                 c.keep_checked(block);
