@@ -1122,6 +1122,7 @@ impl Ledger {
     /// tree chunks), so that the block, once decided, is committed with
     /// [`Ledger::apply_checked`] without executing it again. Nothing is written: the
     /// transactions run in a read transaction of the committed state.
+    #[allow(clippy::type_complexity)]
     pub fn build_block_kept<M: StateMachine>(
         &self,
         machine: &M,
