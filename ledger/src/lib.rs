@@ -4,6 +4,7 @@
 //! - [`block`]: genesis, headers, blocks and quorum commit certificates.
 //! - [`smt`]: the authenticated state, a sparse Merkle tree, with proofs of presence and absence.
 //! - [`store`]: the redb store; one atomic, durable write per block.
+//! - [`checked`]: a block executed and not committed yet, committed without executing it again.
 //! - [`validators`]: validator-set changes, the sets by height, and proofs' hand-offs.
 //! - [`verify`]: re-checks a whole chain.
 //! - [`answers`]: per-subject answer records derived from state at commit (a DID's rendered
@@ -15,6 +16,7 @@
 
 pub mod answers;
 pub mod block;
+pub mod checked;
 mod chunk;
 pub mod error;
 pub mod hash;

@@ -32,6 +32,7 @@ use crate::block::{
     block_tx_bytes, tx_root, Block, BlockHeader, CertifiedHeader, CommitCertificate, Genesis,
     ValidatorSet, GENESIS_KEY, MAX_BLOCK_BYTES, MAX_BLOCK_TX_BYTES,
 };
+use crate::checked::CheckedBlock;
 use crate::chunk::{ChunkSource, Chunks};
 use crate::error::LedgerError;
 use crate::hash::Hash;
@@ -1139,22 +1140,59 @@ impl Ledger {
         ),
         LedgerError,
     > {
+        let (built, outcomes) = self.build_block_kept(machine, txs, now, proposer)?;
+        Ok((built.header, built.included, outcomes))
+    }
+
+    /// [`Ledger::build_block`], keeping what the execution computed (the writes, the changed
+    /// tree chunks), so that the block, once decided, is committed with
+    /// [`Ledger::apply_checked`] without executing it again. Nothing is written: the
+    /// transactions run in a read transaction of the committed state.
+    #[allow(clippy::type_complexity)]
+    pub fn build_block_kept<M: StateMachine>(
+        &self,
+        machine: &M,
+        txs: Vec<VerifiedTransaction>,
+        now: u64,
+        proposer: &str,
+    ) -> Result<(CheckedBlock, Vec<TxOutcome<M::Rejection>>), LedgerError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let head = self.head();
         let height = head.header.height + 1;
         let time = now.max(head.header.time);
-        let wtx = self.db.begin_write()?;
-        let (outcomes, included, writes) = {
-            let state = wtx.open_table(RECORDS)?;
-            let index = wtx.open_table(TXS)?;
-            self.execute(machine, txs, height, time, &state, &index)?
-        };
+        let (outcomes, included, writes) = self.execute_committed(machine, txs, height, time)?;
         let hashes: Vec<Hash> = included.iter().map(VerifiedTransaction::hash).collect();
-        let (mut header, _) =
-            self.write_state(&wtx, &head.header, height, time, &hashes, writes)?;
-        wtx.abort()?;
+        let (mut header, writes, chunks) =
+            self.prepare_state(&head.header, height, time, &hashes, writes)?;
         header.proposer = proposer.to_string();
-        Ok((header, included, outcomes))
+        Ok((
+            CheckedBlock {
+                id: header.hash(),
+                header,
+                included,
+                hashes,
+                writes,
+                chunks,
+            },
+            outcomes,
+        ))
+    }
+
+    /// The outcome each of `txs` would have, in order, in a block built on the head now,
+    /// without building the block (no tree is computed, nothing is written): how a validator
+    /// screens the transactions its pool still holds after a block.
+    pub fn outcomes_on_head<M: StateMachine>(
+        &self,
+        machine: &M,
+        txs: Vec<VerifiedTransaction>,
+        now: u64,
+    ) -> Result<Vec<TxOutcome<M::Rejection>>, LedgerError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let head = self.head();
+        let height = head.header.height + 1;
+        let time = now.max(head.header.time);
+        let (outcomes, _, _) = self.execute_committed(machine, txs, height, time)?;
+        Ok(outcomes)
     }
 
     /// Applies a block received from a peer: it must extend the head, carry a quorum
@@ -1210,11 +1248,78 @@ impl Ledger {
         header: &BlockHeader,
         transactions: Vec<VerifiedTransaction>,
     ) -> Result<(), LedgerError> {
+        self.check_block_kept(machine, header, transactions)
+            .map(drop)
+    }
+
+    /// [`Ledger::check_block_verified`], keeping what the execution computed (the writes, the
+    /// changed tree chunks), so that the block, once decided, is committed with
+    /// [`Ledger::apply_checked`] without executing it again. Nothing is written: the
+    /// transactions run in a read transaction of the committed state.
+    pub fn check_block_kept<M: StateMachine>(
+        &self,
+        machine: &M,
+        header: &BlockHeader,
+        transactions: Vec<VerifiedTransaction>,
+    ) -> Result<CheckedBlock, LedgerError> {
         self.check_proposer(header)?;
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         self.check_extends(header, transactions.len())?;
-        let (wtx, _, _) = self.replay_verified(machine, header, transactions)?;
-        wtx.abort()?;
+        let head = self.head();
+        let hashes = self.check_tx_root(header, &transactions)?;
+        let (outcomes, included, writes) =
+            self.execute_committed(machine, transactions, header.height, header.time)?;
+        check_all_accepted(header.height, outcomes)?;
+        let (rebuilt, writes, chunks) =
+            self.prepare_state(&head.header, header.height, header.time, &hashes, writes)?;
+        check_state_root(header, &rebuilt)?;
+        Ok(CheckedBlock {
+            id: header.hash(),
+            header: header.clone(),
+            included,
+            hashes,
+            writes,
+            chunks,
+        })
+    }
+
+    /// Commits a block built or checked here ([`Ledger::build_block_kept`],
+    /// [`Ledger::check_block_kept`]) with its certificate: its writes as they were computed,
+    /// without executing it again. They were computed on the block's parent, so the block must
+    /// still extend the head (else `BadBlock`, and nothing is written); the certificate is
+    /// checked as [`Ledger::apply_block`] checks it.
+    pub fn apply_checked(
+        &self,
+        checked: CheckedBlock,
+        certificate: CommitCertificate,
+    ) -> Result<(), LedgerError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let CheckedBlock {
+            header,
+            id: _,
+            included,
+            hashes,
+            writes,
+            chunks,
+        } = checked;
+        certificate.verify(&header, &self.validators_at(header.height))?;
+        self.check_extends(&header, included.len())?;
+        let height = header.height;
+        let wtx = self.db.begin_write()?;
+        self.write_prepared(&wtx, height, &writes, &hashes, &chunks)?;
+        let keys: Vec<String> = writes.into_iter().map(|(k, _)| k).collect();
+        let certified = CertifiedHeader {
+            header,
+            certificate,
+        };
+        self.write_block(&wtx, &included, &certified)?;
+        wtx.commit()?;
+        if keys.iter().any(|k| k == VALIDATORS_KEY) {
+            self.note_change(&certified, &included)?;
+        }
+        // Listeners (cache invalidation) run before the head moves: see `on_commit`.
+        self.notify(height, keys);
+        *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
         Ok(())
     }
 
@@ -1886,6 +1991,116 @@ impl Ledger {
         Ok(answer)
     }
 
+    /// [`Ledger::execute`] on the committed state, in a read transaction (the caller holds the
+    /// writer lock, so the committed state is the head's).
+    #[allow(clippy::type_complexity)]
+    fn execute_committed<M: StateMachine>(
+        &self,
+        machine: &M,
+        txs: Vec<VerifiedTransaction>,
+        height: u64,
+        time: u64,
+    ) -> Result<
+        (
+            Vec<TxOutcome<M::Rejection>>,
+            Vec<VerifiedTransaction>,
+            HashMap<String, String>,
+        ),
+        LedgerError,
+    > {
+        let rtx = self.db.begin_read()?;
+        let state = rtx.open_table(RECORDS)?;
+        let index = rtx.open_table(TXS)?;
+        self.execute(machine, txs, height, time, &state, &index)
+    }
+
+    /// That a block's transactions fit its byte limit and match its `txRoot` and `txCount`;
+    /// their hashes, in order.
+    fn check_tx_root(
+        &self,
+        header: &BlockHeader,
+        verified: &[VerifiedTransaction],
+    ) -> Result<Vec<Hash>, LedgerError> {
+        let bad = |reason: String| LedgerError::BadBlock {
+            height: header.height,
+            reason,
+        };
+        let tx_bytes: usize = verified
+            .iter()
+            .map(|t| block_tx_bytes(t.canonical().len()))
+            .sum();
+        if tx_bytes > MAX_BLOCK_TX_BYTES {
+            return Err(bad(format!(
+                "its transactions take {tx_bytes} bytes, over the limit of \
+                 {MAX_BLOCK_TX_BYTES} per block"
+            )));
+        }
+        let hashes: Vec<Hash> = verified.iter().map(VerifiedTransaction::hash).collect();
+        if header.tx_count as usize != hashes.len() || tx_root(&hashes) != header.tx_root {
+            return Err(bad(
+                "txRoot or txCount does not match the transactions".into()
+            ));
+        }
+        Ok(hashes)
+    }
+
+    /// The state `writes` lead to from `previous`, computed on the committed tree without
+    /// writing anything: the header (proposer: the first validator's key), the writes in key
+    /// order and the changed tree chunks, for [`Ledger::write_prepared`].
+    #[allow(clippy::type_complexity)]
+    fn prepare_state(
+        &self,
+        previous: &BlockHeader,
+        height: u64,
+        time: u64,
+        hashes: &[Hash],
+        writes: HashMap<String, String>,
+    ) -> Result<(BlockHeader, Vec<(String, String)>, Vec<(Position, Vec<u8>)>), LedgerError> {
+        let mut writes: Vec<(String, String)> = writes.into_iter().collect();
+        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut updates: Vec<(Hash, Hash)> = Vec::with_capacity(writes.len());
+        for (key, value) in &writes {
+            if key.contains('\u{0}') {
+                // NUL separates a key from its height in the records table.
+                return Err(LedgerError::Corrupt(format!(
+                    "the state machine wrote key {key:?}, which contains NUL"
+                )));
+            }
+            updates.push((key_hash(key), Hash::of(&[value.as_bytes()])));
+        }
+        updates.sort_unstable();
+        let (state_root, chunks) = self.compute_tree(previous.state_root, &updates)?;
+        let header = BlockHeader {
+            chain_id: self.genesis.chain_id.clone(),
+            height,
+            previous_hash: previous.hash(),
+            time,
+            tx_root: tx_root(hashes),
+            tx_count: hashes.len() as u32,
+            state_root,
+            proposer: self.genesis.validators[0].clone(),
+        };
+        Ok((header, writes, chunks))
+    }
+
+    /// Writes what [`Ledger::prepare_state`] computed: the state records, the transaction index
+    /// and the changed tree chunks.
+    fn write_prepared(
+        &self,
+        wtx: &redb::WriteTransaction,
+        height: u64,
+        writes: &[(String, String)],
+        hashes: &[Hash],
+        chunks: &[(Position, Vec<u8>)],
+    ) -> Result<(), LedgerError> {
+        self.write_records(wtx, height, writes, hashes)?;
+        let mut tree = wtx.open_table(TREE)?;
+        for (id, bytes) in chunks {
+            tree.insert(&id.encode(), bytes.as_slice())?;
+        }
+        Ok(())
+    }
+
     /// The committed tree with `updates` applied: its root and the changed chunks, encoded.
     #[allow(clippy::type_complexity)]
     fn compute_tree(
@@ -1981,6 +2196,37 @@ impl Ledger {
         }
         Ok(())
     }
+}
+
+/// That a block's every transaction was accepted: a block holds none the rules refuse.
+fn check_all_accepted<R: std::fmt::Display>(
+    height: u64,
+    outcomes: Vec<TxOutcome<R>>,
+) -> Result<(), LedgerError> {
+    for outcome in outcomes {
+        if let TxOutcome::Rejected { hash, reason } = outcome {
+            return Err(LedgerError::BadTransaction {
+                height,
+                hash,
+                reason: reason.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// That re-executing a block led to the state root its header names.
+fn check_state_root(header: &BlockHeader, rebuilt: &BlockHeader) -> Result<(), LedgerError> {
+    if rebuilt.state_root != header.state_root {
+        return Err(LedgerError::BadBlock {
+            height: header.height,
+            reason: format!(
+                "state root {} does not match the re-executed {}",
+                header.state_root, rebuilt.state_root
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The block's JSON, as [`Block`] reads it, with each transaction's canonical JSON as is.
@@ -2621,6 +2867,118 @@ pub(crate) mod tests {
             serde_json::to_value(ledger.block(1).unwrap().unwrap()).unwrap(),
             serde_json::to_value(block).unwrap()
         );
+    }
+
+    /// A checked block is committed as its check computed it, with no second execution, to
+    /// exactly the ledger a re-executing validator has; once the head is not its parent any
+    /// more, what was computed is refused and nothing is written.
+    #[test]
+    fn a_checked_block_is_committed_without_executing_it_again() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        /// [`Set`], counting its executions.
+        struct Counted(AtomicUsize);
+        impl StateMachine for Counted {
+            type Rejection = Refused;
+            fn execute(
+                &self,
+                tx: &VerifiedTransaction,
+                ctx: &ExecContext<'_>,
+                view: &dyn StateView,
+            ) -> Result<Result<Writes, Refused>, LedgerError> {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                Set.execute(tx, ctx, view)
+            }
+        }
+        let keys: Vec<PrivateKey> = (0..4).map(|_| PrivateKey::generate()).collect();
+        let user = PrivateKey::generate();
+        let signers: Vec<&PrivateKey> = keys[..3].iter().collect();
+        let genesis = test_genesis(&keys.iter().collect::<Vec<_>>());
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let proposer = Ledger::create(dirs[0].path(), genesis, &signers).unwrap();
+        let certified = |dir: &Path| {
+            Ledger::create_certified(dir, proposer.genesis().clone(), proposer.head().certificate)
+                .unwrap()
+        };
+        let (voter, replayer) = (certified(dirs[1].path()), certified(dirs[2].path()));
+        let txs = vec![set(&user, "a", "1"), set(&user, "b", "2")];
+        let machine = Counted(AtomicUsize::new(0));
+        let address = keys[1].public_key().to_encoded();
+
+        let (built, outcomes) = proposer
+            .build_block_kept(&machine, txs, 5, &address)
+            .unwrap();
+        assert!(outcomes
+            .iter()
+            .all(|o| matches!(o, TxOutcome::Included { .. })));
+        let header = built.header().clone();
+        assert_eq!((built.id(), built.height()), (header.hash(), 1));
+        let checked = voter
+            .check_block_kept(&machine, &header, built.transactions().to_vec())
+            .unwrap();
+        assert_eq!(checked.keys().collect::<Vec<_>>(), ["kv/a", "kv/b"]);
+        let certificate = CommitCertificate::sign(&header, &signers);
+        // A certificate of another block: refused, nothing written.
+        let mut other = header.clone();
+        other.time += 1;
+        let e = voter
+            .apply_checked(
+                voter
+                    .check_block_kept(&Set, &header, built.transactions().to_vec())
+                    .unwrap(),
+                CommitCertificate::sign(&other, &signers),
+            )
+            .unwrap_err();
+        assert_eq!(voter.height(), 0, "{e}");
+
+        let executed = machine.0.load(Ordering::SeqCst);
+        let included = built.transactions().to_vec();
+        proposer.apply_checked(built, certificate.clone()).unwrap();
+        voter.apply_checked(checked, certificate.clone()).unwrap();
+        assert_eq!(machine.0.load(Ordering::SeqCst), executed, "executed again");
+        replayer
+            .apply_block_verified(&Set, header.clone(), included, certificate.clone())
+            .unwrap();
+        for ledger in [&proposer, &voter] {
+            assert_eq!(ledger.head(), replayer.head());
+            assert_eq!(ledger.get("kv/b").unwrap(), replayer.get("kv/b").unwrap());
+            assert_eq!(
+                ledger.find_transaction(&header_tx(&replayer)).unwrap(),
+                Some((1, 0))
+            );
+            assert_eq!(
+                serde_json::to_value(ledger.block(1).unwrap().unwrap()).unwrap(),
+                serde_json::to_value(replayer.block(1).unwrap().unwrap()).unwrap()
+            );
+            assert_eq!(
+                ledger.prove("kv/a").unwrap(),
+                replayer.prove("kv/a").unwrap()
+            );
+        }
+
+        // Checked on the head before a block that came another way: refused at commit.
+        let next = vec![set(&user, "c", "3")];
+        let (stale, _) = voter
+            .build_block_kept(&Set, next.clone(), 6, &address)
+            .unwrap();
+        let (moved, _) = replayer.build_block_kept(&Set, next, 7, &address).unwrap();
+        let moved_certificate = CommitCertificate::sign(moved.header(), &signers);
+        voter
+            .apply_block_verified(
+                &Set,
+                moved.header().clone(),
+                moved.transactions().to_vec(),
+                moved_certificate,
+            )
+            .unwrap();
+        let stale_certificate = CommitCertificate::sign(stale.header(), &signers);
+        let e = voter.apply_checked(stale, stale_certificate).unwrap_err();
+        assert!(e.to_string().contains("the head is at 2"), "{e}");
+        assert_eq!(voter.height(), 2);
+    }
+
+    /// The hash of the first transaction of block 1.
+    fn header_tx(ledger: &Ledger) -> Hash {
+        ledger.block(1).unwrap().unwrap().transactions[0].hash()
     }
 
     /// A transaction carrying a validator-set change, signed by `signers` of chain `t`.

@@ -74,6 +74,9 @@ struct Effects {
     /// Inputs to feed once the current one is processed.
     after: VecDeque<Input<SparkContext>>,
     finalized: bool,
+    /// When the running height started: what was pooled before it and is still pooled after
+    /// its block was passed over, and is screened against the new head.
+    started: std::time::Instant,
 }
 
 fn params(c: &Consensus) -> Params<SparkContext> {
@@ -144,6 +147,7 @@ impl Engine {
                 wal_height: if entries.is_empty() { 0 } else { next },
                 after: VecDeque::new(),
                 finalized: false,
+                started: std::time::Instant::now(),
             },
             inbox,
             running: false,
@@ -269,6 +273,7 @@ impl Engine {
             self.state = new_state(&self.fx.c, height);
         }
         self.fx.height = height;
+        self.fx.started = std::time::Instant::now();
         self.fx.values.clear();
         self.fx.timers.clear();
         self.fx.start_wal(height);
@@ -310,7 +315,7 @@ impl Engine {
                     self.fx.values.clear();
                     self.fx.timers.clear();
                     self.future.retain(|(m, _)| m.height() > head);
-                    self.fx.c.prune_after_commit(&[]);
+                    self.fx.c.prune_after_commit(&[], None);
                 }
             }
             Event::Timeout(height, timeout, seq) => {
@@ -531,19 +536,25 @@ impl Effects {
             return None;
         }
         let batch = lock(&c.pool).batch();
-        let built = c.ledger.build_block(
+        let built = c.ledger.build_block_kept(
             c.machine.as_ref(),
             batch,
             sparkid_registrar::service::now(),
             &c.address,
         );
         match built {
-            Ok((header, included, outcomes)) => {
+            Ok((block, outcomes)) => {
                 c.settle_outcomes(outcomes);
-                let value =
-                    BlockValue::new(header, included.iter().map(|t| t.tx().clone()).collect());
+                let value = BlockValue::new(
+                    block.header().clone(),
+                    block
+                        .transactions()
+                        .iter()
+                        .map(|t| t.tx().clone())
+                        .collect(),
+                );
                 self.values.insert(value.id, value.clone());
-                c.keep_checked(value.id, height, included);
+                c.keep_checked(block);
                 if let Ok(m) = c
                     .metrics
                     .proposals
@@ -589,16 +600,12 @@ impl Effects {
             block_hash: value.id,
             votes,
         };
-        // The transactions were verified when this validator built or checked the block: not
-        // again here, on the engine's thread.
-        let verified = lock(&c.checked).remove(&value.id).map(|(_, v)| v);
-        let applied = match verified {
-            Some(verified) => c.ledger.apply_block_verified(
-                c.machine.as_ref(),
-                (*value.header).clone(),
-                Arc::unwrap_or_clone(verified),
-                certificate,
-            ),
+        // Built or checked here on the same head: its writes are committed as its execution
+        // computed them, with no signature checked or transaction executed again on the
+        // engine's thread.
+        let checked = lock(&c.checked).remove(&value.id).map(|(_, b)| b);
+        let applied = match checked {
+            Some(block) => c.ledger.apply_checked(block, certificate),
             None => c.ledger.apply_block(
                 c.machine.as_ref(),
                 Block {
@@ -624,7 +631,7 @@ impl Effects {
             }
             Err(e) => warn!(height, error = %e, "consensus: a decided block did not apply"),
         }
-        c.prune_after_commit(&hashes);
+        c.prune_after_commit(&hashes, Some(self.started));
     }
 
     fn record_evidence(&mut self, evidence: &MisbehaviorEvidence<SparkContext>) {
@@ -899,8 +906,13 @@ impl Consensus {
     }
 
     /// After a block: drops its transactions from the pool, and answers the writers of
-    /// pooled ones the new state refuses.
-    pub(super) fn prune_after_commit(&self, included: &[Hash]) {
+    /// pooled ones the new state refuses. Only those pooled before `before` (the start of the
+    /// block's height; all with none) are screened: a block passed them over, so they may
+    /// never fit. Those pooled since were not seen by its proposer; the next proposer screens
+    /// them as it builds, and the next commit here, should they be passed over again. Under
+    /// load this keeps the pool (the next block's worth) from being executed once more after
+    /// each commit, on the engine's thread.
+    pub(super) fn prune_after_commit(&self, included: &[Hash], before: Option<std::time::Instant>) {
         let batch = {
             let mut pool = lock(&self.pool);
             for h in included {
@@ -909,13 +921,15 @@ impl Consensus {
             if pool.is_empty() {
                 return;
             }
-            pool.batch()
+            pool.batch_before(before)
         };
-        if let Ok((_, _, outcomes)) = self.ledger.build_block(
+        if batch.is_empty() {
+            return;
+        }
+        if let Ok(outcomes) = self.ledger.outcomes_on_head(
             self.machine.as_ref(),
             batch,
             sparkid_registrar::service::now(),
-            &self.address,
         ) {
             self.settle_outcomes(outcomes);
         }

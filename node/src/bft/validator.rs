@@ -15,6 +15,7 @@ use reqwest::header;
 use serde::{Deserialize, Serialize};
 use sparkid_bid::PrivateKey;
 use sparkid_ledger::block::MAX_BLOCK_BYTES;
+use sparkid_ledger::checked::CheckedBlock;
 use sparkid_ledger::store::TxRejection;
 use sparkid_ledger::store::MAX_BLOCK_TXS;
 use sparkid_ledger::validators::{ScheduledSet, MIN_LEAD};
@@ -348,9 +349,11 @@ pub(crate) struct Pool {
     txs: HashMap<Hash, Pooled>,
 }
 
-/// A pooled transaction and when it was last handed to the other validators.
+/// A pooled transaction, when it was pooled and when it was last handed to the other
+/// validators.
 pub(crate) struct Pooled {
     tx: VerifiedTransaction,
+    pooled: Instant,
     shared: Instant,
 }
 
@@ -361,11 +364,13 @@ impl Pool {
             return false;
         }
         self.order.push_back(hash);
+        let now = Instant::now();
         self.txs.insert(
             hash,
             Pooled {
                 tx,
-                shared: Instant::now(),
+                pooled: now,
+                shared: now,
             },
         );
         true
@@ -396,12 +401,19 @@ impl Pool {
 
     /// Up to a block's worth, oldest first.
     pub(crate) fn batch(&self) -> Vec<VerifiedTransaction> {
+        self.batch_before(None)
+    }
+
+    /// Up to a block's worth of those pooled before `before` (all with none), oldest first.
+    pub(crate) fn batch_before(&self, before: Option<Instant>) -> Vec<VerifiedTransaction> {
         // A transaction removed and pooled again is named twice in `order`.
         let mut seen = HashSet::new();
         self.order
             .iter()
             .filter(|h| seen.insert(**h))
-            .filter_map(|h| self.txs.get(h).map(|p| p.tx.clone()))
+            .filter_map(|h| self.txs.get(h))
+            .filter(|p| before.is_none_or(|t| p.pooled < t))
+            .map(|p| p.tx.clone())
             .take(MAX_BLOCK_TXS)
             .collect()
     }
@@ -428,8 +440,8 @@ impl Pool {
     }
 }
 
-/// The verified transactions of a block built or checked here, and its height.
-pub(crate) type Checked = (u64, Arc<Vec<VerifiedTransaction>>);
+/// A block built or checked here, with its execution's writes, and its height.
+pub(crate) type Checked = (u64, CheckedBlock);
 
 /// What the engine thread hears.
 #[allow(clippy::large_enum_variant)]
@@ -483,8 +495,9 @@ pub struct Consensus {
     pub(crate) sync_now: tokio::sync::Notify,
     /// Signatures the door checked already, so the engine does not check them again.
     pub(crate) verified: Mutex<HashSet<[u8; 64]>>,
-    /// The verified transactions of the blocks built or checked at the running height, by
-    /// block id: a decided block is applied without checking its signatures again.
+    /// The blocks built or checked at the running height, by block id, with what their
+    /// execution wrote: a decided block is committed without checking its signatures or
+    /// executing it again.
     pub(crate) checked: Mutex<HashMap<Hash, Checked>>,
 }
 
@@ -1198,28 +1211,29 @@ impl Consensus {
     }
 
     /// Checks a proposed block against the head (`Ledger::check_block`, with the signatures
-    /// this validator checked when pooling the transactions not checked again), and keeps its
-    /// verified transactions for the commit.
+    /// this validator checked when pooling the transactions not checked again), and keeps what
+    /// its execution wrote for the commit.
     pub(crate) fn check_proposal(
         &self,
         header: &sparkid_ledger::BlockHeader,
         transactions: &[Transaction],
     ) -> Result<(), sparkid_ledger::LedgerError> {
         let verified = self.verified_of(transactions)?;
-        self.ledger
-            .check_block_verified(self.machine.as_ref(), header, verified.clone())?;
-        self.keep_checked(header.hash(), header.height, verified);
+        let checked = self
+            .ledger
+            .check_block_kept(self.machine.as_ref(), header, verified)?;
+        self.keep_checked(checked);
         Ok(())
     }
 
-    /// Keeps the verified transactions of block `id` at `height` for its commit (bounded: a
-    /// height has few proposals).
-    pub(crate) fn keep_checked(&self, id: Hash, height: u64, verified: Vec<VerifiedTransaction>) {
+    /// Keeps a block built or checked here, with its writes, for its commit (bounded: a height
+    /// has few proposals, and a block's writes take megabytes).
+    pub(crate) fn keep_checked(&self, block: CheckedBlock) {
         let mut checked = lock(&self.checked);
-        if checked.len() >= 16 {
+        if checked.len() >= 4 {
             checked.clear();
         }
-        checked.insert(id, (height, Arc::new(verified)));
+        checked.insert(block.id(), (block.height(), block));
     }
 
     /// Remembers the signatures of a checked message (bounded: cleared when full).

@@ -13,9 +13,12 @@
 //! - `sync-speed`: creates a follower ledger from a peer and times catching up with it through
 //!   the peer API (fetch, verify certificates, re-execute, commit), in blocks per second.
 //! - `creates`: creates DIDs through running daemons in the client-managed exchange (as a
-//!   wallet does: ask, sign, answer), one at a time (commit latency: median, p99) or many in
-//!   flight (durable creates per second); with `--kill PID`, kills that process with SIGKILL
-//!   first and times the kill to the first commit (`scripts/bench-consensus`).
+//!   wallet does: ask, sign, answer), or, with `--signed FILE`, in one step each
+//!   (`POST /1.0/transactions` of a create `sign-creates` signed beforehand, so that the load
+//!   generator spends no CPU on keys and signatures during the run), one at a time (commit
+//!   latency: median, p99) or many in flight (durable creates per second); with `--kill PID`,
+//!   kills that process with SIGKILL first and times the kill to the first commit
+//!   (`scripts/bench-consensus`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -108,6 +111,14 @@ enum Command {
         /// Kill this process with SIGKILL first; report the time to the first commit.
         #[arg(long)]
         kill: Option<u32>,
+        /// Post these pre-signed creates (`sign-creates` output, one JSON line each) to
+        /// `POST /1.0/transactions`, one step each, instead of the registrar's exchange;
+        /// `--skip` lines are left for another run.
+        #[arg(long)]
+        signed: Option<PathBuf>,
+        /// Lines of `--signed` to skip (used by an earlier run on the same chain).
+        #[arg(long, default_value_t = 0)]
+        skip: usize,
     },
     /// Resolve DIDs through a daemon; save the answers with --out.
     Fetch {
@@ -154,10 +165,18 @@ fn main() -> anyhow::Result<()> {
             count,
             concurrency,
             kill,
-        } => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(creates(endpoints, count, concurrency, kill)),
+            signed,
+            skip,
+        } => {
+            let signed = match signed {
+                Some(path) => Some(signed_lines(&path, skip, count)?),
+                None => None,
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(creates(endpoints, count, concurrency, kill, signed))
+        }
         Command::SyncSpeed { peer, data } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
@@ -580,11 +599,67 @@ async fn create_once(client: &reqwest::Client, endpoint: &str) -> anyhow::Result
     Ok(took)
 }
 
+/// Lines `skip..skip + count` of a `sign-creates` file: one signed create each.
+fn signed_lines(path: &Path, skip: usize, count: usize) -> anyhow::Result<Arc<Vec<String>>> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .skip(skip)
+        .take(count)
+        .map(str::to_string)
+        .collect();
+    if lines.len() < count {
+        bail!(
+            "{} holds {} signed creates past line {skip}, fewer than the {count} asked for",
+            path.display(),
+            lines.len()
+        );
+    }
+    Ok(Arc::new(lines))
+}
+
+/// One create in one step: `POST /1.0/transactions` of a create signed beforehand. Returns how
+/// long the answer (sent once its block is durable) took.
+async fn create_signed(
+    client: &reqwest::Client,
+    endpoint: &str,
+    line: &str,
+) -> anyhow::Result<Duration> {
+    let url = format!("{endpoint}/1.0/transactions");
+    let started = Instant::now();
+    let send = || {
+        client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(line.to_string())
+            .send()
+    };
+    let (response, resent) = match send().await {
+        Ok(r) => (r, false),
+        Err(_) => {
+            // A keep-alive connection closed under the request: the same transaction again is
+            // harmless (a committed copy is refused as a duplicate, which then counts).
+            RETRIED.fetch_add(1, Ordering::Relaxed);
+            (send().await?, true)
+        }
+    };
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await?;
+    let took = started.elapsed();
+    let committed_before = resent && answer.to_string().contains("already included");
+    if answer["didState"]["state"] != "finished" && !committed_before {
+        bail!("the create did not finish ({status}): {answer}");
+    }
+    Ok(took)
+}
+
 async fn creates(
     endpoints: Vec<String>,
     count: usize,
     concurrency: usize,
     kill: Option<u32>,
+    signed: Option<Arc<Vec<String>>>,
 ) -> anyhow::Result<()> {
     let endpoints: Arc<Vec<String>> = Arc::new(
         endpoints
@@ -603,7 +678,10 @@ async fn creates(
             bail!("kill -9 {pid} failed");
         }
         let killed = Instant::now();
-        create_once(&client, &endpoints[0]).await?;
+        match &signed {
+            Some(lines) => create_signed(&client, &endpoints[0], &lines[0]).await?,
+            None => create_once(&client, &endpoints[0]).await?,
+        };
         println!(
             "kill -9 of {pid} to the next commit: {:.0} ms",
             killed.elapsed().as_secs_f64() * 1000.0
@@ -615,6 +693,7 @@ async fn creates(
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1) {
         let (client, endpoints, next) = (client.clone(), endpoints.clone(), next.clone());
+        let signed = signed.clone();
         tasks.spawn(async move {
             let mut took = Vec::new();
             loop {
@@ -622,7 +701,11 @@ async fn creates(
                 if i >= count {
                     return Ok::<_, anyhow::Error>(took);
                 }
-                took.push(create_once(&client, &endpoints[i % endpoints.len()]).await?);
+                let endpoint = &endpoints[i % endpoints.len()];
+                took.push(match &signed {
+                    Some(lines) => create_signed(&client, endpoint, &lines[i]).await?,
+                    None => create_once(&client, endpoint).await?,
+                });
             }
         });
     }
@@ -633,8 +716,13 @@ async fn creates(
     let secs = started.elapsed().as_secs_f64();
     ms.sort_by(f64::total_cmp);
     println!(
-        "{count} creates, {} in flight, through {} endpoint(s) in {secs:.2} s: {:.0} creates/s; \
+        "{count} creates ({}), {} in flight, through {} endpoint(s) in {secs:.2} s: {:.0} creates/s; \
          commit wait ms: median {:.1}, p99 {:.1}, max {:.1}; {} resent after a closed connection",
+        if signed.is_some() {
+            "one step, pre-signed"
+        } else {
+            "registrar exchange"
+        },
         concurrency.max(1),
         endpoints.len(),
         count as f64 / secs,
