@@ -84,11 +84,7 @@ fn signatures(c: &mut Criterion) {
     let messages: Vec<Vec<u8>> = (0..n_max)
         .map(|i| format!("{i:0>700}").into_bytes())
         .collect();
-    let sigs: Vec<Signature> = keys
-        .iter()
-        .zip(&messages)
-        .map(|(k, m)| k.sign(m))
-        .collect();
+    let sigs: Vec<Signature> = keys.iter().zip(&messages).map(|(k, m)| k.sign(m)).collect();
     let vkeys: Vec<VerifyingKey> = keys.iter().map(SigningKey::verifying_key).collect();
 
     let mut g = c.benchmark_group("signature");
@@ -141,12 +137,12 @@ fn signatures(c: &mut Criterion) {
 /// component: strict refuses it (cofactorless, the residue is a nonzero torsion point) unless
 /// the residue happens to vanish.
 fn agreement_on_mixed_order_keys() {
-    use curve25519_dalek::constants::{EIGHT_TORSION, ED25519_BASEPOINT_POINT};
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
     use sha2::{Digest, Sha512};
     let mut disagreements = 0;
-    for t in 1..8 {
+    for (t, torsion) in EIGHT_TORSION.iter().enumerate().skip(1) {
         let a = Scalar::from(1234567u64 + t as u64);
-        let point = a * ED25519_BASEPOINT_POINT + EIGHT_TORSION[t];
+        let point = a * ED25519_BASEPOINT_POINT + torsion;
         let key = VerifyingKey::from_bytes(&point.compress().to_bytes()).expect("a curve point");
         let message = b"mixed order";
         let r = Scalar::from(99u64 + t as u64);
@@ -168,7 +164,10 @@ fn agreement_on_mixed_order_keys() {
             disagreements += 1;
         }
     }
-    assert_eq!(disagreements, 0, "the exact batch disagrees with verify_strict");
+    assert_eq!(
+        disagreements, 0,
+        "the exact batch disagrees with verify_strict"
+    );
 }
 
 fn checks(_: &mut Criterion) {
