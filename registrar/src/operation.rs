@@ -451,6 +451,15 @@ fn replaces_current(op: &Operation, bid: &Bid, current: &DidRecord) -> Result<()
 /// ones other validators forward), never on blocks already certified, which the rules re-execute
 /// as they were written. An operation that does not parse is left to the rules, which word why.
 pub fn admit(operation: &Value) -> Result<(), OperationError> {
+    // Only the operations that replace a version have anything to check: a create (most of a
+    // busy registrar's writes) is not read into an `Operation` here, which copies its whole
+    // document, on every submission.
+    if !matches!(
+        operation.get("type").and_then(Value::as_str),
+        Some("update" | "recover" | "deactivate")
+    ) {
+        return Ok(());
+    }
     let Ok(op) = Operation::deserialize(operation) else {
         return Ok(());
     };
