@@ -123,10 +123,11 @@ pub async fn answer(resolver: &Resolver, http: &BindingRequest<'_>) -> Rendered 
     }
 }
 
-/// [`answer`] from L1 alone, on the caller's thread, never blocking nor waiting: the answer
-/// when the request is a plain did:bid asked for its current record and L1 holds it (the warm
-/// path of [`answer`], [`crate::warm`]), byte for byte what [`answer`] would send. None for
-/// everything else (errors included): ask [`answer`], which words it.
+/// [`answer`]'s warm path on the caller's thread, never waiting on Redis or another thread: the
+/// answer when the request is a plain did:bid asked for its current record and L1 holds it, or
+/// (in the answer records' representation) its answer record does ([`crate::warm::answer`]),
+/// byte for byte what [`answer`] would send. None for everything else (errors included): ask
+/// [`answer`], which words it.
 pub fn answer_warm(resolver: &Resolver, http: &BindingRequest<'_>) -> Option<Rendered> {
     let (request, rep) = prepare(http).ok()?;
     if !takes_warm_path(&request) {

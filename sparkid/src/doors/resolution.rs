@@ -92,10 +92,11 @@ fn response(rendered: Rendered) -> Response {
 }
 
 /// The door's fast lane ([`FastLane`]): `GET /1.0/identifiers/{did}` for a plain did:bid whose
-/// answer L1 holds ([`binding::answer_warm`]), answered on the connection's own thread before
-/// the router, with the very response the route would send (status, body, `Content-Type`,
-/// `Vary`), counted and timed under the route's own label. Anything else (an L1 miss, other
-/// options, a DID URL, an error to word) goes on to the router.
+/// answer L1 or its answer record holds ([`binding::answer_warm`]), answered on the
+/// connection's own thread before the router, with the very response the route would send
+/// (status, body, `Content-Type`, `Vary`), counted and timed under the route's own label.
+/// Anything else (other options, a DID URL, a miss that needs rendering, an error to word)
+/// goes on to the router.
 pub struct WarmLane {
     resolver: Resolver,
     metrics: RouteMetrics,
