@@ -135,6 +135,27 @@ fn a_cold_read_is_the_dids_answer_record_written_at_commit_and_kept_across_a_res
     assert_eq!(gone, fetch(&format!("{url}?noCache=true")));
 }
 
+/// `--answer-records false` (a validator serving no reads): no answer is stored at commit, and
+/// a cold read renders, byte for byte, the general path's answer.
+#[test]
+fn with_answer_records_off_cold_reads_render_the_general_paths_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let off = Daemon::start_with(
+        &dir.path().join("data"),
+        &["--handle", "off", "--answer-records", "false"],
+    );
+    let base = off.base.clone();
+    let (_, did, _) = create(&base);
+    let url = format!("{base}/1.0/identifiers/{did}");
+    let (stored_before, rendered_before) = (stored(&base), rendered(&base));
+    let cold = fetch(&url);
+    assert_eq!(cold.0, 200, "{}", cold.2);
+    assert_eq!(stored(&base), stored_before, "read from an answer record");
+    assert_eq!(rendered(&base), rendered_before + 1.0, "not rendered");
+    assert_eq!(metric(&base, "sparkid_ledger_answers_ready"), 0.0);
+    assert_eq!(cold, fetch(&format!("{url}?noCache=true")));
+}
+
 fn records_with_answers(chain: &DevChain) -> Records {
     let config = CacheConfig {
         l1_bytes: 1 << 20,

@@ -599,6 +599,11 @@ fn serve_config_of(args: ServeArgs) -> anyhow::Result<ServeConfig> {
                 .cache
                 .resolve(file.cache_bytes, file.redis_url, file.cache_ttl_max)
         },
+        answer_records: args
+            .ledger
+            .answer_records
+            .or(file.answer_records)
+            .unwrap_or(true),
         ledger: args.ledger.resolve(file.ledger_cache_mb),
         handle: args
             .handle

@@ -55,6 +55,10 @@ pub struct FileConfig {
     /// The ledger database's page cache, in MiB (most of the daemon's memory with a large
     /// ledger) [default: 256].
     pub ledger_cache_mb: Option<u64>,
+    /// Keep each DID's answer record, rendered at commit, for one-lookup cold reads
+    /// [default: true]. A validator that serves no reads can turn it off: each block then
+    /// costs no rendering.
+    pub answer_records: Option<bool>,
     /// Handle native protocol (UDP and TCP) listen address, or `off`.
     pub handle: Option<Listen>,
     /// A second Handle listener (UDP and TCP), on the IDIS SDK's port 3641 for instance, or
@@ -189,6 +193,8 @@ pub struct ServeConfig {
     pub upstream: UpstreamConfig,
     /// How the ledgers (main chain and hosted sub-chains) are opened: their page cache size.
     pub ledger: sparkid_ledger::LedgerOptions,
+    /// Whether the main chain's ledger keeps DIDs' answer records (`answer_records`).
+    pub answer_records: bool,
     /// The Handle door and the bridges' public URL.
     pub handle: HandleConfig,
     /// The DNS door.
@@ -313,6 +319,10 @@ pub struct LedgerArgs {
     /// The ledger database's page cache, in MiB [default: 256].
     #[arg(long, env = "SPARKID_LEDGER_CACHE_MB")]
     pub ledger_cache_mb: Option<u64>,
+    /// Keep DIDs' answer records, rendered at commit, for one-lookup cold reads
+    /// [default: true].
+    #[arg(long, env = "SPARKID_ANSWER_RECORDS")]
+    pub answer_records: Option<bool>,
 }
 
 impl LedgerArgs {
@@ -926,7 +936,10 @@ mod tests {
         let mib = |n: usize| Some(n * 1024 * 1024);
         let file: FileConfig = toml::from_str("ledger_cache_mb = 64").unwrap();
         assert_eq!(file.ledger_cache_mb, Some(64));
-        let flag = |v: Option<u64>| LedgerArgs { ledger_cache_mb: v };
+        let flag = |v: Option<u64>| LedgerArgs {
+            ledger_cache_mb: v,
+            answer_records: None,
+        };
         assert_eq!(flag(None).resolve(None).cache_size, mib(256));
         assert_eq!(flag(None).resolve(file.ledger_cache_mb).cache_size, mib(64));
         assert_eq!(flag(Some(32)).resolve(Some(64)).cache_size, mib(32));

@@ -155,7 +155,11 @@ async fn run(
     metrics.watch_ledger(&node.ledger);
     let records = Records::cached(node.ledger.clone(), &config.cache, metrics.cache.clone())?;
     // Cold did:bid reads from answer records written at commit (sparkid_resolver::answers).
-    sparkid_resolver::answer_deriver::install(&node.ledger);
+    if config.answer_records {
+        sparkid_resolver::answer_deriver::install(&node.ledger);
+    } else {
+        tracing::info!("answer records off: cold did:bid reads render");
+    }
     if let Some(cache) = records.cache() {
         let cache = Arc::downgrade(cache);
         metrics.on_scrape(Box::new(move || {
