@@ -234,15 +234,7 @@ fn a_cold_answer_is_kept_at_once_and_is_the_general_paths() {
     let dir = tempfile::tempdir().unwrap();
     let d = start_in_process(&dir.path().join("data"), &["--handle", "off"]);
     let base = d.base.as_str();
-    let key = PrivateKey::generate();
-    let doc = sparkid_registrar::api::new_document(&key.public_key(), None).unwrap();
-    let did = doc["id"].as_str().unwrap().to_string();
-    let (status, created) = common::sign_and_send(
-        &format!("{base}/1.0/create?method=bid"),
-        json!({"options": {"clientSecretMode": true}, "didDocument": doc}),
-        &key,
-    );
-    assert_eq!(status, 201, "{created}");
+    let (key, did) = common::create_did(base, None);
     // Rendered into the entry, or (a live DID in the default representation) read stored
     // from its answer record (`sparkid_resolver::answers`, see tests/answers.rs).
     let rendered = |base: &str| {
@@ -296,15 +288,7 @@ fn warm_answers_count_under_their_route_and_rate_limits_still_apply() {
             ],
         );
         let base = d.base.as_str();
-        let key = PrivateKey::generate();
-        let doc = sparkid_registrar::api::new_document(&key.public_key(), None).unwrap();
-        let did = doc["id"].as_str().unwrap().to_string();
-        let (status, created) = common::sign_and_send(
-            &format!("{base}/1.0/create?method=bid"),
-            json!({"options": {"clientSecretMode": true}, "didDocument": doc}),
-            &key,
-        );
-        assert_eq!(status, 201, "{created}");
+        let (_, did) = common::create_did(base, None);
         let route = "route=\"/1.0/identifiers/{*identifier}\"";
         let answered = |base: &str| {
             metric(

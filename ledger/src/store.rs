@@ -1446,22 +1446,7 @@ impl Ledger {
             height: header.height,
             reason,
         };
-        let tx_bytes: usize = verified
-            .iter()
-            .map(|t| block_tx_bytes(t.canonical().len()))
-            .sum();
-        if tx_bytes > MAX_BLOCK_TX_BYTES {
-            return Err(bad(format!(
-                "its transactions take {tx_bytes} bytes, over the limit of \
-                 {MAX_BLOCK_TX_BYTES} per block"
-            )));
-        }
-        let hashes: Vec<Hash> = verified.iter().map(VerifiedTransaction::hash).collect();
-        if header.tx_count as usize != hashes.len() || tx_root(&hashes) != header.tx_root {
-            return Err(bad(
-                "txRoot or txCount does not match the transactions".into()
-            ));
-        }
+        let hashes = self.check_tx_root(header, &verified)?;
         let wtx = self.db.begin_write()?;
         let (outcomes, included, writes) = {
             let state = wtx.open_table(RECORDS)?;
