@@ -1096,12 +1096,8 @@ impl Ledger {
             header,
             certificate,
         };
-        self.write_block(&wtx, &included, &certified)?;
         let written = Instant::now();
-        wtx.commit()?;
-        if keys.iter().any(|k| k == VALIDATORS_KEY) {
-            self.note_change(&certified, &included)?;
-        }
+        self.commit_block(wtx, &included, certified.clone(), keys)?;
         debug!(
             height,
             txs = hashes.len(),
@@ -1110,9 +1106,6 @@ impl Ledger {
             commit = ?written.elapsed(),
             "proposed block"
         );
-        // Listeners (cache invalidation) run before the head moves: see `on_commit`.
-        self.notify(height, keys);
-        *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified.clone();
         Ok(Proposal {
             block: Some(certified),
             outcomes,
@@ -1212,15 +1205,7 @@ impl Ledger {
             header: header.clone(),
             certificate: block.certificate.clone(),
         };
-        self.write_block(&wtx, &included, &certified)?;
-        wtx.commit()?;
-        if keys.iter().any(|k| k == VALIDATORS_KEY) {
-            self.note_change(&certified, &included)?;
-        }
-        // Listeners (cache invalidation) run before the head moves: see `on_commit`.
-        self.notify(header.height, keys);
-        *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
-        Ok(())
+        self.commit_block(wtx, &included, certified, keys)
     }
 
     /// Checks a proposed block without committing it: everything [`Ledger::apply_block`]
@@ -1312,15 +1297,7 @@ impl Ledger {
             header,
             certificate,
         };
-        self.write_block(&wtx, &included, &certified)?;
-        wtx.commit()?;
-        if keys.iter().any(|k| k == VALIDATORS_KEY) {
-            self.note_change(&certified, &included)?;
-        }
-        // Listeners (cache invalidation) run before the head moves: see `on_commit`.
-        self.notify(height, keys);
-        *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
-        Ok(())
+        self.commit_block(wtx, &included, certified, keys)
     }
 
     /// [`Ledger::apply_block`] for transactions whose signatures the caller verified already:
@@ -1336,20 +1313,11 @@ impl Ledger {
         certificate.verify(&header, &self.validators_at(header.height))?;
         self.check_extends(&header, transactions.len())?;
         let (wtx, included, keys) = self.replay_verified(machine, &header, transactions)?;
-        let height = header.height;
         let certified = CertifiedHeader {
             header,
             certificate,
         };
-        self.write_block(&wtx, &included, &certified)?;
-        wtx.commit()?;
-        if keys.iter().any(|k| k == VALIDATORS_KEY) {
-            self.note_change(&certified, &included)?;
-        }
-        // Listeners (cache invalidation) run before the head moves: see `on_commit`.
-        self.notify(height, keys);
-        *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
-        Ok(())
+        self.commit_block(wtx, &included, certified, keys)
     }
 
     /// That the block's proposer is a validator of the set of its height.
@@ -2098,6 +2066,28 @@ impl Ledger {
         let mut chunks = Chunks::new(TableChunks(&table));
         let new_root = smt::update(&mut chunks, root, updates).map_err(tree_err)?;
         Ok((new_root, chunks.into_written()))
+    }
+
+    /// The end of every commit path, under the writer lock: writes `certified` and its
+    /// `included` transactions into `wtx` (which holds the block's state), commits it, records a
+    /// validator-set change, tells the listeners of the changed `keys` and then moves the head.
+    fn commit_block(
+        &self,
+        wtx: redb::WriteTransaction,
+        included: &[VerifiedTransaction],
+        certified: CertifiedHeader,
+        keys: Vec<String>,
+    ) -> Result<(), LedgerError> {
+        let height = certified.header.height;
+        self.write_block(&wtx, included, &certified)?;
+        wtx.commit()?;
+        if keys.iter().any(|k| k == VALIDATORS_KEY) {
+            self.note_change(&certified, included)?;
+        }
+        // Listeners (cache invalidation) run before the head moves: see `on_commit`.
+        self.notify(height, keys);
+        *self.head.write().unwrap_or_else(|p| p.into_inner()) = certified;
+        Ok(())
     }
 
     /// Writes the block (its transactions as the canonical JSON they were verified in) and the
